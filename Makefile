@@ -1,0 +1,51 @@
+# Billing Audit — build, test and demo.
+#   make demo   full audit run against the built-in Smartsheet simulator (no credentials, no AWS)
+#   make test   vet, every test, short fuzzing, template lint
+SHELL := /bin/bash
+GO ?= go
+GOBIN := $(shell $(GO) env GOPATH)/bin
+PKGS := ./...
+FUZZTIME ?= 5s
+BIN := bin
+
+.PHONY: all build test vet unit fuzz lint-template demo bench smartsim clean tools
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+unit:
+	$(GO) test -count=1 -timeout 10m $(PKGS)
+
+# Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run).
+fuzz:
+	@set -e; for t in FuzzParseMoney FuzzParseQuantity FuzzParseDate; do \
+	  echo "fuzz $$t ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./shared/audit; \
+	done
+
+lint-template:
+	@if [ -f template.yaml ]; then \
+	  command -v cfn-lint >/dev/null || pip install --quiet cfn-lint; \
+	  cfn-lint template.yaml && echo "cfn-lint: template.yaml clean"; \
+	fi
+
+test: vet lint-template unit fuzz
+
+demo:
+	$(GO) run ./cmd/billing-audit demo
+
+smartsim:
+	$(GO) run ./cmd/smartsim
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+
+clean:
+	rm -rf $(BIN) out .state

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) Getenv { return func(k string) string { return m[k] } }
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load(empty) error = %v, want nil", err)
+	}
+	if c.BaseURL != DefaultBaseURL || c.Location != time.UTC || c.Grace != 0 ||
+		c.HighRisk.String() != "1000" || c.MediumRisk.String() != "100" || c.StateDir != DefaultStateDir {
+		t.Errorf("Load(empty) = %+v, want defaults", c)
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"SMARTSHEET_API_TOKEN": "tok-123", "SOURCE_SHEET_IDS": "1, 2,3", "SOURCE_FOLDER_IDS": "9",
+		"TRACK_COLUMNS": "Pole #, Work Type", "AUDIT_TIMEZONE": "America/Chicago", "GRACE_PERIOD": "36h",
+		"HIGH_RISK_THRESHOLD": "5000", "MEDIUM_RISK_THRESHOLD": "250.50", "SKIP_CELL_HISTORY": "true",
+		"TEST_MODE": "1", "AUDIT_SHEET_ID": "77",
+	}))
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	if got := fmt.Sprint(c.SourceSheetIDs, c.SourceFolderIDs, c.TrackColumns); got != "[1 2 3] [9] [Pole # Work Type]" {
+		t.Errorf("ids/columns = %s", got)
+	}
+	if c.Location.String() != "America/Chicago" || c.Grace != 36*time.Hour || !c.SkipCellHistory || !c.TestMode ||
+		c.AuditSheetID != 77 || c.MediumRisk.String() != "250.5" {
+		t.Errorf("Load() = %+v", c)
+	}
+}
+
+func TestLoadErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name, key, value string
+	}{
+		{"bad ids", "SOURCE_SHEET_IDS", "12,abc"},
+		{"bad zone", "AUDIT_TIMEZONE", "Mars/Olympus"},
+		{"bad grace", "GRACE_PERIOD", "two days"},
+		{"bad money", "HIGH_RISK_THRESHOLD", "$1,2O0"},
+		{"negative money", "MEDIUM_RISK_THRESHOLD", "-5"},
+		{"bad bool", "SKIP_CELL_HISTORY", "perhaps"},
+		{"bad sheet id", "AUDIT_SHEET_ID", "-3"},
+		{"bad url", "SMARTSHEET_BASE_URL", "ftp://x"},
+		{"bad rate", "SMARTSHEET_REQUESTS_PER_MINUTE", "0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(map[string]string{tt.key: tt.value}))
+			if err == nil || !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("Load(%s=%q) error = %v, want one naming %s", tt.key, tt.value, err, tt.key)
+			}
+		})
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	c, _ := Load(env(map[string]string{"SMARTSHEET_API_TOKEN": "very-secret-token"}))
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), c.Token.String()} {
+		if strings.Contains(s, "very-secret-token") {
+			t.Fatalf("formatted config leaks the token: %s", s)
+		}
+	}
+	if c.Token.Reveal() != "very-secret-token" {
+		t.Errorf("Reveal() = %q", c.Token.Reveal())
+	}
+}
+
+func TestParseEnv(t *testing.T) {
+	got, err := parseEnv(strings.NewReader("# comment\nexport A=1\nB = \"two words\"\n\nC='x=y'\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "map[A:1 B:two words C:x=y]" {
+		t.Errorf("parseEnv() = %v", got)
+	}
+	if _, err := parseEnv(strings.NewReader("NOVALUE\n"), "t"); err == nil || !strings.Contains(err.Error(), "t:1") {
+		t.Errorf("parseEnv(bad) error = %v, want line number", err)
+	}
+}
