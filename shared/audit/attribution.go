@@ -1,0 +1,147 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// AttributionSource says how a change's author and time were learned.
+type AttributionSource string
+
+// The attribution sources, from most to least precise.
+const (
+	SourceWebhook     AttributionSource = "webhook"
+	SourceWriterInfo  AttributionSource = "writer-info"
+	SourceCellHistory AttributionSource = "cell-history"
+	SourceUnknown     AttributionSource = "unknown"
+)
+
+// Attribution says who made a change and when. Time is nil when only the
+// window (WindowStart, WindowEnd] in which it happened is known.
+type Attribution struct {
+	User        string            `json:"user,omitempty"` // email
+	Name        string            `json:"name,omitempty"`
+	Time        *time.Time        `json:"time,omitempty"`
+	Source      AttributionSource `json:"source"`
+	WindowStart time.Time         `json:"windowStart,omitzero"`
+	WindowEnd   time.Time         `json:"windowEnd,omitzero"`
+}
+
+// Attributor is the port through which the pipeline learns who made a
+// change: webhooks, writer info, cell history. ok=false means "I don't know,
+// ask the next one".
+type Attributor interface {
+	Attribute(ctx context.Context, c *Change) (a Attribution, ok bool, err error)
+}
+
+// AttributorFunc adapts a function to [Attributor].
+type AttributorFunc func(ctx context.Context, c *Change) (Attribution, bool, error)
+
+// Attribute calls f.
+func (f AttributorFunc) Attribute(ctx context.Context, c *Change) (Attribution, bool, error) {
+	return f(ctx, c)
+}
+
+// AttributeChain asks each attributor in turn and sets c.Attribution from the
+// first that answers; a window the answer leaves empty is kept from c. When
+// none answers, c keeps an unknown attribution with its window (as set by
+// [Detector.Compare]). An attributor's error does not stop the chain: the
+// errors are joined and returned for the caller to log, while c still gets
+// the best attribution available. A cancelled ctx stops the chain.
+func AttributeChain(ctx context.Context, c *Change, chain ...Attributor) error {
+	var errs []error
+	for _, at := range chain {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		a, ok, err := at.Attribute(ctx, c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("attribute change %s: %w", c.ChangeID, err))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if a.WindowStart.IsZero() && a.WindowEnd.IsZero() {
+			a.WindowStart, a.WindowEnd = c.Attribution.WindowStart, c.Attribution.WindowEnd
+		}
+		if a.Time != nil {
+			t := a.Time.UTC()
+			a.Time = &t
+		}
+		c.Attribution = a
+		return errors.Join(errs...)
+	}
+	c.Attribution = Attribution{
+		Source:      SourceUnknown,
+		WindowStart: c.Attribution.WindowStart,
+		WindowEnd:   c.Attribution.WindowEnd,
+	}
+	return errors.Join(errs...)
+}
+
+// WriterInfo attributes a change from its row's "modified by / at" when that
+// is safe: the row has exactly one tracked change since its baseline
+// (changesInRow == 1), the row names its modifier, and the modification time
+// falls in the change's window when one is known. Writer info is the row's
+// last modification of any column, so it cannot tell apart several changes
+// in one row. Deleted rows have no writer info.
+func WriterInfo(s RowSnapshot, changesInRow int, c *Change) (Attribution, bool) {
+	if changesInRow != 1 || s.ModifiedAt.IsZero() || (s.ModifiedBy == "" && s.ModifiedByName == "") {
+		return Attribution{}, false
+	}
+	if c.Kind == KindRowDeleted || c.SheetID != s.SheetID || c.RowID != s.RowID {
+		return Attribution{}, false
+	}
+	t := s.ModifiedAt.UTC()
+	ws, we := c.Attribution.WindowStart, c.Attribution.WindowEnd
+	if (!ws.IsZero() && !t.After(ws)) || (!we.IsZero() && t.After(we)) {
+		return Attribution{}, false
+	}
+	return Attribution{
+		User: s.ModifiedBy, Name: s.ModifiedByName, Time: &t, Source: SourceWriterInfo,
+		WindowStart: ws, WindowEnd: we,
+	}, true
+}
+
+// rowRef identifies a row across sheets.
+type rowRef struct{ sheet, row int64 }
+
+// WriterInfoAttributor attributes changes from row writer info (see
+// [WriterInfo]). Build it once per scanned batch with [NewWriterInfoAttributor].
+type WriterInfoAttributor struct {
+	snaps  map[rowRef]RowSnapshot
+	counts map[rowRef]int
+}
+
+var _ Attributor = (*WriterInfoAttributor)(nil)
+
+// NewWriterInfoAttributor indexes the scanned rows and counts the changes
+// detected in each.
+func NewWriterInfoAttributor(snaps []RowSnapshot, changes []Change) *WriterInfoAttributor {
+	w := &WriterInfoAttributor{
+		snaps:  make(map[rowRef]RowSnapshot, len(snaps)),
+		counts: make(map[rowRef]int),
+	}
+	for _, s := range snaps {
+		w.snaps[rowRef{s.SheetID, s.RowID}] = s
+	}
+	for _, c := range changes {
+		w.counts[rowRef{c.SheetID, c.RowID}]++
+	}
+	return w
+}
+
+// Attribute implements [Attributor].
+func (w *WriterInfoAttributor) Attribute(_ context.Context, c *Change) (Attribution, bool, error) {
+	ref := rowRef{c.SheetID, c.RowID}
+	s, ok := w.snaps[ref]
+	if !ok {
+		return Attribution{}, false, nil
+	}
+	a, ok := WriterInfo(s, w.counts[ref], c)
+	return a, ok, nil
+}

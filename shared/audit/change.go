@@ -1,0 +1,179 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Kind is what happened to a billed row.
+type Kind string
+
+// The kinds of change.
+const (
+	// KindValueChanged: a tracked cell differs from its baseline.
+	KindValueChanged Kind = "VALUE_CHANGED"
+	// KindRowDeleted: a row with a baseline disappeared.
+	KindRowDeleted Kind = "ROW_DELETED"
+	// KindRowAddedLate: a new billable row appeared in a week that had already
+	// ended when it was first seen, on a sheet that already had a baseline.
+	KindRowAddedLate Kind = "ROW_ADDED_LATE"
+	// KindWeekMoved: a row's week ending moved to another week (often an
+	// automation re-stamping Snapshot Date). Reported instead of a
+	// VALUE_CHANGED on the week-ending or Snapshot Date column.
+	KindWeekMoved Kind = "WEEK_MOVED"
+)
+
+// Status is the verdict on when a change was made.
+type Status string
+
+// The verdicts. The zero Status means "not classified yet".
+const (
+	// StatusUnauthorized: made after the week-ending day (plus grace) ended.
+	StatusUnauthorized Status = "UNAUTHORIZED"
+	// StatusAuthorized: made while the week was still open.
+	StatusAuthorized Status = "AUTHORIZED"
+	// StatusNeedsReview: the change time is only known to a window that
+	// straddles the cutoff, or the week ending is unknown.
+	StatusNeedsReview Status = "NEEDS_REVIEW"
+)
+
+// Risk grades a change by the size of its money impact.
+type Risk string
+
+// The risk levels.
+const (
+	RiskLow    Risk = "LOW"
+	RiskMedium Risk = "MEDIUM"
+	RiskHigh   Risk = "HIGH"
+	// RiskUnknown: the impact could not be computed (a value did not parse),
+	// which must not read as "no money moved".
+	RiskUnknown Risk = "UNKNOWN"
+)
+
+// RiskFor grades an impact by its absolute value: HIGH above HighRisk, MEDIUM
+// above MediumRisk, else LOW. The thresholds themselves fall in the lower band.
+func (c Config) RiskFor(impact decimal.Decimal) Risk {
+	a := impact.Abs()
+	switch {
+	case a.GreaterThan(c.HighRisk):
+		return RiskHigh
+	case a.GreaterThan(c.MediumRisk):
+		return RiskMedium
+	default:
+		return RiskLow
+	}
+}
+
+// Change is one detected change to a billed row.
+type Change struct {
+	// ChangeID is the same whenever the same change is detected again (see
+	// [ChangeID]).
+	ChangeID string `json:"changeId"`
+	// RunID is the run that detected it.
+	RunID       string `json:"runId"`
+	Kind        Kind   `json:"kind"`
+	SheetID     int64  `json:"sheetId"`
+	SheetName   string `json:"sheetName"`
+	RowID       int64  `json:"rowId"`
+	RowNumber   int    `json:"rowNumber"`
+	Permalink   string `json:"permalink,omitempty"`
+	WorkRequest string `json:"workRequest,omitempty"`
+	// WeekEnding is the billed week of the row (before a move); zero if
+	// unknown.
+	WeekEnding time.Time `json:"weekEnding,omitzero"`
+	// MovedTo is the new week ending of a WEEK_MOVED change.
+	MovedTo time.Time `json:"movedTo,omitzero"`
+	// Column is the title as displayed on the sheet; empty for row changes
+	// (ROW_DELETED, ROW_ADDED_LATE).
+	Column string `json:"column,omitempty"`
+	// ColumnKey is the canonical key of Column (or its title for extra
+	// tracked columns).
+	ColumnKey string `json:"columnKey,omitempty"`
+	ColumnID  int64  `json:"columnId,omitempty"`
+	// OldValue and NewValue are the raw cell texts; for WEEK_MOVED, the week
+	// endings as YYYY-MM-DD; for ROW_DELETED and ROW_ADDED_LATE, the row's
+	// price.
+	OldValue string `json:"oldValue"`
+	NewValue string `json:"newValue"`
+	// Delta is new − old when both parse as numbers (money or quantity).
+	Delta *decimal.Decimal `json:"delta,omitempty"`
+	// Impact is the change in billed money (see [Detector.Compare]).
+	Impact decimal.Decimal `json:"impact"`
+	// Estimated is set when Impact was derived (quantity × unit price).
+	Estimated bool `json:"estimated,omitempty"`
+	// Unvalued is set when Impact could not be computed; Impact is then zero
+	// and Risk UNKNOWN.
+	Unvalued bool `json:"unvalued,omitempty"`
+	// Note explains the valuation or the detection to a reader.
+	Note        string      `json:"note,omitempty"`
+	Risk        Risk        `json:"risk"`
+	Status      Status      `json:"status"`
+	Attribution Attribution `json:"attribution"`
+	DetectedAt  time.Time   `json:"detectedAt"`
+}
+
+// Unauthorized reports whether the change was made after its week closed.
+func (c Change) Unauthorized() bool { return c.Status == StatusUnauthorized }
+
+// ChangeID derives a change's id from what changed — sheet, row, column key,
+// kind, old and new value — and nothing about when or by which run it was
+// seen, so the same change detected twice gets the same id. Values should be
+// normalised (Detector does so) so "1200" and "1200.00" agree. A row that goes
+// A→B, back to A, then to B again gets the same id for both A→B changes.
+func ChangeID(sheetID, rowID int64, columnKey string, kind Kind, oldValue, newValue string) string {
+	h := sha256.New()
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(sheetID))
+	h.Write(buf[:])
+	binary.BigEndian.PutUint64(buf[:], uint64(rowID))
+	h.Write(buf[:])
+	for _, s := range []string{columnKey, string(kind), oldValue, newValue} {
+		h.Write([]byte(strconv.Itoa(len(s))))
+		h.Write([]byte{':'})
+		h.Write([]byte(s))
+	}
+	sum := h.Sum(nil)
+	return hex.EncodeToString(sum[:16])
+}
+
+// FindingKind classifies a data-quality or configuration finding.
+type FindingKind string
+
+// The kinds of finding.
+const (
+	// FindingMissingColumn: a tracked column is missing from a sheet.
+	FindingMissingColumn FindingKind = "MISSING_COLUMN"
+	// FindingNoWeekEnding: a sheet has neither the week-ending nor the
+	// Snapshot Date column, or a row has neither filled.
+	FindingNoWeekEnding FindingKind = "NO_WEEK_ENDING"
+	// FindingBadMoney, FindingBadQuantity, FindingBadDate: a value did not
+	// parse; Raw keeps it.
+	FindingBadMoney    FindingKind = "UNPARSEABLE_MONEY"
+	FindingBadQuantity FindingKind = "UNPARSEABLE_QUANTITY"
+	FindingBadDate     FindingKind = "UNPARSEABLE_DATE"
+	// FindingDateFarFuture: a date more than 2 years after the scan (the
+	// "2035" typo).
+	FindingDateFarFuture FindingKind = "DATE_FAR_FUTURE"
+	// FindingDateFarPast: a date more than 10 years before the scan.
+	FindingDateFarPast FindingKind = "DATE_FAR_PAST"
+	// FindingSnapshotFuture: a Snapshot Date after the scan date.
+	FindingSnapshotFuture FindingKind = "SNAPSHOT_IN_FUTURE"
+)
+
+// Finding is a problem with a sheet's data or shape that the audit reports
+// rather than skips. RowID is zero for sheet-level findings.
+type Finding struct {
+	Kind      FindingKind `json:"kind"`
+	SheetID   int64       `json:"sheetId"`
+	SheetName string      `json:"sheetName,omitempty"`
+	RowID     int64       `json:"rowId,omitempty"`
+	RowNumber int         `json:"rowNumber,omitempty"`
+	Column    string      `json:"column,omitempty"`
+	Raw       string      `json:"raw,omitempty"`
+	Message   string      `json:"message"`
+}

@@ -1,0 +1,545 @@
+package audit
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+)
+
+// RowSnapshot is a row as read now. Values holds raw cell text by key (see
+// [Mapping.ByID]); "" is a blank cell. Number cells carry their exact text,
+// checkbox cells "true" or "false", date cells "YYYY-MM-DD".
+type RowSnapshot struct {
+	SheetID        int64             `json:"sheetId"`
+	RowID          int64             `json:"rowId"`
+	RowNumber      int               `json:"rowNumber"`
+	Permalink      string            `json:"permalink,omitempty"`
+	ModifiedAt     time.Time         `json:"modifiedAt,omitzero"`
+	ModifiedBy     string            `json:"modifiedBy,omitempty"` // email
+	ModifiedByName string            `json:"modifiedByName,omitempty"`
+	Values         map[string]string `json:"values"`
+}
+
+// Baseline is the stored state of a row that changes are measured against.
+type Baseline struct {
+	SheetID    int64             `json:"sheetId"`
+	RowID      int64             `json:"rowId"`
+	RowNumber  int               `json:"rowNumber"`
+	Permalink  string            `json:"permalink,omitempty"`
+	Values     map[string]string `json:"values"`
+	WeekEnding time.Time         `json:"weekEnding,omitzero"` // zero if unknown
+	SeenAt     time.Time         `json:"seenAt"`
+	ModifiedAt time.Time         `json:"modifiedAt,omitzero"`
+}
+
+// NewBaseline records s as a baseline seen at seenAt, deriving its week
+// ending with date-times read in UTC. Prefer [Detector.NewBaseline], which
+// uses the configured timezone.
+func NewBaseline(s RowSnapshot, seenAt time.Time) Baseline {
+	return newBaseline(s, seenAt, time.UTC)
+}
+
+func newBaseline(s RowSnapshot, seenAt time.Time, loc *time.Location) Baseline {
+	we, _ := WeekEnding(s.Values[ColWeekEnding], s.Values[ColSnapshotDate], loc)
+	return Baseline{
+		SheetID:    s.SheetID,
+		RowID:      s.RowID,
+		RowNumber:  s.RowNumber,
+		Permalink:  s.Permalink,
+		Values:     maps.Clone(s.Values),
+		WeekEnding: we,
+		SeenAt:     seenAt.UTC(),
+		ModifiedAt: s.ModifiedAt.UTC(),
+	}
+}
+
+// WeekEnding derives a row's week ending: the week-ending cell when it holds
+// a date, else the Sunday on or after the Snapshot Date. ok is false when
+// neither gives a date.
+func WeekEnding(weekEndingRaw, snapshotRaw string, loc *time.Location) (t time.Time, ok bool) {
+	if t, ok, err := ParseDate(weekEndingRaw, loc); ok && err == nil {
+		return t, true
+	}
+	if t, ok, err := ParseDate(snapshotRaw, loc); ok && err == nil {
+		return WeekEndingOf(t), true
+	}
+	return time.Time{}, false
+}
+
+// ScanWindow is the time of the previous scan (zero if none) and of this one:
+// a change first seen now happened in (Previous, Current].
+type ScanWindow struct {
+	Previous time.Time `json:"previous,omitzero"`
+	Current  time.Time `json:"current"`
+}
+
+// Cutoff is the instant from which an edit to a row of the given week ending
+// is unauthorized: the end of that day in the audit timezone, plus Grace.
+func (c Config) Cutoff(weekEnding time.Time) time.Time {
+	y, m, d := weekEnding.Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, c.location()).Add(c.Grace).UTC()
+}
+
+// Classify sets ch.Risk from ch.Impact, and ch.Status from the change time:
+// ch.Attribution.Time when known, else the attribution window, else w. A time
+// at or after the cutoff is UNAUTHORIZED; a window wholly before it is
+// AUTHORIZED, wholly after it UNAUTHORIZED, and straddling it NEEDS_REVIEW,
+// as is a change whose week ending is unknown. A WEEK_MOVED change is judged
+// against the earlier of its two weeks.
+func (c Config) Classify(ch *Change, w ScanWindow) {
+	if ch.Unvalued {
+		ch.Risk = RiskUnknown
+	} else {
+		ch.Risk = c.RiskFor(ch.Impact)
+	}
+	week := ch.WeekEnding
+	if ch.Kind == KindWeekMoved && !ch.MovedTo.IsZero() && (week.IsZero() || ch.MovedTo.Before(week)) {
+		week = ch.MovedTo
+	}
+	if week.IsZero() {
+		ch.Status = StatusNeedsReview
+		return
+	}
+	cut := c.Cutoff(week)
+	if t := ch.Attribution.Time; t != nil {
+		if t.Before(cut) {
+			ch.Status = StatusAuthorized
+		} else {
+			ch.Status = StatusUnauthorized
+		}
+		return
+	}
+	start, end := ch.Attribution.WindowStart, ch.Attribution.WindowEnd
+	if end.IsZero() {
+		start, end = w.Previous, w.Current
+	}
+	switch {
+	case end.IsZero():
+		ch.Status = StatusNeedsReview
+	case end.Before(cut):
+		ch.Status = StatusAuthorized
+	case !start.IsZero() && !start.Before(cut):
+		ch.Status = StatusUnauthorized
+	default:
+		ch.Status = StatusNeedsReview
+	}
+}
+
+// valueKind says how a column's values are compared.
+type valueKind uint8
+
+const (
+	kindText valueKind = iota
+	kindMoney
+	kindQuantity
+	kindDate
+	kindBool
+)
+
+type trackedCol struct {
+	key, title string
+	id         int64
+	kind       valueKind
+}
+
+func kindOf(key, colType string) valueKind {
+	switch key {
+	case ColPrice:
+		return kindMoney
+	case ColQuantity:
+		return kindQuantity
+	case ColWeekEnding, ColSnapshotDate:
+		return kindDate
+	case ColCompleted:
+		return kindBool
+	}
+	switch strings.ToUpper(colType) {
+	case "DATE", "DATETIME", "ABSTRACT_DATETIME":
+		return kindDate
+	case "CHECKBOX":
+		return kindBool
+	}
+	return kindText
+}
+
+// Detector compares the rows of one sheet with their baselines. Build one
+// per sheet and run with [NewDetector]; it holds no mutable state, so
+// goroutines may share it.
+type Detector struct {
+	cfg     Config
+	m       Mapping
+	runID   string
+	loc     *time.Location
+	tracked []trackedCol
+}
+
+// NewDetector builds the detector of one sheet (m names it) for a run.
+func NewDetector(cfg Config, m Mapping, runID string) *Detector {
+	d := &Detector{cfg: cfg, m: m, runID: runID, loc: cfg.location()}
+	for _, k := range m.Tracked {
+		col := m.ByKey[k]
+		d.tracked = append(d.tracked, trackedCol{key: k, title: col.Title, id: col.ID, kind: kindOf(k, col.Type)})
+	}
+	return d
+}
+
+// NewBaseline records s as a baseline seen at seenAt.
+func (d *Detector) NewBaseline(s RowSnapshot, seenAt time.Time) Baseline {
+	return newBaseline(s, seenAt, d.loc)
+}
+
+// Classify is [Config.Classify] with the detector's configuration.
+func (d *Detector) Classify(c *Change, w ScanWindow) { d.cfg.Classify(c, w) }
+
+// Compare compares a row with its baseline. prev nil means a new row, cur
+// nil a deleted one.
+//
+//   - New row: on a sheet's first scan, nothing (the caller stores its
+//     baseline); otherwise ROW_ADDED_LATE when it is billable (price or
+//     quantity filled) and its week had ended at w.Current. Impact +price.
+//   - Deleted billable row: ROW_DELETED, impact −price.
+//   - Week ending moved to another week: one WEEK_MOVED (not a VALUE_CHANGED
+//     on the week-ending or Snapshot Date column), impact +price: the row is
+//     billed again in the new week.
+//   - Each tracked cell whose normalised value differs: VALUE_CHANGED. Money
+//     and quantities compare as decimals ("1200" = "1200.00"), checkboxes as
+//     booleans (blank = false), dates as dates, text trimmed. A price change
+//     is valued at face value (new − old, blank counting as nothing); a
+//     quantity change at the baseline unit price × Δqty (Estimated), or not
+//     at all when the price changed too (the price change carries it).
+//
+// Values that do not parse give a Finding keeping the raw text, and the
+// change is Unvalued rather than valued at zero. Findings about a row's data
+// are reported when the row is first seen and when the cell changes.
+//
+// Changes come with RunID, DetectedAt and an unknown Attribution holding the
+// window in which they happened; Status and Risk are set by Classify after
+// attribution. An unchanged row costs no allocation.
+func (d *Detector) Compare(prev *Baseline, cur *RowSnapshot, firstScanOfSheet bool, w ScanWindow) ([]Change, []Finding) {
+	switch {
+	case prev == nil && cur == nil:
+		return nil, nil
+	case prev == nil:
+		return d.newRow(cur, firstScanOfSheet, w)
+	case cur == nil:
+		return d.deletedRow(prev, w), nil
+	}
+	pv, cv := prev.Values, cur.Values
+	same := pv[ColWeekEnding] == cv[ColWeekEnding] && pv[ColSnapshotDate] == cv[ColSnapshotDate]
+	for i := 0; same && i < len(d.tracked); i++ {
+		k := d.tracked[i].key
+		same = pv[k] == cv[k]
+	}
+	if same {
+		return nil, nil
+	}
+	return d.changedRow(prev, cur, w)
+}
+
+func (d *Detector) base(rowID int64, rowNumber int, permalink string, vals map[string]string, w ScanWindow) Change {
+	return Change{
+		RunID:       d.runID,
+		SheetID:     d.m.SheetID,
+		SheetName:   d.m.SheetName,
+		RowID:       rowID,
+		RowNumber:   rowNumber,
+		Permalink:   permalink,
+		WorkRequest: strings.TrimSpace(vals[ColWorkRequest]),
+		Attribution: Attribution{Source: SourceUnknown, WindowStart: w.Previous.UTC(), WindowEnd: w.Current.UTC()},
+		DetectedAt:  w.Current.UTC(),
+	}
+}
+
+// narrow tightens a change's window with what the row says: the change came
+// after the baseline's modification and no later than the row's last one.
+func narrow(c *Change, prevModified, curModified time.Time) {
+	a := &c.Attribution
+	if prevModified.After(a.WindowStart) && (a.WindowEnd.IsZero() || prevModified.Before(a.WindowEnd)) {
+		a.WindowStart = prevModified.UTC()
+	}
+	if !curModified.IsZero() && curModified.After(a.WindowStart) && (a.WindowEnd.IsZero() || curModified.Before(a.WindowEnd)) {
+		a.WindowEnd = curModified.UTC()
+	}
+}
+
+func (d *Detector) finish(c *Change, columnKey, oldNorm, newNorm string) {
+	c.ChangeID = ChangeID(c.SheetID, c.RowID, columnKey, c.Kind, oldNorm, newNorm)
+}
+
+func billable(vals map[string]string) bool {
+	return strings.TrimSpace(vals[ColPrice]) != "" || strings.TrimSpace(vals[ColQuantity]) != ""
+}
+
+// priceImpact values a whole row at sign × its price.
+func (d *Detector) priceImpact(c *Change, raw string, negate bool) {
+	p, ok, err := ParseMoney(raw)
+	switch {
+	case err != nil:
+		c.Unvalued = true
+		c.Note = fmt.Sprintf("%s %q does not parse: impact unknown", d.m.Title(ColPrice), raw)
+	case !ok:
+		c.Unvalued = true
+		c.Note = fmt.Sprintf("%s is blank: impact unknown", d.m.Title(ColPrice))
+	case negate:
+		c.Impact = p.Neg()
+	default:
+		c.Impact = p
+	}
+}
+
+func (d *Detector) newRow(cur *RowSnapshot, first bool, w ScanWindow) ([]Change, []Finding) {
+	findings := d.cellFindings(cur, nil, w)
+	week, ok := WeekEnding(cur.Values[ColWeekEnding], cur.Values[ColSnapshotDate], d.loc)
+	if !ok {
+		findings = append(findings, d.noWeekFinding(cur))
+	}
+	if first || !ok || !billable(cur.Values) || w.Current.Before(d.cfg.Cutoff(week)) {
+		return nil, findings
+	}
+	c := d.base(cur.RowID, cur.RowNumber, cur.Permalink, cur.Values, w)
+	c.Kind = KindRowAddedLate
+	c.WeekEnding = week
+	c.NewValue = cur.Values[ColPrice]
+	d.priceImpact(&c, cur.Values[ColPrice], false)
+	narrow(&c, time.Time{}, cur.ModifiedAt)
+	d.finish(&c, "", "", normalize(kindMoney, c.NewValue))
+	return []Change{c}, findings
+}
+
+func (d *Detector) deletedRow(prev *Baseline, w ScanWindow) []Change {
+	if !billable(prev.Values) {
+		return nil
+	}
+	c := d.base(prev.RowID, prev.RowNumber, prev.Permalink, prev.Values, w)
+	c.Kind = KindRowDeleted
+	c.WeekEnding = d.baselineWeek(prev)
+	c.OldValue = prev.Values[ColPrice]
+	d.priceImpact(&c, c.OldValue, true)
+	narrow(&c, prev.ModifiedAt, time.Time{})
+	d.finish(&c, "", normalize(kindMoney, c.OldValue), "")
+	return []Change{c}
+}
+
+func (d *Detector) baselineWeek(prev *Baseline) time.Time {
+	if !prev.WeekEnding.IsZero() {
+		return prev.WeekEnding
+	}
+	we, _ := WeekEnding(prev.Values[ColWeekEnding], prev.Values[ColSnapshotDate], d.loc)
+	return we
+}
+
+func (d *Detector) changedRow(prev *Baseline, cur *RowSnapshot, w ScanWindow) ([]Change, []Finding) {
+	pv, cv := prev.Values, cur.Values
+	var changes []Change
+	var findings []Finding
+	var changedKeys []string
+	for _, k := range []string{ColWeekEnding, ColSnapshotDate, ColPrice, ColQuantity} {
+		if _, mapped := d.m.ByKey[k]; mapped && pv[k] != cv[k] {
+			changedKeys = append(changedKeys, k)
+		}
+	}
+	findings = d.cellFindings(cur, changedKeys, w)
+
+	oldWeek := d.baselineWeek(prev)
+	newWeek := oldWeek
+	weekRaw := pv[ColWeekEnding] != cv[ColWeekEnding] || pv[ColSnapshotDate] != cv[ColSnapshotDate]
+	if weekRaw {
+		var ok bool
+		newWeek, ok = WeekEnding(cv[ColWeekEnding], cv[ColSnapshotDate], d.loc)
+		if !ok {
+			findings = append(findings, d.noWeekFinding(cur))
+		}
+	}
+	moved := !oldWeek.IsZero() && !newWeek.IsZero() && !oldWeek.Equal(newWeek)
+	if moved {
+		key := ColSnapshotDate
+		if strings.TrimSpace(cv[ColWeekEnding]) != "" && pv[ColWeekEnding] != cv[ColWeekEnding] {
+			key = ColWeekEnding
+		}
+		c := d.base(cur.RowID, cur.RowNumber, cur.Permalink, pv, w)
+		c.Kind = KindWeekMoved
+		c.WeekEnding, c.MovedTo = oldWeek, newWeek
+		c.Column, c.ColumnKey, c.ColumnID = d.m.Title(key), key, d.m.ByKey[key].ID
+		c.OldValue, c.NewValue = FormatDate(oldWeek), FormatDate(newWeek)
+		price := pv[ColPrice]
+		if strings.TrimSpace(price) == "" {
+			price = cv[ColPrice]
+		}
+		d.priceImpact(&c, price, false)
+		note := fmt.Sprintf("%s %q → %q", c.Column, pv[key], cv[key])
+		if c.Note != "" {
+			note += "; " + c.Note
+		}
+		c.Note = note + "; the row is billed again in the new week"
+		narrow(&c, prev.ModifiedAt, cur.ModifiedAt)
+		d.finish(&c, key, c.OldValue, c.NewValue)
+		changes = append(changes, c)
+	}
+
+	priceChanged := normalize(kindMoney, pv[ColPrice]) != normalize(kindMoney, cv[ColPrice])
+	for _, t := range d.tracked {
+		o, n := pv[t.key], cv[t.key]
+		if o == n {
+			continue
+		}
+		if moved && (t.key == ColWeekEnding || t.key == ColSnapshotDate) {
+			continue
+		}
+		on, nn := normalize(t.kind, o), normalize(t.kind, n)
+		if on == nn {
+			continue // a same-value save
+		}
+		c := d.base(cur.RowID, cur.RowNumber, cur.Permalink, pv, w)
+		c.Kind = KindValueChanged
+		c.WeekEnding = oldWeek
+		c.Column, c.ColumnKey, c.ColumnID = t.title, t.key, t.id
+		c.OldValue, c.NewValue = o, n
+		switch t.kind {
+		case kindMoney:
+			d.valuePrice(&c, o, n)
+		case kindQuantity:
+			d.valueQuantity(&c, pv, o, n, priceChanged)
+		}
+		narrow(&c, prev.ModifiedAt, cur.ModifiedAt)
+		d.finish(&c, t.key, on, nn)
+		changes = append(changes, c)
+	}
+	return changes, findings
+}
+
+func (d *Detector) valuePrice(c *Change, o, n string) {
+	po, okO, errO := ParseMoney(o)
+	pn, okN, errN := ParseMoney(n)
+	if errO != nil || errN != nil {
+		c.Unvalued = true
+		c.Note = "a value does not parse as money: impact unknown"
+		return
+	}
+	if okO && okN {
+		delta := pn.Sub(po)
+		c.Delta = &delta
+	}
+	c.Impact = pn.Sub(po) // a blank price bills nothing
+	if !okO || !okN {
+		c.Note = "a blank price counts as no amount"
+	}
+}
+
+func (d *Detector) valueQuantity(c *Change, pv map[string]string, o, n string, priceChanged bool) {
+	qo, okO, errO := ParseQuantity(o)
+	qn, okN, errN := ParseQuantity(n)
+	if errO != nil || errN != nil {
+		c.Unvalued = true
+		c.Note = "a value does not parse as a quantity: impact unknown"
+		return
+	}
+	dq := qn.Sub(qo)
+	if okO && okN {
+		c.Delta = &dq
+	}
+	if priceChanged {
+		c.Note = fmt.Sprintf("money valued on the %s change of the same row", d.m.Title(ColPrice))
+		return
+	}
+	price, okP, errP := ParseMoney(pv[ColPrice])
+	if !okO || qo.IsZero() || !okP || errP != nil {
+		c.Unvalued = true
+		c.Note = "no baseline unit price (price ÷ quantity): impact unknown"
+		return
+	}
+	c.Impact = price.Div(qo).Mul(dq).Round(2)
+	c.Estimated = true
+	c.Note = fmt.Sprintf("estimated at the baseline unit price %s × Δ%s", price.Div(qo).Round(4), dq)
+}
+
+// normalize gives the comparable form of a raw value: decimals by value,
+// dates as YYYY-MM-DD, checkboxes as true/false, text trimmed. A value that
+// does not parse is kept as trimmed text.
+func normalize(k valueKind, raw string) string {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		if k == kindBool {
+			return "false"
+		}
+		return ""
+	}
+	switch k {
+	case kindMoney:
+		if v, ok, err := ParseMoney(s); ok && err == nil {
+			return v.String()
+		}
+	case kindQuantity:
+		if v, ok, err := ParseQuantity(s); ok && err == nil {
+			return v.String()
+		}
+	case kindDate:
+		if t, ok, err := ParseDate(s, time.UTC); ok && err == nil {
+			return FormatDate(t)
+		}
+	case kindBool:
+		switch strings.ToLower(s) {
+		case "true", "yes", "y", "1", "checked", "x":
+			return "true"
+		case "false", "no", "n", "0", "unchecked":
+			return "false"
+		}
+	}
+	return s
+}
+
+func (d *Detector) noWeekFinding(s *RowSnapshot) Finding {
+	return Finding{
+		Kind: FindingNoWeekEnding, SheetID: d.m.SheetID, SheetName: d.m.SheetName,
+		RowID: s.RowID, RowNumber: s.RowNumber, Column: d.m.Title(ColWeekEnding),
+		Raw:     s.Values[ColWeekEnding],
+		Message: fmt.Sprintf("row has no usable %s or %s: its changes cannot be judged against a week", d.m.Title(ColWeekEnding), d.m.Title(ColSnapshotDate)),
+	}
+}
+
+// cellFindings checks the price, quantity and date cells of s (only those in
+// keys, or all when keys is nil) for values that do not parse and for
+// implausible dates, relative to w.Current.
+func (d *Detector) cellFindings(s *RowSnapshot, keys []string, w ScanWindow) []Finding {
+	if keys == nil {
+		keys = []string{ColWeekEnding, ColSnapshotDate, ColPrice, ColQuantity}
+	}
+	var out []Finding
+	add := func(kind FindingKind, key, raw, msg string) {
+		out = append(out, Finding{
+			Kind: kind, SheetID: d.m.SheetID, SheetName: d.m.SheetName, RowID: s.RowID,
+			RowNumber: s.RowNumber, Column: d.m.Title(key), Raw: raw, Message: msg,
+		})
+	}
+	today := civilDate(w.Current.In(d.loc))
+	for _, k := range keys {
+		if _, mapped := d.m.ByKey[k]; !mapped {
+			continue
+		}
+		raw := s.Values[k]
+		switch k {
+		case ColPrice:
+			if _, _, err := ParseMoney(raw); err != nil {
+				add(FindingBadMoney, k, raw, err.Error())
+			}
+		case ColQuantity:
+			if _, _, err := ParseQuantity(raw); err != nil {
+				add(FindingBadQuantity, k, raw, err.Error())
+			}
+		case ColWeekEnding, ColSnapshotDate:
+			t, ok, err := ParseDate(raw, d.loc)
+			switch {
+			case err != nil:
+				add(FindingBadDate, k, raw, err.Error())
+			case !ok || w.Current.IsZero():
+			case t.After(today.AddDate(2, 0, 0)):
+				add(FindingDateFarFuture, k, raw, fmt.Sprintf("date %s is more than 2 years after the scan (%s)", FormatDate(t), FormatDate(today)))
+			case t.Before(today.AddDate(-10, 0, 0)):
+				add(FindingDateFarPast, k, raw, fmt.Sprintf("date %s is more than 10 years before the scan (%s)", FormatDate(t), FormatDate(today)))
+			case k == ColSnapshotDate && t.After(today):
+				add(FindingSnapshotFuture, k, raw, fmt.Sprintf("Snapshot Date %s is after the scan date %s", FormatDate(t), FormatDate(today)))
+			}
+		}
+	}
+	return out
+}
