@@ -1,0 +1,297 @@
+package smartsim
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Endpoint keys name API operations for counters, faults and rate limits.
+const (
+	EndpointListSheets          = "listSheets"
+	EndpointGetSheet            = "getSheet"
+	EndpointGetSheetVersion     = "getSheetVersion"
+	EndpointCreateSheet         = "createSheet"
+	EndpointCreateSheetInFolder = "createSheetInFolder"
+	EndpointCreateSheetInWS     = "createSheetInWorkspace"
+	EndpointListColumns         = "listColumns"
+	EndpointAddColumns          = "addColumns"
+	EndpointUpdateColumn        = "updateColumn"
+	EndpointAddRows             = "addRows"
+	EndpointUpdateRows          = "updateRows"
+	EndpointDeleteRows          = "deleteRows"
+	EndpointGetRow              = "getRow"
+	EndpointCellHistory         = "cellHistory"
+	EndpointAttachFile          = "attachFile"
+	EndpointAttachFileToRow     = "attachFileToRow"
+	EndpointListAttachments     = "listAttachments"
+	EndpointListRowAttachments  = "listRowAttachments"
+	EndpointGetAttachment       = "getAttachment"
+	EndpointAttachNewVersion    = "attachNewVersion"
+	EndpointListVersions        = "listAttachmentVersions"
+	EndpointGetFolder           = "getFolder"
+	EndpointListWorkspaces      = "listWorkspaces"
+	EndpointGetWorkspace        = "getWorkspace"
+	EndpointCreateWebhook       = "createWebhook"
+	EndpointListWebhooks        = "listWebhooks"
+	EndpointGetWebhook          = "getWebhook"
+	EndpointUpdateWebhook       = "updateWebhook"
+	EndpointDeleteWebhook       = "deleteWebhook"
+	EndpointResetSharedSecret   = "resetSharedSecret"
+	EndpointGetCurrentUser      = "getCurrentUser"
+	EndpointServerInfo          = "serverInfo"
+	// EndpointAll configures a fault for every endpoint without its own.
+	EndpointAll = "*"
+)
+
+// FaultKind is an injected failure.
+type FaultKind string
+
+// The injectable failures.
+const (
+	// FaultUnexpected answers 500 with errorCode 4004.
+	FaultUnexpected FaultKind = "4004"
+	// FaultServerTimeout answers 500 with errorCode 4002.
+	FaultServerTimeout FaultKind = "4002"
+	// FaultMaintenance answers 503 with errorCode 4001.
+	FaultMaintenance FaultKind = "4001"
+	// Fault500 answers a bare 500 with a plain-text body.
+	Fault500 FaultKind = "500"
+	// Fault502 answers a bare 502 Bad Gateway.
+	Fault502 FaultKind = "502"
+	// Fault503 answers a bare 503 Service Unavailable.
+	Fault503 FaultKind = "503"
+	// FaultTimeout hangs until the client gives up or the server closes, or
+	// for Fault.Delay if set, then answers 4002.
+	FaultTimeout FaultKind = "timeout"
+)
+
+// Fault configures failures of one endpoint: first the next Next calls fail,
+// then each call fails with probability Rate (deterministic given the seed).
+type Fault struct {
+	Kind  FaultKind     `json:"kind"`
+	Rate  float64       `json:"rate,omitempty"`
+	Next  int           `json:"next,omitempty"`
+	Delay time.Duration `json:"delay,omitempty"`
+}
+
+// Counter counts the calls of one endpoint.
+type Counter struct {
+	Calls       int64 `json:"calls"`
+	Faults      int64 `json:"faults"`
+	RateLimited int64 `json:"rateLimited"`
+}
+
+type faults struct {
+	mu       sync.Mutex
+	rng      *rand.Rand
+	seed     uint64
+	rules    map[string]*Fault
+	counters map[string]*Counter
+}
+
+func newFaults(seed uint64) *faults {
+	return &faults{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), seed: seed, rules: map[string]*Fault{}, counters: map[string]*Counter{}}
+}
+
+func (f *faults) counter(key string) *Counter {
+	c := f.counters[key]
+	if c == nil {
+		c = &Counter{}
+		f.counters[key] = c
+	}
+	return c
+}
+
+func (f *faults) count(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counter(key).Calls++
+}
+
+func (f *faults) countLimited(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counter(key).RateLimited++
+}
+
+// decide returns the fault to inject into this call, if any.
+func (f *faults) decide(key string) (Fault, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rule := f.rules[key]
+	if rule == nil {
+		rule = f.rules[EndpointAll]
+	}
+	if rule == nil {
+		return Fault{}, false
+	}
+	hit := false
+	if rule.Next > 0 {
+		rule.Next--
+		hit = true
+	} else if rule.Rate > 0 {
+		hit = f.rng.Float64() < rule.Rate
+	}
+	if hit {
+		f.counter(key).Faults++
+	}
+	return *rule, hit
+}
+
+// SetFault configures the faults of an endpoint key (or EndpointAll),
+// replacing any earlier rule for it. A zero Fault removes the rule.
+func (s *Server) SetFault(endpoint string, f Fault) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if f.Kind == "" || (f.Next <= 0 && f.Rate <= 0) {
+		delete(s.faults.rules, endpoint)
+		return
+	}
+	s.faults.rules[endpoint] = &f
+}
+
+// FailNext makes the next n calls of an endpoint fail with kind.
+func (s *Server) FailNext(endpoint string, n int, kind FaultKind) {
+	s.SetFault(endpoint, Fault{Kind: kind, Next: n})
+}
+
+// ClearFaults removes every fault rule and reseeds the fault generator.
+func (s *Server) ClearFaults() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.rules = map[string]*Fault{}
+	s.faults.rng = rand.New(rand.NewPCG(s.faults.seed, s.faults.seed^0x5eed))
+}
+
+// Faults returns the fault rules in force.
+func (s *Server) Faults() map[string]Fault {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := map[string]Fault{}
+	for k, v := range s.faults.rules {
+		out[k] = *v
+	}
+	return out
+}
+
+// Counters returns a copy of the per-endpoint call counters.
+func (s *Server) Counters() map[string]Counter {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := make(map[string]Counter, len(s.faults.counters))
+	for k, v := range s.faults.counters {
+		out[k] = *v
+	}
+	return out
+}
+
+// Counter returns the counter of one endpoint key.
+func (s *Server) Counter(endpoint string) Counter { return s.Counters()[endpoint] }
+
+// ResetCounters sets every counter to zero.
+func (s *Server) ResetCounters() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.counters = map[string]*Counter{}
+}
+
+// endpointKeys lists the keys seen so far, sorted (for the admin API).
+func (s *Server) endpointKeys() []string {
+	c := s.Counters()
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// injectFault answers the call with a fault if one is due. It reports
+// whether it did.
+func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, key string) bool {
+	f, hit := s.faults.decide(key)
+	if !hit {
+		return false
+	}
+	plain := func(status int) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(http.StatusText(status) + "\n"))
+	}
+	switch f.Kind {
+	case FaultUnexpected:
+		s.writeError(w, &apiError{status: 500, code: 4004, msg: "An unexpected error has occurred. Please retry your request. If you encounter this error repeatedly, please contact Support for assistance."})
+	case FaultServerTimeout:
+		s.writeError(w, &apiError{status: 500, code: 4002, msg: "Server timeout exceeded. Request has failed."})
+	case FaultMaintenance:
+		s.writeError(w, &apiError{status: 503, code: 4001, msg: "Smartsheet.com is currently offline for system maintenance. Please check back again shortly."})
+	case Fault502:
+		plain(http.StatusBadGateway)
+	case Fault503:
+		plain(http.StatusServiceUnavailable)
+	case FaultTimeout:
+		var after <-chan time.Time
+		if f.Delay > 0 {
+			t := time.NewTimer(f.Delay)
+			defer t.Stop()
+			after = t.C
+		}
+		select {
+		case <-r.Context().Done():
+			return true
+		case <-s.done:
+			return true
+		case <-after:
+			s.writeError(w, &apiError{status: 500, code: 4002, msg: "Server timeout exceeded. Request has failed."})
+		}
+	default:
+		plain(http.StatusInternalServerError)
+	}
+	return true
+}
+
+// MarshalJSON writes Delay as a Go duration string.
+func (f Fault) MarshalJSON() ([]byte, error) {
+	type plain Fault
+	return json.Marshal(struct {
+		plain
+		Delay string `json:"delay,omitempty"`
+	}{plain: plain(f), Delay: durString(f.Delay)})
+}
+
+// UnmarshalJSON reads Delay as a Go duration string ("2s") or nanoseconds.
+func (f *Fault) UnmarshalJSON(data []byte) error {
+	type plain Fault
+	var aux struct {
+		plain
+		Delay json.RawMessage `json:"delay,omitempty"`
+	}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	*f = Fault(aux.plain)
+	if len(aux.Delay) > 0 {
+		var s string
+		if json.Unmarshal(aux.Delay, &s) == nil {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return err
+			}
+			f.Delay = d
+		} else if err := json.Unmarshal(aux.Delay, &f.Delay); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func durString(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
