@@ -1,0 +1,578 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/shopspring/decimal"
+)
+
+const testSheetID = 42
+
+var standardColumns = []ColumnInfo{
+	{ID: 101, Title: "Work Request #"}, {ID: 102, Title: "Weekly Reference Logged Date", Type: "DATE"},
+	{ID: 103, Title: "Snapshot Date", Type: "DATE"}, {ID: 104, Title: "Units Completed?", Type: "CHECKBOX"},
+	{ID: 105, Title: "Quantity"}, {ID: 106, Title: "Units Total Price"}, {ID: 107, Title: "Foreman"},
+	{ID: 108, Title: "CU"}, {ID: 109, Title: "Work Type"}, {ID: 110, Title: "Pole #"},
+}
+
+// MustDetector builds a detector over the standard columns.
+func MustDetector(tb testing.TB, cfg Config, runID string) *Detector {
+	tb.Helper()
+	if err := cfg.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	m, findings := cfg.MapColumns(testSheetID, "Crew A", standardColumns)
+	if len(findings) != 0 {
+		tb.Fatalf("MapColumns findings = %v, want none", findings)
+	}
+	return NewDetector(cfg, m, runID)
+}
+
+// row returns the values of a billed row, overridden by kv pairs.
+func row(kv ...string) map[string]string {
+	v := map[string]string{
+		ColWorkRequest: "WR-1001", ColWeekEnding: "", ColSnapshotDate: "2024-01-03", ColCompleted: "true",
+		ColQuantity: "10", ColPrice: "1000", ColForeman: "Sam Ruiz", ColCU: "POLE-40", ColWorkType: "Install", ColPole: "P-17",
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v[kv[i]] = kv[i+1]
+	}
+	return v
+}
+
+func baselineOf(vals map[string]string) *Baseline {
+	b := NewBaseline(RowSnapshot{SheetID: testSheetID, RowID: 9, RowNumber: 3, Values: vals}, time.Date(2024, 1, 5, 0, 0, 0, 0, time.UTC))
+	return &b
+}
+
+func snapshotOf(vals map[string]string) *RowSnapshot {
+	return &RowSnapshot{SheetID: testSheetID, RowID: 9, RowNumber: 3, Values: vals}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestCompareSpecCases are the cases the issue names.
+func TestCompareSpecCases(t *testing.T) {
+	chicago := mustLocation(t, "America/Chicago")
+	week := row(ColWeekEnding, "2024-01-07")
+	tests := []struct {
+		name       string
+		loc        *time.Location
+		cur        map[string]string
+		at         time.Time
+		wantColumn string
+		wantDelta  string
+		wantImpact string
+		wantEst    bool
+		wantRisk   Risk
+		wantStatus Status
+	}{
+		{
+			name: "quantity 10→15 on Monday is unauthorized", cur: row(ColWeekEnding, "2024-01-07", ColQuantity, "15"),
+			at: time.Date(2024, 1, 8, 10, 0, 0, 0, time.UTC), wantColumn: "Quantity", wantDelta: "5", wantImpact: "500",
+			wantEst: true, wantRisk: RiskMedium, wantStatus: StatusUnauthorized,
+		},
+		{
+			name: "price 1000→1200 on Monday is +200 MEDIUM", cur: row(ColWeekEnding, "2024-01-07", ColPrice, "1200"),
+			at: time.Date(2024, 1, 8, 10, 0, 0, 0, time.UTC), wantColumn: "Units Total Price", wantDelta: "200", wantImpact: "200",
+			wantRisk: RiskMedium, wantStatus: StatusUnauthorized,
+		},
+		{
+			name: "same edit on Sunday evening is authorized", cur: row(ColWeekEnding, "2024-01-07", ColPrice, "1200"),
+			at: time.Date(2024, 1, 7, 20, 0, 0, 0, time.UTC), wantColumn: "Units Total Price", wantDelta: "200", wantImpact: "200",
+			wantRisk: RiskMedium, wantStatus: StatusAuthorized,
+		},
+		{
+			name: "Monday 03:00Z is Sunday 21:00 in Chicago: authorized", loc: chicago, cur: row(ColWeekEnding, "2024-01-07", ColPrice, "1200"),
+			at: time.Date(2024, 1, 8, 3, 0, 0, 0, time.UTC), wantColumn: "Units Total Price", wantDelta: "200", wantImpact: "200",
+			wantRisk: RiskMedium, wantStatus: StatusAuthorized,
+		},
+		{
+			name: "Monday 06:00Z is after midnight in Chicago: unauthorized", loc: chicago, cur: row(ColWeekEnding, "2024-01-07", ColPrice, "1200"),
+			at: time.Date(2024, 1, 8, 6, 0, 0, 0, time.UTC), wantColumn: "Units Total Price", wantDelta: "200", wantImpact: "200",
+			wantRisk: RiskMedium, wantStatus: StatusUnauthorized,
+		},
+		{
+			name: "first instant of Monday is unauthorized", cur: row(ColWeekEnding, "2024-01-07", ColPrice, "1200"),
+			at: time.Date(2024, 1, 8, 0, 0, 0, 0, time.UTC), wantColumn: "Units Total Price", wantDelta: "200", wantImpact: "200",
+			wantRisk: RiskMedium, wantStatus: StatusUnauthorized,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			if tt.loc != nil {
+				cfg.Location = tt.loc
+			}
+			d := MustDetector(t, cfg, "run-1")
+			w := ScanWindow{Previous: time.Date(2024, 1, 5, 0, 0, 0, 0, time.UTC), Current: time.Date(2024, 1, 9, 0, 0, 0, 0, time.UTC)}
+			changes, findings := d.Compare(baselineOf(week), snapshotOf(tt.cur), false, w)
+			if len(findings) != 0 || len(changes) != 1 {
+				t.Fatalf("Compare() = %d changes, findings %v, want 1 change and no finding", len(changes), findings)
+			}
+			c := changes[0]
+			c.Attribution.Time = &tt.at
+			d.Classify(&c, w)
+			got := []string{string(c.Kind), c.Column, c.Delta.String(), c.Impact.String(), string(c.Risk), string(c.Status)}
+			want := []string{string(KindValueChanged), tt.wantColumn, tt.wantDelta, tt.wantImpact, string(tt.wantRisk), string(tt.wantStatus)}
+			if diff := cmp.Diff(want, got); diff != "" || c.Estimated != tt.wantEst {
+				t.Errorf("Compare+Classify(%s) = %v estimated %v, want %v estimated %v\n%s", tt.name, got, c.Estimated, want, tt.wantEst, diff)
+			}
+			if c.Unauthorized() != (tt.wantStatus == StatusUnauthorized) {
+				t.Errorf("Unauthorized() = %v, want %v", c.Unauthorized(), tt.wantStatus == StatusUnauthorized)
+			}
+		})
+	}
+}
+
+// changeView is the part of a Change the detection tests check.
+type changeView struct {
+	Kind                Kind
+	Column              string
+	Old, New            string
+	Delta, Impact       string
+	Estimated, Unvalued bool
+	WeekEnding, MovedTo string
+	Risk                Risk
+	Status              Status
+}
+
+func view(c Change) changeView {
+	v := changeView{
+		Kind: c.Kind, Column: c.Column, Old: c.OldValue, New: c.NewValue, Impact: c.Impact.String(),
+		Estimated: c.Estimated, Unvalued: c.Unvalued, WeekEnding: FormatDate(c.WeekEnding), MovedTo: FormatDate(c.MovedTo),
+		Risk: c.Risk, Status: c.Status,
+	}
+	if c.Delta != nil {
+		v.Delta = c.Delta.String()
+	}
+	return v
+}
+
+func TestCompare(t *testing.T) {
+	// Baseline: week ending blank, Snapshot Date 2024-01-03 → week ending 2024-01-07.
+	prevScan := time.Date(2024, 1, 9, 0, 0, 0, 0, time.UTC)
+	scan := time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC) // wholly after the 01-07 cutoff
+	tests := []struct {
+		name         string
+		track        []string
+		prev, cur    map[string]string // nil: absent
+		first        bool
+		want         []changeView
+		wantFindings []Finding
+	}{
+		{
+			name: "unchanged row", prev: row(), cur: row(),
+		},
+		{
+			name: "same-value saves are not changes",
+			prev: row(ColPrice, "1200", ColQuantity, "3", ColCompleted, "", ColCU, "POLE-40"),
+			cur:  row(ColPrice, "$1,200.00", ColQuantity, "3 EA", ColCompleted, "false", ColCU, " POLE-40 "),
+		},
+		{
+			name: "price change",
+			prev: row(), cur: row(ColPrice, "$1,500.00"),
+			want: []changeView{{Kind: KindValueChanged, Column: "Units Total Price", Old: "1000", New: "$1,500.00", Delta: "500", Impact: "500", WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized}},
+		},
+		{
+			name: "price typo is a parse finding and an unvalued change, not zero",
+			prev: row(), cur: row(ColPrice, "$1,2O0"),
+			want:         []changeView{{Kind: KindValueChanged, Column: "Units Total Price", Old: "1000", New: "$1,2O0", Impact: "0", Unvalued: true, WeekEnding: "2024-01-07", Risk: RiskUnknown, Status: StatusUnauthorized}},
+			wantFindings: []Finding{{Kind: FindingBadMoney, SheetID: testSheetID, SheetName: "Crew A", RowID: 9, RowNumber: 3, Column: "Units Total Price", Raw: "$1,2O0"}},
+		},
+		{
+			name: "price cleared counts as nothing billed",
+			prev: row(), cur: row(ColPrice, ""),
+			want: []changeView{{Kind: KindValueChanged, Column: "Units Total Price", Old: "1000", New: "", Impact: "-1000", WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized}},
+		},
+		{
+			name: "quantity change valued at the baseline unit price",
+			prev: row(ColQuantity, "4", ColPrice, "1,000"), cur: row(ColQuantity, "7 EA", ColPrice, "1,000"),
+			want: []changeView{{Kind: KindValueChanged, Column: "Quantity", Old: "4", New: "7 EA", Delta: "3", Impact: "750", Estimated: true, WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized}},
+		},
+		{
+			name: "quantity and price changed together: money counted once, on the price",
+			prev: row(), cur: row(ColQuantity, "15", ColPrice, "1500"),
+			want: []changeView{
+				{Kind: KindValueChanged, Column: "Units Total Price", Old: "1000", New: "1500", Delta: "500", Impact: "500", WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized},
+				{Kind: KindValueChanged, Column: "Quantity", Old: "10", New: "15", Delta: "5", Impact: "0", WeekEnding: "2024-01-07", Risk: RiskLow, Status: StatusUnauthorized},
+			},
+		},
+		{
+			name: "quantity change without a baseline quantity is unvalued",
+			prev: row(ColQuantity, ""), cur: row(ColQuantity, "2"),
+			want: []changeView{{Kind: KindValueChanged, Column: "Quantity", Old: "", New: "2", Impact: "0", Unvalued: true, WeekEnding: "2024-01-07", Risk: RiskUnknown, Status: StatusUnauthorized}},
+		},
+		{
+			name: "checkbox unticked",
+			prev: row(), cur: row(ColCompleted, "false"),
+			want: []changeView{{Kind: KindValueChanged, Column: "Units Completed?", Old: "true", New: "false", Impact: "0", WeekEnding: "2024-01-07", Risk: RiskLow, Status: StatusUnauthorized}},
+		},
+		{
+			name: "untracked context column is ignored",
+			prev: row(), cur: row(ColForeman, "Someone Else"),
+		},
+		{
+			name:  "extra tracked column",
+			track: []string{"Foreman"},
+			prev:  row(), cur: row(ColForeman, "Someone Else"),
+			want: []changeView{{Kind: KindValueChanged, Column: "Foreman", Old: "Sam Ruiz", New: "Someone Else", Impact: "0", WeekEnding: "2024-01-07", Risk: RiskLow, Status: StatusUnauthorized}},
+		},
+		{
+			name:  "automation re-stamps Snapshot Date into the current week: one WEEK_MOVED",
+			track: []string{"Snapshot Date", "Weekly Reference Logged Date"},
+			prev:  row(), cur: row(ColSnapshotDate, "2024-01-09"),
+			want: []changeView{{Kind: KindWeekMoved, Column: "Snapshot Date", Old: "2024-01-07", New: "2024-01-14", Impact: "1000", WeekEnding: "2024-01-07", MovedTo: "2024-01-14", Risk: RiskMedium, Status: StatusUnauthorized}},
+		},
+		{
+			name: "week moved and quantity changed: WEEK_MOVED plus VALUE_CHANGED",
+			prev: row(), cur: row(ColSnapshotDate, "01/09/24", ColQuantity, "12"),
+			want: []changeView{
+				{Kind: KindWeekMoved, Column: "Snapshot Date", Old: "2024-01-07", New: "2024-01-14", Impact: "1000", WeekEnding: "2024-01-07", MovedTo: "2024-01-14", Risk: RiskMedium, Status: StatusUnauthorized},
+				{Kind: KindValueChanged, Column: "Quantity", Old: "10", New: "12", Delta: "2", Impact: "200", Estimated: true, WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized},
+			},
+		},
+		{
+			name: "week-ending column edited to another week",
+			prev: row(ColWeekEnding, "2024-01-07"), cur: row(ColWeekEnding, "2024-01-14"),
+			want: []changeView{{Kind: KindWeekMoved, Column: "Weekly Reference Logged Date", Old: "2024-01-07", New: "2024-01-14", Impact: "1000", WeekEnding: "2024-01-07", MovedTo: "2024-01-14", Risk: RiskMedium, Status: StatusUnauthorized}},
+		},
+		{
+			name: "Snapshot Date re-stamped within the same week is not a change",
+			prev: row(), cur: row(ColSnapshotDate, "2024-01-06"),
+		},
+		{
+			name:  "tracked Snapshot Date re-stamped within the week is a value change",
+			track: []string{"Snapshot Date"},
+			prev:  row(), cur: row(ColSnapshotDate, "2024-01-06"),
+			want: []changeView{{Kind: KindValueChanged, Column: "Snapshot Date", Old: "2024-01-03", New: "2024-01-06", Impact: "0", WeekEnding: "2024-01-07", Risk: RiskLow, Status: StatusUnauthorized}},
+		},
+		{
+			name: "row deleted",
+			prev: row(ColPrice, "$2,500.00"), cur: nil,
+			want: []changeView{{Kind: KindRowDeleted, Old: "$2,500.00", Impact: "-2500", WeekEnding: "2024-01-07", Risk: RiskHigh, Status: StatusUnauthorized}},
+		},
+		{
+			name: "blank row deleted is not a billing change",
+			prev: row(ColPrice, "", ColQuantity, ""), cur: nil,
+		},
+		{
+			name: "row added late into a closed week",
+			prev: nil, cur: row(ColPrice, "300"),
+			want: []changeView{{Kind: KindRowAddedLate, New: "300", Impact: "300", WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized}},
+		},
+		{
+			name: "row added on the sheet's first scan seeds silently",
+			prev: nil, cur: row(), first: true,
+		},
+		{
+			name: "row added into the open week",
+			prev: nil, cur: row(ColSnapshotDate, "2024-01-09"),
+		},
+		{
+			name: "non-billable row added late",
+			prev: nil, cur: row(ColPrice, "", ColQuantity, ""),
+		},
+		{
+			name: "new row without any week ending is a finding",
+			prev: nil, cur: row(ColSnapshotDate, ""),
+			wantFindings: []Finding{{Kind: FindingNoWeekEnding, SheetID: testSheetID, SheetName: "Crew A", RowID: 9, RowNumber: 3, Column: "Weekly Reference Logged Date"}},
+		},
+		{
+			name: "2035 typo, future snapshot and bad quantity on first sight",
+			prev: nil, first: true, cur: row(ColWeekEnding, "2035-01-07", ColSnapshotDate, "2024-01-12", ColQuantity, "ten"),
+			wantFindings: []Finding{
+				{Kind: FindingDateFarFuture, SheetID: testSheetID, SheetName: "Crew A", RowID: 9, RowNumber: 3, Column: "Weekly Reference Logged Date", Raw: "2035-01-07"},
+				{Kind: FindingSnapshotFuture, SheetID: testSheetID, SheetName: "Crew A", RowID: 9, RowNumber: 3, Column: "Snapshot Date", Raw: "2024-01-12"},
+				{Kind: FindingBadQuantity, SheetID: testSheetID, SheetName: "Crew A", RowID: 9, RowNumber: 3, Column: "Quantity", Raw: "ten"},
+			},
+		},
+		{
+			name: "ancient and unparseable dates",
+			prev: nil, first: true, cur: row(ColWeekEnding, "1/7/2004", ColSnapshotDate, "soon"),
+			wantFindings: []Finding{
+				{Kind: FindingDateFarPast, SheetID: testSheetID, SheetName: "Crew A", RowID: 9, RowNumber: 3, Column: "Weekly Reference Logged Date", Raw: "1/7/2004"},
+				{Kind: FindingBadDate, SheetID: testSheetID, SheetName: "Crew A", RowID: 9, RowNumber: 3, Column: "Snapshot Date", Raw: "soon"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.TrackColumns = tt.track
+			d := MustDetector(t, cfg, "run-1")
+			var prev *Baseline
+			var cur *RowSnapshot
+			if tt.prev != nil {
+				prev = baselineOf(tt.prev)
+			}
+			if tt.cur != nil {
+				cur = snapshotOf(tt.cur)
+			}
+			w := ScanWindow{Previous: prevScan, Current: scan}
+			changes, findings := d.Compare(prev, cur, tt.first, w)
+			var got []changeView
+			for _, c := range changes {
+				if c.ChangeID == "" || c.RunID != "run-1" || c.SheetName != "Crew A" || c.RowID != 9 || !c.DetectedAt.Equal(scan) {
+					t.Errorf("change %+v lacks identity", c)
+				}
+				if c.Attribution.Source != SourceUnknown || !c.Attribution.WindowStart.Equal(prevScan) || !c.Attribution.WindowEnd.Equal(scan) {
+					t.Errorf("change attribution = %+v, want unknown in (%v, %v]", c.Attribution, prevScan, scan)
+				}
+				d.Classify(&c, w)
+				got = append(got, view(c))
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Compare(%v → %v) changes (-want +got):\n%s", tt.prev, tt.cur, diff)
+			}
+			if diff := cmp.Diff(tt.wantFindings, findings, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(Finding{}, "Message")); diff != "" {
+				t.Errorf("Compare(%v → %v) findings (-want +got):\n%s", tt.prev, tt.cur, diff)
+			}
+			for _, f := range findings {
+				if f.Message == "" {
+					t.Errorf("finding %+v has no message", f)
+				}
+			}
+		})
+	}
+}
+
+func TestChangeIDDeterministic(t *testing.T) {
+	cfg := DefaultConfig()
+	prev := baselineOf(row())
+	detect := func(runID string, w ScanWindow, cur map[string]string) []Change {
+		t.Helper()
+		changes, _ := MustDetector(t, cfg, runID).Compare(prev, snapshotOf(cur), false, w)
+		return changes
+	}
+	w1 := ScanWindow{Previous: time.Date(2024, 1, 9, 0, 0, 0, 0, time.UTC), Current: time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC)}
+	w2 := ScanWindow{Previous: time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC), Current: time.Date(2024, 1, 11, 0, 0, 0, 0, time.UTC)}
+	a := detect("run-1", w1, row(ColPrice, "1200"))
+	b := detect("run-2", w2, row(ColPrice, "$1,200.00"))
+	c := detect("run-1", w1, row(ColPrice, "1300"))
+	if len(a) != 1 || len(b) != 1 || len(c) != 1 {
+		t.Fatalf("Compare() = %d, %d, %d changes, want 1 each", len(a), len(b), len(c))
+	}
+	if a[0].ChangeID != b[0].ChangeID {
+		t.Errorf("ChangeID of the same change in two runs = %s and %s, want equal", a[0].ChangeID, b[0].ChangeID)
+	}
+	if a[0].ChangeID == c[0].ChangeID {
+		t.Errorf("ChangeID of different new values = %s for both, want different", a[0].ChangeID)
+	}
+	tests := []struct {
+		name       string
+		sheet, row int64
+		col        string
+		kind       Kind
+		old, new   string
+	}{
+		{name: "other sheet", sheet: 2, row: 9, col: ColPrice, kind: KindValueChanged, old: "1000", new: "1200"},
+		{name: "other row", sheet: 42, row: 8, col: ColPrice, kind: KindValueChanged, old: "1000", new: "1200"},
+		{name: "other column", sheet: 42, row: 9, col: ColQuantity, kind: KindValueChanged, old: "1000", new: "1200"},
+		{name: "other kind", sheet: 42, row: 9, col: ColPrice, kind: KindWeekMoved, old: "1000", new: "1200"},
+		{name: "old and new swapped", sheet: 42, row: 9, col: ColPrice, kind: KindValueChanged, old: "1200", new: "1000"},
+		{name: "boundary shift", sheet: 42, row: 9, col: ColPrice, kind: KindValueChanged, old: "100", new: "01200"},
+	}
+	base := ChangeID(42, 9, ColPrice, KindValueChanged, "1000", "1200")
+	if base != a[0].ChangeID {
+		t.Errorf("ChangeID(42, 9, price, VALUE_CHANGED, 1000, 1200) = %s, want the detector's %s", base, a[0].ChangeID)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ChangeID(tt.sheet, tt.row, tt.col, tt.kind, tt.old, tt.new); got == base {
+				t.Errorf("ChangeID(%d, %d, %q, %s, %q, %q) = %s, want different from %s", tt.sheet, tt.row, tt.col, tt.kind, tt.old, tt.new, got, base)
+			}
+		})
+	}
+}
+
+func TestRiskFor(t *testing.T) {
+	tests := []struct {
+		name   string
+		impact string
+		want   Risk
+	}{
+		{name: "2000", impact: "2000", want: RiskHigh},
+		{name: "500", impact: "500", want: RiskMedium},
+		{name: "50", impact: "50", want: RiskLow},
+		{name: "-1500", impact: "-1500", want: RiskHigh},
+		{name: "1000 boundary", impact: "1000", want: RiskMedium},
+		{name: "100 boundary", impact: "100", want: RiskLow},
+		{name: "just above 1000", impact: "1000.01", want: RiskHigh},
+		{name: "-100.01", impact: "-100.01", want: RiskMedium},
+		{name: "zero", impact: "0", want: RiskLow},
+	}
+	cfg := DefaultConfig()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cfg.RiskFor(decimal.RequireFromString(tt.impact)); got != tt.want {
+				t.Errorf("RiskFor(%s) = %s, want %s", tt.impact, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	week := date(2024, 1, 7)
+	utc := func(d, h int) time.Time { return time.Date(2024, 1, d, h, 0, 0, 0, time.UTC) }
+	tests := []struct {
+		name   string
+		grace  time.Duration
+		change Change
+		w      ScanWindow
+		want   Status
+	}{
+		{name: "window wholly before the cutoff", change: Change{WeekEnding: week}, w: ScanWindow{Previous: utc(6, 0), Current: utc(7, 23)}, want: StatusAuthorized},
+		{name: "window straddling the cutoff", change: Change{WeekEnding: week}, w: ScanWindow{Previous: utc(7, 12), Current: utc(8, 12)}, want: StatusNeedsReview},
+		{name: "window wholly after the cutoff", change: Change{WeekEnding: week}, w: ScanWindow{Previous: utc(8, 0), Current: utc(8, 12)}, want: StatusUnauthorized},
+		{name: "no previous scan, current after", change: Change{WeekEnding: week}, w: ScanWindow{Current: utc(9, 0)}, want: StatusNeedsReview},
+		{name: "no previous scan, current before", change: Change{WeekEnding: week}, w: ScanWindow{Current: utc(7, 1)}, want: StatusAuthorized},
+		{name: "attribution window beats the scan window", change: Change{WeekEnding: week, Attribution: Attribution{WindowStart: utc(8, 1), WindowEnd: utc(8, 2)}}, w: ScanWindow{Previous: utc(7, 12), Current: utc(8, 12)}, want: StatusUnauthorized},
+		{name: "exact time beats any window", change: Change{WeekEnding: week, Attribution: Attribution{Time: ptr(utc(7, 22))}}, w: ScanWindow{Previous: utc(8, 0), Current: utc(8, 12)}, want: StatusAuthorized},
+		{name: "within grace", grace: 2 * time.Hour, change: Change{WeekEnding: week, Attribution: Attribution{Time: ptr(utc(8, 1))}}, want: StatusAuthorized},
+		{name: "after grace", grace: 2 * time.Hour, change: Change{WeekEnding: week, Attribution: Attribution{Time: ptr(utc(8, 2))}}, want: StatusUnauthorized},
+		{name: "unknown week ending", change: Change{Attribution: Attribution{Time: ptr(utc(8, 2))}}, want: StatusNeedsReview},
+		{name: "week moved back into a closed week", change: Change{Kind: KindWeekMoved, WeekEnding: date(2024, 1, 14), MovedTo: week, Attribution: Attribution{Time: ptr(utc(9, 0))}}, want: StatusUnauthorized},
+		{name: "week moved forward within the open week", change: Change{Kind: KindWeekMoved, WeekEnding: date(2024, 1, 14), MovedTo: date(2024, 1, 21), Attribution: Attribution{Time: ptr(utc(9, 0))}}, want: StatusAuthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Grace = tt.grace
+			c := tt.change
+			cfg.Classify(&c, tt.w)
+			if c.Status != tt.want {
+				t.Errorf("Classify(%+v, %+v) status = %s, want %s", tt.change, tt.w, c.Status, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompareNarrowsWindowWithModifiedAt(t *testing.T) {
+	d := MustDetector(t, DefaultConfig(), "run-1")
+	w := ScanWindow{Previous: time.Date(2024, 1, 7, 12, 0, 0, 0, time.UTC), Current: time.Date(2024, 1, 8, 12, 0, 0, 0, time.UTC)}
+	cur := snapshotOf(row(ColWeekEnding, "2024-01-07", ColPrice, "1200"))
+	cur.ModifiedAt = time.Date(2024, 1, 7, 18, 0, 0, 0, time.UTC)
+	changes, _ := d.Compare(baselineOf(row(ColWeekEnding, "2024-01-07")), cur, false, w)
+	if len(changes) != 1 {
+		t.Fatalf("Compare() = %d changes, want 1", len(changes))
+	}
+	c := changes[0]
+	if !c.Attribution.WindowEnd.Equal(cur.ModifiedAt) {
+		t.Errorf("Compare() window end = %v, want the row's ModifiedAt %v", c.Attribution.WindowEnd, cur.ModifiedAt)
+	}
+	d.Classify(&c, w)
+	if c.Status != StatusAuthorized {
+		t.Errorf("Classify() = %s, want %s: the row was last modified before the cutoff", c.Status, StatusAuthorized)
+	}
+}
+
+func TestCompareUnchangedRowDoesNotAllocate(t *testing.T) {
+	d := MustDetector(t, DefaultConfig(), "run-1")
+	prev, cur := baselineOf(row()), snapshotOf(row())
+	w := ScanWindow{Current: time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC)}
+	if n := testing.AllocsPerRun(100, func() { d.Compare(prev, cur, false, w) }); n != 0 {
+		t.Errorf("Compare(unchanged row) allocates %v times, want 0", n)
+	}
+}
+
+func TestWriterInfo(t *testing.T) {
+	mod := time.Date(2024, 1, 8, 9, 0, 0, 0, time.UTC)
+	snap := RowSnapshot{SheetID: testSheetID, RowID: 9, ModifiedAt: mod, ModifiedBy: "ana@example.com", ModifiedByName: "Ana"}
+	inWindow := Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 9, Attribution: Attribution{WindowStart: mod.Add(-time.Hour), WindowEnd: mod.Add(time.Hour)}}
+	tests := []struct {
+		name   string
+		snap   RowSnapshot
+		count  int
+		change Change
+		want   Attribution
+		wantOK bool
+	}{
+		{name: "only change in the row", snap: snap, count: 1, change: inWindow, wantOK: true,
+			want: Attribution{User: "ana@example.com", Name: "Ana", Time: &mod, Source: SourceWriterInfo, WindowStart: mod.Add(-time.Hour), WindowEnd: mod.Add(time.Hour)}},
+		{name: "two changes in the row", snap: snap, count: 2, change: inWindow},
+		{name: "modified outside the window", snap: snap, count: 1, change: Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 9, Attribution: Attribution{WindowStart: mod, WindowEnd: mod.Add(time.Hour)}}},
+		{name: "no modifier", snap: RowSnapshot{SheetID: testSheetID, RowID: 9, ModifiedAt: mod}, count: 1, change: inWindow},
+		{name: "deleted row", snap: snap, count: 1, change: Change{Kind: KindRowDeleted, SheetID: testSheetID, RowID: 9}},
+		{name: "other row", snap: snap, count: 1, change: Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := WriterInfo(tt.snap, tt.count, &tt.change)
+			if ok != tt.wantOK {
+				t.Fatalf("WriterInfo(%s) ok = %v, want %v", tt.name, ok, tt.wantOK)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("WriterInfo(%s) (-want +got):\n%s", tt.name, diff)
+			}
+		})
+	}
+}
+
+func TestAttributeChain(t *testing.T) {
+	at := time.Date(2024, 1, 8, 9, 0, 0, 0, time.UTC)
+	window := Attribution{Source: SourceUnknown, WindowStart: at.Add(-time.Hour), WindowEnd: at.Add(time.Hour)}
+	no := AttributorFunc(func(context.Context, *Change) (Attribution, bool, error) { return Attribution{}, false, nil })
+	failing := AttributorFunc(func(context.Context, *Change) (Attribution, bool, error) {
+		return Attribution{}, false, errors.New("cell history: 503")
+	})
+	yes := func(src AttributionSource) Attributor {
+		return AttributorFunc(func(context.Context, *Change) (Attribution, bool, error) {
+			return Attribution{User: "ana@example.com", Time: &at, Source: src}, true, nil
+		})
+	}
+	tests := []struct {
+		name    string
+		chain   []Attributor
+		want    Attribution
+		wantErr bool
+	}{
+		{name: "empty chain leaves unknown with window", want: window},
+		{name: "none answers", chain: []Attributor{no, no}, want: window},
+		{name: "first answer wins, window kept", chain: []Attributor{no, yes(SourceWebhook), yes(SourceCellHistory)},
+			want: Attribution{User: "ana@example.com", Time: &at, Source: SourceWebhook, WindowStart: window.WindowStart, WindowEnd: window.WindowEnd}},
+		{name: "an error does not stop the chain", chain: []Attributor{failing, yes(SourceCellHistory)}, wantErr: true,
+			want: Attribution{User: "ana@example.com", Time: &at, Source: SourceCellHistory, WindowStart: window.WindowStart, WindowEnd: window.WindowEnd}},
+		{name: "only errors", chain: []Attributor{failing}, wantErr: true, want: window},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Change{ChangeID: "x", Attribution: window}
+			err := AttributeChain(context.Background(), &c, tt.chain...)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("AttributeChain(%s) error = %v, want error %v", tt.name, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, c.Attribution); diff != "" {
+				t.Errorf("AttributeChain(%s) attribution (-want +got):\n%s", tt.name, diff)
+			}
+		})
+	}
+}
+
+func TestWriterInfoAttributor(t *testing.T) {
+	mod := time.Date(2024, 1, 8, 9, 0, 0, 0, time.UTC)
+	snaps := []RowSnapshot{
+		{SheetID: testSheetID, RowID: 1, ModifiedAt: mod, ModifiedBy: "ana@example.com"},
+		{SheetID: testSheetID, RowID: 2, ModifiedAt: mod, ModifiedBy: "bo@example.com"},
+	}
+	changes := []Change{
+		{Kind: KindValueChanged, SheetID: testSheetID, RowID: 1},
+		{Kind: KindValueChanged, SheetID: testSheetID, RowID: 2, ColumnKey: ColPrice},
+		{Kind: KindValueChanged, SheetID: testSheetID, RowID: 2, ColumnKey: ColQuantity},
+	}
+	wi := NewWriterInfoAttributor(snaps, changes)
+	for i, want := range []AttributionSource{SourceWriterInfo, SourceUnknown, SourceUnknown} {
+		c := changes[i]
+		if err := AttributeChain(context.Background(), &c, wi); err != nil {
+			t.Fatal(err)
+		}
+		if c.Attribution.Source != want {
+			t.Errorf("AttributeChain(change %d) source = %s, want %s", i, c.Attribution.Source, want)
+		}
+	}
+}
