@@ -16,7 +16,7 @@ const MaxRowsPerRequest = 500
 // location is where a row goes: one of toTop, toBottom, parentId, siblingId(+above).
 type location struct {
 	top, bottom, above bool
-	parent, sibling     int64
+	parent, sibling    int64
 }
 
 func locationOf(r smartsheet.Row) location {

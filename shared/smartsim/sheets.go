@@ -390,6 +390,9 @@ func (s *Server) newSheet(in smartsheet.Sheet, e Edit) (*sheetRec, *apiError) {
 			}
 			sh.Rows = append(sh.Rows, row)
 			sh.rowIndex[row.ID] = row
+			if row.ModifiedAt.After(sh.ModifiedAt) {
+				sh.ModifiedAt = row.ModifiedAt
+			}
 		}
 		// Rows given with the sheet are its initial content: no events.
 		if sh.Version == 0 {

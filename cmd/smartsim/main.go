@@ -1,0 +1,102 @@
+// Command smartsim serves the Smartsheet API simulator on a loopback address.
+//
+//	smartsim -addr 127.0.0.1:8089 -state file.json -sheets 3 -rows 2000 -weeks 6 -seed 1
+//
+// It loads the state file if it exists, otherwise generates billing sheets,
+// prints the API base URL, and saves the state on SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+	"github.com/fieldaudit/billing-audit/shared/smartsim"
+)
+
+func main() {
+	if err := run(); err != nil {
+		slog.Error("smartsim", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:8089", "listen address (loopback only)")
+	statePath := flag.String("state", "", "state file: loaded if present, saved on exit")
+	sheets := flag.Int("sheets", 3, "billing sheets to generate")
+	rows := flag.Int("rows", 2000, "rows per sheet")
+	weeks := flag.Int("weeks", 6, "weeks of rows")
+	seed := flag.Uint64("seed", 1, "seed for ids, data and faults")
+	endWeek := flag.String("end-week", "", "last week ending YYYY-MM-DD (default: last Sunday)")
+	nested := flag.Bool("nested", false, "put the billing folder inside a workspace folder")
+	tokens := flag.String("tokens", "", "accepted tokens, comma separated (default: any token)")
+	noLimits := flag.Bool("no-rate-limit", false, "disable rate limiting")
+	flag.Parse()
+
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	opts := smartsim.Options{Seed: *seed, Logger: log, Limits: smartsim.Limits{Disabled: *noLimits}}
+	if *tokens != "" {
+		opts.Tokens = map[string]smartsheet.User{}
+		for _, t := range strings.Split(*tokens, ",") {
+			opts.Tokens[strings.TrimSpace(t)] = smartsim.DefaultUser
+		}
+	}
+	srv := smartsim.NewServer(opts)
+
+	loaded := false
+	if *statePath != "" {
+		err := srv.LoadFile(*statePath)
+		switch {
+		case err == nil:
+			loaded = true
+			log.Info("state loaded", "path", *statePath)
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	if !loaded {
+		cfg := smartsim.GenConfig{Sheets: *sheets, Rows: *rows, Weeks: *weeks, Seed: *seed, Nested: *nested}
+		if *endWeek != "" {
+			t, err := time.Parse(time.DateOnly, *endWeek)
+			if err != nil {
+				return fmt.Errorf("-end-week: %w", err)
+			}
+			cfg.EndWeek = t
+		}
+		g, err := srv.Populate(cfg)
+		if err != nil {
+			return err
+		}
+		log.Info("generated billing sheets", "folderId", g.FolderID, "sheetIds", g.SheetIDs)
+	}
+
+	base, err := srv.Listen(*addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println(base)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	if err := srv.Close(); err != nil {
+		log.Warn("close", "err", err)
+	}
+	if *statePath != "" {
+		if err := srv.SaveFile(*statePath); err != nil {
+			return err
+		}
+		log.Info("state saved", "path", *statePath)
+	}
+	return nil
+}
