@@ -79,6 +79,7 @@ type Row struct {
 	// decoding is case-insensitive).
 	Permalink string `json:"permalink,omitempty"`
 	Format    string `json:"format,omitempty"`
+	Locked    *bool  `json:"locked,omitempty"`
 	Cells     []Cell `json:"cells,omitempty"`
 
 	ToTop     bool  `json:"toTop,omitempty"`
@@ -112,6 +113,8 @@ type Column struct {
 	Locked           *bool    `json:"locked,omitempty"`
 	Hidden           bool     `json:"hidden,omitempty"`
 	Description      string   `json:"description,omitempty"`
+	// ContactOptions are the suggested contacts of a CONTACT_LIST column.
+	ContactOptions []User `json:"contactOptions,omitempty"`
 	// AutoNumberFormat is passed through unchanged.
 	AutoNumberFormat json.RawMessage `json:"autoNumberFormat,omitempty"`
 }
@@ -192,6 +195,8 @@ type Attachment struct {
 	ParentID       int64      `json:"parentId,omitempty"`
 	CreatedAt      *time.Time `json:"createdAt,omitempty"`
 	CreatedBy      *User      `json:"createdBy,omitempty"`
+	// URLExpiresInMillis is how long URL (a download link) stays valid.
+	URLExpiresInMillis int64 `json:"urlExpiresInMillis,omitempty"`
 }
 
 // Subscope narrows a webhook to some columns.
