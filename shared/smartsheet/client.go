@@ -328,23 +328,29 @@ func (c *Client) logRetry(ctx context.Context, rq *call, attempt int, delay time
 
 // waitLimiter takes a slot of the rate limiter, sleeping until it is due.
 func (c *Client) waitLimiter(ctx context.Context, rq *call) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var deadline time.Time
+		if dl, ok := ctx.Deadline(); ok {
+			// The limiter works on c.now; translate the real deadline to it.
+			deadline = c.now().Add(time.Until(dl))
+		}
+		wait, reserved, err := c.limiter.reserve(rq.class, c.now(), deadline)
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			c.stats.limiterWait(wait)
+			if err := c.sleep(ctx, wait); err != nil {
+				return err
+			}
+		}
+		if reserved {
+			return nil
+		}
 	}
-	var deadline time.Time
-	if dl, ok := ctx.Deadline(); ok {
-		// The limiter works on c.now; translate the real deadline to it.
-		deadline = c.now().Add(time.Until(dl))
-	}
-	wait, err := c.limiter.reserve(rq.class, c.now(), deadline)
-	if err != nil {
-		return err
-	}
-	if wait <= 0 {
-		return nil
-	}
-	c.stats.limiterWait(wait)
-	return c.sleep(ctx, wait)
 }
 
 // attempt sends rq once. It returns the retry class of a failure and the

@@ -98,10 +98,14 @@ func (e errLimiterDeadline) Error() string {
 
 func (e errLimiterDeadline) Unwrap() error { return context.DeadlineExceeded }
 
-// reserve takes a slot for a call of class at or after now and returns how
-// long to wait for it. If deadline is set and the slot comes after it, no slot
-// is taken and the error wraps context.DeadlineExceeded.
-func (l *Limiter) reserve(class limitClass, now, deadline time.Time) (time.Duration, error) {
+// reserve asks for a slot for a call of class at now. A general call always
+// gets one, possibly in the future (FIFO): it must wait the returned time and
+// then go. A cell-history call only gets a slot that is free now; otherwise
+// reserved is false and the caller waits the returned time and asks again, so
+// history calls queued behind their small budget never hold general slots in
+// the future. If deadline is set and the slot comes after it, nothing is
+// taken and the error wraps context.DeadlineExceeded.
+func (l *Limiter) reserve(class limitClass, now, deadline time.Time) (wait time.Duration, reserved bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.general.earliest(now)
@@ -110,15 +114,18 @@ func (l *Limiter) reserve(class limitClass, now, deadline time.Time) (time.Durat
 			t = h
 		}
 	}
-	wait := t.Sub(now)
+	wait = t.Sub(now)
 	if !deadline.IsZero() && t.After(deadline) {
-		return 0, errLimiterDeadline{wait}
+		return 0, false, errLimiterDeadline{wait}
 	}
-	l.general.record(t)
 	if class == limitHistory {
+		if wait > 0 {
+			return wait, false, nil
+		}
 		l.history.record(t)
 	}
-	return wait, nil
+	l.general.record(t)
+	return wait, true, nil
 }
 
 // sheetLock is a context-aware mutex with a reference count.
