@@ -18,6 +18,10 @@ type SheetState struct {
 	LastScan  time.Time `json:"lastScan"`  // start of the last complete scan (our clock)
 	RowCount  int       `json:"rowCount"`  // rows with a baseline
 	Permalink string    `json:"permalink"` // the sheet's link
+	// ColumnIDs are the columns a scan fetches, when the mapping was complete;
+	// ColumnsFor is the column configuration they were mapped under.
+	ColumnIDs  []int64 `json:"columnIds,omitempty"`
+	ColumnsFor string  `json:"columnsFor,omitempty"`
 }
 
 // ChangeRecord is a recorded change and whether it reached the audit sheet.
@@ -29,19 +33,19 @@ type ChangeRecord struct {
 
 // RunRecord is the summary of one run.
 type RunRecord struct {
-	RunID         string         `json:"runId"`
-	StartedAt     time.Time      `json:"startedAt"`
-	FinishedAt    time.Time      `json:"finishedAt"`
-	TestMode      bool           `json:"testMode"`
-	SheetsScanned int            `json:"sheetsScanned"`
-	SheetsSkipped int            `json:"sheetsSkipped"` // unchanged since the last version
-	RowsScanned   int            `json:"rowsScanned"`
-	Changes       int            `json:"changes"`
-	Unauthorized  int            `json:"unauthorized"`
-	AuditRows     int            `json:"auditRows"`
+	RunID         string          `json:"runId"`
+	StartedAt     time.Time       `json:"startedAt"`
+	FinishedAt    time.Time       `json:"finishedAt"`
+	TestMode      bool            `json:"testMode"`
+	SheetsScanned int             `json:"sheetsScanned"`
+	SheetsSkipped int             `json:"sheetsSkipped"` // unchanged since the last version
+	RowsScanned   int             `json:"rowsScanned"`
+	Changes       int             `json:"changes"`
+	Unauthorized  int             `json:"unauthorized"`
+	AuditRows     int             `json:"auditRows"`
 	Findings      []audit.Finding `json:"findings,omitempty"`
-	APICalls      map[string]int `json:"apiCalls,omitempty"`
-	Error         string         `json:"error,omitempty"`
+	APICalls      map[string]int  `json:"apiCalls,omitempty"`
+	Error         string          `json:"error,omitempty"`
 }
 
 // Store keeps baselines, change records, scan watermarks and run records.

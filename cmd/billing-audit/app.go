@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/bolt"
+	"github.com/fieldaudit/billing-audit/shared/config"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+)
+
+// app is the wired CLI: config → client → store → runner.
+type app struct {
+	cfg    config.Config
+	client *smartsheet.Client
+	store  *bolt.Store
+	// clock is the scan time source (nil: time.Now); the demo uses the simulator's.
+	clock func() time.Time
+}
+
+func loadConfig(getenv config.Getenv) (config.Config, error) {
+	if getenv == nil {
+		var err error
+		if getenv, err = config.Environ(""); err != nil {
+			return config.Config{}, err
+		}
+	}
+	return config.Load(getenv)
+}
+
+func openApp(cfg config.Config, logger *slog.Logger) (*app, error) {
+	if err := cfg.RequireToken(); err != nil {
+		return nil, err
+	}
+	client, err := smartsheet.New(smartsheet.Config{
+		BaseURL: cfg.BaseURL, Token: cfg.Token.Reveal(), ChangeAgent: cfg.ChangeAgent,
+		RetryBudget: cfg.RetryBudget, RequestsPerMinute: cfg.RequestsPerMinute, HistoryPerMinute: cfg.HistoryPerMinute,
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	store, err := bolt.Open(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	return &app{cfg: cfg, client: client, store: store}, nil
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+// auditSheetID is AUDIT_SHEET_ID, else the sheet `setup` remembered.
+func (a *app) auditSheetID(ctx context.Context) (int64, error) {
+	if a.cfg.AuditSheetID != 0 {
+		return a.cfg.AuditSheetID, nil
+	}
+	v, ok, err := a.store.Meta(ctx, "audit-sheet-id")
+	if err != nil || !ok {
+		return 0, err
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+func auditConfig(cfg config.Config) audit.Config {
+	ac := audit.DefaultConfig()
+	ac.TrackColumns = cfg.TrackColumns
+	ac.Location = cfg.Location
+	ac.Grace = cfg.Grace
+	ac.HighRisk, ac.MediumRisk = cfg.HighRisk, cfg.MediumRisk
+	return ac
+}
+
+func (a *app) runner(ctx context.Context, logger *slog.Logger, progress pipeline.Progress) (*pipeline.Runner, error) {
+	auditID, err := a.auditSheetID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.New(a.client, a.store, pipeline.Options{
+		Audit:           auditConfig(a.cfg),
+		SourceSheetIDs:  a.cfg.SourceSheetIDs,
+		SourceFolderIDs: a.cfg.SourceFolderIDs,
+		AuditSheetID:    auditID,
+		SkipCellHistory: a.cfg.SkipCellHistory,
+		TestMode:        a.cfg.TestMode,
+		Logger:          logger,
+		Progress:        progress,
+		CallCount:       a.callCount,
+		Clock:           a.clock,
+	})
+}
+
+func (a *app) callCount() map[string]int {
+	st := a.client.Stats()
+	out := make(map[string]int, len(st.Calls))
+	for k, v := range st.Calls {
+		out[k] = int(v)
+	}
+	return out
+}
+
+func cmdSetup(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, err := loadConfig(nil)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return setup(ctx, a, stdout)
+}
+
+func setup(ctx context.Context, a *app, stdout io.Writer) error {
+	id, created, err := pipeline.EnsureAuditSheet(ctx, a.client, a.store, a.cfg.AuditSheetID, a.cfg.AuditSheetName)
+	if err != nil {
+		return err
+	}
+	verb := "found"
+	if created {
+		verb = "created"
+	}
+	fmt.Fprintf(stdout, "audit-log sheet %q %s: AUDIT_SHEET_ID=%d\n", a.cfg.AuditSheetName, verb, id)
+	return nil
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	testMode := fs.Bool("test", false, "read and compute, write nothing")
+	forceReport := fs.Bool("force-report", false, "produce the workbook even with no changes")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, err := loadConfig(nil)
+	if err != nil {
+		return err
+	}
+	cfg.TestMode = cfg.TestMode || *testMode
+	if err := cfg.RequireSources(); err != nil {
+		return err
+	}
+	a, err := openApp(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	_, err = runAudit(ctx, a, stdout, newProgress(stderr), logger, *forceReport)
+	return err
+}
+
+// runAudit is one run, printed.
+func runAudit(ctx context.Context, a *app, stdout io.Writer, progress pipeline.Progress, logger *slog.Logger, forceReport bool) (pipeline.Summary, error) {
+	r, err := a.runner(ctx, logger, progress)
+	if err != nil {
+		return pipeline.Summary{}, err
+	}
+	sum, err := r.Run(ctx)
+	printSummary(stdout, sum, a.cfg)
+	_ = forceReport // the workbook arrives with the report issue
+	return sum, err
+}
+
+func printSummary(w io.Writer, sum pipeline.Summary, cfg config.Config) {
+	run := sum.Run
+	mode := ""
+	if run.TestMode {
+		mode = " (test mode: nothing written)"
+	}
+	fmt.Fprintf(w, "\nRun %s%s\n", run.RunID, mode)
+	fmt.Fprintf(w, "  sheets scanned %d (unchanged %d), rows read %d, changes %d (unauthorized %d), audit rows written %d\n",
+		run.SheetsScanned, run.SheetsSkipped, run.RowsScanned, run.Changes, run.Unauthorized, run.AuditRows)
+	if len(run.APICalls) > 0 {
+		keys := make([]string, 0, len(run.APICalls))
+		total := 0
+		for k, v := range run.APICalls {
+			keys = append(keys, k)
+			total += v
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s ×%d", k, run.APICalls[k])
+		}
+		fmt.Fprintf(w, "  API calls %d: %s\n", total, strings.Join(parts, ", "))
+	}
+	if len(sum.Changes) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KIND\tSHEET\tROW\tWR #\tCOLUMN\tOLD\tNEW\tIMPACT\tRISK\tSTATUS\tBY\tHOW")
+		for _, c := range sum.Changes {
+			impact := c.Impact.StringFixed(2)
+			if c.Unvalued {
+				impact = "?"
+			} else if c.Estimated {
+				impact += "~"
+			}
+			who := c.Attribution.User
+			if who == "" {
+				who = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Kind, c.SheetName, c.RowNumber, c.WorkRequest,
+				dash(c.Column), dash(c.OldValue), dash(c.NewValue), impact, c.Risk, c.Status, who, c.Attribution.Source)
+		}
+		tw.Flush()
+	}
+	if len(sum.Findings) > 0 {
+		fmt.Fprintf(w, "\nFindings (%d):\n", len(sum.Findings))
+		for i, f := range sum.Findings {
+			if i == 20 {
+				fmt.Fprintf(w, "  … and %d more\n", len(sum.Findings)-20)
+				break
+			}
+			fmt.Fprintf(w, "  %s %s row %d %s: %s\n", f.Kind, f.SheetName, f.RowNumber, f.Column, f.Message)
+		}
+	}
+	_ = cfg
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// newProgress shows a live line on a terminal and nothing otherwise (the
+// logger prints a line per sheet there).
+func newProgress(w io.Writer) pipeline.Progress {
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return &termProgress{w: w}
+		}
+	}
+	return nil
+}
+
+type termProgress struct {
+	w                 io.Writer
+	done, total, rows int
+	name              string
+}
+
+func (p *termProgress) Sheet(done, total int, name string) {
+	p.done, p.total, p.name = done, total, name
+	p.draw()
+}
+
+func (p *termProgress) Rows(n int) { p.rows += n; p.draw() }
+
+func (p *termProgress) draw() {
+	fmt.Fprintf(p.w, "\r\033[Ksheets %d/%d · rows %d · %s", p.done, p.total, p.rows, p.name)
+}
+
+func (p *termProgress) Done() { fmt.Fprint(p.w, "\r\033[K") }

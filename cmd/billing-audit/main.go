@@ -1,0 +1,69 @@
+// Command billing-audit is the operator CLI: set up the audit-log sheet, run
+// an audit locally, and run the demo against the built-in simulator.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `billing-audit — finds every change to billed Smartsheet rows.
+
+Usage:
+  billing-audit setup                       create or complete the audit-log sheet, print its id
+  billing-audit run [--test] [--force-report] scan the source sheets and write the audit log
+  billing-audit demo [--keep DIR]           full audit run against the built-in simulator
+  billing-audit help
+
+Settings come from environment variables (and a .env file when present):
+see README.md and .env.example.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks a command-line mistake (exit 2).
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "setup":
+		err = cmdSetup(ctx, args[1:], stdout, logger)
+	case "run":
+		err = cmdRun(ctx, args[1:], stdout, stderr, logger)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr, logger)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, errUsage) {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "billing-audit %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

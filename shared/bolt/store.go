@@ -1,0 +1,362 @@
+// Package bolt is the embedded store of the local run: one bbolt file under
+// STATE_DIR holding baselines, change records, scan watermarks and runs.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// FileName is the store's file name inside STATE_DIR.
+const FileName = "billing-audit.db"
+
+var (
+	bucketSheets    = []byte("sheets")
+	bucketBaselines = []byte("baselines") // nested: one bucket per sheet id
+	bucketChanges   = []byte("changes")
+	bucketPending   = []byte("pending") // changeID → recordedAt key order
+	bucketRuns      = []byte("runs")
+	bucketMeta      = []byte("meta")
+)
+
+// Store is a pipeline.Store in a bbolt file.
+type Store struct {
+	db  *bbolt.DB
+	now func() time.Time
+}
+
+var _ pipeline.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketSheets, bucketBaselines, bucketChanges, bucketPending, bucketRuns, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init store: %w", err)
+	}
+	return &Store{db: db, now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.db.Path() }
+
+func idKey(id int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(id))
+	return b[:]
+}
+
+func sheetKey(id int64) []byte { return []byte(strconv.FormatInt(id, 10)) }
+
+// SheetState returns the stored state of a sheet.
+func (s *Store) SheetState(_ context.Context, sheetID int64) (pipeline.SheetState, bool, error) {
+	var st pipeline.SheetState
+	var found bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketSheets).Get(sheetKey(sheetID))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &st)
+	})
+	if err != nil {
+		return st, false, fmt.Errorf("read sheet state %d: %w", sheetID, err)
+	}
+	return st, found, nil
+}
+
+// BaselineRowIDs lists the rows of a sheet that have a baseline, in id order.
+func (s *Store) BaselineRowIDs(_ context.Context, sheetID int64) ([]int64, error) {
+	var ids []int64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketBaselines).Bucket(sheetKey(sheetID))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			ids = append(ids, int64(binary.BigEndian.Uint64(k)))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list baselines of sheet %d: %w", sheetID, err)
+	}
+	return ids, nil
+}
+
+// Baselines returns the baselines of the given rows that have one.
+func (s *Store) Baselines(_ context.Context, sheetID int64, rowIDs []int64) (map[int64]audit.Baseline, error) {
+	out := make(map[int64]audit.Baseline, len(rowIDs))
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketBaselines).Bucket(sheetKey(sheetID))
+		if b == nil {
+			return nil
+		}
+		for _, id := range rowIDs {
+			v := b.Get(idKey(id))
+			if v == nil {
+				continue
+			}
+			var bl audit.Baseline
+			if err := json.Unmarshal(v, &bl); err != nil {
+				return fmt.Errorf("row %d: %w", id, err)
+			}
+			out[id] = bl
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read baselines of sheet %d: %w", sheetID, err)
+	}
+	return out, nil
+}
+
+// Commit writes scan results in one transaction. It returns the changes whose
+// Change ID was not recorded before.
+func (s *Store) Commit(_ context.Context, c pipeline.Commit) ([]audit.Change, error) {
+	var fresh []audit.Change
+	now := s.now()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		fresh = fresh[:0]
+		changes, pending := tx.Bucket(bucketChanges), tx.Bucket(bucketPending)
+		for _, ch := range c.Changes {
+			key := []byte(ch.ChangeID)
+			if changes.Get(key) != nil {
+				continue
+			}
+			v, err := json.Marshal(pipeline.ChangeRecord{Change: ch, RecordedAt: now})
+			if err != nil {
+				return err
+			}
+			if err := changes.Put(key, v); err != nil {
+				return err
+			}
+			if err := pending.Put(key, []byte(now.Format(time.RFC3339Nano))); err != nil {
+				return err
+			}
+			fresh = append(fresh, ch)
+		}
+		if len(c.PutBaselines) > 0 || len(c.DeleteBaselines) > 0 {
+			b, err := tx.Bucket(bucketBaselines).CreateBucketIfNotExists(sheetKey(c.SheetID))
+			if err != nil {
+				return err
+			}
+			for _, bl := range c.PutBaselines {
+				if bl.SheetID != c.SheetID {
+					return fmt.Errorf("baseline of sheet %d in a commit for sheet %d", bl.SheetID, c.SheetID)
+				}
+				v, err := json.Marshal(bl)
+				if err != nil {
+					return err
+				}
+				if err := b.Put(idKey(bl.RowID), v); err != nil {
+					return err
+				}
+			}
+			for _, id := range c.DeleteBaselines {
+				if err := b.Delete(idKey(id)); err != nil {
+					return err
+				}
+			}
+		}
+		if c.State != nil {
+			st := *c.State
+			if b := tx.Bucket(bucketBaselines).Bucket(sheetKey(st.SheetID)); b != nil {
+				st.RowCount = b.Stats().KeyN
+			}
+			v, err := json.Marshal(st)
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(bucketSheets).Put(sheetKey(st.SheetID), v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commit scan of sheet %d: %w", c.SheetID, err)
+	}
+	return fresh, nil
+}
+
+// Pending returns changes not yet on the audit sheet, oldest first.
+func (s *Store) Pending(_ context.Context) ([]pipeline.ChangeRecord, error) {
+	var out []pipeline.ChangeRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		changes := tx.Bucket(bucketChanges)
+		return tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
+			var r pipeline.ChangeRecord
+			if err := json.Unmarshal(changes.Get(k), &r); err != nil {
+				return fmt.Errorf("change %s: %w", k, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read pending changes: %w", err)
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+func sortRecords(rs []pipeline.ChangeRecord) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		if !rs[i].RecordedAt.Equal(rs[j].RecordedAt) {
+			return rs[i].RecordedAt.Before(rs[j].RecordedAt)
+		}
+		a, b := rs[i].Change, rs[j].Change
+		if a.SheetID != b.SheetID {
+			return a.SheetID < b.SheetID
+		}
+		if a.RowNumber != b.RowNumber {
+			return a.RowNumber < b.RowNumber
+		}
+		return a.ChangeID < b.ChangeID
+	})
+}
+
+// MarkWritten flags changes as written to the audit sheet.
+func (s *Store) MarkWritten(_ context.Context, ids []string) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		changes, pending := tx.Bucket(bucketChanges), tx.Bucket(bucketPending)
+		for _, id := range ids {
+			key := []byte(id)
+			v := changes.Get(key)
+			if v == nil {
+				return fmt.Errorf("unknown change %s", id)
+			}
+			var r pipeline.ChangeRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			r.Written = true
+			nv, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := changes.Put(key, nv); err != nil {
+				return err
+			}
+			if err := pending.Delete(key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark changes written: %w", err)
+	}
+	return nil
+}
+
+// Changes returns the changes detected in [from, to), oldest first.
+func (s *Store) Changes(_ context.Context, from, to time.Time) ([]pipeline.ChangeRecord, error) {
+	var out []pipeline.ChangeRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketChanges).ForEach(func(_, v []byte) error {
+			var r pipeline.ChangeRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			at := r.Change.DetectedAt
+			if (from.IsZero() || !at.Before(from)) && (to.IsZero() || at.Before(to)) {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read changes: %w", err)
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// PutRun saves a run record (keyed by start time, then id).
+func (s *Store) PutRun(_ context.Context, r pipeline.RunRecord) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	key := []byte(r.StartedAt.UTC().Format(time.RFC3339Nano) + " " + r.RunID)
+	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketRuns).Put(key, v) }); err != nil {
+		return fmt.Errorf("save run %s: %w", r.RunID, err)
+	}
+	return nil
+}
+
+// Runs returns the newest runs first, at most limit (0: all).
+func (s *Store) Runs(_ context.Context, limit int) ([]pipeline.RunRecord, error) {
+	var out []pipeline.RunRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketRuns).Cursor()
+		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			var r pipeline.RunRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read runs: %w", err)
+	}
+	return out, nil
+}
+
+// Meta reads a setting.
+func (s *Store) Meta(_ context.Context, key string) (string, bool, error) {
+	var v []byte
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v = bytes.Clone(tx.Bucket(bucketMeta).Get([]byte(key)))
+		return nil
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", key, err)
+	}
+	return string(v), v != nil, nil
+}
+
+// PutMeta writes a setting.
+func (s *Store) PutMeta(_ context.Context, key, value string) error {
+	if key == "" {
+		return errors.New("empty meta key")
+	}
+	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte(key), []byte(value)) }); err != nil {
+		return fmt.Errorf("save %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+)
+
+// Options configure a Runner.
+type Options struct {
+	Audit           audit.Config
+	SourceSheetIDs  []int64
+	SourceFolderIDs []int64
+	// AuditSheetID is the audit-log sheet (see EnsureAuditSheet).
+	AuditSheetID int64
+	// SkipCellHistory never calls cell history.
+	SkipCellHistory bool
+	// TestMode reads and computes but writes nothing to Smartsheet or the store.
+	TestMode bool
+	// PageSize is the rows per sheet page (default 1000).
+	PageSize int
+	// Clock gives the scan time (default time.Now).
+	Clock func() time.Time
+	// Logger gets plain progress lines (default slog.Default()).
+	Logger *slog.Logger
+	// Progress shows sheets and rows done (default: none).
+	Progress Progress
+	// Webhooks attributes changes from stored webhook events (optional).
+	Webhooks audit.Attributor
+	// CallCount reports the API calls made so far, for progress and run records.
+	CallCount func() map[string]int
+	// AfterAuditWrite is a test hook called after rows reach the audit sheet and
+	// before they are marked written; an error stops the run there, as a crash would.
+	AfterAuditWrite func() error
+}
+
+// Progress is told what a run has done; a terminal shows it as a live line.
+type Progress interface {
+	Sheet(done, total int, name string)
+	Rows(n int)
+	Done()
+}
+
+type noProgress struct{}
+
+func (noProgress) Sheet(int, int, string) {}
+func (noProgress) Rows(int)               {}
+func (noProgress) Done()                  {}
+
+// Runner runs the audit stages over a Smartsheet API and a store.
+type Runner struct {
+	api        SheetAPI
+	store      Store
+	opts       Options
+	log        *slog.Logger
+	progress   Progress
+	webhooks   audit.Attributor
+	columnsSig string
+
+	mu       sync.Mutex
+	findings []audit.Finding
+}
+
+// New builds a Runner.
+func New(api SheetAPI, store Store, opts Options) (*Runner, error) {
+	if api == nil || store == nil {
+		return nil, errors.New("pipeline: api and store are required")
+	}
+	if err := opts.Audit.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = 1000
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Progress == nil {
+		opts.Progress = noProgress{}
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%v|%v|%v", opts.Audit.Columns, opts.Audit.Tracked, opts.Audit.TrackColumns))
+	return &Runner{
+		api: api, store: store, opts: opts, log: opts.Logger, progress: opts.Progress,
+		webhooks: opts.Webhooks, columnsSig: hex.EncodeToString(sum[:8]),
+	}, nil
+}
+
+func (r *Runner) addFindings(fs []audit.Finding) {
+	if len(fs) == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.findings = append(r.findings, fs...)
+	r.mu.Unlock()
+}
+
+// NewRunID returns a sortable, unique run id such as 20260126T101500Z-3fa9c1.
+func NewRunID(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Run      RunRecord
+	Changes  []audit.Change // detected by this run (test mode: not recorded)
+	Written  []audit.Change // audit rows written by this run (including leftovers of earlier runs)
+	Findings []audit.Finding
+	Sheets   []ScanOutcome
+}
+
+// Run scans every source sheet, records the changes and writes them to the
+// audit-log sheet. It is the whole local run; the Lambdas call the same
+// stages (FetchSheet, Analyze, WriteAudit) from separate functions.
+func (r *Runner) Run(ctx context.Context) (Summary, error) {
+	start := r.opts.Clock().UTC()
+	sum := Summary{Run: RunRecord{RunID: NewRunID(start), StartedAt: start, TestMode: r.opts.TestMode}}
+	r.findings = nil
+	err := r.run(ctx, &sum)
+	r.progress.Done()
+	sum.Run.FinishedAt = r.opts.Clock().UTC()
+	sum.Findings = r.findings
+	sum.Run.Findings = r.findings
+	if r.opts.CallCount != nil {
+		sum.Run.APICalls = r.opts.CallCount()
+	}
+	if err != nil {
+		sum.Run.Error = err.Error()
+	}
+	if !r.opts.TestMode {
+		if perr := r.store.PutRun(context.WithoutCancel(ctx), sum.Run); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}
+	return sum, err
+}
+
+func (r *Runner) run(ctx context.Context, sum *Summary) error {
+	sheets, err := r.Discover(ctx)
+	if err != nil {
+		return err
+	}
+	for i, ref := range sheets {
+		r.progress.Sheet(i, len(sheets), ref.Name)
+		out, err := r.ScanSheet(ctx, sum.Run.RunID, ref, sum.Run.StartedAt)
+		if err != nil {
+			return fmt.Errorf("scan sheet %d: %w", ref.ID, err)
+		}
+		sum.Sheets = append(sum.Sheets, out)
+		sum.Changes = append(sum.Changes, out.Changes...)
+		sum.Run.RowsScanned += out.Rows
+		if out.Skipped {
+			sum.Run.SheetsSkipped++
+		}
+		sum.Run.SheetsScanned++
+		r.log.InfoContext(ctx, "sheet scanned", slog.Int64("sheet", ref.ID), slog.String("name", out.Sheet.Name),
+			slog.Bool("unchanged", out.Skipped), slog.Int("rows", out.Rows), slog.Int("changes", len(out.Changes)))
+	}
+	r.progress.Sheet(len(sheets), len(sheets), "")
+	for _, c := range sum.Changes {
+		if c.Unauthorized() {
+			sum.Run.Unauthorized++
+		}
+	}
+	sum.Run.Changes = len(sum.Changes)
+	if r.opts.TestMode {
+		return nil
+	}
+	written, err := r.WriteAudit(ctx, sum.Run.StartedAt)
+	sum.Written = written
+	sum.Run.AuditRows = len(written)
+	return err
+}
+
+// ScanSheet fetches a sheet's changed rows and analyses them batch by batch,
+// then saves the sheet's new state (not in test mode).
+func (r *Runner) ScanSheet(ctx context.Context, runID string, ref SheetRef, now time.Time) (ScanOutcome, error) {
+	out := ScanOutcome{Sheet: ref}
+	st, skipped, err := r.FetchSheet(ctx, runID, ref, now, func(b Batch) error {
+		out.Sheet = b.Sheet
+		out.FirstScan = b.FirstScan
+		out.Pages++
+		out.Rows += len(b.Rows)
+		cs, fs, err := r.Analyze(ctx, b)
+		if err != nil {
+			return err
+		}
+		out.Changes = append(out.Changes, cs...)
+		out.Findings = append(out.Findings, fs...)
+		r.addFindings(fs)
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
+	out.Skipped = skipped
+	if out.Sheet.Name == "" {
+		out.Sheet.Name = st.Name
+	}
+	if r.opts.TestMode {
+		return out, nil
+	}
+	if _, err := r.store.Commit(ctx, Commit{SheetID: ref.ID, State: &st}); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// WriteAudit appends every recorded change that is not yet on the audit-log
+// sheet, at most 500 rows a request, and marks them written. Changes left
+// pending by an earlier, interrupted run are first reconciled against the
+// audit sheet's Change ID column, so no change is written twice.
+func (r *Runner) WriteAudit(ctx context.Context, runStart time.Time) ([]audit.Change, error) {
+	if r.opts.AuditSheetID == 0 {
+		return nil, errors.New("no audit sheet: set AUDIT_SHEET_ID or run `billing-audit setup`")
+	}
+	pending, err := r.store.Pending(ctx)
+	if err != nil || len(pending) == 0 {
+		return nil, err
+	}
+	cols, err := r.auditColumns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(pending, func(p ChangeRecord) bool { return p.RecordedAt.Before(runStart) }) {
+		onSheet, err := r.auditChangeIDs(ctx, cols)
+		if err != nil {
+			return nil, err
+		}
+		var already []string
+		kept := pending[:0]
+		for _, p := range pending {
+			if onSheet[p.Change.ChangeID] {
+				already = append(already, p.Change.ChangeID)
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		if len(already) > 0 {
+			r.log.InfoContext(ctx, "reconciled changes already on the audit sheet", slog.Int("count", len(already)))
+			if err := r.store.MarkWritten(ctx, already); err != nil {
+				return nil, err
+			}
+		}
+		pending = kept
+	}
+	var written []audit.Change
+	for chunk := range slices.Chunk(pending, maxRowsPerRequest) {
+		rows := make([]audit.Change, len(chunk))
+		for i, p := range chunk {
+			rows[i] = p.Change
+		}
+		res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, AuditRows(cols, rows, r.opts.Audit.Location), addToBottom)
+		if err != nil {
+			return written, fmt.Errorf("write audit rows: %w", err)
+		}
+		if len(res.Failed) > 0 {
+			return written, fmt.Errorf("write audit rows: %d of %d refused, first: %s", len(res.Failed), len(rows), res.Failed[0].Error.Message)
+		}
+		if r.opts.AfterAuditWrite != nil {
+			if err := r.opts.AfterAuditWrite(); err != nil {
+				return written, err
+			}
+		}
+		ids := make([]string, len(rows))
+		for i, c := range rows {
+			ids[i] = c.ChangeID
+		}
+		if err := r.store.MarkWritten(ctx, ids); err != nil {
+			return written, err
+		}
+		written = append(written, rows...)
+	}
+	return written, nil
+}
+
+// maxRowsPerRequest is Smartsheet's limit of rows per add request.
+const maxRowsPerRequest = 500

@@ -1,0 +1,368 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+)
+
+// SheetAPI is the part of the Smartsheet client the pipeline uses.
+type SheetAPI interface {
+	GetSheet(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error)
+	ForEachSheetPage(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions, fn func(*smartsheet.Sheet) error) error
+	DiscoverSheets(ctx context.Context, folderIDs, workspaceIDs []int64) ([]smartsheet.DiscoveredSheet, error)
+	CellHistory(ctx context.Context, sheetID, rowID, columnID int64) ([]smartsheet.CellHistory, error)
+	AddRows(ctx context.Context, sheetID int64, rows []smartsheet.Row, opts smartsheet.AddRowsOptions) (*smartsheet.RowsResult, error)
+	ListSheets(ctx context.Context, opts smartsheet.ListSheetsOptions) ([]smartsheet.SheetSummary, error)
+	CreateSheet(ctx context.Context, name string, cols []smartsheet.Column) (*smartsheet.Sheet, error)
+	AddColumns(ctx context.Context, sheetID int64, cols []smartsheet.Column) ([]smartsheet.Column, error)
+}
+
+var _ SheetAPI = (*smartsheet.Client)(nil)
+
+// SheetRef names a source sheet.
+type SheetRef struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// Batch is one page of changed rows of a sheet, as the fetch stage hands it to
+// the analysis stage (in Lambda: one SQS message).
+type Batch struct {
+	RunID     string              `json:"runId"`
+	Sheet     SheetRef            `json:"sheet"`
+	Columns   []audit.ColumnInfo  `json:"columns"`
+	Window    audit.ScanWindow    `json:"window"`
+	FirstScan bool                `json:"firstScan"`
+	Rows      []audit.RowSnapshot `json:"rows,omitempty"`
+	// Deleted lists baseline rows no longer on the sheet.
+	Deleted []int64 `json:"deleted,omitempty"`
+}
+
+// ScanOutcome is what scanning one sheet found.
+type ScanOutcome struct {
+	Sheet     SheetRef
+	Skipped   bool // unchanged since the stored version
+	Rows      int  // rows read
+	Pages     int
+	Changes   []audit.Change // newly recorded (or, in test mode, detected)
+	Findings  []audit.Finding
+	FirstScan bool
+}
+
+// rowsOverlap re-reads rows modified shortly before the last scan, so a clock
+// difference between us and Smartsheet cannot hide an edit. Detection is
+// idempotent, so the overlap costs nothing but bytes.
+const rowsOverlap = 5 * time.Minute
+
+// Discover lists the source sheets: the configured sheet ids plus every sheet
+// in the configured folders, recursively, without duplicates.
+func (r *Runner) Discover(ctx context.Context) ([]SheetRef, error) {
+	var out []SheetRef
+	seen := map[int64]bool{}
+	for _, id := range r.opts.SourceSheetIDs {
+		if !seen[id] && id != r.opts.AuditSheetID {
+			seen[id] = true
+			out = append(out, SheetRef{ID: id})
+		}
+	}
+	if len(r.opts.SourceFolderIDs) > 0 {
+		found, err := r.api.DiscoverSheets(ctx, r.opts.SourceFolderIDs, nil)
+		if err != nil {
+			return nil, fmt.Errorf("discover sheets: %w", err)
+		}
+		for _, s := range found {
+			if !seen[s.ID] && s.ID != r.opts.AuditSheetID {
+				seen[s.ID] = true
+				out = append(out, SheetRef{ID: s.ID, Name: s.Name})
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no source sheets: SOURCE_SHEET_IDS and SOURCE_FOLDER_IDS name none")
+	}
+	return out, nil
+}
+
+// FetchSheet reads the rows of a sheet changed since its last scan and hands
+// them to fn one page at a time; a final batch lists deleted rows. An
+// unchanged sheet costs one small call and returns skipped=true. The new
+// sheet state is returned for the caller to save once every batch is
+// analysed.
+func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now time.Time, fn func(Batch) error) (st SheetState, skipped bool, err error) {
+	prev, known, err := r.store.SheetState(ctx, ref.ID)
+	if err != nil {
+		return st, false, err
+	}
+	window := audit.ScanWindow{Current: now}
+	opts := smartsheet.GetSheetOptions{
+		Include:  []string{smartsheet.IncludeWriterInfo, smartsheet.IncludeRowPermalink},
+		PageSize: r.opts.PageSize,
+	}
+	if known {
+		window.Previous = prev.LastScan
+		v := prev.Version
+		opts.IfVersionAfter = &v
+		since := prev.LastScan.Add(-rowsOverlap)
+		opts.RowsModifiedSince = &since
+		if len(prev.ColumnIDs) > 0 && prev.ColumnsFor == r.columnsSig {
+			opts.ColumnIDs = prev.ColumnIDs
+		}
+	}
+	var (
+		mapping  audit.Mapping
+		cols     []audit.ColumnInfo
+		sheet    smartsheet.Sheet
+		seenNew  int
+		pages    int
+		baseline map[int64]bool
+	)
+	if known {
+		ids, err := r.store.BaselineRowIDs(ctx, ref.ID)
+		if err != nil {
+			return st, false, err
+		}
+		baseline = make(map[int64]bool, len(ids))
+		for _, id := range ids {
+			baseline[id] = true
+		}
+	}
+	err = r.api.ForEachSheetPage(ctx, ref.ID, opts, func(s *smartsheet.Sheet) error {
+		pages++
+		if pages == 1 {
+			sheet = smartsheet.Sheet{ID: s.ID, Name: s.Name, Version: s.Version, TotalRowCount: s.TotalRowCount, Permalink: s.Permalink}
+			cols = columnInfos(s.Columns)
+			var findings []audit.Finding
+			mapping, findings = r.opts.Audit.MapColumns(s.ID, s.Name, cols)
+			r.addFindings(findings)
+		}
+		b := Batch{RunID: runID, Sheet: SheetRef{ID: s.ID, Name: s.Name}, Columns: cols, Window: window, FirstScan: !known}
+		b.Rows = make([]audit.RowSnapshot, 0, len(s.Rows))
+		for i := range s.Rows {
+			snap := Snapshot(s.ID, mapping, &s.Rows[i])
+			if known && !baseline[snap.RowID] {
+				seenNew++
+			}
+			b.Rows = append(b.Rows, snap)
+		}
+		r.progress.Rows(len(s.Rows))
+		return fn(b)
+	})
+	if err != nil {
+		return st, false, err
+	}
+	if pages == 0 { // unchanged since prev.Version
+		prev.LastScan = now
+		return prev, true, nil
+	}
+	st = SheetState{SheetID: ref.ID, Name: sheet.Name, Version: sheet.Version, LastScan: now, Permalink: sheet.Permalink}
+	if len(mapping.Tracked) > 0 && mappingComplete(mapping) {
+		st.ColumnIDs, st.ColumnsFor = mapping.NeededColumnIDs(), r.columnsSig
+	}
+	// Rows gone: the sheet holds fewer rows than the baselines plus the new
+	// rows just seen. Only then list the row ids (one narrow call).
+	if known && sheet.TotalRowCount < len(baseline)+seenNew {
+		deleted, err := r.deletedRows(ctx, ref.ID, mapping, baseline)
+		if err != nil {
+			return st, false, err
+		}
+		if len(deleted) > 0 {
+			b := Batch{RunID: runID, Sheet: SheetRef{ID: ref.ID, Name: sheet.Name}, Columns: cols, Window: window, Deleted: deleted}
+			if err := fn(b); err != nil {
+				return st, false, err
+			}
+		}
+	}
+	return st, false, nil
+}
+
+func mappingComplete(m audit.Mapping) bool {
+	_, we := m.ByKey[audit.ColWeekEnding]
+	_, sd := m.ByKey[audit.ColSnapshotDate]
+	return we || sd
+}
+
+// deletedRows lists baseline rows no longer on the sheet, reading only the
+// row ids (one column).
+func (r *Runner) deletedRows(ctx context.Context, sheetID int64, m audit.Mapping, baseline map[int64]bool) ([]int64, error) {
+	present := make(map[int64]bool, len(baseline))
+	opts := smartsheet.GetSheetOptions{PageSize: 5000}
+	if c, ok := m.ByKey[audit.ColWorkRequest]; ok {
+		opts.ColumnIDs = []int64{c.ID}
+	}
+	err := r.api.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
+		for _, row := range s.Rows {
+			present[row.ID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list rows of sheet %d: %w", sheetID, err)
+	}
+	var gone []int64
+	for id := range baseline {
+		if !present[id] {
+			gone = append(gone, id)
+		}
+	}
+	slices.Sort(gone)
+	return gone, nil
+}
+
+func columnInfos(cols []smartsheet.Column) []audit.ColumnInfo {
+	out := make([]audit.ColumnInfo, len(cols))
+	for i, c := range cols {
+		out[i] = audit.ColumnInfo{ID: c.ID, Title: c.Title, Type: c.Type}
+	}
+	return out
+}
+
+// Snapshot turns a Smartsheet row into the audit's view of it: the mapped
+// cells' raw text by key, and the row's writer info.
+func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row) audit.RowSnapshot {
+	s := audit.RowSnapshot{
+		SheetID: sheetID, RowID: row.ID, RowNumber: row.RowNumber, Permalink: row.Permalink,
+		Values: make(map[string]string, len(m.ByKey)),
+	}
+	if row.ModifiedAt != nil {
+		s.ModifiedAt = row.ModifiedAt.UTC()
+	}
+	if row.ModifiedBy != nil {
+		s.ModifiedBy, s.ModifiedByName = row.ModifiedBy.Email, row.ModifiedBy.Name
+	}
+	for i := range row.Cells {
+		c := &row.Cells[i]
+		if key, ok := m.ByID[c.ColumnID]; ok {
+			s.Values[key] = c.Value.Text()
+		}
+	}
+	return s
+}
+
+// Analyze detects, attributes and records the changes of one batch: it loads
+// the rows' baselines, compares, attributes each change (webhook record →
+// writer info → cell history → unknown), classifies it, and commits the
+// changes with the new baselines in one store transaction (nothing in test
+// mode).
+func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, findings []audit.Finding, err error) {
+	mapping, mf := r.opts.Audit.MapColumns(b.Sheet.ID, b.Sheet.Name, b.Columns)
+	_ = mf // reported once by the fetch stage
+	det := audit.NewDetector(r.opts.Audit, mapping, b.RunID)
+	ids := make([]int64, 0, len(b.Rows)+len(b.Deleted))
+	for _, s := range b.Rows {
+		ids = append(ids, s.RowID)
+	}
+	ids = append(ids, b.Deleted...)
+	prev, err := r.store.Baselines(ctx, b.Sheet.ID, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	var put []audit.Baseline
+	for i := range b.Rows {
+		cur := &b.Rows[i]
+		var p *audit.Baseline
+		if bl, ok := prev[cur.RowID]; ok {
+			p = &bl
+		}
+		cs, fs := det.Compare(p, cur, b.FirstScan, b.Window)
+		changes = append(changes, cs...)
+		findings = append(findings, fs...)
+		if p == nil || len(cs) > 0 || baselineStale(p, cur) {
+			put = append(put, det.NewBaseline(*cur, b.Window.Current))
+		}
+	}
+	for _, id := range b.Deleted {
+		if bl, ok := prev[id]; ok {
+			cs, _ := det.Compare(&bl, nil, false, b.Window)
+			changes = append(changes, cs...)
+		}
+	}
+	chain := r.attributors(b, changes)
+	for i := range changes {
+		c := &changes[i]
+		if err := audit.AttributeChain(ctx, c, chain...); err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			r.log.WarnContext(ctx, "attribution incomplete", slog.String("change", c.ChangeID), slog.Any("error", err))
+		}
+		det.Classify(c, b.Window)
+	}
+	if r.opts.TestMode {
+		return changes, findings, nil
+	}
+	fresh, err := r.store.Commit(ctx, Commit{SheetID: b.Sheet.ID, Changes: changes, PutBaselines: put, DeleteBaselines: b.Deleted})
+	if err != nil {
+		return nil, nil, err
+	}
+	return fresh, findings, nil
+}
+
+// baselineStale reports a row whose untracked context (row number, link)
+// moved, so its baseline is refreshed without a change being reported.
+func baselineStale(p *audit.Baseline, cur *audit.RowSnapshot) bool {
+	return p.RowNumber != cur.RowNumber || (cur.Permalink != "" && p.Permalink != cur.Permalink)
+}
+
+func (r *Runner) attributors(b Batch, changes []audit.Change) []audit.Attributor {
+	var chain []audit.Attributor
+	if r.webhooks != nil {
+		chain = append(chain, r.webhooks)
+	}
+	chain = append(chain, audit.NewWriterInfoAttributor(b.Rows, changes))
+	if !r.opts.SkipCellHistory {
+		chain = append(chain, &historyAttributor{api: r.api})
+	}
+	return chain
+}
+
+// historyAttributor asks cell history, within its own rate budget, who wrote
+// a changed cell. It is only asked about changed cells nobody else attributed.
+type historyAttributor struct{ api SheetAPI }
+
+func (h *historyAttributor) Attribute(ctx context.Context, c *audit.Change) (audit.Attribution, bool, error) {
+	if c.ColumnID == 0 || (c.Kind != audit.KindValueChanged && c.Kind != audit.KindWeekMoved) {
+		return audit.Attribution{}, false, nil
+	}
+	entries, err := h.api.CellHistory(ctx, c.SheetID, c.RowID, c.ColumnID)
+	if err != nil {
+		return audit.Attribution{}, false, err
+	}
+	ws, we := c.Attribution.WindowStart, c.Attribution.WindowEnd
+	inWindow := func(e smartsheet.CellHistory) bool {
+		if e.ModifiedAt == nil {
+			return false
+		}
+		t := e.ModifiedAt.UTC()
+		return (ws.IsZero() || t.After(ws.Add(-rowsOverlap))) && (we.IsZero() || !t.After(we))
+	}
+	var pick *smartsheet.CellHistory
+	for i := range entries { // newest first
+		e := &entries[i]
+		if !inWindow(*e) {
+			continue
+		}
+		if c.Kind == audit.KindWeekMoved || e.Value.Text() == c.NewValue {
+			pick = e
+			break
+		}
+		if pick == nil {
+			pick = e
+		}
+	}
+	if pick == nil {
+		return audit.Attribution{}, false, nil
+	}
+	t := pick.ModifiedAt.UTC()
+	a := audit.Attribution{Time: &t, Source: audit.SourceCellHistory}
+	if pick.ModifiedBy != nil {
+		a.User, a.Name = pick.ModifiedBy.Email, pick.ModifiedBy.Name
+	}
+	return a, true, nil
+}
