@@ -125,19 +125,31 @@ func (tx *txn) commit() []ChangeEvent {
 		tx.sh.ModifiedAt = tx.edit.At
 	}
 	tx.record(ObjectSheet, EventUpdated, tx.sh.ID, 0, 0)
-	st := tx.s.st
+	tx.s.appendEvents(tx.events)
+	return tx.events
+}
+
+// commitCreated logs the events of a sheet creation (no version bump).
+func (tx *txn) commitCreated() []ChangeEvent {
+	tx.record(ObjectSheet, EventCreated, tx.sh.ID, 0, 0)
+	tx.s.appendEvents(tx.events)
+	return tx.events
+}
+
+// appendEvents numbers events and appends them to the log; callers hold s.mu.
+func (s *Server) appendEvents(evs []ChangeEvent) {
+	st := s.st
 	next := int64(1)
 	if n := len(st.Events); n > 0 {
 		next = st.Events[n-1].Seq + 1
 	}
-	for i := range tx.events {
-		tx.events[i].Seq = next + int64(i)
+	for i := range evs {
+		evs[i].Seq = next + int64(i)
 	}
-	st.Events = append(st.Events, tx.events...)
+	st.Events = append(st.Events, evs...)
 	if over := len(st.Events) - maxEvents; over > 0 {
 		st.Events = append([]ChangeEvent(nil), st.Events[over:]...)
 	}
-	return tx.events
 }
 
 // touchRow marks a row saved by this edit.

@@ -412,30 +412,32 @@ func errBadColumn(id int64, index int) *apiError {
 // values go through the same validation and history as API writes.
 func (s *Server) CreateSheet(in smartsheet.Sheet, folderID, workspaceID int64, e Edit) (smartsheet.Sheet, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	out, aerr := s.createSheetLocked(in, folderID, workspaceID, e)
+	out, evs, aerr := s.createSheetLocked(in, folderID, workspaceID, e)
+	s.mu.Unlock()
 	if aerr != nil {
 		return smartsheet.Sheet{}, aerr
 	}
+	s.dispatch(evs)
 	return out, nil
 }
 
-func (s *Server) createSheetLocked(in smartsheet.Sheet, folderID, workspaceID int64, e Edit) (smartsheet.Sheet, *apiError) {
+func (s *Server) createSheetLocked(in smartsheet.Sheet, folderID, workspaceID int64, e Edit) (smartsheet.Sheet, []ChangeEvent, *apiError) {
 	if folderID != 0 && s.st.Folders[folderID] == nil {
-		return smartsheet.Sheet{}, errNotFound()
+		return smartsheet.Sheet{}, nil, errNotFound()
 	}
 	if workspaceID != 0 && s.st.Workspaces[workspaceID] == nil {
-		return smartsheet.Sheet{}, errNotFound()
+		return smartsheet.Sheet{}, nil, errNotFound()
 	}
 	sh, aerr := s.newSheet(in, e)
 	if aerr != nil {
-		return smartsheet.Sheet{}, aerr
+		return smartsheet.Sheet{}, nil, aerr
 	}
 	sh.FolderID, sh.WorkspaceID = folderID, workspaceID
 	s.st.Sheets[sh.ID] = sh
+	evs := s.begin(sh, e).commitCreated()
 	out := s.renderSheet(sh, sheetView{})
 	out.Rows, out.TotalRowCount, out.Version = nil, 0, 0
-	return out, nil
+	return out, evs, nil
 }
 
 func createSheet(s *Server, q *request) (any, *apiError) {
@@ -460,11 +462,12 @@ func createSheet(s *Server, q *request) (any, *apiError) {
 		in.Columns[i].ID = 0
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	out, aerr := s.createSheetLocked(in, folderID, workspaceID, q.edit(s))
+	out, evs, aerr := s.createSheetLocked(in, folderID, workspaceID, q.edit(s))
+	s.mu.Unlock()
 	if aerr != nil {
 		return nil, aerr
 	}
+	s.dispatch(evs)
 	return success(out, 0), nil
 }
 
