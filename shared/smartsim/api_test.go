@@ -456,7 +456,10 @@ func TestRowLocations(t *testing.T) {
 		{"toBottom", func() { add(`"toBottom":true,`, "Z") }, "T row A row B row C Z"},
 		{"siblingId below", func() { add(fmt.Sprintf(`"siblingId":%d,`, f.rows[0]), "S") }, "T row A S row B row C Z"},
 		{"siblingId above", func() { add(fmt.Sprintf(`"siblingId":%d,"above":true,`, f.rows[0]), "U") }, "T U row A S row B row C Z"},
-		{"parentId", func() { add(fmt.Sprintf(`"parentId":%d,`, f.rows[1]), "K1"); add(fmt.Sprintf(`"parentId":%d,`, f.rows[1]), "K2") }, "T U row A S row B >K1 >K2 row C Z"},
+		{"parentId", func() {
+			add(fmt.Sprintf(`"parentId":%d,`, f.rows[1]), "K1")
+			add(fmt.Sprintf(`"parentId":%d,`, f.rows[1]), "K2")
+		}, "T U row A S row B >K1 >K2 row C Z"},
 		{"move parent to top with children", func() {
 			call(t, s, "PUT", path, fmt.Sprintf(`{"id":%d,"toTop":true}`, f.rows[1]))
 		}, "row B >K1 >K2 T U row A S row C Z"},
