@@ -177,7 +177,7 @@ func attachHandler(toRow bool) apiHandler {
 			}
 			parentType, parentID = "ROW", rowID
 		}
-		a, evs := s.attach(sh, parentType, parentID, 0, up, q.edit(s))
+		a, evs := s.attach(sh, parentType, parentID, 0, up, q.edit())
 		out := success(a.wire(""), sh.Version)
 		s.mu.Unlock()
 		s.dispatch(evs)
@@ -220,7 +220,7 @@ func attachNewVersion(s *Server, q *request) (any, *apiError) {
 		s.mu.Unlock()
 		return nil, errBadParam(old.AttachmentType, "attachmentType")
 	}
-	a, evs := s.attach(sh, old.ParentType, old.ParentID, old.RootID, up, q.edit(s))
+	a, evs := s.attach(sh, old.ParentType, old.ParentID, old.RootID, up, q.edit())
 	out := success(a.wire(""), sh.Version)
 	s.mu.Unlock()
 	s.dispatch(evs)

@@ -109,7 +109,7 @@ func addColumns(s *Server, q *request) (any, *apiError) {
 		}
 		cols = append(cols, pc)
 	}
-	tx := s.begin(sh, q.edit(s))
+	tx := s.begin(sh, q.edit())
 	sh.Columns = slices.Insert(sh.Columns, at, cols...)
 	for i := range sh.Columns {
 		sh.Columns[i].Index = i
@@ -194,7 +194,7 @@ func updateColumn(s *Server, q *request) (any, *apiError) {
 	if has("description") {
 		c.Description = in.Description
 	}
-	tx := s.begin(sh, q.edit(s))
+	tx := s.begin(sh, q.edit())
 	sh.Columns[pos] = c
 	if has("index") && in.Index != pos {
 		if in.Index < 0 || in.Index >= len(sh.Columns) {

@@ -300,7 +300,7 @@ func (s *Server) rowsHandler(update bool) apiHandler {
 			s.mu.Unlock()
 			return nil, aerr
 		}
-		res, evs, aerr := s.writeRows(sh, rr, q.edit(s))
+		res, evs, aerr := s.writeRows(sh, rr, q.edit())
 		s.mu.Unlock()
 		if aerr != nil {
 			return nil, aerr
@@ -367,7 +367,7 @@ func deleteRows(s *Server, q *request) (any, *apiError) {
 		s.mu.Unlock()
 		return nil, aerr
 	}
-	deleted, evs, aerr := s.deleteRowsLocked(sh, ids, ignore, q.edit(s))
+	deleted, evs, aerr := s.deleteRowsLocked(sh, ids, ignore, q.edit())
 	version := sh.Version
 	s.mu.Unlock()
 	if aerr != nil {

@@ -168,7 +168,7 @@ func (q *request) pathID(name string) (int64, *apiError) {
 }
 
 // edit returns the attribution of a write made by this request.
-func (q *request) edit(_ *Server) Edit {
+func (q *request) edit() Edit {
 	return Edit{User: q.user, ChangeAgent: q.agent}
 }
 

@@ -462,7 +462,7 @@ func createSheet(s *Server, q *request) (any, *apiError) {
 		in.Columns[i].ID = 0
 	}
 	s.mu.Lock()
-	out, evs, aerr := s.createSheetLocked(in, folderID, workspaceID, q.edit(s))
+	out, evs, aerr := s.createSheetLocked(in, folderID, workspaceID, q.edit())
 	s.mu.Unlock()
 	if aerr != nil {
 		return nil, aerr
