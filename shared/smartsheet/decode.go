@@ -436,7 +436,15 @@ func parseUTCSeconds(b []byte) (time.Time, bool) {
 func (d *decoder) value() (Value, error) {
 	switch c := d.peek(); {
 	case c == '"':
-		s, err := d.str()
+		// Like Value.UnmarshalJSON: text without escapes is kept byte for byte.
+		raw, _, slow, err := d.rawString()
+		if err != nil {
+			return Value{}, err
+		}
+		if !slow || !containsByte(raw, '\\') {
+			return Value{kind: KindString, text: string(raw)}, nil
+		}
+		s, err := d.unquote(raw)
 		return Value{kind: KindString, text: s}, err
 	case c == 't' || c == 'f':
 		b, _, err := d.boolean()
@@ -600,7 +608,12 @@ func (d *decoder) rows(rows *[]Row, columns int) error {
 	out := (*rows)[:0]
 	more, err := d.begin('[', ']')
 	for ; more && err == nil; more, err = d.more(']') {
-		out = append(out, Row{})
+		// Like encoding/json, reuse (without zeroing) elements within capacity.
+		if len(out) < cap(out) {
+			out = out[:len(out)+1]
+		} else {
+			out = append(out, Row{})
+		}
 		if err = d.row(&out[len(out)-1]); err != nil {
 			return err
 		}
@@ -701,7 +714,11 @@ func (d *decoder) cellList(cells *[]Cell) error {
 	out = out[:0]
 	more, err := d.begin('[', ']')
 	for ; more && err == nil; more, err = d.more(']') {
-		out = append(out, Cell{})
+		if len(out) < cap(out) {
+			out = out[:len(out)+1]
+		} else {
+			out = append(out, Cell{})
+		}
 		if err = d.cell(&out[len(out)-1]); err != nil {
 			return err
 		}
