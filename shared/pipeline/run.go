@@ -36,7 +36,8 @@ type Options struct {
 	Progress Progress
 	// Webhooks attributes changes from stored webhook events (optional).
 	Webhooks audit.Attributor
-	// CallCount reports the API calls made so far, for progress and run records.
+	// CallCount reports the API calls made so far by endpoint; a run records
+	// the difference between its end and its start.
 	CallCount func() map[string]int
 	// AfterAuditWrite is a test hook called after rows reach the audit sheet and
 	// before they are marked written; an error stops the run there, as a crash would.
@@ -129,13 +130,22 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	start := r.opts.Clock().UTC()
 	sum := Summary{Run: RunRecord{RunID: NewRunID(start), StartedAt: start, TestMode: r.opts.TestMode}}
 	r.findings = nil
+	var callsBefore map[string]int
+	if r.opts.CallCount != nil {
+		callsBefore = r.opts.CallCount()
+	}
 	err := r.run(ctx, &sum)
 	r.progress.Done()
 	sum.Run.FinishedAt = r.opts.Clock().UTC()
 	sum.Findings = r.findings
 	sum.Run.Findings = r.findings
 	if r.opts.CallCount != nil {
-		sum.Run.APICalls = r.opts.CallCount()
+		sum.Run.APICalls = map[string]int{}
+		for k, v := range r.opts.CallCount() {
+			if d := v - callsBefore[k]; d > 0 {
+				sum.Run.APICalls[k] = d
+			}
+		}
 	}
 	if err != nil {
 		sum.Run.Error = err.Error()
@@ -179,7 +189,7 @@ func (r *Runner) run(ctx context.Context, sum *Summary) error {
 	if r.opts.TestMode {
 		return nil
 	}
-	written, err := r.WriteAudit(ctx, sum.Run.StartedAt)
+	written, err := r.WriteAudit(ctx, sum.Run.RunID)
 	sum.Written = written
 	sum.Run.AuditRows = len(written)
 	return err
@@ -223,7 +233,7 @@ func (r *Runner) ScanSheet(ctx context.Context, runID string, ref SheetRef, now 
 // sheet, at most 500 rows a request, and marks them written. Changes left
 // pending by an earlier, interrupted run are first reconciled against the
 // audit sheet's Change ID column, so no change is written twice.
-func (r *Runner) WriteAudit(ctx context.Context, runStart time.Time) ([]audit.Change, error) {
+func (r *Runner) WriteAudit(ctx context.Context, runID string) ([]audit.Change, error) {
 	if r.opts.AuditSheetID == 0 {
 		return nil, errors.New("no audit sheet: set AUDIT_SHEET_ID or run `billing-audit setup`")
 	}
@@ -235,7 +245,7 @@ func (r *Runner) WriteAudit(ctx context.Context, runStart time.Time) ([]audit.Ch
 	if err != nil {
 		return nil, err
 	}
-	if slices.ContainsFunc(pending, func(p ChangeRecord) bool { return p.RecordedAt.Before(runStart) }) {
+	if slices.ContainsFunc(pending, func(p ChangeRecord) bool { return p.Change.RunID != runID }) {
 		onSheet, err := r.auditChangeIDs(ctx, cols)
 		if err != nil {
 			return nil, err

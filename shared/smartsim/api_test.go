@@ -93,8 +93,8 @@ func TestGetSheetQueries(t *testing.T) {
 					t.Errorf("cells = %+v, want only Amount", sh.Rows[0].Cells)
 				}
 			}},
-		{name: "rowIds", query: fmt.Sprintf("?rowIds=%d,%d", f.rows[3], f.rows[9]), wantRows: 2, wantTotal: 2, wantCols: 5},
-		{name: "rowsModifiedSince", query: "?rowsModifiedSince=" + smartsheet.Timestamp(changed), wantRows: 1, wantTotal: 1, wantCols: 5,
+		{name: "rowIds", query: fmt.Sprintf("?rowIds=%d,%d", f.rows[3], f.rows[9]), wantRows: 2, wantTotal: 250, wantCols: 5},
+		{name: "rowsModifiedSince", query: "?rowsModifiedSince=" + smartsheet.Timestamp(changed), wantRows: 1, wantTotal: 250, wantCols: 5,
 			check: func(t *testing.T, sh smartsheet.Sheet) {
 				if sh.Rows[0].ID != f.rows[7] {
 					t.Errorf("row = %d, want %d", sh.Rows[0].ID, f.rows[7])
@@ -103,7 +103,7 @@ func TestGetSheetQueries(t *testing.T) {
 					t.Errorf("amount = %s, want 999", c.Value)
 				}
 			}},
-		{name: "writerInfo and rowPermalink", query: fmt.Sprintf("?rowIds=%d&include=writerInfo,rowPermalink", f.rows[7]), wantRows: 1, wantTotal: 1, wantCols: 5,
+		{name: "writerInfo and rowPermalink", query: fmt.Sprintf("?rowIds=%d&include=writerInfo,rowPermalink", f.rows[7]), wantRows: 1, wantTotal: 250, wantCols: 5,
 			check: func(t *testing.T, sh smartsheet.Sheet) {
 				r := sh.Rows[0]
 				want := &smartsheet.User{Name: "Foreman Joe", Email: "joe@crews.example.com"}

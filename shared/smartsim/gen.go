@@ -32,6 +32,9 @@ type GenConfig struct {
 	// EndWeek is the last week ending (a Sunday; other days move to the next
 	// Sunday). Zero: the Sunday on or before the simulator's now.
 	EndWeek time.Time
+	// Now, when set, caps generated dates: no Snapshot Date after Now's day
+	// and no row created after Now (the open week is logged up to today).
+	Now time.Time
 	// Folder is the folder holding the sheets (default "Billing").
 	Folder string
 	// Nested puts the folder inside a parent folder "Field Operations" of a
@@ -134,10 +137,16 @@ func GenerateBilling(cfg GenConfig) []smartsheet.Sheet {
 			}
 			linesLeft--
 			snap := weekEnd.AddDate(0, 0, -rng.IntN(7))
+			if today := cfg.Now.UTC().Truncate(24 * time.Hour); !cfg.Now.IsZero() && snap.After(today) {
+				snap = today
+			}
 			cu := cuCatalog[rng.IntN(len(cuCatalog))]
 			qty := int64(1 + rng.IntN(20))
 			total := cu.cents * qty
 			created := snap.Add(time.Duration(7+rng.IntN(10))*time.Hour + time.Duration(rng.IntN(3600))*time.Second)
+			if !cfg.Now.IsZero() && created.After(cfg.Now) {
+				created = cfg.Now.Add(-time.Duration(1+rng.IntN(3600)) * time.Second)
+			}
 			by := fm
 			cells := []smartsheet.Cell{
 				{ColumnID: cols[0].ID, Value: smartsheet.IntValue(wr)},
@@ -170,6 +179,9 @@ type Generated struct {
 // simulator's now.
 func (s *Server) Populate(cfg GenConfig) (Generated, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Now.IsZero() {
+		cfg.Now = s.Now()
+	}
 	if cfg.EndWeek.IsZero() {
 		now := s.Now()
 		cfg.EndWeek = weekEnding(now.AddDate(0, 0, -int(now.Weekday())))

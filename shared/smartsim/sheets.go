@@ -212,7 +212,9 @@ func (s *Server) renderSheet(sh *sheetRec, v sheetView) smartsheet.Sheet {
 		}
 		rows = append(rows, numbered{r, i + 1})
 	}
-	out.TotalRowCount = len(rows)
+	// totalRowCount is "the total number of rows in the sheet" (spec), not
+	// the number matched by rowIds or rowsModifiedSince.
+	out.TotalRowCount = len(sh.Rows)
 	if v.paging.paged && !v.paging.all {
 		lo, hi, _, _, _ := v.paging.window(len(rows))
 		rows = rows[lo:hi]
