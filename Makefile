@@ -24,10 +24,12 @@ unit:
 	$(GO) test -count=1 -timeout 10m $(PKGS)
 
 # Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run).
+FUZZ_TARGETS := shared/audit:FuzzParseMoney shared/audit:FuzzParseQuantity shared/audit:FuzzParseDate \
+	shared/smartsheet:FuzzDecodeSheet
 fuzz:
-	@set -e; for t in FuzzParseMoney FuzzParseQuantity FuzzParseDate; do \
-	  echo "fuzz $$t ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./shared/audit; \
+	@set -e; for pt in $(FUZZ_TARGETS); do \
+	  pkg=$${pt%%:*}; t=$${pt##*:}; echo "fuzz $$t ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$pkg | grep -v '^fuzz: elapsed'; \
 	done
 
 lint-template:

@@ -193,8 +193,12 @@ func (s *Store) Commit(_ context.Context, c pipeline.Commit) ([]audit.Change, er
 		}
 		if c.State != nil {
 			st := *c.State
+			st.RowCount = 0
 			if b := tx.Bucket(bucketBaselines).Bucket(sheetKey(st.SheetID)); b != nil {
-				st.RowCount = b.Stats().KeyN
+				c := b.Cursor()
+				for k, _ := c.First(); k != nil; k, _ = c.Next() {
+					st.RowCount++
+				}
 			}
 			v, err := json.Marshal(st)
 			if err != nil {

@@ -1,0 +1,40 @@
+package bolt_test
+
+import (
+	"testing"
+
+	"github.com/fieldaudit/billing-audit/shared/bolt"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	"github.com/fieldaudit/billing-audit/shared/pipeline/storetest"
+)
+
+func TestStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) pipeline.Store {
+		s, err := bolt.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestReopenKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	s, err := bolt.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMeta(t.Context(), "audit-sheet-id", "77"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = bolt.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, ok, _ := s.Meta(t.Context(), "audit-sheet-id"); !ok || v != "77" {
+		t.Errorf("after reopen Meta = %q, %v; want 77", v, ok)
+	}
+}
