@@ -27,7 +27,7 @@ unit:
 FUZZ_TARGETS := shared/audit:FuzzParseMoney shared/audit:FuzzParseQuantity shared/audit:FuzzParseDate \
 	shared/smartsheet:FuzzDecodeSheet
 fuzz:
-	@set -e; for pt in $(FUZZ_TARGETS); do \
+	@set -eo pipefail; for pt in $(FUZZ_TARGETS); do \
 	  pkg=$${pt%%:*}; t=$${pt##*:}; echo "fuzz $$t ($(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$pkg | grep -v '^fuzz: elapsed'; \
 	done

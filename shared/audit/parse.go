@@ -228,16 +228,27 @@ func ParseDate(raw string, loc *time.Location) (t time.Time, ok bool, err error)
 				if strings.HasSuffix(l, "07:00") {
 					t = t.In(loc)
 				}
-				return civilDate(t), true, nil
+				return checkYear(raw, civilDate(t))
 			}
 		}
 	}
 	for _, l := range dateLayouts {
 		if t, err := time.Parse(l, s); err == nil {
-			return civilDate(t), true, nil
+			return checkYear(raw, civilDate(t))
 		}
 	}
 	return time.Time{}, false, fmt.Errorf("date %q: not a recognised date form", raw)
+}
+
+// minYear is the earliest year accepted: earlier dates (year 1 is Go's zero
+// time, which the audit reads as "unknown") are typos, not billing dates.
+const minYear = 1900
+
+func checkYear(raw string, t time.Time) (time.Time, bool, error) {
+	if t.Year() < minYear {
+		return time.Time{}, false, fmt.Errorf("date %q: year %d is before %d", raw, t.Year(), minYear)
+	}
+	return t, true, nil
 }
 
 // civilDate returns midnight UTC of t's date as seen in t's location.
