@@ -161,7 +161,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 		return err
 	}
 	defer a.Close()
-	_, err = runAudit(ctx, a, stdout, newProgress(stderr), logger, *forceReport)
+	_, err = runAudit(ctx, a, stdout, newProgress(stderr, a.requests), logger, *forceReport)
 	return err
 }
 
@@ -242,17 +242,21 @@ func dash(s string) string {
 
 // newProgress shows a live line on a terminal and nothing otherwise (the
 // logger prints a line per sheet there).
-func newProgress(w io.Writer) pipeline.Progress {
+func newProgress(w io.Writer, calls func() int64) pipeline.Progress {
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return &termProgress{w: w}
+			return &termProgress{w: w, calls: calls}
 		}
 	}
 	return nil
 }
 
+// requests is the number of API requests sent so far.
+func (a *app) requests() int64 { return a.client.Stats().Requests }
+
 type termProgress struct {
 	w                 io.Writer
+	calls             func() int64
 	done, total, rows int
 	name              string
 }
@@ -265,7 +269,7 @@ func (p *termProgress) Sheet(done, total int, name string) {
 func (p *termProgress) Rows(n int) { p.rows += n; p.draw() }
 
 func (p *termProgress) draw() {
-	fmt.Fprintf(p.w, "\r\033[Ksheets %d/%d · rows %d · %s", p.done, p.total, p.rows, p.name)
+	fmt.Fprintf(p.w, "\r\033[Ksheets %d/%d · rows %d · API calls %d · %s", p.done, p.total, p.rows, p.calls(), p.name)
 }
 
 func (p *termProgress) Done() { fmt.Fprint(p.w, "\r\033[K") }

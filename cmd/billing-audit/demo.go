@@ -66,7 +66,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 	}
 
 	fmt.Fprintln(stdout, "\n== Baseline scan")
-	if _, err := runAudit(ctx, a, stdout, newProgress(stderr), logger, false); err != nil {
+	if _, err := runAudit(ctx, a, stdout, newProgress(stderr, a.requests), logger, false); err != nil {
 		return err
 	}
 	expected, err := scn.Script(srv)
@@ -78,7 +78,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 		fmt.Fprintf(stdout, "  - %s\n", e.Label)
 	}
 	fmt.Fprintln(stdout, "\n== Audit run")
-	sum, err := runAudit(ctx, a, stdout, newProgress(stderr), logger, false)
+	sum, err := runAudit(ctx, a, stdout, newProgress(stderr, a.requests), logger, false)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/smartsim"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// cleanEnv isolates a test from the developer's environment and .env file.
+func cleanEnv(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, k := range []string{"SMARTSHEET_API_TOKEN", "SMARTSHEET_BASE_URL", "AUDIT_SHEET_ID", "SOURCE_SHEET_IDS", "SOURCE_FOLDER_IDS",
+		"TRACK_COLUMNS", "AUDIT_TIMEZONE", "GRACE_PERIOD", "HIGH_RISK_THRESHOLD", "MEDIUM_RISK_THRESHOLD", "SKIP_CELL_HISTORY",
+		"STATE_DIR", "TEST_MODE", "OUTPUT_DIR", "ANONYMIZE_USERS", "ANONYMIZE_KEY"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+}
+
+func TestDemoCommand(t *testing.T) {
+	cleanEnv(t)
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, "demo", "-out", out)
+	if code != 0 {
+		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "Found 10 of 10 expected changes; 10 rows now on the audit-log sheet") {
+		t.Errorf("demo output lacks the result line:\n%s", stdout)
+	}
+	if _, err := os.Stat(filepath.Join(out, "smartsim-state.json")); err != nil {
+		t.Errorf("demo did not save the simulator state: %v", err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	cleanEnv(t)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", nil, 2, "Usage:"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"bad flag", []string{"run", "--nope"}, 2, "Usage:"},
+		{"no sources", []string{"run"}, 1, "SOURCE_SHEET_IDS or SOURCE_FOLDER_IDS"},
+		{"help", []string{"help"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Errorf("billing-audit %v = exit %d, stderr %q; want exit %d containing %q", tt.args, code, stderr, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct{ key, value string }{
+		{"SMARTSHEET_API_TOKEN", ""},
+		{"AUDIT_TIMEZONE", "Mars/Olympus"},
+		{"HIGH_RISK_THRESHOLD", "$1,2O0"},
+		{"SOURCE_SHEET_IDS", "12,x"},
+		{"GRACE_PERIOD", "a week"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			cleanEnv(t)
+			t.Setenv("SMARTSHEET_API_TOKEN", "tok")
+			t.Setenv("SOURCE_SHEET_IDS", "1")
+			t.Setenv(tt.key, tt.value)
+			code, _, stderr := runCLI(t, "run")
+			if code != 1 || !strings.Contains(stderr, tt.key) {
+				t.Errorf("run with %s=%q = exit %d, stderr %q; want exit 1 naming %s", tt.key, tt.value, code, stderr, tt.key)
+			}
+			if strings.Contains(stderr, "tok") && tt.key != "SMARTSHEET_API_TOKEN" {
+				t.Errorf("stderr leaks the token: %q", stderr)
+			}
+		})
+	}
+}
+
+func TestSetupAndRunAgainstSimulator(t *testing.T) {
+	cleanEnv(t)
+	srv := smartsim.Start(t, smartsim.Options{Clock: func() time.Time { return time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC) }})
+	gen, err := srv.Populate(smartsim.GenConfig{Sheets: 2, Rows: 200, Weeks: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Settings from a .env file, the way an operator keeps them.
+	env := "SMARTSHEET_API_TOKEN=secret-token-123\nSMARTSHEET_BASE_URL=" + srv.URL() +
+		"\nSOURCE_FOLDER_IDS=" + strconv.FormatInt(gen.FolderID, 10) + "\nSTATE_DIR=state\n"
+	if err := os.WriteFile(".env", []byte(env), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out1, stderr := runCLI(t, "setup")
+	if code != 0 {
+		t.Fatalf("setup exit %d: %s", code, stderr)
+	}
+	code, out2, _ := runCLI(t, "setup")
+	re := regexp.MustCompile(`AUDIT_SHEET_ID=(\d+)`)
+	m1, m2 := re.FindStringSubmatch(out1), re.FindStringSubmatch(out2)
+	if code != 0 || m1 == nil || m2 == nil || m1[1] != m2[1] || !strings.Contains(out1, "created") || !strings.Contains(out2, "found") {
+		t.Fatalf("setup twice: %q then %q; want created then found, same id", out1, out2)
+	}
+	if n := len(srv.SheetIDs()); n != 3 {
+		t.Errorf("simulator holds %d sheets after two setups, want 3 (2 sources + 1 audit)", n)
+	}
+
+	code, out, stderr := runCLI(t, "run", "--test")
+	if code != 0 || !strings.Contains(out, "test mode: nothing written") || !strings.Contains(out, "rows read 400") {
+		t.Fatalf("run --test = exit %d\n%s\n%s", code, out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join("state", "billing-audit.db")); err != nil {
+		t.Fatalf("state store missing: %v", err)
+	}
+	code, out, stderr = runCLI(t, "run")
+	if code != 0 || !strings.Contains(out, "rows read 400, changes 0") {
+		t.Fatalf("run = exit %d\n%s\n%s", code, out, stderr)
+	}
+	if strings.Contains(out+stderr, "secret-token-123") {
+		t.Error("the token appears in the output")
+	}
+}
