@@ -308,17 +308,35 @@ func (s *Store) Changes(_ context.Context, from, to time.Time) ([]pipeline.Chang
 	return out, nil
 }
 
-// PutRun saves a run record (keyed by start time, then id).
+// PutRun saves a run record, keyed by its id (run ids sort by start time).
 func (s *Store) PutRun(_ context.Context, r pipeline.RunRecord) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	key := []byte(r.StartedAt.UTC().Format(time.RFC3339Nano) + " " + r.RunID)
+	key := []byte(r.RunID)
 	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketRuns).Put(key, v) }); err != nil {
 		return fmt.Errorf("save run %s: %w", r.RunID, err)
 	}
 	return nil
+}
+
+// Run returns one run record.
+func (s *Store) Run(_ context.Context, runID string) (pipeline.RunRecord, bool, error) {
+	var r pipeline.RunRecord
+	var found bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketRuns).Get([]byte(runID))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &r)
+	})
+	if err != nil {
+		return r, false, fmt.Errorf("read run %s: %w", runID, err)
+	}
+	return r, found, nil
 }
 
 // Runs returns the newest runs first, at most limit (0: all).
@@ -363,4 +381,53 @@ func (s *Store) PutMeta(_ context.Context, key, value string) error {
 		return fmt.Errorf("save %s: %w", key, err)
 	}
 	return nil
+}
+
+var bucketFanIn = []byte("fanin")
+
+type fanIn struct {
+	Expected int             `json:"expected"` // -1 until sealed
+	Done     map[string]bool `json:"done"`
+	Claimed  bool            `json:"claimed"`
+}
+
+var _ pipeline.FanIn = (*Store)(nil)
+
+// Seal records how many batches a run has; see pipeline.FanIn.
+func (s *Store) Seal(_ context.Context, runID string, batches int) (bool, error) {
+	return s.fanIn(runID, func(f *fanIn) { f.Expected = batches })
+}
+
+// BatchDone counts a batch once; see pipeline.FanIn.
+func (s *Store) BatchDone(_ context.Context, runID, batchID string) (bool, error) {
+	return s.fanIn(runID, func(f *fanIn) { f.Done[batchID] = true })
+}
+
+func (s *Store) fanIn(runID string, update func(*fanIn)) (bool, error) {
+	claimed := false
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketFanIn)
+		if err != nil {
+			return err
+		}
+		f := fanIn{Expected: -1, Done: map[string]bool{}}
+		if v := b.Get([]byte(runID)); v != nil {
+			if err := json.Unmarshal(v, &f); err != nil {
+				return err
+			}
+		}
+		update(&f)
+		if !f.Claimed && f.Expected >= 0 && len(f.Done) >= f.Expected {
+			f.Claimed, claimed = true, true
+		}
+		v, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(runID), v)
+	})
+	if err != nil {
+		return false, fmt.Errorf("count batches of run %s: %w", runID, err)
+	}
+	return claimed, nil
 }

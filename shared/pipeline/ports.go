@@ -46,6 +46,11 @@ type RunRecord struct {
 	Findings      []audit.Finding `json:"findings,omitempty"`
 	APICalls      map[string]int  `json:"apiCalls,omitempty"`
 	Error         string          `json:"error,omitempty"`
+	// Serverless runs: how many batches the scan queued, whether a report is
+	// forced, and the sheets' new watermarks, saved when the run completes.
+	Batches       int          `json:"batches,omitempty"`
+	ForceReport   bool         `json:"forceReport,omitempty"`
+	PendingStates []SheetState `json:"pendingStates,omitempty"`
 }
 
 // Store keeps baselines, change records, scan watermarks and run records.
@@ -67,6 +72,9 @@ type Store interface {
 	// Changes returns recorded changes detected in [from, to).
 	Changes(ctx context.Context, from, to time.Time) ([]ChangeRecord, error)
 	PutRun(ctx context.Context, r RunRecord) error
+	// Run returns one run record by id.
+	Run(ctx context.Context, runID string) (RunRecord, bool, error)
+	// Runs returns the newest runs first (run ids sort by start time).
 	Runs(ctx context.Context, limit int) ([]RunRecord, error)
 	// Meta keeps small settings such as the audit sheet's id.
 	Meta(ctx context.Context, key string) (string, bool, error)

@@ -234,6 +234,17 @@ func (r *Runner) ScanSheet(ctx context.Context, runID string, ref SheetRef, now 
 // pending by an earlier, interrupted run are first reconciled against the
 // audit sheet's Change ID column, so no change is written twice.
 func (r *Runner) WriteAudit(ctx context.Context, runID string) ([]audit.Change, error) {
+	return r.writePending(ctx, func(p ChangeRecord) bool { return p.Change.RunID != runID })
+}
+
+// FlushAudit writes every pending change after reconciling all of them with
+// the audit sheet: the end of a serverless run, where any pending change may
+// come from an invocation that died after writing.
+func (r *Runner) FlushAudit(ctx context.Context) ([]audit.Change, error) {
+	return r.writePending(ctx, func(ChangeRecord) bool { return true })
+}
+
+func (r *Runner) writePending(ctx context.Context, suspect func(ChangeRecord) bool) ([]audit.Change, error) {
 	if r.opts.AuditSheetID == 0 {
 		return nil, errors.New("no audit sheet: set AUDIT_SHEET_ID or run `billing-audit setup`")
 	}
@@ -245,7 +256,7 @@ func (r *Runner) WriteAudit(ctx context.Context, runID string) ([]audit.Change, 
 	if err != nil {
 		return nil, err
 	}
-	if slices.ContainsFunc(pending, func(p ChangeRecord) bool { return p.Change.RunID != runID }) {
+	if slices.ContainsFunc(pending, suspect) {
 		onSheet, err := r.auditChangeIDs(ctx, cols)
 		if err != nil {
 			return nil, err
@@ -267,12 +278,32 @@ func (r *Runner) WriteAudit(ctx context.Context, runID string) ([]audit.Change, 
 		}
 		pending = kept
 	}
+	changes := make([]audit.Change, len(pending))
+	for i, p := range pending {
+		changes[i] = p.Change
+	}
+	return r.writeChanges(ctx, cols, changes)
+}
+
+// WriteChanges appends these freshly recorded changes to the audit sheet and
+// marks them written (the analyze stage of a serverless run).
+func (r *Runner) WriteChanges(ctx context.Context, changes []audit.Change) ([]audit.Change, error) {
+	if len(changes) == 0 || r.opts.TestMode {
+		return nil, nil
+	}
+	if r.opts.AuditSheetID == 0 {
+		return nil, errors.New("no audit sheet: set AUDIT_SHEET_ID or run `billing-audit setup`")
+	}
+	cols, err := r.auditColumns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.writeChanges(ctx, cols, changes)
+}
+
+func (r *Runner) writeChanges(ctx context.Context, cols map[string]int64, changes []audit.Change) ([]audit.Change, error) {
 	var written []audit.Change
-	for chunk := range slices.Chunk(pending, maxRowsPerRequest) {
-		rows := make([]audit.Change, len(chunk))
-		for i, p := range chunk {
-			rows[i] = p.Change
-		}
+	for rows := range slices.Chunk(changes, maxRowsPerRequest) {
 		res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, AuditRows(cols, rows, r.opts.Audit.Location), addToBottom)
 		if err != nil {
 			return written, fmt.Errorf("write audit rows: %w", err)

@@ -35,6 +35,9 @@ type SheetRef struct {
 // Batch is one page of changed rows of a sheet, as the fetch stage hands it to
 // the analysis stage (in Lambda: one SQS message).
 type Batch struct {
+	// ID is unique within the run (run id / sequence), for exactly-once counting.
+	ID        string              `json:"id,omitempty"`
+	TestMode  bool                `json:"testMode,omitempty"`
 	RunID     string              `json:"runId"`
 	Sheet     SheetRef            `json:"sheet"`
 	Columns   []audit.ColumnInfo  `json:"columns"`

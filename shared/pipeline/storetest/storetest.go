@@ -142,15 +142,22 @@ func testChangesOnce(t *testing.T, s pipeline.Store) {
 func testRuns(t *testing.T, s pipeline.Store) {
 	ctx := context.Background()
 	for i := range 3 {
-		r := pipeline.RunRecord{RunID: string(rune('a' + i)), StartedAt: t0.Add(time.Duration(i) * time.Hour), Changes: i,
+		r := pipeline.RunRecord{RunID: "20261125T15000" + string(rune('0'+i)) + "Z-abc", StartedAt: t0.Add(time.Duration(i) * time.Hour), Changes: i,
 			APICalls: map[string]int{"GET /sheets/{sheetId}": i + 1}}
 		if err := s.PutRun(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	runs, err := s.Runs(ctx, 2)
-	if err != nil || len(runs) != 2 || runs[0].RunID != "c" || runs[1].RunID != "b" {
-		t.Fatalf("Runs(2) = %+v, %v; want c, b", runs, err)
+	if err != nil || len(runs) != 2 || runs[0].RunID != "20261125T150002Z-abc" || runs[1].RunID != "20261125T150001Z-abc" {
+		t.Fatalf("Runs(2) = %+v, %v; want the two newest, newest first", runs, err)
+	}
+	one, ok, err := s.Run(ctx, "20261125T150001Z-abc")
+	if err != nil || !ok || one.Changes != 1 {
+		t.Errorf("Run(id) = %+v, %v, %v", one, ok, err)
+	}
+	if _, ok, err := s.Run(ctx, "nope"); ok || err != nil {
+		t.Errorf("Run(unknown) = %v, %v; want false, nil", ok, err)
 	}
 	if runs[0].APICalls["GET /sheets/{sheetId}"] != 3 {
 		t.Errorf("run record lost its API calls: %+v", runs[0])

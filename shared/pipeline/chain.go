@@ -1,0 +1,198 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+)
+
+// The serverless run splits Run into stages that the Lambdas call: the scan
+// function fetches changed rows and queues them (ScanToQueue), the analyze
+// function detects, records and writes each batch (AnalyzeBatch), and the
+// invocation that completes the run flushes leftovers, saves the sheets'
+// watermarks and announces AuditRunCompleted (exactly once).
+
+// BatchQueue carries batches from the scan to the analysis stage.
+type BatchQueue interface {
+	SendBatch(ctx context.Context, b Batch) error
+}
+
+// FanIn counts a run's batches so that exactly one caller learns that the
+// run is complete. A batch counted twice (a redelivered message) counts once.
+// claimed is true for exactly one call per run: the one that made it
+// complete, whether that is the last BatchDone or the Seal after the last
+// batch was already done.
+type FanIn interface {
+	// Seal records how many batches the run has.
+	Seal(ctx context.Context, runID string, batches int) (claimed bool, err error)
+	// BatchDone counts one batch.
+	BatchDone(ctx context.Context, runID, batchID string) (claimed bool, err error)
+}
+
+// Publisher announces a completed run (EventBridge in the cloud).
+type Publisher interface {
+	RunCompleted(ctx context.Context, e RunCompleted) error
+}
+
+// RunCompleted is the detail of the AuditRunCompleted event.
+type RunCompleted struct {
+	RunID       string    `json:"runId"`
+	StartedAt   time.Time `json:"startedAt"`
+	FinishedAt  time.Time `json:"finishedAt"`
+	Batches     int       `json:"batches"`
+	TestMode    bool      `json:"testMode,omitempty"`
+	ForceReport bool      `json:"forceReport,omitempty"`
+}
+
+// ScanRequest is what starts a scan: the schedule, or an on-demand invoke.
+type ScanRequest struct {
+	// Mode "test" reads and computes but writes nothing.
+	Mode string `json:"mode,omitempty"`
+	// ForceReport produces the workbook even without changes.
+	ForceReport bool `json:"forceReport,omitempty"`
+	// SheetIDs limits the scan to these sheets (default: the configured sources).
+	SheetIDs []int64 `json:"sheetIds,omitempty"`
+}
+
+// ScanToQueue is the scan function's stage: it fetches the changed rows of
+// every source sheet and queues them in batches, records the run with the
+// sheets' new watermarks (saved only when the run completes, so a batch that
+// never completes is read again by the next scan), and seals the fan-in.
+func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue, fan FanIn, pub Publisher) (RunRecord, error) {
+	start := r.opts.Clock().UTC()
+	run := RunRecord{RunID: NewRunID(start), StartedAt: start, TestMode: r.opts.TestMode || req.Mode == "test", ForceReport: req.ForceReport}
+	var sheets []SheetRef
+	if len(req.SheetIDs) > 0 {
+		for _, id := range req.SheetIDs {
+			sheets = append(sheets, SheetRef{ID: id})
+		}
+	} else {
+		var err error
+		if sheets, err = r.Discover(ctx); err != nil {
+			return run, err
+		}
+	}
+	seq := 0
+	for _, ref := range sheets {
+		st, skipped, err := r.FetchSheet(ctx, run.RunID, ref, start, func(b Batch) error {
+			seq++
+			b.ID = run.RunID + "/" + strconv.Itoa(seq)
+			b.TestMode = run.TestMode
+			run.RowsScanned += len(b.Rows)
+			return q.SendBatch(ctx, b)
+		})
+		if err != nil {
+			return run, fmt.Errorf("scan sheet %d: %w", ref.ID, err)
+		}
+		run.SheetsScanned++
+		if skipped {
+			run.SheetsSkipped++
+		}
+		run.PendingStates = append(run.PendingStates, st)
+	}
+	run.Batches = seq
+	run.Findings = r.findings
+	if err := r.store.PutRun(ctx, run); err != nil {
+		return run, err
+	}
+	claimed, err := fan.Seal(ctx, run.RunID, seq)
+	if err != nil {
+		return run, err
+	}
+	if claimed {
+		return run, r.CompleteRun(ctx, run.RunID, pub)
+	}
+	return run, nil
+}
+
+// AnalyzeBatch is the analyze function's stage for one queued batch: detect,
+// attribute and record its changes (idempotently), write the fresh ones to
+// the audit sheet, count the batch, and complete the run when it is the last.
+func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publisher) ([]audit.Change, error) {
+	if b.ID == "" || b.RunID == "" {
+		return nil, errors.New("batch without id or run id")
+	}
+	rr := r
+	if b.TestMode && !r.opts.TestMode {
+		o := r.opts
+		o.TestMode = true
+		rr = &Runner{api: r.api, store: r.store, opts: o, log: r.log, progress: r.progress, webhooks: r.webhooks, columnsSig: r.columnsSig}
+	}
+	fresh, findings, err := rr.Analyze(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if len(findings) > 0 {
+		r.log.InfoContext(ctx, "findings", slog.String("batch", b.ID), slog.Int("count", len(findings)))
+	}
+	if _, err := rr.WriteChanges(ctx, fresh); err != nil {
+		return fresh, err
+	}
+	claimed, err := fan.BatchDone(ctx, b.RunID, b.ID)
+	if err != nil {
+		return fresh, err
+	}
+	if claimed {
+		return fresh, r.CompleteRun(ctx, b.RunID, pub)
+	}
+	return fresh, nil
+}
+
+// CompleteRun runs once per run, in the invocation that claimed completion:
+// it writes any change still pending (reconciled with the audit sheet),
+// saves the sheets' watermarks, finishes the run record and announces it.
+func (r *Runner) CompleteRun(ctx context.Context, runID string, pub Publisher) error {
+	run, err := r.findRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	if !run.TestMode {
+		if _, err := r.FlushAudit(ctx); err != nil {
+			return err
+		}
+		for i := range run.PendingStates {
+			if _, err := r.store.Commit(ctx, Commit{SheetID: run.PendingStates[i].SheetID, State: &run.PendingStates[i]}); err != nil {
+				return err
+			}
+		}
+	}
+	recs, err := r.store.Changes(ctx, run.StartedAt, time.Time{})
+	if err != nil {
+		return err
+	}
+	for _, c := range recs {
+		if c.Change.RunID != runID {
+			continue
+		}
+		run.Changes++
+		if c.Change.Unauthorized() {
+			run.Unauthorized++
+		}
+		if c.Written {
+			run.AuditRows++
+		}
+	}
+	run.FinishedAt = r.opts.Clock().UTC()
+	run.PendingStates = nil
+	if err := r.store.PutRun(ctx, run); err != nil {
+		return err
+	}
+	return pub.RunCompleted(ctx, RunCompleted{RunID: runID, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt,
+		Batches: run.Batches, TestMode: run.TestMode, ForceReport: run.ForceReport})
+}
+
+func (r *Runner) findRun(ctx context.Context, runID string) (RunRecord, error) {
+	run, ok, err := r.store.Run(ctx, runID)
+	if err != nil {
+		return run, err
+	}
+	if !ok {
+		return run, fmt.Errorf("run %s not recorded", runID)
+	}
+	return run, nil
+}
