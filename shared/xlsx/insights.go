@@ -1,0 +1,131 @@
+package xlsx
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+)
+
+// MaxFindingRows caps the findings list on System Insights; the counts by
+// kind always cover every finding.
+const MaxFindingRows = 10000
+
+func writeInsights(f *excelize.File, st *styles, r *audit.Report) error {
+	g := &grid{f: f, sheet: SheetInsights}
+	g.widths(44, 18, 30, 12, 22, 60)
+	loc := r.Location
+	run, api := r.Run, r.API
+
+	g.set(1, 1, "System Insights", st.title)
+	g.set(1, 2, "How the run went: API use against the budgets, rate limiting, coverage, data findings and the recommendations they trigger.", st.note)
+
+	row := 4
+	g.set(1, row, "Run", st.subtitle)
+	row++
+	g.header(row, st.header, "Measure", "Value")
+	put := func(label string, v any, style int) {
+		row++
+		g.row(row, []int{st.label, style}, label, v)
+	}
+	put("Run ID", r.RunID, st.text)
+	if !run.StartedAt.IsZero() {
+		put("Started ("+tzName(r)+")", serial(run.StartedAt, loc), st.when)
+	}
+	if !run.FinishedAt.IsZero() {
+		put("Finished ("+tzName(r)+")", serial(run.FinishedAt, loc), st.when)
+	}
+	put("Scan duration", formatDuration(api.Duration), 0)
+	put("Scan duration (seconds)", api.Duration.Seconds(), 0)
+	put("Test mode (nothing written)", yesNo(run.TestMode), 0)
+	put("Sheets scanned", run.SheetsScanned, st.integer)
+	put("Sheets skipped as unchanged", run.SheetsSkipped, st.integer)
+	put("Rows scanned", run.RowsScanned, st.integer)
+
+	row += 2
+	g.set(1, row, "API calls by endpoint", st.subtitle)
+	row++
+	g.header(row, st.header, "Endpoint", "Calls", "Share of calls")
+	if len(api.Endpoints) == 0 {
+		row++
+		g.set(1, row, "No API call recorded.", st.note)
+	}
+	for _, e := range api.Endpoints {
+		row++
+		g.row(row, []int{st.text, st.integer, st.percent}, e.Endpoint, e.Calls, e.Share)
+	}
+	row++
+	g.row(row, []int{st.label, st.integer}, "Total", api.Total)
+
+	row += 2
+	g.set(1, row, "Budgets and rate limiting", st.subtitle)
+	row++
+	g.header(row, st.header, "Measure", "Value")
+	put("Request budget (calls per minute)", api.RequestBudgetPerMinute, st.integer)
+	put("Average rate achieved (calls per minute)", api.AvgPerMinute, st.integer)
+	put("Calls the budget allowed over the scan", api.RequestCapacity, st.integer)
+	put("Share of the request budget used", api.RequestUse, st.percent)
+	put("Cell-history calls spent", api.HistoryCalls, st.integer)
+	put("Cell-history budget (calls per minute)", api.HistoryBudgetPerMinute, st.integer)
+	put("Cell-history calls the budget allowed", api.HistoryCapacity, st.integer)
+	put("Share of the cell-history budget used", api.HistoryUse, st.percent)
+	put("Rate-limit waits", api.RateLimitWaits, st.integer)
+	put("Time spent waiting for the rate limit", formatDuration(api.RateLimitWait), 0)
+	put("Retries", api.Retries, st.integer)
+
+	row += 2
+	g.set(1, row, "Findings by kind", st.subtitle)
+	row++
+	g.header(row, st.header, "Kind", "Count", "Sheets")
+	if len(r.FindingGroups) == 0 {
+		row++
+		g.set(1, row, "No finding: every sheet had the tracked columns and every value parsed.", st.note)
+	}
+	for _, fg := range r.FindingGroups {
+		row++
+		g.row(row, []int{st.text, st.integer, st.wrap}, string(fg.Kind), fg.Count, strings.Join(fg.Sheets, ", "))
+	}
+
+	row += 2
+	g.set(1, row, "Recommendations", st.subtitle)
+	row++
+	g.header(row, st.header, "Action", "Rule", "Triggered by")
+	if len(r.Recommendations) == 0 {
+		row++
+		g.set(1, row, "No rule fired: nothing to recommend.", st.note)
+	}
+	for _, rec := range r.Recommendations {
+		row++
+		g.row(row, []int{st.wrap, st.text, st.wrap}, rec.Action, string(rec.Rule), rec.Trigger)
+		g.merge(g.cell(3, row), g.cell(6, row))
+	}
+
+	row += 2
+	g.set(1, row, "Findings", st.subtitle)
+	row++
+	g.header(row, st.header, "Kind", "Sheet", "Column", "Row", "Raw value", "Message")
+	for i, fd := range r.Findings {
+		if i == MaxFindingRows {
+			row++
+			g.set(1, row, fmt.Sprintf("… and %d more findings (counted above).", len(r.Findings)-MaxFindingRows), st.note)
+			break
+		}
+		row++
+		var rowNum any
+		if fd.RowNumber > 0 {
+			rowNum = fd.RowNumber
+		}
+		g.row(row, []int{st.text, st.text, st.text, st.integer, st.text, st.wrap},
+			string(fd.Kind), sheetName(fd), fd.Column, rowNum, fd.Raw, fd.Message)
+	}
+	return g.err
+}
+
+func sheetName(f audit.Finding) string {
+	if f.SheetName != "" {
+		return f.SheetName
+	}
+	return fmt.Sprintf("sheet %d", f.SheetID)
+}

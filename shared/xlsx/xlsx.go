@@ -1,0 +1,384 @@
+// Package xlsx renders an [audit.Report] as the Excel workbook managers
+// open, with github.com/xuri/excelize/v2. It computes nothing: every figure
+// comes from the report.
+//
+// The workbook has four sheets, in order: Executive Dashboard, Change
+// Details (streamed, so large runs stay within memory), System Insights and
+// Trends & Analytics.
+//
+// # Text is never a formula
+//
+// Values from Smartsheet (work requests, sheet and column names, old and new
+// values, users, notes) are written as string cells (shared or inline
+// strings): OOXML evaluates only a cell's <f> element, so a string cell
+// holding "=HYPERLINK(…)" shows exactly that text and runs nothing. The
+// value is shown unaltered — an audit must show what the sheet held, so no
+// apostrophe or other marker is prepended. Such cells also carry the Text
+// number format ("@"), so that if a user opens the cell and presses Enter,
+// Excel keeps it as text instead of parsing it as a formula.
+//
+// The only formulas in the workbook are HYPERLINK formulas this package
+// builds for the Change Details "Row" column from a validated http(s)
+// permalink (quotes doubled): Excel allows at most 65,530 hyperlink
+// relationships per worksheet, and excelize adds each in linear time, so
+// relationship links do not scale to 100,000 rows. The dashboard's top items
+// use real hyperlinks.
+//
+// Money is decimal until the cell: it is rounded to cents and converted to
+// float64 as the value is written. Times are shown in the audit timezone as
+// Excel date-times.
+package xlsx
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+)
+
+// The sheet names, in workbook order.
+const (
+	SheetDashboard = "Executive Dashboard"
+	SheetDetails   = "Change Details"
+	SheetInsights  = "System Insights"
+	SheetTrends    = "Trends & Analytics"
+)
+
+// SheetNames lists the sheets in workbook order.
+var SheetNames = []string{SheetDashboard, SheetDetails, SheetInsights, SheetTrends}
+
+// DetailsTable is the name of the Excel table on the Change Details sheet.
+const DetailsTable = "ChangeDetails"
+
+// MoneyFormat is the number format of money cells.
+const MoneyFormat = `"$"#,##0.00;[Red]-"$"#,##0.00`
+
+// Formats of other cells.
+const (
+	dateFormat     = "yyyy-mm-dd"
+	dateTimeFormat = "yyyy-mm-dd hh:mm"
+	percentFormat  = "0.0%"
+)
+
+// Write renders r as an xlsx workbook to w.
+func Write(w io.Writer, r audit.Report) error {
+	f := excelize.NewFile()
+	defer f.Close()
+	if err := f.SetSheetName("Sheet1", SheetDashboard); err != nil {
+		return fmt.Errorf("xlsx: rename sheet: %w", err)
+	}
+	for _, name := range SheetNames[1:] {
+		if _, err := f.NewSheet(name); err != nil {
+			return fmt.Errorf("xlsx: new sheet %q: %w", name, err)
+		}
+	}
+	st, err := newStyles(f)
+	if err != nil {
+		return fmt.Errorf("xlsx: styles: %w", err)
+	}
+	if r.Location == nil {
+		r.Location = time.UTC
+	}
+	for _, step := range []struct {
+		sheet string
+		fn    func(*excelize.File, *styles, *audit.Report) error
+	}{
+		{SheetDashboard, writeDashboard},
+		{SheetDetails, writeDetails},
+		{SheetInsights, writeInsights},
+		{SheetTrends, writeTrends},
+	} {
+		if err := step.fn(f, st, &r); err != nil {
+			return fmt.Errorf("xlsx: sheet %q: %w", step.sheet, err)
+		}
+	}
+	f.SetActiveSheet(0)
+	if err := f.SetDocProps(&excelize.DocProperties{
+		Title:   "Billing audit " + periodText(r),
+		Subject: "Changes to billed rows",
+		Creator: "billing-audit",
+	}); err != nil {
+		return fmt.Errorf("xlsx: doc props: %w", err)
+	}
+	if _, err := f.WriteTo(w); err != nil {
+		return fmt.Errorf("xlsx: write: %w", err)
+	}
+	return nil
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// FileName is the workbook's file name:
+// billing-audit-<first date>_<last date>-<run id>.xlsx, with the period's
+// dates in the audit timezone and the run id reduced to letters, digits,
+// '.', '_' and '-' (at most 64 of them; "run" when none is left).
+func FileName(r audit.Report) string {
+	first, last := r.PeriodDates()
+	id := strings.Trim(unsafeName.ReplaceAllString(r.RunID, "-"), "-.")
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	if id == "" {
+		id = "run"
+	}
+	return fmt.Sprintf("billing-audit-%s_%s-%s.xlsx", audit.FormatDate(first), audit.FormatDate(last), id)
+}
+
+// styles are the style ids, created once per workbook.
+type styles struct {
+	title, subtitle, label, header, note, wrap     int
+	text, link                                     int
+	integer, money, moneyBold, percent, date, when int
+	statusByLevel                                  map[audit.Level]int
+	riskFill                                       map[audit.Risk]int // conditional formats
+}
+
+func newStyles(f *excelize.File) (*styles, error) {
+	var err error
+	add := func(s *excelize.Style) int {
+		if err != nil {
+			return 0
+		}
+		var id int
+		id, err = f.NewStyle(s)
+		return id
+	}
+	cond := func(fg, bg string) int {
+		if err != nil {
+			return 0
+		}
+		var id int
+		id, err = f.NewConditionalStyle(&excelize.Style{
+			Font: &excelize.Font{Color: fg, Bold: true},
+			Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{bg}},
+		})
+		return id
+	}
+	num := func(format string, bold bool) *excelize.Style {
+		return &excelize.Style{CustomNumFmt: &format, Font: &excelize.Font{Bold: bold}}
+	}
+	status := func(bg string) int {
+		return add(&excelize.Style{
+			Font:      &excelize.Font{Bold: true, Size: 24, Color: "FFFFFF"},
+			Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{bg}},
+			Alignment: &excelize.Alignment{Horizontal: "center", Vertical: "center"},
+		})
+	}
+	s := &styles{
+		title:    add(&excelize.Style{Font: &excelize.Font{Bold: true, Size: 18}}),
+		subtitle: add(&excelize.Style{Font: &excelize.Font{Bold: true, Size: 13, Color: "1F3864"}}),
+		label:    add(&excelize.Style{Font: &excelize.Font{Bold: true}}),
+		header: add(&excelize.Style{
+			Font:      &excelize.Font{Bold: true, Color: "FFFFFF"},
+			Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"1F4E78"}},
+			Alignment: &excelize.Alignment{Vertical: "center", WrapText: true},
+		}),
+		note:      add(&excelize.Style{Font: &excelize.Font{Italic: true, Color: "595959"}}),
+		wrap:      add(&excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}}),
+		text:      add(&excelize.Style{NumFmt: 49}),
+		link:      add(&excelize.Style{Font: &excelize.Font{Color: "0563C1", Underline: "single"}}),
+		integer:   add(&excelize.Style{NumFmt: 3}),
+		money:     add(num(MoneyFormat, false)),
+		moneyBold: add(num(MoneyFormat, true)),
+		percent:   add(num(percentFormat, false)),
+		date:      add(num(dateFormat, false)),
+		when:      add(num(dateTimeFormat, false)),
+		statusByLevel: map[audit.Level]int{
+			audit.LevelChanges: status("C00000"),
+			audit.LevelReview:  status("BF8F00"),
+			audit.LevelClean:   status("2E7D32"),
+		},
+		riskFill: map[audit.Risk]int{
+			audit.RiskHigh:    cond("9C0006", "FFC7CE"),
+			audit.RiskMedium:  cond("9C5700", "FFEB9C"),
+			audit.RiskLow:     cond("006100", "C6EFCE"),
+			audit.RiskUnknown: cond("3F3F3F", "D9D9D9"),
+		},
+	}
+	return s, err
+}
+
+// money converts an amount for a cell: rounded to cents, then float64.
+func money(d decimal.Decimal) float64 {
+	f, _ := d.Round(2).Float64()
+	return f
+}
+
+var excelEpoch = time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC)
+
+// serial is the Excel date-time serial of t's wall clock in loc.
+func serial(t time.Time, loc *time.Location) float64 {
+	lt := t.In(loc)
+	wall := time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute(), lt.Second(), lt.Nanosecond(), time.UTC)
+	return float64(wall.Sub(excelEpoch)) / float64(24*time.Hour)
+}
+
+// dateSerial is the serial of a calendar date held as midnight UTC.
+func dateSerial(d time.Time) float64 { return serial(d, time.UTC) }
+
+// linkURL returns u when it is safe to link to: an absolute http(s) URL
+// without control characters and short enough for a HYPERLINK formula
+// (Excel limits a formula's text literal to 255 characters).
+func linkURL(u string) (string, bool) {
+	if u == "" || len(u) > 255 || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", false
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		return "", false
+	}
+	return u, true
+}
+
+// hyperlinkFormula is HYPERLINK(url, label) with both quoted.
+func hyperlinkFormula(u, label string) string {
+	q := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	return "HYPERLINK(" + q(u) + "," + q(label) + ")"
+}
+
+func periodText(r audit.Report) string {
+	first, last := r.PeriodDates()
+	return audit.FormatDate(first) + " to " + audit.FormatDate(last)
+}
+
+func tzName(r *audit.Report) string {
+	if r.Location == nil {
+		return "UTC"
+	}
+	return r.Location.String()
+}
+
+// formatWhen formats an instant in the audit timezone for text.
+func formatWhen(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(loc).Format("2006-01-02 15:04")
+}
+
+func formatDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
+	if h > 0 {
+		return fmt.Sprintf("%dh %02dm %02ds", h, m, s)
+	}
+	return fmt.Sprintf("%dm %02ds", m, s)
+}
+
+func attributionText(a audit.Attribution, loc *time.Location) string {
+	src := string(a.Source)
+	if src == "" {
+		src = string(audit.SourceUnknown)
+	}
+	if a.Time != nil {
+		return src
+	}
+	switch {
+	case !a.WindowStart.IsZero() && !a.WindowEnd.IsZero():
+		return fmt.Sprintf("%s; made between %s and %s", src, formatWhen(a.WindowStart, loc), formatWhen(a.WindowEnd, loc))
+	case !a.WindowEnd.IsZero():
+		return fmt.Sprintf("%s; made before %s", src, formatWhen(a.WindowEnd, loc))
+	}
+	return src
+}
+
+func valuation(c *audit.Change) string {
+	switch {
+	case c.Unvalued:
+		return "not computable"
+	case c.Estimated:
+		return "estimated"
+	default:
+		return "exact"
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "Yes"
+	}
+	return "No"
+}
+
+// grid writes cells of a sheet in normal mode and keeps the first error.
+type grid struct {
+	f     *excelize.File
+	sheet string
+	err   error
+}
+
+func (g *grid) cell(col, row int) string {
+	name, err := excelize.CoordinatesToCellName(col, row)
+	if err != nil && g.err == nil {
+		g.err = err
+	}
+	return name
+}
+
+// set writes v at (col, row) with style (0: none). Strings are always
+// string cells; numbers stay numbers.
+func (g *grid) set(col, row int, v any, style int) {
+	if g.err != nil {
+		return
+	}
+	ref := g.cell(col, row)
+	switch v := v.(type) {
+	case nil:
+	case string:
+		g.err = g.f.SetCellStr(g.sheet, ref, v)
+	case decimal.Decimal:
+		g.err = g.f.SetCellFloat(g.sheet, ref, money(v), -1, 64)
+	default:
+		g.err = g.f.SetCellValue(g.sheet, ref, v)
+	}
+	if g.err == nil && style != 0 {
+		g.err = g.f.SetCellStyle(g.sheet, ref, ref, style)
+	}
+}
+
+// row writes values from column 1 with one style per value (0: none; a
+// shorter styles slice leaves the rest unstyled).
+func (g *grid) row(row int, styles []int, values ...any) {
+	for i, v := range values {
+		s := 0
+		if i < len(styles) {
+			s = styles[i]
+		}
+		g.set(i+1, row, v, s)
+	}
+}
+
+func (g *grid) header(row int, style int, titles ...string) {
+	for i, t := range titles {
+		g.set(i+1, row, t, style)
+	}
+}
+
+func (g *grid) widths(widths ...float64) {
+	for i, w := range widths {
+		if g.err != nil {
+			return
+		}
+		c, _ := excelize.ColumnNumberToName(i + 1)
+		g.err = g.f.SetColWidth(g.sheet, c, c, w)
+	}
+}
+
+func (g *grid) merge(from, to string) {
+	if g.err == nil {
+		g.err = g.f.MergeCell(g.sheet, from, to)
+	}
+}
+
+// absRef is 'Sheet'!$C$r1:$C$r2.
+func absRef(sheet string, col, row1, row2 int) string {
+	c, _ := excelize.ColumnNumberToName(col)
+	return fmt.Sprintf("'%s'!$%s$%d:$%s$%d", strings.ReplaceAll(sheet, "'", "''"), c, row1, c, row2)
+}

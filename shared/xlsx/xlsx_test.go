@@ -1,0 +1,438 @@
+package xlsx
+
+import (
+	"archive/zip"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+)
+
+// findCell returns the first cell of sheet whose value is v.
+func findCell(tb testing.TB, f *excelize.File, sheet, v string) string {
+	tb.Helper()
+	rows, err := f.GetRows(sheet)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for r, row := range rows {
+		for c, got := range row {
+			if got == v {
+				ref, _ := excelize.CoordinatesToCellName(c+1, r+1)
+				return ref
+			}
+		}
+	}
+	tb.Fatalf("no cell %q on %q", v, sheet)
+	return ""
+}
+
+// offset moves ref by dc columns.
+func offset(tb testing.TB, ref string, dc int) string {
+	tb.Helper()
+	c, r, err := excelize.CellNameToCoordinates(ref)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, _ := excelize.CoordinatesToCellName(c+dc, r)
+	return out
+}
+
+func cellValue(tb testing.TB, f *excelize.File, sheet, ref string) string {
+	tb.Helper()
+	v, err := f.GetCellValue(sheet, ref, excelize.Options{RawCellValue: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+func numFmt(tb testing.TB, f *excelize.File, sheet, ref string) string {
+	tb.Helper()
+	id, err := f.GetCellStyle(sheet, ref)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := f.GetStyle(id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if s.CustomNumFmt != nil {
+		return *s.CustomNumFmt
+	}
+	return "builtin:" + strconv.Itoa(s.NumFmt)
+}
+
+func zipEntries(tb testing.TB, b []byte, pattern string) map[string][]byte {
+	tb.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	re := regexp.MustCompile(pattern)
+	out := make(map[string][]byte)
+	for _, zf := range zr.File {
+		if !re.MatchString(zf.Name) {
+			continue
+		}
+		rc, err := zf.Open()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[zf.Name] = data
+	}
+	return out
+}
+
+func TestWriteSheetOrder(t *testing.T) {
+	_, f := MustWorkbook(t, audit.BuildReport(scenarioInput(t)))
+	if diff := cmp.Diff(SheetNames, f.GetSheetList()); diff != "" {
+		t.Errorf("GetSheetList() (-want +got):\n%s", diff)
+	}
+	if got := f.GetActiveSheetIndex(); got != 0 {
+		t.Errorf("GetActiveSheetIndex() = %d, want 0", got)
+	}
+}
+
+func TestDashboard(t *testing.T) {
+	r := audit.BuildReport(scenarioInput(t))
+	_, f := MustWorkbook(t, r)
+	if got := cellValue(t, f, SheetDashboard, StatusCell); got != audit.StatusLineChanges {
+		t.Errorf("status %s = %q, want %q", StatusCell, got, audit.StatusLineChanges)
+	}
+	all := findCell(t, f, SheetDashboard, "All changes")
+	for i, want := range []string{"7", "1875.5", "1214.5"} { // count, gross, net of the scenario
+		if got := cellValue(t, f, SheetDashboard, offset(t, all, i+1)); got != want {
+			t.Errorf("All changes column %d = %q, want %q", i+2, got, want)
+		}
+	}
+	unauth := findCell(t, f, SheetDashboard, "Unauthorized")
+	if got := cellValue(t, f, SheetDashboard, offset(t, unauth, 1)); got != strconv.Itoa(r.Totals.Unauthorized.Count) {
+		t.Errorf("Unauthorized count = %q, want %d", got, r.Totals.Unauthorized.Count)
+	}
+	if got := numFmt(t, f, SheetDashboard, offset(t, all, 2)); got != MoneyFormat {
+		t.Errorf("gross number format = %q, want %q", got, MoneyFormat)
+	}
+	high := findCell(t, f, SheetDashboard, "HIGH (over $1,000.00)")
+	if got := cellValue(t, f, SheetDashboard, offset(t, high, 2)); got != "1500" {
+		t.Errorf("HIGH gross = %q, want 1500", got)
+	}
+	// The first top item links to its row.
+	link := findCell(t, f, SheetDashboard, "Row 12")
+	ok, target, err := f.GetCellHyperLink(SheetDashboard, link)
+	if err != nil || !ok || target != r.Top[0].Permalink {
+		t.Errorf("GetCellHyperLink(%s) = %v, %q, %v; want true, %q", link, ok, target, err, r.Top[0].Permalink)
+	}
+	if got := cellValue(t, f, SheetDashboard, offset(t, link, -1)); got != "WR-c1" {
+		t.Errorf("top item work request = %q, want WR-c1 (largest unauthorized)", got)
+	}
+}
+
+func TestChangeDetails(t *testing.T) {
+	r := audit.BuildReport(scenarioInput(t))
+	b, f := MustWorkbook(t, r)
+
+	tables, err := f.GetTables(SheetDetails)
+	if err != nil || len(tables) != 1 {
+		t.Fatalf("GetTables = %v, %v; want one table", tables, err)
+	}
+	if tables[0].Name != DetailsTable || tables[0].Range != "A1:S8" {
+		t.Errorf("table = %s %s, want %s A1:S8", tables[0].Name, tables[0].Range, DetailsTable)
+	}
+	panes, err := f.GetPanes(SheetDetails)
+	if err != nil || !panes.Freeze || panes.YSplit != 1 || panes.TopLeftCell != "A2" {
+		t.Errorf("GetPanes = %+v, %v; want frozen header row", panes, err)
+	}
+	cfs, err := f.GetConditionalFormats(SheetDetails)
+	if err != nil || len(cfs["K2:K8"]) != 4 {
+		t.Errorf("GetConditionalFormats = %v, %v; want 4 rules on K2:K8", cfs, err)
+	}
+	rows, err := f.GetRows(SheetDetails)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(DetailsColumns, rows[0]); diff != "" {
+		t.Errorf("header (-want +got):\n%s", diff)
+	}
+	if len(rows) != 1+len(r.Changes) {
+		t.Errorf("rows = %d, want %d", len(rows), 1+len(r.Changes))
+	}
+	// Row 2 is the largest unauthorized change.
+	c := r.Changes[0]
+	if got := cellValue(t, f, SheetDetails, "A2"); got != c.WorkRequest {
+		t.Errorf("A2 = %q, want %q", got, c.WorkRequest)
+	}
+	if got := cellValue(t, f, SheetDetails, "I2"); got != "1500" {
+		t.Errorf("I2 (money impact) = %q, want 1500", got)
+	}
+	if got := numFmt(t, f, SheetDetails, "I2"); got != MoneyFormat {
+		t.Errorf("I2 number format = %q, want %q", got, MoneyFormat)
+	}
+	if got := numFmt(t, f, SheetDetails, "P2"); got != dateTimeFormat {
+		t.Errorf("P2 number format = %q, want %q", got, dateTimeFormat)
+	}
+	// Changed At is the Chicago wall clock as an Excel serial.
+	wantAt := strconv.FormatFloat(serial(*c.Attribution.Time, r.Location), 'f', -1, 64)
+	if got := cellValue(t, f, SheetDetails, "P2"); got != wantAt {
+		t.Errorf("P2 = %q, want %q", got, wantAt)
+	}
+	if got, _ := f.GetCellValue(SheetDetails, "P2"); got != "2026-11-17 09:30" {
+		t.Errorf("P2 formatted = %q, want 2026-11-17 09:30 (Chicago)", got)
+	}
+	if got := cellValue(t, f, SheetDetails, "D2"); got != "Row 12" {
+		t.Errorf("D2 = %q, want Row 12", got)
+	}
+	formula, _ := f.GetCellFormula(SheetDetails, "D2")
+	if want := `HYPERLINK("https://app.smartsheet.com/sheets/abc?rowId=100","Row 12")`; formula != want {
+		t.Errorf("D2 formula = %q, want %q", formula, want)
+	}
+	// The unvalued change has no money figure, and says so.
+	for i, ch := range r.Changes {
+		ref := "I" + strconv.Itoa(i+2)
+		got := cellValue(t, f, SheetDetails, ref)
+		if ch.Unvalued {
+			if got != "" || cellValue(t, f, SheetDetails, "J"+strconv.Itoa(i+2)) != "not computable" {
+				t.Errorf("unvalued change %s: %s = %q, want blank and 'not computable'", ch.ChangeID, ref, got)
+			}
+		}
+	}
+	// Estimated impacts are marked.
+	for i, ch := range r.Changes {
+		if ch.Estimated {
+			if got := cellValue(t, f, SheetDetails, "J"+strconv.Itoa(i+2)); got != "estimated" {
+				t.Errorf("estimated change %s: Valuation = %q, want estimated", ch.ChangeID, got)
+			}
+		}
+	}
+	// The sheet is streamed: one sheetData, inline strings.
+	sheets := zipEntries(t, b, `^xl/worksheets/sheet2\.xml$`)
+	if !bytes.Contains(sheets["xl/worksheets/sheet2.xml"], []byte(`t="inlineStr"`)) {
+		t.Error("Change Details has no inline strings: not streamed?")
+	}
+}
+
+func TestCharts(t *testing.T) {
+	b, _ := MustWorkbook(t, audit.BuildReport(scenarioInput(t)))
+	charts := zipEntries(t, b, `^xl/charts/chart\d+\.xml$`)
+	if len(charts) != 3 {
+		t.Errorf("chart parts = %d, want 3 (impact by risk, changes per week, unauthorized impact per week)", len(charts))
+	}
+}
+
+func TestInsightsAndTrends(t *testing.T) {
+	r := audit.BuildReport(scenarioInput(t))
+	_, f := MustWorkbook(t, r)
+	total := findCell(t, f, SheetInsights, "Total")
+	if got := cellValue(t, f, SheetInsights, offset(t, total, 1)); got != "54" {
+		t.Errorf("API total = %q, want 54", got)
+	}
+	for _, rec := range r.Recommendations {
+		ref := findCell(t, f, SheetInsights, rec.Action)
+		if got := cellValue(t, f, SheetInsights, offset(t, ref, 2)); got != rec.Trigger {
+			t.Errorf("trigger of %s = %q, want %q", rec.Rule, got, rec.Trigger)
+		}
+	}
+	tables, err := f.GetTables(SheetTrends)
+	if err != nil || len(tables) != 1 || tables[0].Name != TrendTable {
+		t.Errorf("GetTables(trends) = %v, %v", tables, err)
+	}
+	label := findCell(t, f, SheetTrends, r.Projection.Label)
+	if !strings.HasPrefix(r.Projection.Label, "Linear projection") || label == "" {
+		t.Errorf("projection label %q", r.Projection.Label)
+	}
+	cfs, err := f.GetConditionalFormats(SheetTrends)
+	if err != nil || len(cfs) != 1 {
+		t.Errorf("GetConditionalFormats(trends) = %v, %v; want the heat map colour scale", cfs, err)
+	}
+	editor := findCell(t, f, SheetTrends, "Kim Lee <kim@example.com>")
+	if got := cellValue(t, f, SheetTrends, offset(t, editor, 1)); got != "1" {
+		t.Errorf("Kim's unauthorized changes = %q, want 1", got)
+	}
+}
+
+func TestZeroChangeWorkbook(t *testing.T) {
+	in := scenarioInput(t)
+	in.Changes, in.History, in.Findings = nil, nil, nil
+	r := audit.BuildReport(in)
+	b, f := MustWorkbook(t, r)
+	if got := cellValue(t, f, SheetDashboard, StatusCell); got != audit.StatusLineClean {
+		t.Errorf("status = %q, want %q", got, audit.StatusLineClean)
+	}
+	findCell(t, f, SheetInsights, "No rule fired: nothing to recommend.")
+	findCell(t, f, SheetTrends, "No projection: fewer than 4 of the last 12 weeks have changes.")
+	if tables, err := f.GetTables(SheetDetails); err != nil || len(tables) != 1 {
+		t.Errorf("GetTables = %v, %v; want the (empty) table", tables, err)
+	}
+	if len(zipEntries(t, b, `^xl/charts/chart\d+\.xml$`)) != 3 {
+		t.Error("charts missing from the zero-change workbook")
+	}
+	convertWithLibreOffice(t, b)
+}
+
+// TestTextIsNeverAFormula: Smartsheet values that look like formulas are
+// string cells showing the literal text, on the streamed sheet and on the
+// normal ones.
+func TestTextIsNeverAFormula(t *testing.T) {
+	in := scenarioInput(t)
+	in.Changes[0].WorkRequest = Injection // the top item on the dashboard
+	r := audit.BuildReport(in)
+	b, f := MustWorkbook(t, r)
+	var injRow int
+	for i, c := range r.Changes {
+		if c.ChangeID == "c7" {
+			injRow = i + 2
+		}
+	}
+	row := strconv.Itoa(injRow)
+	cases := []struct {
+		name, sheet, ref, want string
+	}{
+		{"work request", SheetDetails, "A" + row, Injection},
+		{"sheet", SheetDetails, "C" + row, "@SUM(A1)"},
+		{"column", SheetDetails, "E" + row, "\tCU"},
+		{"old", SheetDetails, "F" + row, "+1"},
+		{"new", SheetDetails, "G" + row, "-2"},
+		{"changed by", SheetDetails, "O" + row, "=cmd|' /C calc'!A0 <kim@example.com>"},
+		{"note", SheetDetails, "R" + row, "\rnote"},
+		{"dashboard top item", SheetDashboard, offset(t, findCell(t, f, SheetDashboard, "Row 12"), -1), Injection},
+		{"finding raw", SheetInsights, findCell(t, f, SheetInsights, "=1+1"), "=1+1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			typ, err := f.GetCellType(tc.sheet, tc.ref)
+			if err != nil || (typ != excelize.CellTypeInlineString && typ != excelize.CellTypeSharedString) {
+				t.Errorf("GetCellType(%s) = %v, %v; want a string type", tc.ref, typ, err)
+			}
+			if formula, err := f.GetCellFormula(tc.sheet, tc.ref); formula != "" || err != nil {
+				t.Errorf("GetCellFormula(%s) = %q, %v; want none", tc.ref, formula, err)
+			}
+			if got := cellValue(t, f, tc.sheet, tc.ref); got != tc.want {
+				t.Errorf("%s = %q, want %q", tc.ref, got, tc.want)
+			}
+			if got := numFmt(t, f, tc.sheet, tc.ref); got != "builtin:49" {
+				t.Errorf("%s number format = %q, want Text (49)", tc.ref, got)
+			}
+		})
+	}
+	// The javascript: permalink gets no link.
+	if formula, _ := f.GetCellFormula(SheetDetails, "D"+row); formula != "" {
+		t.Errorf("D%s formula = %q, want no link for a javascript: URL", row, formula)
+	}
+	// The only formulas in the workbook are the Row links we build.
+	parts := zipEntries(t, b, `^xl/worksheets/sheet\d+\.xml$`)
+	fre := regexp.MustCompile(`<f>([^<]*)</f>`)
+	for name, data := range parts {
+		for _, m := range fre.FindAllSubmatch(data, -1) {
+			if !strings.HasPrefix(string(m[1]), "HYPERLINK(&#34;https://") && !strings.HasPrefix(string(m[1]), `HYPERLINK("https://`) {
+				t.Errorf("%s: unexpected formula %q", name, m[1])
+			}
+		}
+	}
+}
+
+func TestFileName(t *testing.T) {
+	loc := time.FixedZone("CST", -6*3600)
+	start := time.Date(2026, 11, 16, 0, 0, 0, 0, loc)
+	tests := []struct {
+		name, runID string
+		start, end  time.Time
+		want        string
+	}{
+		{"week", "20261123T060000Z-ab12", start, start.AddDate(0, 0, 7), "billing-audit-2026-11-16_2026-11-22-20261123T060000Z-ab12.xlsx"},
+		{"unsafe id", "../../etc/pass wd?*", start, start.AddDate(0, 0, 7), "billing-audit-2026-11-16_2026-11-22-etc-pass-wd.xlsx"},
+		{"empty id", "", start, start.AddDate(0, 0, 1), "billing-audit-2026-11-16_2026-11-16-run.xlsx"},
+		{"same instant", "r", start, start, "billing-audit-2026-11-16_2026-11-16-r.xlsx"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := audit.Report{RunID: tc.runID, PeriodStart: tc.start, PeriodEnd: tc.end, Location: loc}
+			if got := FileName(r); got != tc.want {
+				t.Errorf("FileName(%q) = %q, want %q", tc.runID, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestHyperlinkFormula(t *testing.T) {
+	tests := []struct {
+		name, url string
+		ok        bool
+	}{
+		{"https", "https://app.smartsheet.com/sheets/x?rowId=1", true},
+		{"quote", `https://x.test/a"b`, true},
+		{"javascript", "javascript:alert(1)", false},
+		{"relative", "/sheets/x", false},
+		{"control", "https://x.test/\n", false},
+		{"too long", "https://x.test/" + strings.Repeat("a", 250), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, ok := linkURL(tc.url); ok != tc.ok {
+				t.Errorf("linkURL(%q) ok = %v, want %v", tc.url, ok, tc.ok)
+			}
+		})
+	}
+	if got, want := hyperlinkFormula(`https://x.test/a"b`, "Row 1"), `HYPERLINK("https://x.test/a""b","Row 1")`; got != want {
+		t.Errorf("hyperlinkFormula = %q, want %q", got, want)
+	}
+}
+
+// TestLibreOfficeOpensWorkbook converts the fixed scenario to PDF with
+// LibreOffice (install: apt-get install -y --no-install-recommends
+// libreoffice-calc). It is skipped when soffice is not on PATH.
+func TestLibreOfficeOpensWorkbook(t *testing.T) {
+	b, _ := MustWorkbook(t, audit.BuildReport(scenarioInput(t)))
+	convertWithLibreOffice(t, b)
+}
+
+func convertWithLibreOffice(t *testing.T, b []byte) {
+	t.Helper()
+	bin := ""
+	for _, name := range []string{"soffice", "libreoffice"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		t.Skip("LibreOffice not found (soffice/libreoffice not on PATH): install with `apt-get install -y --no-install-recommends libreoffice-calc` to run the conversion check")
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "audit.xlsx")
+	if err := os.WriteFile(in, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A private profile lets tests run in parallel with each other and with
+	// a user's LibreOffice.
+	cmd := exec.CommandContext(t.Context(), bin, "-env:UserInstallation=file://"+filepath.Join(dir, "profile"),
+		"--headless", "--convert-to", "pdf", "--outdir", dir, in)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s --convert-to pdf: %v\n%s", bin, err, out)
+	}
+	pdf, err := os.ReadFile(filepath.Join(dir, "audit.pdf"))
+	if err != nil {
+		t.Fatalf("no PDF produced: %v\n%s", err, out)
+	}
+	if !bytes.HasPrefix(pdf, []byte("%PDF-")) || len(pdf) < 1000 {
+		t.Errorf("PDF of %d bytes does not look like a PDF", len(pdf))
+	}
+}
+
