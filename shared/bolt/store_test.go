@@ -38,3 +38,14 @@ func TestReopenKeepsState(t *testing.T) {
 		t.Errorf("after reopen Meta = %q, %v; want 77", v, ok)
 	}
 }
+
+func TestFanInContract(t *testing.T) {
+	storetest.RunFanIn(t, func(t *testing.T) pipeline.FanIn {
+		s, err := bolt.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
