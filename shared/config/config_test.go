@@ -87,3 +87,16 @@ func TestParseEnv(t *testing.T) {
 		t.Errorf("parseEnv(bad) error = %v, want line number", err)
 	}
 }
+
+func TestLoadFunction(t *testing.T) {
+	f, err := LoadFunction(env(map[string]string{EnvTable: "audit", EnvAnalysisQueueURL: "http://q", "AUDIT_TIMEZONE": "America/Chicago"}), EnvTable, EnvAnalysisQueueURL)
+	if err != nil || f.Table != "audit" || f.AnalysisQueueURL != "http://q" || f.Location.String() != "America/Chicago" || f.RetentionDays != 400 {
+		t.Fatalf("LoadFunction() = %+v, %v", f, err)
+	}
+	_, err = LoadFunction(env(map[string]string{EnvTable: "audit", "RETENTION_DAYS": "x"}), EnvTable, EnvEventBus, EnvTokenSecretARN)
+	for _, want := range []string{EnvEventBus, EnvTokenSecretARN, "RETENTION_DAYS"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("LoadFunction(missing) error = %v, want it to name %s", err, want)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+// Package cloud wires the Lambda functions: one AWS configuration at cold
+// start, the instrumented clients, the Smartsheet client (its token read once
+// from Secrets Manager) and the adapters, handed to the same pipeline the CLI
+// runs. Each functions/<name>/main.go calls it and starts its handler.
+package cloud
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	awseb "github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/config"
+	"github.com/fieldaudit/billing-audit/shared/dynamo"
+	"github.com/fieldaudit/billing-audit/shared/eventbridge"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	"github.com/fieldaudit/billing-audit/shared/s3"
+	"github.com/fieldaudit/billing-audit/shared/secrets"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+	"github.com/fieldaudit/billing-audit/shared/sqs"
+	"github.com/fieldaudit/billing-audit/shared/trace"
+)
+
+// App is everything a function needs, built once per container.
+type App struct {
+	Config     config.Function
+	Log        *slog.Logger
+	AWS        aws.Config
+	Smartsheet *smartsheet.Client
+	Store      *dynamo.Store
+	FanIn      pipeline.FanIn
+	Blobs      *s3.Blobs
+	Queue      *sqs.BatchQueue
+	SQS        *awssqs.Client
+	Publisher  *eventbridge.Publisher
+	Secrets    *secretsmanager.Client
+	Runner     *pipeline.Runner
+}
+
+// Logger is the functions' logger: JSON with the request id (from ctx) when
+// running in Lambda.
+func Logger() *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("LOG_LEVEL") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(&requestIDHandler{slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})})
+}
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h *requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		r.AddAttrs(slog.String("requestId", lc.AwsRequestID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *requestIDHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return &requestIDHandler{h.Handler.WithAttrs(a)}
+}
+
+func (h *requestIDHandler) WithGroup(n string) slog.Handler {
+	return &requestIDHandler{h.Handler.WithGroup(n)}
+}
+
+// New builds the App for a function that needs the given variables. The
+// Smartsheet token is read from Secrets Manager when needSmartsheet is set.
+func New(ctx context.Context, needSmartsheet bool, need ...string) (*App, error) {
+	if needSmartsheet {
+		need = append(need, config.EnvTokenSecretARN)
+	}
+	cfg, err := config.LoadFunction(os.Getenv, need...)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	trace.AWS(&awsCfg)
+	a := &App{Config: cfg, Log: Logger(), AWS: awsCfg}
+	a.Secrets = secretsmanager.NewFromConfig(awsCfg)
+	if cfg.Table != "" {
+		a.Store = dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamo.Options{Retention: time.Duration(cfg.RetentionDays) * 24 * time.Hour})
+		a.FanIn = a.Store
+	}
+	if cfg.ReportBucket != "" {
+		a.Blobs = s3.New(awss3.NewFromConfig(awsCfg, func(o *awss3.Options) { o.UsePathStyle = true }), cfg.ReportBucket)
+	}
+	a.SQS = awssqs.NewFromConfig(awsCfg)
+	if cfg.AnalysisQueueURL != "" {
+		a.Queue = sqs.NewBatchQueue(a.SQS, cfg.AnalysisQueueURL, a.Blobs)
+	}
+	if cfg.EventBus != "" {
+		a.Publisher = eventbridge.New(awseb.NewFromConfig(awsCfg), cfg.EventBus)
+	}
+	if needSmartsheet {
+		token, err := secrets.Get(ctx, a.Secrets, cfg.TokenSecretARN)
+		if err != nil {
+			return nil, err
+		}
+		a.Smartsheet, err = smartsheet.New(smartsheet.Config{
+			BaseURL: cfg.BaseURL, Token: token, ChangeAgent: cfg.ChangeAgent, RetryBudget: cfg.RetryBudget,
+			RequestsPerMinute: cfg.RequestsPerMinute, HistoryPerMinute: cfg.HistoryPerMinute,
+			HTTPClient: trace.HTTPClient(&http.Client{Timeout: 2 * time.Minute}), Logger: a.Log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if a.Store == nil {
+			return nil, fmt.Errorf("%s not set", config.EnvTable)
+		}
+		ac := audit.DefaultConfig()
+		ac.TrackColumns, ac.Location, ac.Grace = cfg.TrackColumns, cfg.Location, cfg.Grace
+		ac.HighRisk, ac.MediumRisk = cfg.HighRisk, cfg.MediumRisk
+		a.Runner, err = pipeline.New(a.Smartsheet, a.Store, pipeline.Options{
+			Audit: ac, SourceSheetIDs: cfg.SourceSheetIDs, SourceFolderIDs: cfg.SourceFolderIDs,
+			AuditSheetID: cfg.AuditSheetID, SkipCellHistory: cfg.SkipCellHistory, TestMode: cfg.TestMode,
+			Logger: a.Log, PageSize: 500,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Must is for main: it logs the error and exits when the app cannot be built.
+func Must(a *App, err error) *App {
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stdout, nil)).Error("cold start failed", slog.Any("error", err))
+		os.Exit(1)
+	}
+	return a
+}
