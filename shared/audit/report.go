@@ -108,6 +108,59 @@ func (t *Impact) add(d decimal.Decimal) {
 	t.Net = t.Net.Add(d)
 }
 
+// moneySum adds amounts without allocating when they have at most two
+// decimals and fit an int64 of cents (the usual case), and exactly with
+// decimal otherwise.
+type moneySum struct {
+	cents int64
+	rest  decimal.Decimal
+}
+
+const centsFlush = 1 << 60
+
+func (s *moneySum) add(d decimal.Decimal, abs bool) {
+	if e := d.Exponent(); e >= -2 && e <= 0 && d.NumDigits() <= 15 {
+		c := d.CoefficientInt64()
+		for ; e > -2; e-- {
+			c *= 10
+		}
+		if abs && c < 0 {
+			c = -c
+		}
+		s.cents += c
+		if s.cents > centsFlush || s.cents < -centsFlush {
+			s.rest = s.rest.Add(decimal.New(s.cents, -2))
+			s.cents = 0
+		}
+		return
+	}
+	if abs {
+		d = d.Abs()
+	}
+	s.rest = s.rest.Add(d)
+}
+
+func (s moneySum) value() decimal.Decimal { return s.rest.Add(decimal.New(s.cents, -2)) }
+
+// impactSum accumulates an [Impact].
+type impactSum struct {
+	n          int
+	gross, net moneySum
+}
+
+func (t *impactSum) add(d decimal.Decimal) {
+	t.n++
+	t.gross.add(d, true)
+	t.net.add(d, false)
+}
+
+func (t *impactSum) impact() Impact {
+	if t == nil {
+		return Impact{}
+	}
+	return Impact{Count: t.n, Gross: t.gross.value(), Net: t.net.value()}
+}
+
 // RiskTotal is the impact of the changes of one risk level.
 type RiskTotal struct {
 	Risk Risk
@@ -298,11 +351,13 @@ type Report struct {
 
 	// Top lists the unauthorized changes to act on first: largest |impact|
 	// first, at most [TopItems].
-	Top []Change
-	// Changes are the period's changes, de-duplicated, anonymised when asked,
-	// ordered UNAUTHORIZED, NEEDS_REVIEW, AUTHORIZED, then by |impact|
-	// (largest first), then by change id.
-	Changes []Change
+	Top []*Change
+	// Changes are the period's changes, de-duplicated, ordered UNAUTHORIZED,
+	// NEEDS_REVIEW, AUTHORIZED, then by |impact| (largest first), then by
+	// change id. Without anonymisation they point into the input's Changes
+	// (no copy for large runs: treat them as read-only); with it, they point
+	// to anonymised copies.
+	Changes []*Change
 
 	Coverage        Coverage
 	API             APIUsage
@@ -439,8 +494,7 @@ func BuildReport(in ReportInput) Report {
 	r.Weeks = weeklyTrend(in.History, in.Changes, loc, r.PeriodStart, r.PeriodEnd)
 	r.Projection = project(r.Weeks)
 	r.TopEditors = topEditors(r.Changes)
-	for i := range r.Changes {
-		c := &r.Changes[i]
+	for _, c := range r.Changes {
 		if c.Attribution.Time == nil {
 			r.Untimed++
 			continue
@@ -452,52 +506,92 @@ func BuildReport(in ReportInput) Report {
 	return r
 }
 
-// prepareChanges copies, de-duplicates, anonymises and orders the changes.
-func prepareChanges(in []Change, anon func(string) string) []Change {
-	out := make([]Change, 0, len(in))
+// prepareChanges de-duplicates and orders the changes, and anonymises
+// copies of them when asked; otherwise it points into in.
+func prepareChanges(in []Change, anon func(string) string) []*Change {
+	type key struct {
+		rank  int
+		cents int64 // |impact| in cents when small is set
+		small bool
+		abs   decimal.Decimal
+		c     *Change
+	}
+	keys := make([]key, 0, len(in))
 	seen := make(map[string]struct{}, len(in))
-	for _, c := range in {
+	var copies []Change
+	if anon != nil {
+		copies = make([]Change, 0, len(in))
+	}
+	for i := range in {
+		c := &in[i]
 		if c.ChangeID != "" {
 			if _, dup := seen[c.ChangeID]; dup {
 				continue
 			}
 			seen[c.ChangeID] = struct{}{}
 		}
-		if id := cmp.Or(c.Attribution.User, c.Attribution.Name); anon != nil && id != "" && !IsAutomation(c.Attribution) {
-			c.Attribution.User, c.Attribution.Name = anon(id), ""
+		if anon != nil {
+			cp := *c
+			if id := cmp.Or(cp.Attribution.User, cp.Attribution.Name); id != "" && !IsAutomation(cp.Attribution) {
+				cp.Attribution.User, cp.Attribution.Name = anon(id), ""
+			}
+			copies = append(copies, cp)
+			c = &copies[len(copies)-1]
 		}
-		if c.Attribution.Time != nil {
-			t := *c.Attribution.Time
-			c.Attribution.Time = &t
+		k := key{rank: rank(statusOrder, c.Status), c: c}
+		var abs moneySum
+		if abs.add(c.Impact, true); abs.rest.IsZero() {
+			k.cents, k.small = abs.cents, true
+		} else {
+			k.abs = c.Impact.Abs()
 		}
-		out = append(out, c)
+		keys = append(keys, k)
 	}
-	slices.SortStableFunc(out, func(a, b Change) int {
+	byAbs := func(a, b key) int { // larger first
+		if a.small && b.small {
+			return cmp.Compare(b.cents, a.cents)
+		}
+		av, bv := a.abs, b.abs
+		if a.small {
+			av = decimal.New(a.cents, -2)
+		}
+		if b.small {
+			bv = decimal.New(b.cents, -2)
+		}
+		return bv.Cmp(av)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
 		return cmp.Or(
-			cmp.Compare(rank(statusOrder, a.Status), rank(statusOrder, b.Status)),
-			b.Impact.Abs().Cmp(a.Impact.Abs()),
-			cmp.Compare(a.ChangeID, b.ChangeID),
+			cmp.Compare(a.rank, b.rank),
+			byAbs(a, b),
+			cmp.Compare(a.c.ChangeID, b.c.ChangeID),
+			cmp.Compare(a.c.SheetID, b.c.SheetID),
+			cmp.Compare(a.c.RowID, b.c.RowID),
 		)
 	})
+	out := make([]*Change, len(keys))
+	for i, k := range keys {
+		out[i] = k.c
+	}
 	return out
 }
 
 // summarise fills the status, totals, breakdowns and top items.
 func (r *Report) summarise() {
-	byRisk := make(map[Risk]*Impact)
-	byKind := make(map[Kind]*Impact)
-	byStatus := make(map[Status]*Impact)
-	for i := range r.Changes {
-		c := &r.Changes[i]
-		r.Totals.All.add(c.Impact)
+	byRisk := make(map[Risk]*impactSum)
+	byKind := make(map[Kind]*impactSum)
+	byStatus := make(map[Status]*impactSum)
+	var all, unauth, review, est impactSum
+	for _, c := range r.Changes {
+		all.add(c.Impact)
 		switch c.Status {
 		case StatusUnauthorized:
-			r.Totals.Unauthorized.add(c.Impact)
+			unauth.add(c.Impact)
 		case StatusNeedsReview:
-			r.Totals.NeedsReview.add(c.Impact)
+			review.add(c.Impact)
 		}
 		if c.Estimated {
-			r.Totals.Estimated.add(c.Impact)
+			est.add(c.Impact)
 		}
 		if c.Unvalued {
 			r.Totals.Unvalued++
@@ -506,21 +600,23 @@ func (r *Report) summarise() {
 		bucket(byKind, c.Kind).add(c.Impact)
 		bucket(byStatus, c.Status).add(c.Impact)
 	}
-	for _, k := range orderedKeys(byRisk, riskOrder, true) {
-		r.ByRisk = append(r.ByRisk, RiskTotal{Risk: k, Impact: deref(byRisk[k])})
+	r.Totals.All, r.Totals.Unauthorized, r.Totals.NeedsReview, r.Totals.Estimated =
+		all.impact(), unauth.impact(), review.impact(), est.impact()
+	for _, k := range orderedKeys(byRisk, riskOrder) {
+		r.ByRisk = append(r.ByRisk, RiskTotal{Risk: k, Impact: byRisk[k].impact()})
 	}
-	for _, k := range orderedKeys(byKind, kindOrder, true) {
-		r.ByKind = append(r.ByKind, KindTotal{Kind: k, Impact: deref(byKind[k])})
+	for _, k := range orderedKeys(byKind, kindOrder) {
+		r.ByKind = append(r.ByKind, KindTotal{Kind: k, Impact: byKind[k].impact()})
 	}
-	for _, k := range orderedKeys(byStatus, statusOrder, true) {
-		r.ByStatus = append(r.ByStatus, StatusTotal{Status: k, Impact: deref(byStatus[k])})
+	for _, k := range orderedKeys(byStatus, statusOrder) {
+		r.ByStatus = append(r.ByStatus, StatusTotal{Status: k, Impact: byStatus[k].impact()})
 	}
 
-	for i := range r.Changes { // ordered unauthorized first, by |impact|
-		if len(r.Top) == TopItems || !r.Changes[i].Unauthorized() {
+	for _, c := range r.Changes { // ordered unauthorized first, by |impact|
+		if len(r.Top) == TopItems || !c.Unauthorized() {
 			break
 		}
-		r.Top = append(r.Top, r.Changes[i])
+		r.Top = append(r.Top, c)
 	}
 
 	u, nr := r.Totals.Unauthorized, r.Totals.NeedsReview
@@ -546,31 +642,18 @@ func (r *Report) summarise() {
 	}
 }
 
-func bucket[K comparable](m map[K]*Impact, k K) *Impact {
+func bucket[K comparable](m map[K]*impactSum, k K) *impactSum {
 	t, ok := m[k]
 	if !ok {
-		t = &Impact{}
+		t = &impactSum{}
 		m[k] = t
 	}
 	return t
 }
 
-func deref(t *Impact) Impact {
-	if t == nil {
-		return Impact{}
-	}
-	return *t
-}
-
-// orderedKeys lists the keys of order (all of them when always, else those
-// present in m), then the other keys of m sorted.
-func orderedKeys[K cmp.Ordered](m map[K]*Impact, order []K, always bool) []K {
-	var keys []K
-	for _, k := range order {
-		if _, ok := m[k]; ok || always {
-			keys = append(keys, k)
-		}
-	}
+// orderedKeys lists the keys of order, then the other keys of m sorted.
+func orderedKeys[K cmp.Ordered, V any](m map[K]V, order []K) []K {
+	keys := slices.Clone(order)
 	var rest []K
 	for k := range m {
 		if !slices.Contains(order, k) {
@@ -581,14 +664,14 @@ func orderedKeys[K cmp.Ordered](m map[K]*Impact, order []K, always bool) []K {
 	return append(keys, rest...)
 }
 
-func coverage(run RunFacts, changes []Change) Coverage {
+func coverage(run RunFacts, changes []*Change) Coverage {
 	cv := Coverage{
 		SheetsScanned: run.SheetsScanned, SheetsSkipped: run.SheetsSkipped, RowsScanned: run.RowsScanned,
 		Changes: len(changes),
 	}
 	counts := make(map[AttributionSource]int)
-	for i := range changes {
-		a := &changes[i].Attribution
+	for _, c := range changes {
+		a := &c.Attribution
 		src := a.Source
 		if src == "" {
 			src = SourceUnknown
@@ -703,6 +786,7 @@ func weeklyTrend(history, changes []Change, loc *time.Location, start, end time.
 		weeks[i].WeekEnding = first.AddDate(0, 0, 7*i)
 	}
 	seen := make(map[string]struct{}, len(history)+len(changes))
+	var all, unauth [TrendWeeks]impactSum
 	add := func(c *Change) {
 		if c.ChangeID != "" {
 			if _, dup := seen[c.ChangeID]; dup {
@@ -720,9 +804,9 @@ func weeklyTrend(history, changes []Change, loc *time.Location, start, end time.
 			return
 		}
 		w := &weeks[i]
-		w.All.add(c.Impact)
+		all[i].add(c.Impact)
 		if c.Unauthorized() {
-			w.Unauthorized.add(c.Impact)
+			unauth[i].add(c.Impact)
 		}
 		switch c.Risk {
 		case RiskHigh:
@@ -740,6 +824,9 @@ func weeklyTrend(history, changes []Change, loc *time.Location, start, end time.
 	}
 	for i := range changes {
 		add(&changes[i])
+	}
+	for i := range weeks {
+		weeks[i].All, weeks[i].Unauthorized = all[i].impact(), unauth[i].impact()
 	}
 	return weeks
 }
@@ -795,25 +882,35 @@ func project(weeks []WeekTrend) *Projection {
 	return p
 }
 
-func topEditors(changes []Change) []Editor {
-	idx := make(map[string]int)
+func topEditors(changes []*Change) []Editor {
+	type person struct{ user, name string }
+	idx := make(map[person]int) // Who would allocate per change
+	byLabel := make(map[string]int)
 	var eds []Editor
-	for i := range changes {
-		c := &changes[i]
+	var sums []impactSum
+	for _, c := range changes {
 		if !c.Unauthorized() {
 			continue
 		}
-		who := Who(c.Attribution)
-		if who == "" {
-			who = "(unknown)"
-		}
-		j, ok := idx[who]
+		k := person{c.Attribution.User, c.Attribution.Name}
+		j, ok := idx[k]
 		if !ok {
-			j = len(eds)
-			idx[who] = j
-			eds = append(eds, Editor{User: who})
+			who := Who(Attribution{User: k.user, Name: k.name})
+			if who == "" {
+				who = "(unknown)"
+			}
+			if j, ok = byLabel[who]; !ok {
+				j = len(eds)
+				byLabel[who] = j
+				eds = append(eds, Editor{User: who})
+				sums = append(sums, impactSum{})
+			}
+			idx[k] = j
 		}
-		eds[j].add(c.Impact)
+		sums[j].add(c.Impact)
+	}
+	for j := range eds {
+		eds[j].Impact = sums[j].impact()
 	}
 	slices.SortFunc(eds, func(a, b Editor) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), b.Gross.Cmp(a.Gross), cmp.Compare(a.User, b.User))
@@ -832,8 +929,7 @@ func recommend(r *Report, raw []Change) []Recommendation {
 	// RECONCILE_INVOICES: HIGH risk, not authorized.
 	var highWeeks []time.Time
 	var high Impact
-	for i := range r.Changes {
-		c := &r.Changes[i]
+	for _, c := range r.Changes {
 		if c.Risk != RiskHigh || c.Status == StatusAuthorized {
 			continue
 		}
@@ -871,7 +967,7 @@ func recommend(r *Report, raw []Change) []Recommendation {
 		recs = append(recs, Recommendation{Rule: RuleLockClosedWeeks,
 			Action: "Lock rows after week end (Smartsheet row locking or a locked-row automation on the week-ending date)",
 			Trigger: fmt.Sprintf("%s to closed weeks by %s (gross %s)",
-				plural(u.Count, "unauthorized edit"), plural(len(users), "known user"), MoneyText(u.Gross))})
+				plural(u.Count, "unauthorized edit"), plural(len(users), "known editor"), MoneyText(u.Gross))})
 	}
 
 	// REVIEW_AUTOMATION: WEEK_MOVED by automation.

@@ -99,8 +99,7 @@ func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 		row++
 		g.set(1, row, "No unauthorized change in the period.", st.note)
 	}
-	for i := range r.Top {
-		c := &r.Top[i]
+	for _, c := range r.Top {
 		row++
 		g.set(1, row, c.WorkRequest, st.text)
 		label := fmt.Sprintf("Row %d", c.RowNumber)

@@ -435,4 +435,3 @@ func convertWithLibreOffice(t *testing.T, b []byte) {
 		t.Errorf("PDF of %d bytes does not look like a PDF", len(pdf))
 	}
 }
-
