@@ -21,6 +21,8 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 	t.Run("ChangesOnce", func(t *testing.T) { testChangesOnce(t, open(t)) })
 	t.Run("Runs", func(t *testing.T) { testRuns(t, open(t)) })
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
+	t.Run("ChangesRange", func(t *testing.T) { testChangesRange(t, open(t)) })
+	t.Run("ManyRows", func(t *testing.T) { testManyRows(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)

@@ -1,0 +1,156 @@
+package dynamo_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/dynamo"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+)
+
+// throttled is a dynamo.API that, like DynamoDB under load, processes only
+// part of each batch request and hands the rest back as unprocessed.
+type throttled struct {
+	dynamo.API
+	writes, gets atomic.Int32
+}
+
+func (f *throttled) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	f.writes.Add(1)
+	for table, reqs := range in.RequestItems {
+		if len(reqs) < 2 {
+			break
+		}
+		half := len(reqs) / 2
+		out, err := f.API.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs[:half]}}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		out.UnprocessedItems = map[string][]types.WriteRequest{table: append(out.UnprocessedItems[table], reqs[half:]...)}
+		return out, nil
+	}
+	return f.API.BatchWriteItem(ctx, in, opts...)
+}
+
+func (f *throttled) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	f.gets.Add(1)
+	for table, ka := range in.RequestItems {
+		if len(ka.Keys) < 2 {
+			break
+		}
+		half := len(ka.Keys) / 2
+		first, rest := ka, ka
+		first.Keys, rest.Keys = ka.Keys[:half], ka.Keys[half:]
+		out, err := f.API.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{table: first}}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		out.UnprocessedKeys = map[string]types.KeysAndAttributes{table: rest}
+		return out, nil
+	}
+	return f.API.BatchGetItem(ctx, in, opts...)
+}
+
+// TestUnprocessedRetried: baselines left unprocessed by BatchWriteItem and
+// BatchGetItem are sent again until all are done.
+func TestUnprocessedRetried(t *testing.T) {
+	forEach(t, func(t *testing.T, api testAPI) {
+		ctx := context.Background()
+		fake := &throttled{API: api}
+		s := dynamo.New(fake, mustTable(t, api), dynamo.Options{Backoff: time.Millisecond})
+		var bls []audit.Baseline
+		var rows []int64
+		for i := range 30 {
+			rows = append(rows, int64(i+1))
+			bls = append(bls, audit.Baseline{SheetID: 9, RowID: int64(i + 1), Values: map[string]string{"Quantity": "1"}, SeenAt: time.Unix(0, 0).UTC()})
+		}
+		if _, err := s.Commit(ctx, pipeline.Commit{SheetID: 9, PutBaselines: bls}); err != nil {
+			t.Fatal(err)
+		}
+		// 25 → 13 left → 7 → 4 → 2 → 1 → done (6 calls), and 5 → 3 → 2 → 1 → done (4).
+		if n := fake.writes.Load(); n != 10 {
+			t.Errorf("%d BatchWriteItem calls, want 10", n)
+		}
+		got, err := s.Baselines(ctx, 9, rows)
+		if err != nil || len(got) != 30 {
+			t.Fatalf("Baselines() = %d, %v; want 30", len(got), err)
+		}
+		if n := fake.gets.Load(); n < 2 {
+			t.Errorf("%d BatchGetItem calls, want the unprocessed keys asked again", n)
+		}
+	})
+}
+
+// stuck never processes anything.
+type stuck struct {
+	dynamo.API
+	calls int
+}
+
+func (f *stuck) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	f.calls++
+	return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil
+}
+
+func TestUnprocessedBounded(t *testing.T) {
+	f := &stuck{}
+	s := dynamo.New(f, "t", dynamo.Options{Attempts: 4, Backoff: time.Microsecond})
+	_, err := s.Commit(context.Background(), pipeline.Commit{SheetID: 1, DeleteBaselines: []int64{1, 2}})
+	if err == nil || f.calls != 4 {
+		t.Errorf("Commit(never processed) = %v after %d calls; want an error after 4", err, f.calls)
+	}
+}
+
+// conflicted cancels the first transaction with a conflict on every item,
+// then passes the rest through.
+type conflicted struct {
+	dynamo.API
+	calls int
+}
+
+func (f *conflicted) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	f.calls++
+	if f.calls == 1 {
+		code := "TransactionConflict"
+		reasons := slices.Repeat([]types.CancellationReason{{Code: &code}}, len(in.TransactItems))
+		return nil, &types.TransactionCanceledException{CancellationReasons: reasons}
+	}
+	return f.API.TransactWriteItems(ctx, in, opts...)
+}
+
+func TestTransactionConflictRetried(t *testing.T) {
+	forEach(t, func(t *testing.T, api testAPI) {
+		f := &conflicted{API: api}
+		s := dynamo.New(f, mustTable(t, api), dynamo.Options{Backoff: time.Millisecond})
+		fresh, err := s.Commit(context.Background(), pipeline.Commit{SheetID: 9, Changes: []audit.Change{testChange("a"), testChange("b")}})
+		if err != nil || len(fresh) != 2 || f.calls != 2 {
+			t.Errorf("Commit() = %d fresh, %v after %d transactions; want 2 fresh after 2", len(fresh), err, f.calls)
+		}
+	})
+}
+
+func TestOtherErrorsNotRetried(t *testing.T) {
+	f := &failing{err: errors.New("boom")}
+	s := dynamo.New(f, "t", dynamo.Options{})
+	if _, err := s.Commit(context.Background(), pipeline.Commit{SheetID: 1, DeleteBaselines: []int64{1}}); !errors.Is(err, f.err) || f.calls != 1 {
+		t.Errorf("Commit() = %v after %d calls; want boom after 1", err, f.calls)
+	}
+}
+
+type failing struct {
+	dynamo.API
+	err   error
+	calls int
+}
+
+func (f *failing) BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	f.calls++
+	return nil, f.err
+}
