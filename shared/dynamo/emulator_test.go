@@ -48,7 +48,25 @@ type emulator struct {
 	skip     string
 	err      error
 	cmd      *exec.Cmd
-	log      bytes.Buffer
+	log      syncBuffer
+}
+
+// syncBuffer is the emulator's output, written by exec's copying goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 var emulators = []*emulator{
@@ -113,6 +131,7 @@ func (e *emulator) start() {
 	e.cmd = exec.Command("bash", filepath.Join(root, "infra", e.script), "run")
 	e.cmd.Env = append(os.Environ(), e.portEnv+"="+strconv.Itoa(port))
 	e.cmd.Stdout, e.cmd.Stderr = &e.log, &e.log
+	dieWithParent(e.cmd)
 	if err := e.cmd.Start(); err != nil {
 		e.err = fmt.Errorf("start %s: %w", e.name, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -596,24 +597,63 @@ func sortRecords(rs []pipeline.ChangeRecord) {
 }
 
 // MarkWritten flags changes as written to the audit sheet, moving each from
-// the PENDING index partition to its detection month's. An unknown id is an
-// error; marking twice is not.
+// the PENDING index partition to its detection month's: one UpdateItem per
+// change, a few at a time. An unknown id is an error; marking twice is not.
 func (s *Store) MarkWritten(ctx context.Context, ids []string) error {
+	const workers = 8
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan string)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range min(workers, len(ids)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				if err := s.markWritten(ctx, id); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+feed:
 	for _, id := range ids {
-		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 &s.table,
-			Key:                       key(changePK(id), skChange),
-			UpdateExpression:          aws.String("SET #w = :t, gsi1pk = #dpk, gsi1sk = #dsk"),
-			ConditionExpression:       aws.String("attribute_exists(pk)"),
-			ExpressionAttributeNames:  map[string]string{"#w": "written", "#dpk": "dpk", "#dsk": "dsk"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
-		})
-		if isConditionFailed(err) {
-			return fmt.Errorf("mark changes written: unknown change %s", id)
+		select {
+		case work <- id:
+		case <-ctx.Done():
+			break feed
 		}
-		if err != nil {
-			return fmt.Errorf("mark change %s written: %w", id, err)
-		}
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if err := errors.Join(all...); err != nil {
+		return fmt.Errorf("mark changes written: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) markWritten(ctx context.Context, id string) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       key(changePK(id), skChange),
+		UpdateExpression:          aws.String("SET #w = :t, gsi1pk = #dpk, gsi1sk = #dsk"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  map[string]string{"#w": "written", "#dpk": "dpk", "#dsk": "dsk"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if isConditionFailed(err) {
+		return fmt.Errorf("unknown change %s", id)
+	}
+	if err != nil {
+		return fmt.Errorf("change %s: %w", id, err)
 	}
 	return nil
 }
