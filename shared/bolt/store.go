@@ -386,24 +386,35 @@ func (s *Store) PutMeta(_ context.Context, key, value string) error {
 var bucketFanIn = []byte("fanin")
 
 type fanIn struct {
-	Expected int             `json:"expected"` // -1 until sealed
-	Done     map[string]bool `json:"done"`
-	Claimed  bool            `json:"claimed"`
+	Expected   int             `json:"expected"` // -1 until sealed
+	Done       map[string]bool `json:"done"`
+	ClaimedBy  string          `json:"claimedBy,omitempty"`
+	LeaseUntil time.Time       `json:"leaseUntil,omitzero"`
+	Finished   bool            `json:"finished,omitempty"`
 }
+
+// SetClock replaces the store's clock (tests of the claim lease).
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
 var _ pipeline.FanIn = (*Store)(nil)
 
 // Seal records how many batches a run has; see pipeline.FanIn.
 func (s *Store) Seal(_ context.Context, runID string, batches int) (bool, error) {
-	return s.fanIn(runID, func(f *fanIn) { f.Expected = batches })
+	return s.fanIn(runID, "seal", func(f *fanIn) { f.Expected = batches })
 }
 
 // BatchDone counts a batch once; see pipeline.FanIn.
 func (s *Store) BatchDone(_ context.Context, runID, batchID string) (bool, error) {
-	return s.fanIn(runID, func(f *fanIn) { f.Done[batchID] = true })
+	return s.fanIn(runID, batchID, func(f *fanIn) { f.Done[batchID] = true })
 }
 
-func (s *Store) fanIn(runID string, update func(*fanIn)) (bool, error) {
+// Finish marks the claimed completion done; see pipeline.FanIn.
+func (s *Store) Finish(_ context.Context, runID string) error {
+	_, err := s.fanIn(runID, "", func(f *fanIn) { f.Finished = true })
+	return err
+}
+
+func (s *Store) fanIn(runID, by string, update func(*fanIn)) (bool, error) {
 	claimed := false
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketFanIn)
@@ -417,8 +428,10 @@ func (s *Store) fanIn(runID string, update func(*fanIn)) (bool, error) {
 			}
 		}
 		update(&f)
-		if !f.Claimed && f.Expected >= 0 && len(f.Done) >= f.Expected {
-			f.Claimed, claimed = true, true
+		complete := f.Expected >= 0 && len(f.Done) >= f.Expected
+		now := s.now()
+		if complete && by != "" && (f.ClaimedBy == "" || (!f.Finished && now.After(f.LeaseUntil))) {
+			f.ClaimedBy, f.LeaseUntil, claimed = by, now.Add(pipeline.DefaultClaimLease), true
 		}
 		v, err := json.Marshal(f)
 		if err != nil {

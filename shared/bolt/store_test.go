@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/bolt"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
@@ -40,12 +41,14 @@ func TestReopenKeepsState(t *testing.T) {
 }
 
 func TestFanInContract(t *testing.T) {
-	storetest.RunFanIn(t, func(t *testing.T) pipeline.FanIn {
+	storetest.RunFanIn(t, func(t *testing.T) (pipeline.FanIn, func(time.Duration)) {
 		s, err := bolt.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return s
+		now := time.Now()
+		s.SetClock(func() time.Time { return now })
+		return s, func(d time.Duration) { now = now.Add(d) }
 	})
 }

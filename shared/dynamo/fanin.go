@@ -128,17 +128,22 @@ func (s *Store) BatchDone(ctx context.Context, runID, batchID string) (claimed b
 }
 
 // claim sets the run's completion flag if it is complete and unclaimed,
-// reporting whether this call set it.
+// reporting whether this call set it. A claim is a lease: if the completion
+// is not Finished before the lease ends (the claimer died half-way), the next
+// call — typically the redelivery of a batch — may claim it again.
 func (s *Store) claim(ctx context.Context, runID, by string) (bool, error) {
+	now := s.now()
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.table,
-		Key:                 key(runPK(runID), skFanIn),
-		UpdateExpression:    aws.String("SET #completedAt = :now, #completedBy = :by"),
-		ConditionExpression: aws.String("attribute_exists(#expected) AND attribute_not_exists(#completedAt) AND #done = #expected"),
+		TableName:        &s.table,
+		Key:              key(runPK(runID), skFanIn),
+		UpdateExpression: aws.String("SET #completedAt = if_not_exists(#completedAt, :now), #completedBy = :by, #lease = :lease"),
+		ConditionExpression: aws.String("attribute_exists(#expected) AND #done = #expected AND " +
+			"(attribute_not_exists(#completedAt) OR (attribute_not_exists(#finishedAt) AND #lease < :now))"),
 		ExpressionAttributeNames: map[string]string{"#completedAt": "completedAt", "#completedBy": "completedBy",
-			"#done": "done", "#expected": "expected"},
+			"#done": "done", "#expected": "expected", "#finishedAt": "finishedAt", "#lease": "leaseUntil"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": &types.AttributeValueMemberS{Value: sortTime(s.now())}, ":by": &types.AttributeValueMemberS{Value: by}},
+			":now": &types.AttributeValueMemberS{Value: sortTime(now)}, ":by": &types.AttributeValueMemberS{Value: by},
+			":lease": &types.AttributeValueMemberS{Value: sortTime(now.Add(s.opts.ClaimLease))}},
 	})
 	if isConditionFailed(err) {
 		return false, nil // not complete yet, or claimed by another call
@@ -147,6 +152,22 @@ func (s *Store) claim(ctx context.Context, runID, by string) (bool, error) {
 		return false, fmt.Errorf("claim completion of run %s: %w", runID, err)
 	}
 	return true, nil
+}
+
+// Finish marks the claimed completion done; the claimer cannot claim again.
+func (s *Store) Finish(ctx context.Context, runID string) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       key(runPK(runID), skFanIn),
+		UpdateExpression:          aws.String("SET #finishedAt = :now"),
+		ConditionExpression:       aws.String("attribute_exists(#completedAt)"),
+		ExpressionAttributeNames:  map[string]string{"#finishedAt": "finishedAt", "#completedAt": "completedAt"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: sortTime(s.now())}},
+	})
+	if err != nil {
+		return fmt.Errorf("finish run %s: %w", runID, err)
+	}
+	return nil
 }
 
 // Progress is the state of a run's fan-in.

@@ -50,6 +50,11 @@ type Options struct {
 	Backoff time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ClaimLease is how long a claimed run completion is reserved for its
+	// claimer before another call may claim it again (default 10 minutes,
+	// longer than a function's timeout, shorter than a queue's visibility
+	// timeout).
+	ClaimLease time.Duration
 }
 
 // Store is a pipeline.Store in one DynamoDB table (see the package doc for
@@ -75,6 +80,9 @@ func New(api API, table string, opts Options) *Store {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ClaimLease <= 0 {
+		opts.ClaimLease = pipeline.DefaultClaimLease
 	}
 	return &Store{api: api, table: table, opts: opts}
 }

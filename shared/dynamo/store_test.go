@@ -29,8 +29,12 @@ func TestStoreContract(t *testing.T) {
 
 func TestFanInContract(t *testing.T) {
 	forEach(t, func(t *testing.T, api testAPI) {
-		storetest.RunFanIn(t, func(t *testing.T) pipeline.FanIn {
-			return MustStore(t, api, dynamo.Options{Retention: dynamo.DefaultRetention})
+		storetest.RunFanIn(t, func(t *testing.T) (pipeline.FanIn, func(time.Duration)) {
+			var mu sync.Mutex
+			now := time.Now()
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+			return MustStore(t, api, dynamo.Options{Retention: dynamo.DefaultRetention, Now: clock}), advance
 		})
 	})
 }

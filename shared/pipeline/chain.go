@@ -32,7 +32,15 @@ type FanIn interface {
 	Seal(ctx context.Context, runID string, batches int) (claimed bool, err error)
 	// BatchDone counts one batch.
 	BatchDone(ctx context.Context, runID, batchID string) (claimed bool, err error)
+	// Finish closes the claimed completion. A claim not finished within its
+	// lease (DefaultClaimLease) may be claimed again by a later call, so a
+	// completion that failed half-way is retried by a redelivered batch.
+	Finish(ctx context.Context, runID string) error
 }
+
+// DefaultClaimLease reserves a claimed completion for its claimer: longer
+// than a function's timeout, shorter than the queue's visibility timeout.
+const DefaultClaimLease = 10 * time.Minute
 
 // Publisher announces a completed run (EventBridge in the cloud).
 type Publisher interface {
@@ -105,7 +113,7 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 		return run, err
 	}
 	if claimed {
-		return run, r.CompleteRun(ctx, run.RunID, pub)
+		return run, r.CompleteRun(ctx, run.RunID, fan, pub)
 	}
 	return run, nil
 }
@@ -138,7 +146,7 @@ func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publi
 		return fresh, err
 	}
 	if claimed {
-		return fresh, r.CompleteRun(ctx, b.RunID, pub)
+		return fresh, r.CompleteRun(ctx, b.RunID, fan, pub)
 	}
 	return fresh, nil
 }
@@ -146,7 +154,7 @@ func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publi
 // CompleteRun runs once per run, in the invocation that claimed completion:
 // it writes any change still pending (reconciled with the audit sheet),
 // saves the sheets' watermarks, finishes the run record and announces it.
-func (r *Runner) CompleteRun(ctx context.Context, runID string, pub Publisher) error {
+func (r *Runner) CompleteRun(ctx context.Context, runID string, fan FanIn, pub Publisher) error {
 	run, err := r.findRun(ctx, runID)
 	if err != nil {
 		return err
@@ -182,8 +190,11 @@ func (r *Runner) CompleteRun(ctx context.Context, runID string, pub Publisher) e
 	if err := r.store.PutRun(ctx, run); err != nil {
 		return err
 	}
-	return pub.RunCompleted(ctx, RunCompleted{RunID: runID, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt,
-		Batches: run.Batches, TestMode: run.TestMode, ForceReport: run.ForceReport})
+	if err := pub.RunCompleted(ctx, RunCompleted{RunID: runID, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt,
+		Batches: run.Batches, TestMode: run.TestMode, ForceReport: run.ForceReport}); err != nil {
+		return err
+	}
+	return fan.Finish(ctx, runID)
 }
 
 func (r *Runner) findRun(ctx context.Context, runID string) (RunRecord, error) {
