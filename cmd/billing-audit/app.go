@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+	"github.com/fieldaudit/billing-audit/shared/xlsx"
 )
 
 // app is the wired CLI: config → client → store → runner.
@@ -87,26 +89,19 @@ func (a *app) runner(ctx context.Context, logger *slog.Logger, progress pipeline
 		return nil, err
 	}
 	return pipeline.New(a.client, a.store, pipeline.Options{
-		Audit:           auditConfig(a.cfg),
-		SourceSheetIDs:  a.cfg.SourceSheetIDs,
-		SourceFolderIDs: a.cfg.SourceFolderIDs,
-		AuditSheetID:    auditID,
-		SkipCellHistory: a.cfg.SkipCellHistory,
-		TestMode:        a.cfg.TestMode,
-		Logger:          logger,
-		Progress:        progress,
-		CallCount:       a.callCount,
-		Clock:           a.clock,
+		Audit:             auditConfig(a.cfg),
+		SourceSheetIDs:    a.cfg.SourceSheetIDs,
+		SourceFolderIDs:   a.cfg.SourceFolderIDs,
+		AuditSheetID:      auditID,
+		SkipCellHistory:   a.cfg.SkipCellHistory,
+		TestMode:          a.cfg.TestMode,
+		Logger:            logger,
+		Progress:          progress,
+		Stats:             a.client.Stats,
+		RequestsPerMinute: a.cfg.RequestsPerMinute,
+		HistoryPerMinute:  a.cfg.HistoryPerMinute,
+		Clock:             a.clock,
 	})
-}
-
-func (a *app) callCount() map[string]int {
-	st := a.client.Stats()
-	out := make(map[string]int, len(st.Calls))
-	for k, v := range st.Calls {
-		out[k] = int(v)
-	}
-	return out
 }
 
 func cmdSetup(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
@@ -173,8 +168,47 @@ func runAudit(ctx context.Context, a *app, stdout io.Writer, progress pipeline.P
 	}
 	sum, err := r.Run(ctx)
 	printSummary(stdout, sum, a.cfg)
-	_ = forceReport // the workbook arrives with the report issue
-	return sum, err
+	if err != nil {
+		return sum, err
+	}
+	ro := pipeline.ReportOptions{Workbook: xlsx.Workbook{}, Sink: dirSink(a.cfg.OutputDir), Force: forceReport, Findings: sum.Findings}
+	if sum.Run.TestMode {
+		ro.Extra = sum.Changes
+	}
+	if a.cfg.AnonymizeUsers {
+		ro.Anonymize = audit.Pseudonymizer([]byte(a.cfg.AnonymizeKey.Reveal()))
+	}
+	res, err := r.Report(ctx, sum.Run, ro)
+	if err != nil {
+		return sum, fmt.Errorf("report: %w", err)
+	}
+	switch {
+	case res.Skipped:
+		fmt.Fprintln(stdout, "  no new change: no workbook (use --force-report to make one)")
+	case res.AttachmentID != 0:
+		how := "attached to"
+		if res.Versioned {
+			how = "uploaded as a new version on"
+		}
+		fmt.Fprintf(stdout, "  workbook %s (%s), %s the audit-log sheet\n", res.Location, res.Status, how)
+	default:
+		fmt.Fprintf(stdout, "  workbook %s (%s)\n", res.Location, res.Status)
+	}
+	return sum, nil
+}
+
+// dirSink writes workbooks to a local folder (OUTPUT_DIR).
+type dirSink string
+
+func (d dirSink) Put(_ context.Context, name string, data []byte) (string, error) {
+	if err := os.MkdirAll(string(d), 0o750); err != nil {
+		return "", err
+	}
+	path := filepath.Join(string(d), name)
+	if err := os.WriteFile(path, data, 0o640); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 func printSummary(w io.Writer, sum pipeline.Summary, cfg config.Config) {

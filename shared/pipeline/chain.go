@@ -73,6 +73,7 @@ type ScanRequest struct {
 // never completes is read again by the next scan), and seals the fan-in.
 func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue, fan FanIn, pub Publisher) (RunRecord, error) {
 	start := r.opts.Clock().UTC()
+	before := r.stats()
 	run := RunRecord{RunID: NewRunID(start), StartedAt: start, TestMode: r.opts.TestMode || req.Mode == "test", ForceReport: req.ForceReport}
 	var sheets []SheetRef
 	if len(req.SheetIDs) > 0 {
@@ -105,6 +106,7 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 	}
 	run.Batches = seq
 	run.Findings = r.findings
+	r.recordStats(&run, before)
 	if err := r.store.PutRun(ctx, run); err != nil {
 		return run, err
 	}

@@ -45,7 +45,13 @@ type RunRecord struct {
 	AuditRows     int             `json:"auditRows"`
 	Findings      []audit.Finding `json:"findings,omitempty"`
 	APICalls      map[string]int  `json:"apiCalls,omitempty"`
-	Error         string          `json:"error,omitempty"`
+	// Client figures of the run: retries, client-side rate-limit waits and
+	// cell-history calls spent.
+	Retries          int           `json:"retries,omitempty"`
+	RateLimitWaits   int           `json:"rateLimitWaits,omitempty"`
+	RateLimitWait    time.Duration `json:"rateLimitWait,omitempty"`
+	CellHistoryCalls int           `json:"cellHistoryCalls,omitempty"`
+	Error            string        `json:"error,omitempty"`
 	// Serverless runs: how many batches the scan queued, whether a report is
 	// forced, and the sheets' new watermarks, saved when the run completes.
 	Batches       int          `json:"batches,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
 
 // Options configure a Runner.
@@ -36,9 +37,11 @@ type Options struct {
 	Progress Progress
 	// Webhooks attributes changes from stored webhook events (optional).
 	Webhooks audit.Attributor
-	// CallCount reports the API calls made so far by endpoint; a run records
-	// the difference between its end and its start.
-	CallCount func() map[string]int
+	// Stats reports the Smartsheet client's figures so far; a run records the
+	// difference between its end and its start.
+	Stats func() smartsheet.Stats
+	// RequestsPerMinute and HistoryPerMinute are the client's budgets, for the report.
+	RequestsPerMinute, HistoryPerMinute int
 	// AfterAuditWrite is a test hook called after rows reach the audit sheet and
 	// before they are marked written; an error stops the run there, as a crash would.
 	AfterAuditWrite func() error
@@ -107,6 +110,31 @@ func (r *Runner) addFindings(fs []audit.Finding) {
 	r.mu.Unlock()
 }
 
+func (r *Runner) stats() smartsheet.Stats {
+	if r.opts.Stats == nil {
+		return smartsheet.Stats{}
+	}
+	return r.opts.Stats()
+}
+
+// recordStats puts the client's figures since before into the run record.
+func (r *Runner) recordStats(run *RunRecord, before smartsheet.Stats) {
+	if r.opts.Stats == nil {
+		return
+	}
+	now := r.opts.Stats()
+	run.APICalls = map[string]int{}
+	for k, v := range now.Calls {
+		if d := v - before.Calls[k]; d > 0 {
+			run.APICalls[k] = int(d)
+		}
+	}
+	run.Retries = int(now.Retries - before.Retries)
+	run.RateLimitWaits = int(now.RateLimitWaits - before.RateLimitWaits)
+	run.RateLimitWait = now.RateLimitWaitTime - before.RateLimitWaitTime
+	run.CellHistoryCalls = int(now.CellHistoryCalls - before.CellHistoryCalls)
+}
+
 // NewRunID returns a sortable, unique run id such as 20260126T101500Z-3fa9c1.
 func NewRunID(t time.Time) string {
 	var b [3]byte
@@ -130,23 +158,13 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	start := r.opts.Clock().UTC()
 	sum := Summary{Run: RunRecord{RunID: NewRunID(start), StartedAt: start, TestMode: r.opts.TestMode}}
 	r.findings = nil
-	var callsBefore map[string]int
-	if r.opts.CallCount != nil {
-		callsBefore = r.opts.CallCount()
-	}
+	before := r.stats()
 	err := r.run(ctx, &sum)
 	r.progress.Done()
 	sum.Run.FinishedAt = r.opts.Clock().UTC()
 	sum.Findings = r.findings
 	sum.Run.Findings = r.findings
-	if r.opts.CallCount != nil {
-		sum.Run.APICalls = map[string]int{}
-		for k, v := range r.opts.CallCount() {
-			if d := v - callsBefore[k]; d > 0 {
-				sum.Run.APICalls[k] = d
-			}
-		}
-	}
+	r.recordStats(&sum.Run, before)
 	if err != nil {
 		sum.Run.Error = err.Error()
 	}

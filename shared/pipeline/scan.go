@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
@@ -22,6 +23,10 @@ type SheetAPI interface {
 	ListSheets(ctx context.Context, opts smartsheet.ListSheetsOptions) ([]smartsheet.SheetSummary, error)
 	CreateSheet(ctx context.Context, name string, cols []smartsheet.Column) (*smartsheet.Sheet, error)
 	AddColumns(ctx context.Context, sheetID int64, cols []smartsheet.Column) ([]smartsheet.Column, error)
+	UpdateRows(ctx context.Context, sheetID int64, rows []smartsheet.Row, opts smartsheet.UpdateRowsOptions) (*smartsheet.RowsResult, error)
+	ListAttachments(ctx context.Context, sheetID int64) ([]smartsheet.Attachment, error)
+	AttachFile(ctx context.Context, sheetID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
+	AttachNewVersion(ctx context.Context, sheetID, attachmentID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
 }
 
 var _ SheetAPI = (*smartsheet.Client)(nil)

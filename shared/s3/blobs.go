@@ -54,3 +54,14 @@ func (b *Blobs) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// Reports keeps workbooks under a key prefix; it is the Lambdas' report sink.
+type Reports struct {
+	Blobs  *Blobs
+	Prefix string // e.g. "reports/"
+}
+
+// Put stores a workbook and returns its s3:// location.
+func (r Reports) Put(ctx context.Context, name string, data []byte) (string, error) {
+	return r.Blobs.Put(ctx, r.Prefix+name, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", data)
+}

@@ -411,3 +411,12 @@ func absRef(sheet string, col, row1, row2 int) string {
 	c, _ := excelize.ColumnNumberToName(col)
 	return fmt.Sprintf("'%s'!$%s$%d:$%s$%d", strings.ReplaceAll(sheet, "'", "''"), c, row1, c, row2)
 }
+
+// Workbook is the workbook writer as the pipeline's port sees it.
+type Workbook struct{}
+
+// Write writes the report's workbook to w.
+func (Workbook) Write(w io.Writer, r audit.Report) error { return Write(w, r) }
+
+// FileName names the report's workbook.
+func (Workbook) FileName(r audit.Report) string { return FileName(r) }

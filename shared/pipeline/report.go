@@ -1,0 +1,364 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+	"github.com/shopspring/decimal"
+)
+
+// Workbook renders a report (shared/xlsx).
+type Workbook interface {
+	Write(w io.Writer, r audit.Report) error
+	FileName(r audit.Report) string
+}
+
+// ReportSink keeps the workbook before (or instead of) its publication: a
+// local folder for the CLI, S3 for the Lambdas.
+type ReportSink interface {
+	Put(ctx context.Context, name string, data []byte) (location string, err error)
+}
+
+// ReportOptions configure the report stage.
+type ReportOptions struct {
+	Workbook Workbook
+	Sink     ReportSink
+	// Force produces the workbook even when the run found no change.
+	Force bool
+	// Anonymize pseudonymises people in the workbook (nil: names as they are).
+	Anonymize func(string) string
+	// Extra changes to include (test mode: this run's, which are not stored).
+	Extra []audit.Change
+	// Findings of the run.
+	Findings []audit.Finding
+}
+
+// ReportResult says what the report stage produced.
+type ReportResult struct {
+	Skipped      bool   // no change and not forced
+	FileName     string // the workbook's name
+	Location     string // where the sink put it
+	AttachmentID int64  // on the audit sheet (0 in test mode)
+	Versioned    bool   // uploaded as a new version of the period's attachment
+	Status       string // the status line
+}
+
+// PeriodOf is the audit period containing t: its week, Monday 00:00 to the
+// next Monday 00:00 in the audit timezone. Every run of a week reports on
+// that week, so the week's workbook is one attachment with a version a run.
+func PeriodOf(t time.Time, loc *time.Location) (start, end time.Time) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	lt := t.In(loc)
+	daysSinceMonday := (int(lt.Weekday()) + 6) % 7
+	start = time.Date(lt.Year(), lt.Month(), lt.Day()-daysSinceMonday, 0, 0, 0, 0, loc)
+	return start.UTC(), start.AddDate(0, 0, 7).UTC()
+}
+
+// Report builds the period's workbook from the stored change history and the
+// run's figures, puts it in the sink and, unless in test mode, publishes it
+// to the audit-log sheet: a new version of the period's attachment (one
+// attachment per period, no pile of duplicates) and the status row at the top.
+func (r *Runner) Report(ctx context.Context, run RunRecord, ro ReportOptions) (ReportResult, error) {
+	loc := r.opts.Audit.Location
+	pStart, pEnd := PeriodOf(run.StartedAt, loc)
+	history, err := r.store.Changes(ctx, pEnd.AddDate(0, 0, -7*(audit.TrendWeeks+1)), time.Time{})
+	if err != nil {
+		return ReportResult{}, err
+	}
+	var periodChanges, all []audit.Change
+	runChanges := 0
+	seen := map[string]bool{}
+	add := func(c audit.Change) {
+		if seen[c.ChangeID] {
+			return
+		}
+		seen[c.ChangeID] = true
+		all = append(all, c)
+		if !c.DetectedAt.Before(pStart) && c.DetectedAt.Before(pEnd) {
+			periodChanges = append(periodChanges, c)
+		}
+		if c.RunID == run.RunID {
+			runChanges++
+		}
+	}
+	for _, rec := range history {
+		add(rec.Change)
+	}
+	for _, c := range ro.Extra {
+		add(c)
+	}
+	if runChanges == 0 && !ro.Force {
+		// Nothing new, but an earlier publication that failed half-way is
+		// still repaired.
+		return ReportResult{Skipped: true}, r.repairPublication(ctx)
+	}
+	rep := audit.BuildReport(audit.ReportInput{
+		Run: r.runFacts(run), Changes: periodChanges, History: all, Findings: ro.Findings, Config: r.opts.Audit,
+		PeriodStart: pStart, PeriodEnd: pEnd, GeneratedAt: r.opts.Clock().UTC(), Anonymize: ro.Anonymize,
+	})
+	var buf bytes.Buffer
+	if err := ro.Workbook.Write(&buf, rep); err != nil {
+		return ReportResult{}, fmt.Errorf("write workbook: %w", err)
+	}
+	res := ReportResult{FileName: ro.Workbook.FileName(rep), Status: rep.Status}
+	if ro.Sink != nil {
+		if res.Location, err = ro.Sink.Put(ctx, res.FileName, buf.Bytes()); err != nil {
+			return res, err
+		}
+	}
+	if run.TestMode || r.opts.TestMode {
+		return res, nil
+	}
+	pub := publication{RunID: run.RunID, FileName: res.FileName, Prefix: periodPrefix(res.FileName), Status: statusRow(rep)}
+	pub.Status.Workbook = res.FileName
+	if err := r.putPublication(ctx, pub); err != nil {
+		return res, err
+	}
+	if res.AttachmentID, res.Versioned, err = r.upload(ctx, pub, buf.Bytes()); err != nil {
+		return res, err
+	}
+	pub.Uploaded = true
+	if err := r.putPublication(ctx, pub); err != nil {
+		return res, err
+	}
+	return res, r.finishPublication(ctx, pub)
+}
+
+func (r *Runner) runFacts(run RunRecord) audit.RunFacts {
+	return audit.RunFacts{
+		RunID: run.RunID, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt, SheetsScanned: run.SheetsScanned,
+		SheetsSkipped: run.SheetsSkipped, RowsScanned: run.RowsScanned, APICalls: run.APICalls,
+		RequestBudgetPerMinute: r.opts.RequestsPerMinute, HistoryBudgetPerMinute: r.opts.HistoryPerMinute,
+		Retries: run.Retries, RateLimitWaits: run.RateLimitWaits, RateLimitWait: run.RateLimitWait,
+		CellHistoryCalls: run.CellHistoryCalls, TestMode: run.TestMode,
+	}
+}
+
+// periodPrefix is the part of a workbook's name that names its period:
+// billing-audit-<first>_<last>- (see xlsx.FileName).
+func periodPrefix(name string) string {
+	if i := strings.LastIndex(name, "_"); i > 0 {
+		if j := strings.Index(name[i:], "-"); j > 0 {
+			return name[:i+j+1]
+		}
+	}
+	return strings.TrimSuffix(name, ".xlsx")
+}
+
+// upload attaches the workbook to the audit sheet, or adds it as a new
+// version of the period's attachment. The same run's workbook is not
+// uploaded twice.
+func (r *Runner) upload(ctx context.Context, pub publication, data []byte) (int64, bool, error) {
+	atts, err := r.api.ListAttachments(ctx, r.opts.AuditSheetID)
+	if err != nil {
+		return 0, false, fmt.Errorf("list attachments of the audit sheet: %w", err)
+	}
+	const xlsxType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	for _, a := range atts {
+		if a.Name == pub.FileName {
+			return a.ID, false, nil // this run's workbook is already there
+		}
+	}
+	for _, a := range atts {
+		if strings.HasPrefix(a.Name, pub.Prefix) {
+			v, err := r.api.AttachNewVersion(ctx, r.opts.AuditSheetID, a.ID, pub.FileName, xlsxType, bytes.NewReader(data))
+			if err != nil {
+				return 0, false, fmt.Errorf("upload new version of %s: %w", a.Name, err)
+			}
+			return v.ID, true, nil
+		}
+	}
+	a, err := r.api.AttachFile(ctx, r.opts.AuditSheetID, pub.FileName, xlsxType, bytes.NewReader(data))
+	if err != nil {
+		return 0, false, fmt.Errorf("attach %s: %w", pub.FileName, err)
+	}
+	return a.ID, false, nil
+}
+
+// publication is the progress of the last publication, kept in the store so
+// that one that failed after the upload is finished by the next run.
+type publication struct {
+	RunID    string    `json:"runId"`
+	FileName string    `json:"fileName"`
+	Prefix   string    `json:"prefix"`
+	Uploaded bool      `json:"uploaded"`
+	Done     bool      `json:"done"`
+	Status   StatusRow `json:"status"`
+}
+
+const publicationKey = "publication"
+
+func (r *Runner) putPublication(ctx context.Context, p publication) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return r.store.PutMeta(ctx, publicationKey, string(v))
+}
+
+func (r *Runner) repairPublication(ctx context.Context) error {
+	if r.opts.TestMode || r.opts.AuditSheetID == 0 {
+		return nil
+	}
+	v, ok, err := r.store.Meta(ctx, publicationKey)
+	if err != nil || !ok {
+		return err
+	}
+	var p publication
+	if err := json.Unmarshal([]byte(v), &p); err != nil || p.Done || !p.Uploaded {
+		return err
+	}
+	r.log.InfoContext(ctx, "finishing the last publication", slog.String("run", p.RunID))
+	return r.finishPublication(ctx, p)
+}
+
+func (r *Runner) finishPublication(ctx context.Context, p publication) error {
+	if err := r.upsertStatusRow(ctx, p.Status); err != nil {
+		return err
+	}
+	p.Done = true
+	return r.putPublication(ctx, p)
+}
+
+// StatusRow is the one row at the top of the audit sheet that says how the
+// audit stands.
+type StatusRow struct {
+	Line     string `json:"line"`
+	Level    string `json:"level"`
+	Period   string `json:"period"`
+	Counts   string `json:"counts"`
+	Net      string `json:"net"`
+	RunID    string `json:"runId"`
+	Workbook string `json:"workbook"`
+	At       string `json:"at"`
+}
+
+// StatusRowID marks the status row in the audit sheet's Change ID column.
+const StatusRowID = "AUDIT-STATUS"
+
+func statusRow(rep audit.Report) StatusRow {
+	first, last := rep.PeriodDates()
+	unauth, review := 0, 0
+	for _, s := range rep.ByStatus {
+		switch s.Status {
+		case audit.StatusUnauthorized:
+			unauth = s.Count
+		case audit.StatusNeedsReview:
+			review = s.Count
+		}
+	}
+	high := 0
+	for _, rt := range rep.ByRisk {
+		if rt.Risk == audit.RiskHigh {
+			high = rt.Count
+		}
+	}
+	return StatusRow{
+		Line: rep.Status, Level: string(rep.Level),
+		Period: audit.FormatDate(first) + " to " + audit.FormatDate(last),
+		Counts: fmt.Sprintf("%d changes: %d unauthorized, %d to review, %d high risk", rep.Totals.All.Count, unauth, review, high),
+		Net:    rep.Totals.All.Net.StringFixed(2), RunID: rep.RunID,
+		At: rep.GeneratedAt.In(rep.Location).Format(time.RFC3339),
+	}
+}
+
+// Status row formats: bold, with a background colour by level (indexes of
+// Smartsheet's palette from GET /serverinfo: 23 light red, 27 light green,
+// 25 light yellow).
+var statusFormats = map[string]string{
+	string(audit.LevelChanges): ",,1,,,,,,,23,,,,,,,",
+	string(audit.LevelReview):  ",,1,,,,,,,25,,,,,,,",
+	string(audit.LevelClean):   ",,1,,,,,,,27,,,,,,,",
+}
+
+func (r *Runner) upsertStatusRow(ctx context.Context, st StatusRow) error {
+	cols, err := r.auditColumns(ctx)
+	if err != nil {
+		return err
+	}
+	format := statusFormats[st.Level]
+	var cells []smartsheet.Cell
+	text := func(title, v string) {
+		if id := cols[title]; id != 0 {
+			cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(v), Format: format})
+		}
+	}
+	text(AColWorkRequest, st.Line)
+	text(AColSourceSheet, "Period "+st.Period)
+	text(AColColumn, st.Counts)
+	text(AColOldValue, st.Workbook)
+	text(AColChangedAt, st.At)
+	text(AColRunID, st.RunID)
+	text(AColChangeID, StatusRowID)
+	if id := cols[AColImpact]; id != 0 {
+		if d, err := decimal.NewFromString(st.Net); err == nil {
+			cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.NumberValue(d.StringFixed(2)), Format: format})
+		}
+	}
+	rowID, err := r.statusRowID(ctx, cols)
+	if err != nil {
+		return err
+	}
+	row := smartsheet.Row{Cells: cells, Format: format}
+	if rowID != 0 {
+		row.ID = rowID
+		_, err := r.api.UpdateRows(ctx, r.opts.AuditSheetID, []smartsheet.Row{row}, smartsheet.UpdateRowsOptions{})
+		if err == nil {
+			return nil
+		}
+		if !smartsheet.IsNotFound(err) && smartsheet.ErrorCode(err) != 1006 {
+			return fmt.Errorf("update the status row: %w", err)
+		}
+		row.ID = 0 // someone deleted it: add it again
+	}
+	res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, []smartsheet.Row{row}, smartsheet.AddRowsOptions{ToTop: true})
+	if err != nil {
+		return fmt.Errorf("add the status row: %w", err)
+	}
+	if len(res.Rows) == 1 {
+		return r.store.PutMeta(ctx, statusRowKey(r.opts.AuditSheetID), fmt.Sprint(res.Rows[0].ID))
+	}
+	return nil
+}
+
+func statusRowKey(sheetID int64) string { return fmt.Sprintf("status-row:%d", sheetID) }
+
+// statusRowID finds the status row: remembered, else by its marker in the
+// Change ID column.
+func (r *Runner) statusRowID(ctx context.Context, cols map[string]int64) (int64, error) {
+	if v, ok, err := r.store.Meta(ctx, statusRowKey(r.opts.AuditSheetID)); err != nil {
+		return 0, err
+	} else if ok {
+		var id int64
+		if _, err := fmt.Sscan(v, &id); err == nil && id != 0 {
+			return id, nil
+		}
+	}
+	colID := cols[AColChangeID]
+	var found int64
+	err := r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{ColumnIDs: []int64{colID}, PageSize: 5000}, func(s *smartsheet.Sheet) error {
+		for _, row := range s.Rows {
+			if c := row.Cell(colID); c != nil && c.Value.Text() == StatusRowID && found == 0 {
+				found = row.ID
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("find the status row: %w", err)
+	}
+	if found != 0 {
+		return found, r.store.PutMeta(ctx, statusRowKey(r.opts.AuditSheetID), fmt.Sprint(found))
+	}
+	return 0, nil
+}
