@@ -119,6 +119,11 @@ func (r *Runner) Report(ctx context.Context, run RunRecord, ro ReportOptions) (R
 	if run.TestMode || r.opts.TestMode {
 		return res, nil
 	}
+	if last, ok, err := r.lastPublication(ctx); err != nil {
+		return res, err
+	} else if ok && last.RunID == run.RunID && last.Done {
+		return res, nil // this run is published already: nothing changes
+	}
 	pub := publication{RunID: run.RunID, FileName: res.FileName, Prefix: periodPrefix(res.FileName), Status: statusRow(rep)}
 	pub.Status.Workbook = res.FileName
 	if err := r.putPublication(ctx, pub); err != nil {
@@ -206,16 +211,24 @@ func (r *Runner) putPublication(ctx context.Context, p publication) error {
 	return r.store.PutMeta(ctx, publicationKey, string(v))
 }
 
+func (r *Runner) lastPublication(ctx context.Context) (publication, bool, error) {
+	var p publication
+	v, ok, err := r.store.Meta(ctx, publicationKey)
+	if err != nil || !ok {
+		return p, false, err
+	}
+	if err := json.Unmarshal([]byte(v), &p); err != nil {
+		return p, false, fmt.Errorf("read the last publication: %w", err)
+	}
+	return p, true, nil
+}
+
 func (r *Runner) repairPublication(ctx context.Context) error {
 	if r.opts.TestMode || r.opts.AuditSheetID == 0 {
 		return nil
 	}
-	v, ok, err := r.store.Meta(ctx, publicationKey)
-	if err != nil || !ok {
-		return err
-	}
-	var p publication
-	if err := json.Unmarshal([]byte(v), &p); err != nil || p.Done || !p.Uploaded {
+	p, ok, err := r.lastPublication(ctx)
+	if err != nil || !ok || p.Done || !p.Uploaded {
 		return err
 	}
 	r.log.InfoContext(ctx, "finishing the last publication", slog.String("run", p.RunID))

@@ -324,3 +324,21 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(a.Data)))
 	_, _ = w.Write(a.Data)
 }
+
+// AttachmentVersions counts the versions of an attachment (1 when it was
+// never replaced).
+func (s *Server) AttachmentVersions(id int64) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.st.Attachments[id]
+	if a == nil {
+		return 0
+	}
+	n := 0
+	for _, o := range s.st.Attachments {
+		if o.RootID == a.RootID {
+			n++
+		}
+	}
+	return n
+}

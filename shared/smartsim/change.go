@@ -183,6 +183,9 @@ func (tx *txn) setCell(r *rowRec, columnID int64, c cellContent, created bool) {
 	changed := !old.Value.Equal(c.Value)
 	old.Value, old.DisplayValue, old.Formula = c.Value, c.DisplayValue, c.Formula
 	old.Hyperlink, old.LinkInFromCell = c.Hyperlink, c.LinkInFromCell
+	if c.Format != "" {
+		old.Format = c.Format
+	}
 	if changed {
 		old.History = append(old.History, histRec{
 			Value: c.Value, DisplayValue: c.DisplayValue, At: tx.edit.At,
@@ -204,6 +207,7 @@ type cellContent struct {
 	Formula        string
 	Hyperlink      *smartsheet.Hyperlink
 	LinkInFromCell []byte
+	Format         string // cell format descriptor; kept when empty
 }
 
 func (c cellContent) isEmpty() bool {
@@ -229,7 +233,7 @@ func (s *Server) normalizeCell(col *smartsheet.Column, in smartsheet.Cell) (cell
 	if objVal {
 		return cellContent{}, &apiError{status: 400, code: 1018, msg: "The simulator does not support cell.objectValue (predecessors, multi-contact)."}
 	}
-	out := cellContent{Formula: in.Formula, Hyperlink: in.Hyperlink}
+	out := cellContent{Formula: in.Formula, Hyperlink: in.Hyperlink, Format: in.Format}
 	if linked {
 		out.LinkInFromCell = in.LinkInFromCell
 	}

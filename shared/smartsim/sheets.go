@@ -157,6 +157,7 @@ type sheetView struct {
 	since             time.Time
 	writerInfo        bool
 	permalink         bool
+	format            bool
 	paging            paging
 }
 
@@ -180,6 +181,9 @@ func (s *Server) renderRow(sh *sheetRec, r *rowRec, num int, cols []smartsheet.C
 		if cr := r.Cells[c.ID]; cr != nil {
 			cell.Value, cell.DisplayValue, cell.Formula = cr.Value, cr.DisplayValue, cr.Formula
 			cell.Hyperlink, cell.LinkInFromCell = cr.Hyperlink, cr.LinkInFromCell
+			if v.format {
+				cell.Format = cr.Format
+			}
 		}
 		out.Cells = append(out.Cells, cell)
 	}
@@ -252,6 +256,8 @@ func getSheet(s *Server, q *request) (any, *apiError) {
 			v.writerInfo = true
 		case "rowPermalink":
 			v.permalink = true
+		case "format":
+			v.format = true
 		}
 	}
 	if v.paging, aerr = parsePaging(qs); aerr != nil {

@@ -58,6 +58,7 @@ type cellRec struct {
 	Formula        string                `json:"formula,omitempty"`
 	Hyperlink      *smartsheet.Hyperlink `json:"hyperlink,omitempty"`
 	LinkInFromCell json.RawMessage       `json:"linkInFromCell,omitempty"`
+	Format         string                `json:"format,omitempty"`
 	History        []histRec             `json:"history,omitempty"`
 }
 

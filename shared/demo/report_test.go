@@ -1,0 +1,284 @@
+package demo_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/demo"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+	"github.com/fieldaudit/billing-audit/shared/smartsim"
+	"github.com/fieldaudit/billing-audit/shared/xlsx"
+	"github.com/xuri/excelize/v2"
+)
+
+type dirSink string
+
+func (d dirSink) Put(_ context.Context, name string, data []byte) (string, error) {
+	p := filepath.Join(string(d), name)
+	return p, os.WriteFile(p, data, 0o600)
+}
+
+// published reads what the audit sheet holds: its current attachments, the
+// versions of the first, and its status rows.
+func (s *stack) published(t *testing.T) (atts []smartsheet.Attachment, versions int, status []smartsheet.Row) {
+	t.Helper()
+	atts, err := s.client.ListAttachments(context.Background(), s.auditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := s.srv.Sheet(s.auditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(atts) > 0 {
+		data, _, err := s.srv.AttachmentData(atts[0].ID)
+		if err != nil || len(data) == 0 {
+			t.Fatalf("attachment %d has no data: %v", atts[0].ID, err)
+		}
+		versions = s.srv.AttachmentVersions(atts[0].ID)
+	}
+	var changeCol int64
+	for _, c := range sh.Columns {
+		if c.Title == pipeline.AColChangeID {
+			changeCol = c.ID
+		}
+	}
+	for i, r := range sh.Rows {
+		if c := r.Cell(changeCol); c != nil && c.Value.Text() == pipeline.StatusRowID {
+			if i != 0 {
+				t.Errorf("status row is row %d, want the first", i+1)
+			}
+			status = append(status, r)
+		}
+	}
+	return atts, versions, status
+}
+
+func (s *stack) report(t *testing.T, sum pipeline.Summary, dir string, mod func(*pipeline.Options)) (pipeline.ReportResult, error) {
+	t.Helper()
+	return s.runner(t, mod).Report(context.Background(), sum.Run, pipeline.ReportOptions{
+		Workbook: xlsx.Workbook{}, Sink: dirSink(dir), Findings: sum.Findings,
+	})
+}
+
+func TestPublication(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	dir := t.TempDir()
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	first := s.run(t, nil)
+	res, err := s.report(t, first, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atts, versions, status := s.published(t)
+	if len(atts) != 1 || versions != 1 || len(status) != 1 || res.AttachmentID == 0 || res.Versioned {
+		t.Fatalf("first publish: %d attachments, %d versions, %d status rows, %+v; want 1, 1, 1", len(atts), versions, len(status), res)
+	}
+	if atts[0].Name != res.FileName || !strings.HasPrefix(res.FileName, "billing-audit-2026-11-23_2026-11-29-") {
+		t.Errorf("attachment %q, file %q: want the period's workbook", atts[0].Name, res.FileName)
+	}
+	if _, err := os.Stat(res.Location); err != nil {
+		t.Errorf("workbook not in the output folder: %v", err)
+	}
+	checkStatusRow(t, s, status[0], audit.StatusLineChanges, first.Run.RunID)
+
+	// Re-publishing the same run changes nothing.
+	s.srv.ResetCounters()
+	if _, err := s.report(t, first, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []string{smartsim.EndpointAttachFile, smartsim.EndpointAttachNewVersion, smartsim.EndpointAddRows, smartsim.EndpointUpdateRows} {
+		if n := s.srv.Counter(ep).Calls; n != 0 {
+			t.Errorf("re-publishing the same run made %d %s calls, want 0", n, ep)
+		}
+	}
+
+	// A second run in the same period: a new version, the status row updated.
+	s.srv.AdvanceClock(time.Hour)
+	sheet := s.setup.Gen.SheetIDs[1]
+	sh, _ := s.srv.Sheet(sheet)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Raj}, sheet, sh.Rows[0].ID, s.setup.Columns[sheet][smartsim.ColQuantity], smartsheet.IntValue(77)); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Minute)
+	second := s.run(t, nil)
+	res2, err := s.report(t, second, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atts, versions, status = s.published(t)
+	if len(atts) != 1 || versions != 2 || len(status) != 1 || !res2.Versioned {
+		t.Fatalf("second publish: %d attachments, %d versions, %d status rows, versioned %v; want 1, 2, 1, true", len(atts), versions, len(status), res2.Versioned)
+	}
+	checkStatusRow(t, s, status[0], audit.StatusLineChanges, second.Run.RunID)
+
+	// The workbook holds the period's changes: both runs'.
+	data, _, err := s.srv.AttachmentData(atts[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := f.GetRows("Change Details")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rows) - 1; got != 11 {
+		t.Errorf("Change Details has %d changes, want 11 (10 + 1)", got)
+	}
+}
+
+func checkStatusRow(t *testing.T, s *stack, row smartsheet.Row, line, runID string) {
+	t.Helper()
+	got := map[string]string{}
+	sh, _ := s.srv.Sheet(s.auditID)
+	titles := map[int64]string{}
+	for _, c := range sh.Columns {
+		titles[c.ID] = c.Title
+	}
+	for _, c := range row.Cells {
+		got[titles[c.ColumnID]] = c.Value.Text()
+	}
+	if got[pipeline.AColWorkRequest] != line || got[pipeline.AColRunID] != runID || !strings.Contains(got[pipeline.AColColumn], "changes") {
+		t.Errorf("status row = %v, want %q for run %s", got, line, runID)
+	}
+	full, _, err := s.client.GetSheet(context.Background(), s.auditID, smartsheet.GetSheetOptions{RowIDs: []int64{row.ID}, Include: []string{"format"}})
+	if err != nil || len(full.Rows) != 1 {
+		t.Fatalf("read status row: %v", err)
+	}
+	if f := full.Rows[0].Cells[0].Format; !strings.HasPrefix(f, ",,1,") {
+		t.Errorf("status row format = %q, want bold", f)
+	}
+}
+
+func TestPublicationRepairedByNextRun(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	dir := t.TempDir()
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	sum := s.run(t, nil)
+	// The upload works; adding the status row fails (a plain 500 is not retried).
+	s.srv.FailNext(smartsim.EndpointAddRows, 1, smartsim.Fault500)
+	if _, err := s.report(t, sum, dir, nil); err == nil {
+		t.Fatal("Report() with a failing status row succeeded")
+	}
+	if atts, _, status := s.published(t); len(atts) != 1 || len(status) != 0 {
+		t.Fatalf("after the failure: %d attachments, %d status rows; want 1, 0", len(atts), len(status))
+	}
+	// The next run finds nothing new, yet finishes the publication.
+	s.srv.AdvanceClock(time.Hour)
+	next := s.run(t, nil)
+	res, err := s.report(t, next, dir, nil)
+	if err != nil || !res.Skipped {
+		t.Fatalf("next Report() = %+v, %v; want skipped, nil", res, err)
+	}
+	atts, versions, status := s.published(t)
+	if len(atts) != 1 || versions != 1 || len(status) != 1 {
+		t.Fatalf("after repair: %d attachments, %d versions, %d status rows; want 1, 1, 1", len(atts), versions, len(status))
+	}
+	checkStatusRow(t, s, status[0], audit.StatusLineChanges, sum.Run.RunID)
+}
+
+func TestReportTestModeAndZeroChanges(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 100, Weeks: 2})
+	dir := t.TempDir()
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	sum := s.run(t, nil)
+	if res, err := s.report(t, sum, dir, nil); err != nil || !res.Skipped {
+		t.Fatalf("Report(no change) = %+v, %v; want skipped", res, err)
+	}
+	s.srv.ResetCounters()
+	res, err := s.runner(t, func(o *pipeline.Options) { o.TestMode = true }).Report(context.Background(), sum.Run,
+		pipeline.ReportOptions{Workbook: xlsx.Workbook{}, Sink: dirSink(dir), Force: true})
+	if err != nil || res.Skipped || res.AttachmentID != 0 {
+		t.Fatalf("Report(forced, test mode) = %+v, %v", res, err)
+	}
+	for ep, c := range s.srv.Counters() {
+		if c.Calls > 0 && ep != smartsim.EndpointGetSheet && ep != smartsim.EndpointListAttachments {
+			t.Errorf("test-mode report called %s %d times", ep, c.Calls)
+		}
+	}
+	f, err := excelize.OpenFile(res.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	found := false
+	for _, row := range must(f.GetRows("Executive Dashboard")) {
+		if strings.Contains(strings.Join(row, " "), audit.StatusLineClean) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("zero-change workbook does not say %q", audit.StatusLineClean)
+	}
+}
+
+// TestInjectionFromSmartsheet: a source cell holding formula text reaches the
+// workbook as literal text, never as a formula.
+func TestInjectionFromSmartsheet(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 100, Weeks: 2})
+	const evil = `=HYPERLINK("http://x","y")`
+	sheet := s.setup.Gen.SheetIDs[0]
+	sh, _ := s.srv.Sheet(sheet)
+	row := sh.Rows[0].ID
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Kim}, sheet, row, s.setup.Columns[sheet][smartsim.ColWorkRequest], smartsheet.StringValue(evil)); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Minute)
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Kim}, sheet, row, s.setup.Columns[sheet][smartsim.ColQuantity], smartsheet.IntValue(99)); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Minute)
+	sum := s.run(t, nil)
+	res, err := s.report(t, sum, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenFile(res.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows := must(f.GetRows("Change Details"))
+	for r := range rows {
+		for c := range rows[r] {
+			cell, _ := excelize.CoordinatesToCellName(c+1, r+1)
+			if rows[r][c] == evil {
+				if formula, _ := f.GetCellFormula("Change Details", cell); formula != "" {
+					t.Errorf("%s holds formula %q", cell, formula)
+				}
+				return
+			}
+		}
+	}
+	t.Errorf("the literal %s is not in Change Details", evil)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
