@@ -413,3 +413,9 @@ func absDur(d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// SinkFunc adapts a function to [Sink].
+type SinkFunc func(ctx context.Context, cb Callback) error
+
+// Accept calls f.
+func (f SinkFunc) Accept(ctx context.Context, cb Callback) error { return f(ctx, cb) }

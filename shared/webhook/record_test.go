@@ -1,0 +1,133 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/google/go-cmp/cmp"
+)
+
+// memRecords is an in-memory RecordLookup.
+type memRecords struct {
+	recs  []Record
+	calls int
+	err   error
+}
+
+func (m *memRecords) Records(_ context.Context, sheet, row, col int64, from, to time.Time) ([]Record, error) {
+	m.calls++
+	if m.err != nil {
+		return nil, m.err
+	}
+	var out []Record
+	for _, r := range m.recs {
+		if r.SheetID == sheet && r.RowID == row && r.ColumnID == col &&
+			(from.IsZero() || r.Time.After(from)) && (to.IsZero() || !r.Time.After(to)) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func TestAttributor(t *testing.T) {
+	t1, t2, t3 := now.Add(-3*time.Hour), now.Add(-2*time.Hour), now.Add(-time.Hour)
+	lookup := &memRecords{recs: []Record{
+		{SheetID: 1, RowID: 10, ColumnID: 100, UserID: 7, User: "ann@example.com", Name: "Ann", Time: t1, EventType: "updated"},
+		{SheetID: 1, RowID: 10, ColumnID: 100, UserID: 8, User: "bob@example.com", Name: "Bob", Time: t2, EventType: "updated"},
+		{SheetID: 1, RowID: 10, ColumnID: 100, UserID: 7, User: "ann@example.com", Name: "Ann", Time: now.Add(time.Hour), EventType: "updated"},
+		{SheetID: 1, RowID: 11, ColumnID: 0, UserID: 8, User: "bob@example.com", Name: "Bob", Time: t3, EventType: "deleted"},
+		{SheetID: 1, RowID: 12, ColumnID: 0, UserID: 9, Time: t3, EventType: "created"},
+		{SheetID: 1, RowID: 13, ColumnID: 0, UserID: 9, User: "cy@example.com", Time: t3, EventType: "created"},
+	}}
+	window := audit.Attribution{Source: audit.SourceUnknown, WindowStart: now.Add(-4 * time.Hour), WindowEnd: now}
+	change := func(kind audit.Kind, row, col int64, w audit.Attribution) *audit.Change {
+		return &audit.Change{Kind: kind, SheetID: 1, RowID: row, ColumnID: col, Attribution: w}
+	}
+	at := func(user, name string, tm time.Time) audit.Attribution {
+		return audit.Attribution{User: user, Name: name, Time: &tm, Source: audit.SourceWebhook, WindowStart: window.WindowStart, WindowEnd: window.WindowEnd}
+	}
+	tests := []struct {
+		name   string
+		c      *audit.Change
+		cols   []int64
+		want   audit.Attribution
+		ok     bool
+		lookup bool
+	}{
+		{"newest in window", change(audit.KindValueChanged, 10, 100, window), nil, at("bob@example.com", "Bob", t2), true, true},
+		{"window excludes the newest", change(audit.KindValueChanged, 10, 100,
+			audit.Attribution{WindowStart: window.WindowStart, WindowEnd: t1.Add(time.Minute)}), nil,
+			audit.Attribution{User: "ann@example.com", Name: "Ann", Time: &t1, Source: audit.SourceWebhook, WindowStart: window.WindowStart, WindowEnd: t1.Add(time.Minute)}, true, true},
+		{"start is exclusive", change(audit.KindValueChanged, 10, 100, audit.Attribution{WindowStart: t2, WindowEnd: now}), nil, audit.Attribution{}, false, true},
+		{"week moved uses its column", change(audit.KindWeekMoved, 10, 100, window), nil, at("bob@example.com", "Bob", t2), true, true},
+		{"no record", change(audit.KindValueChanged, 10, 101, window), nil, audit.Attribution{}, false, true},
+		{"row deleted", change(audit.KindRowDeleted, 11, 0, window), nil, at("bob@example.com", "Bob", t3), true, true},
+		{"row deleted needs a deleted record", change(audit.KindRowDeleted, 12, 0, window), nil, audit.Attribution{}, false, true},
+		{"row added late, user unresolved", change(audit.KindRowAddedLate, 12, 0, window), nil, at("", "Smartsheet user 9", t3), true, true},
+		{"row added late", change(audit.KindRowAddedLate, 13, 0, window), nil, at("cy@example.com", "", t3), true, true},
+		{"column outside the covered ones: no lookup", change(audit.KindValueChanged, 10, 100, window), []int64{200}, audit.Attribution{}, false, false},
+		{"column covered", change(audit.KindValueChanged, 10, 100, window), []int64{100, 200}, at("bob@example.com", "Bob", t2), true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lookup.calls = 0
+			got, ok, err := NewAttributor(lookup, tt.cols...).Attribute(context.Background(), tt.c)
+			if err != nil || ok != tt.ok {
+				t.Fatalf("Attribute(%s) = %v, %v, want ok %v", tt.name, ok, err, tt.ok)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Attribute(%s) (-want +got):\n%s", tt.name, diff)
+			}
+			if (lookup.calls > 0) != tt.lookup {
+				t.Errorf("Attribute(%s) looked up %d times, want lookup %v", tt.name, lookup.calls, tt.lookup)
+			}
+		})
+	}
+}
+
+func TestAttributorInChain(t *testing.T) {
+	boom := errors.New("table unavailable")
+	c := &audit.Change{Kind: audit.KindValueChanged, SheetID: 1, RowID: 1, ColumnID: 1,
+		Attribution: audit.Attribution{WindowStart: now.Add(-time.Hour), WindowEnd: now}}
+	fallback := audit.AttributorFunc(func(context.Context, *audit.Change) (audit.Attribution, bool, error) {
+		return audit.Attribution{User: "x@example.com", Source: audit.SourceWriterInfo}, true, nil
+	})
+	err := audit.AttributeChain(context.Background(), c, NewAttributor(&memRecords{err: boom}), fallback)
+	if !errors.Is(err, boom) || c.Attribution.Source != audit.SourceWriterInfo {
+		t.Errorf("AttributeChain(lookup fails) = %v, source %s; want %v and the next attributor's answer", err, c.Attribution.Source, boom)
+	}
+}
+
+type fakeUsers map[int64][2]string
+
+func (f fakeUsers) User(_ context.Context, id int64) (string, string, error) {
+	u, ok := f[id]
+	if !ok {
+		return "", "", errors.New("404")
+	}
+	return u[0], u[1], nil
+}
+
+func TestRecordsAndResolveUsers(t *testing.T) {
+	cb := Callback{WebhookID: hookID, SheetID: 5, Nonce: "n", Events: []Event{
+		{ObjectType: "cell", EventType: "updated", RowID: 1, ColumnID: 2, UserID: 7, Time: now, ChangeAgent: "x"},
+		{ObjectType: "row", EventType: "created", RowID: 3, UserID: 8, Time: now},
+		{ObjectType: "cell", EventType: "updated", RowID: 1, ColumnID: 3, UserID: 7, Time: now},
+	}}
+	recs := cb.Records()
+	err := ResolveUsers(context.Background(), fakeUsers{7: {"ann@example.com", "Ann"}}, recs)
+	want := []Record{
+		{SheetID: 5, RowID: 1, ColumnID: 2, UserID: 7, User: "ann@example.com", Name: "Ann", Time: now, EventType: "updated", ChangeAgent: "x"},
+		{SheetID: 5, RowID: 3, UserID: 8, Time: now, EventType: "created"},
+		{SheetID: 5, RowID: 1, ColumnID: 3, UserID: 7, User: "ann@example.com", Name: "Ann", Time: now, EventType: "updated"},
+	}
+	if err == nil {
+		t.Errorf("ResolveUsers(unknown user 8) = nil error, want one")
+	}
+	if diff := cmp.Diff(want, recs); diff != "" {
+		t.Errorf("Records+ResolveUsers (-want +got):\n%s", diff)
+	}
+}
