@@ -8,7 +8,7 @@ PKGS := ./...
 FUZZTIME ?= 5s
 BIN := bin
 
-.PHONY: all build test vet unit fuzz lint-template demo bench smartsim clean tools
+.PHONY: all build test deps vet unit fuzz lint-template demo bench smartsim clean tools
 
 all: build
 
@@ -38,7 +38,11 @@ lint-template:
 	  cfn-lint template.yaml && echo "cfn-lint: template.yaml clean"; \
 	fi
 
-test: vet lint-template unit fuzz
+# Installs what the tests need and is missing (LibreOffice, Java, moto, cfn-lint, aws-lambda-rie).
+deps:
+	@bash infra/deps.sh
+
+test: deps vet lint-template unit fuzz
 
 demo:
 	$(GO) run ./cmd/billing-audit demo

@@ -277,12 +277,19 @@ func dash(s string) string {
 // newProgress shows a live line on a terminal and nothing otherwise (the
 // logger prints a line per sheet there).
 func newProgress(w io.Writer, calls func() int64) pipeline.Progress {
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return &termProgress{w: w, calls: calls}
-		}
+	if isTerminal(w) {
+		return &termProgress{w: w, calls: calls}
 	}
 	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // requests is the number of API requests sent so far.

@@ -37,7 +37,13 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// On a terminal a live progress line shows the run; elsewhere (CI, cron,
+	// files) plain log lines do.
+	level := slog.LevelInfo
+	if isTerminal(stderr) {
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
