@@ -46,6 +46,8 @@ type Options struct {
 	Logger *slog.Logger
 	// PermalinkBase prefixes permalinks (default https://app.smartsheet.com/b/home?lx=).
 	PermalinkBase string
+	// Webhooks configure callback delivery (debounce, retries, timeouts).
+	Webhooks WebhookOptions
 }
 
 // Server is the simulator. Create it with NewServer; serve it with Listen or
@@ -63,6 +65,8 @@ type Server struct {
 
 	hookMu sync.RWMutex
 	hooks  []func(ChangeEvent)
+
+	wh *deliverer
 
 	done     chan struct{}
 	doneOnce sync.Once
@@ -95,6 +99,7 @@ func NewServer(opts Options) *Server {
 	s.limits = newLimiter(opts.Limits)
 	s.faults = newFaults(opts.Seed)
 	s.routes()
+	s.initWebhooks()
 	return s
 }
 
@@ -132,9 +137,11 @@ func (s *Server) URL() string { return s.baseURL }
 // AdminURL returns the admin base URL after Listen, e.g. http://127.0.0.1:PORT/admin.
 func (s *Server) AdminURL() string { return strings.TrimSuffix(s.baseURL, "/2.0") + "/admin" }
 
-// Close stops the listener and releases requests hanging on injected timeouts.
+// Close stops webhook delivery (callbacks in flight are abandoned), the
+// listener, and releases requests hanging on injected timeouts.
 func (s *Server) Close() error {
 	s.doneOnce.Do(func() { close(s.done) })
+	s.wh.stop()
 	if s.httpSrv == nil {
 		return nil
 	}
@@ -357,6 +364,8 @@ func (s *Server) routes() {
 	s.handle("DELETE /webhooks/{webhookId}", EndpointDeleteWebhook, deleteWebhook)
 	s.handle("POST /webhooks/{webhookId}/resetSharedSecret", EndpointResetSharedSecret, resetSharedSecret)
 	s.handle("GET /users/me", EndpointGetCurrentUser, getCurrentUser)
+	s.handle("GET /users/{userId}", EndpointGetUser, getUser)
+	s.handle("GET /users", EndpointListUsers, listUsers)
 	s.handle("GET /serverinfo", EndpointServerInfo, serverInfo)
 	s.mux.HandleFunc("GET /files/{attachmentId}", s.serveFile)
 	s.mux.HandleFunc("/2.0/", func(w http.ResponseWriter, r *http.Request) {

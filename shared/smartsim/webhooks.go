@@ -9,8 +9,8 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
 
-// webhookRec is a stored webhook. Delivery of callbacks (to come) reads the
-// event log (Events / OnChange) and signs bodies with SharedSecret.
+// webhookRec is a stored webhook. Delivery of callbacks (webhook_delivery.go)
+// follows the committed changes (OnChange) and signs bodies with SharedSecret.
 type webhookRec struct {
 	smartsheet.Webhook
 	Owner string `json:"owner"`
@@ -121,8 +121,11 @@ func getWebhook(s *Server, q *request) (any, *apiError) {
 	return w.wire(), nil
 }
 
-// updateWebhook changes name, callbackUrl, events, version and enabled. Until
-// callback delivery exists, enabling a webhook verifies it at once (ENABLED).
+// updateWebhook changes name, callbackUrl, events, version and enabled.
+// Enabling a webhook that is not ENABLED runs the verification handshake
+// against its callback before answering (outside the state lock, bounded by
+// the delivery timeout): ENABLED if the callback echoes the challenge, else
+// DISABLED_VERIFICATION_FAILED. Disabling drops its pending events.
 func updateWebhook(s *Server, q *request) (any, *apiError) {
 	raw, err := io.ReadAll(io.LimitReader(q.r.Body, 1<<20))
 	if err != nil {
@@ -134,9 +137,9 @@ func updateWebhook(s *Server, q *request) (any, *apiError) {
 		return nil, aerr
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	w, aerr := s.webhookFor(q)
 	if aerr != nil {
+		s.mu.Unlock()
 		return nil, aerr
 	}
 	has := func(k string) bool { _, ok := keys[k]; return ok }
@@ -145,6 +148,7 @@ func updateWebhook(s *Server, q *request) (any, *apiError) {
 	}
 	if has("callbackUrl") && in.CallbackURL != "" {
 		if u, err := url.Parse(in.CallbackURL); err != nil || u.Host == "" {
+			s.mu.Unlock()
 			return nil, errBadParam(in.CallbackURL, "callbackUrl")
 		}
 		w.CallbackURL = in.CallbackURL
@@ -155,18 +159,66 @@ func updateWebhook(s *Server, q *request) (any, *apiError) {
 	if has("version") && in.Version != 0 {
 		w.Version = in.Version
 	}
-	if has("enabled") && in.Enabled != nil {
-		en := *in.Enabled
-		w.Enabled = &en
-		if en {
-			w.Status = smartsheet.WebhookEnabled
-		} else {
-			w.Status = smartsheet.WebhookDisabledByOwner
-		}
-	}
 	now := s.clk.now()
 	w.ModifiedAt = &now
-	return success(w.wire(), 0), nil
+	id := w.ID
+	s.mu.Unlock()
+	if has("enabled") && in.Enabled != nil {
+		out, err := s.setWebhookEnabled(id, *in.Enabled)
+		if err != nil {
+			return nil, toAPIError(err)
+		}
+		return success(out, 0), nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if w := s.st.Webhooks[id]; w != nil {
+		return success(w.wire(), 0), nil
+	}
+	return nil, errNotFound()
+}
+
+// setWebhookEnabled enables a webhook after a successful verification, or
+// disables it (DISABLED_BY_OWNER). Enabling an ENABLED webhook changes
+// nothing.
+func (s *Server) setWebhookEnabled(id int64, enabled bool) (smartsheet.Webhook, error) {
+	s.mu.Lock()
+	w := s.st.Webhooks[id]
+	if w == nil {
+		s.mu.Unlock()
+		return smartsheet.Webhook{}, fmt.Errorf("webhook %d: %w", id, errNotFound())
+	}
+	if !enabled || w.Status == smartsheet.WebhookEnabled {
+		if !enabled {
+			f, now := false, s.clk.now()
+			w.Enabled, w.Status, w.DisabledDetails, w.ModifiedAt = &f, smartsheet.WebhookDisabledByOwner, "", &now
+		}
+		out := w.wire()
+		s.mu.Unlock()
+		if !enabled {
+			s.wh.drop(id)
+		}
+		return out, nil
+	}
+	callback := w.CallbackURL
+	s.mu.Unlock()
+	ok := s.wh.verify(id, callback)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w = s.st.Webhooks[id]
+	if w == nil {
+		return smartsheet.Webhook{}, fmt.Errorf("webhook %d: %w", id, errNotFound())
+	}
+	now := s.clk.now()
+	en := ok
+	w.Enabled, w.ModifiedAt = &en, &now
+	if ok {
+		w.Status, w.DisabledDetails = smartsheet.WebhookEnabled, ""
+		s.wh.resetVerify(id)
+	} else {
+		w.Status, w.DisabledDetails = smartsheet.WebhookDisabledVerificationFailed, "verification failed"
+	}
+	return w.wire(), nil
 }
 
 func deleteWebhook(s *Server, q *request) (any, *apiError) {
@@ -177,6 +229,7 @@ func deleteWebhook(s *Server, q *request) (any, *apiError) {
 		return nil, aerr
 	}
 	delete(s.st.Webhooks, w.ID)
+	s.wh.drop(w.ID)
 	return smartsheet.Result[any]{Message: "SUCCESS"}, nil
 }
 
