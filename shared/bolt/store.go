@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"time"
 
@@ -231,24 +230,8 @@ func (s *Store) Pending(_ context.Context) ([]pipeline.ChangeRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pending changes: %w", err)
 	}
-	sortRecords(out)
+	pipeline.SortChangeRecords(out)
 	return out, nil
-}
-
-func sortRecords(rs []pipeline.ChangeRecord) {
-	sort.SliceStable(rs, func(i, j int) bool {
-		if !rs[i].RecordedAt.Equal(rs[j].RecordedAt) {
-			return rs[i].RecordedAt.Before(rs[j].RecordedAt)
-		}
-		a, b := rs[i].Change, rs[j].Change
-		if a.SheetID != b.SheetID {
-			return a.SheetID < b.SheetID
-		}
-		if a.RowNumber != b.RowNumber {
-			return a.RowNumber < b.RowNumber
-		}
-		return a.ChangeID < b.ChangeID
-	})
 }
 
 // MarkWritten flags changes as written to the audit sheet.
@@ -304,7 +287,7 @@ func (s *Store) Changes(_ context.Context, from, to time.Time) ([]pipeline.Chang
 	if err != nil {
 		return nil, fmt.Errorf("read changes: %w", err)
 	}
-	sortRecords(out)
+	pipeline.SortChangeRecords(out)
 	return out, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -582,26 +581,8 @@ func (s *Store) Pending(ctx context.Context) ([]pipeline.ChangeRecord, error) {
 	if err := s.readChanges(ctx, s.indexQuery(gsiPending), &out); err != nil {
 		return nil, fmt.Errorf("read pending changes: %w", err)
 	}
-	sortRecords(out)
+	pipeline.SortChangeRecords(out)
 	return out, nil
-}
-
-// sortRecords orders records as the bbolt store does: by recording time,
-// then sheet, row number and id.
-func sortRecords(rs []pipeline.ChangeRecord) {
-	sort.SliceStable(rs, func(i, j int) bool {
-		if !rs[i].RecordedAt.Equal(rs[j].RecordedAt) {
-			return rs[i].RecordedAt.Before(rs[j].RecordedAt)
-		}
-		a, b := rs[i].Change, rs[j].Change
-		if a.SheetID != b.SheetID {
-			return a.SheetID < b.SheetID
-		}
-		if a.RowNumber != b.RowNumber {
-			return a.RowNumber < b.RowNumber
-		}
-		return a.ChangeID < b.ChangeID
-	})
 }
 
 // MarkWritten flags changes as written to the audit sheet, moving each from
@@ -729,7 +710,7 @@ func (s *Store) Changes(ctx context.Context, from, to time.Time) ([]pipeline.Cha
 			out = append(out, r)
 		}
 	}
-	sortRecords(out)
+	pipeline.SortChangeRecords(out)
 	return out, nil
 }
 

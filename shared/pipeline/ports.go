@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -94,4 +95,22 @@ type Commit struct {
 	DeleteBaselines []int64 // row ids of SheetID
 	SheetID         int64
 	State           *SheetState
+}
+
+// SortChangeRecords orders records the way every store returns them: by
+// recording time, then sheet, row number and change id.
+func SortChangeRecords(rs []ChangeRecord) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		if !rs[i].RecordedAt.Equal(rs[j].RecordedAt) {
+			return rs[i].RecordedAt.Before(rs[j].RecordedAt)
+		}
+		a, b := rs[i].Change, rs[j].Change
+		if a.SheetID != b.SheetID {
+			return a.SheetID < b.SheetID
+		}
+		if a.RowNumber != b.RowNumber {
+			return a.RowNumber < b.RowNumber
+		}
+		return a.ChangeID < b.ChangeID
+	})
 }

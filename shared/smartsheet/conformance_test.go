@@ -9,57 +9,18 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/fieldaudit/billing-audit/shared/smartsheet/sdkscenario"
+
 	"github.com/google/go-cmp/cmp"
 )
 
-// scenario is one request/response pair of Smartsheet's SDK test suite.
-type scenario struct {
-	Scenario string `json:"scenario"`
-	Request  struct {
-		Method          string            `json:"method"`
-		URLPath         string            `json:"urlPath"`
-		Headers         map[string]string `json:"headers"`
-		QueryParameters map[string]string `json:"queryParameters"`
-		Body            json.RawMessage   `json:"body"`
-	} `json:"request"`
-	Response struct {
-		Status   int             `json:"status"`
-		JSONBody json.RawMessage `json:"jsonBody"`
-	} `json:"response"`
-}
-
-// scenarioDir finds ../shared/smartsheet/sdk-test-scenarios beside the
-// module root (the folder holding go.mod), or skips the test.
-func scenarioDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("no go.mod above the test directory; cannot locate ../shared/smartsheet")
-		}
-		dir = parent
-	}
-	sd := filepath.Join(dir, "..", "shared", "smartsheet", "sdk-test-scenarios")
-	if _, err := os.Stat(sd); err != nil {
-		tb.Skipf("SDK test scenarios not found at %s (CI keeps ../shared beside the checkout): %v", sd, err)
-	}
-	return sd
-}
+type scenario = sdkscenario.Scenario
 
 // skipReasons lists scenarios of endpoints or features the client does not expose.
 var skipReasons = map[string]string{
@@ -265,23 +226,10 @@ func subset(got, want any, path string, problems *[]string) int {
 }
 
 func TestConformanceScenarios(t *testing.T) {
-	dir := scenarioDir(t)
-	files, err := filepath.Glob(filepath.Join(dir, "*_scenarios.json"))
-	if err != nil || len(files) == 0 {
-		t.Skipf("no scenario files in %s", dir)
-	}
 	ran := 0
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var scenarios []scenario
-		if err := json.Unmarshal(data, &scenarios); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		for _, sc := range scenarios {
-			t.Run(strings.TrimSuffix(filepath.Base(file), "_scenarios.json")+"/"+sc.Scenario, func(t *testing.T) {
+	for _, file := range sdkscenario.Load(t) {
+		for _, sc := range file.Scenarios {
+			t.Run(file.Name+"/"+sc.Scenario, func(t *testing.T) {
 				if reason, ok := skipReasons[sc.Scenario]; ok {
 					t.Skip(reason)
 				}

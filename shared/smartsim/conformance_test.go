@@ -7,31 +7,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/fieldaudit/billing-audit/shared/smartsheet/sdkscenario"
+
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
 
-// sdkScenario is one request/response pair of Smartsheet's SDK test suite.
-type sdkScenario struct {
-	Scenario string `json:"scenario"`
-	Request  struct {
-		Method          string            `json:"method"`
-		URLPath         string            `json:"urlPath"`
-		Headers         map[string]string `json:"headers"`
-		QueryParameters map[string]string `json:"queryParameters"`
-		Body            json.RawMessage   `json:"body"`
-	} `json:"request"`
-	Response struct {
-		Status   int             `json:"status"`
-		JSONBody json.RawMessage `json:"jsonBody"`
-	} `json:"response"`
-}
+type sdkScenario = sdkscenario.Scenario
 
 // skippedScenarios are scenarios of the served endpoints that need features
 // the simulator does not model.
@@ -72,42 +58,14 @@ var freeValues = map[string]bool{
 	"timeZone": true, "totalRowCount": true,
 }
 
-// findModuleRoot walks up from the working directory to the go.mod.
-func findModuleRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 func loadScenarios(t *testing.T) []sdkScenario {
-	dir := filepath.Join(findModuleRoot(t), "..", "shared", "smartsheet", "sdk-test-scenarios")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("SDK scenarios not found at %s (CI checks ../shared out beside the module): %v", dir, err)
-	}
 	var out []sdkScenario
-	for _, name := range []string{"rows_scenarios.json", "sheets_scenarios.json", "columns_scenarios.json", "header_scenarios.json", "serialization_scenarios.json"} {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
+	for _, file := range sdkscenario.Load(t) {
+		if file.Name == "misc" {
+			continue // row move/copy: endpoints we do not serve
 		}
-		var scs []sdkScenario
-		if err := json.Unmarshal(data, &scs); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		for _, sc := range scs {
-			if name == "serialization_scenarios.json" {
+		for _, sc := range file.Scenarios {
+			if file.Name == "serialization" {
 				kind := strings.TrimPrefix(sc.Scenario, "Serialization - ")
 				if !slices.Contains(servedSerialization, kind) {
 					continue
