@@ -1,32 +1,20 @@
 // Command localstack deploys the real template.yaml into a local moto server (no Docker, no SAM CLI, no aws CLI)
 // and writes the names of what it created to an env file (.local/stack.env) for the functions and the tests.
-//
-// moto runs no SAM transform and its CloudFormation lacks some types, so the template is prepared first (see
-// Prepare): the functions, their HTTP API and roles, and the alarms are left out; secrets, the queue policy and the
-// bucket policy are created through their service APIs from the template's own properties; everything else (table,
-// queues, bus, rule, bucket, log groups) is created by moto's CloudFormation from the template as written.
+// The deployment itself is shared/localstack.
 //
 //	go run ./cmd/localstack -endpoint http://127.0.0.1:5055 -env-file .local/stack.env
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/fieldaudit/billing-audit/shared/localstack"
 )
 
 func main() {
@@ -64,33 +52,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-
-	src, err := os.ReadFile(*templatePath)
+	if err := localstack.WaitReady(ctx, *endpoint, *wait); err != nil {
+		return err
+	}
+	st, err := localstack.DeployFile(ctx, *endpoint, *region, *templatePath,
+		localstack.Options{StackName: *stackName, Parameters: params, SecretValues: secrets, Timeout: *wait})
 	if err != nil {
 		return err
 	}
-	tmpl, err := ParseTemplate(src)
-	if err != nil {
-		return err
-	}
-	plan, err := Prepare(tmpl)
-	if err != nil {
-		return err
-	}
-	if err := WaitReady(ctx, *endpoint, *wait); err != nil {
-		return err
-	}
-	clients, err := NewClients(ctx, *endpoint, *region)
-	if err != nil {
-		return err
-	}
-	st, err := Deploy(ctx, clients, plan, Options{StackName: *stackName, Parameters: params, SecretValues: secrets, Timeout: *wait})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "stack %s on %s:\n%s", st.Name, *endpoint, Describe(st))
+	fmt.Fprintf(stdout, "stack %s on %s:\n%s", st.Name, *endpoint, localstack.Describe(st))
 	if *envPath != "" {
-		if err := WriteEnvFile(*envPath, st, *endpoint, *region); err != nil {
+		if err := localstack.WriteEnvFile(*envPath, st, *endpoint, *region); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", *envPath)
@@ -103,53 +75,4 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// NewClients builds one AWS config for the local endpoint (fixed test credentials) and the clients from it.
-func NewClients(ctx context.Context, endpoint, region string) (Clients, error) {
-	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion(region),
-		config.WithBaseEndpoint(endpoint),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-	)
-	if err != nil {
-		return Clients{}, fmt.Errorf("aws config: %w", err)
-	}
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	return Clients{
-		CloudFormation: cloudformation.NewFromConfig(cfg),
-		SQS:            sqs.NewFromConfig(cfg),
-		S3:             s3c,
-		S3Settings:     s3c,
-		SecretsManager: secretsmanager.NewFromConfig(cfg),
-		DynamoDB:       dynamodb.NewFromConfig(cfg),
-	}, nil
-}
-
-// WaitReady waits until the moto server answers on endpoint (its /moto-api/ dashboard), or timeout.
-func WaitReady(ctx context.Context, endpoint string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for time.Now().Before(deadline) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(endpoint, "/")+"/moto-api/data.json", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return errors.Join(fmt.Errorf("%s did not answer within %s", endpoint, timeout), last)
 }

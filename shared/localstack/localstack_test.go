@@ -1,13 +1,10 @@
-package main
+package localstack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,40 +119,6 @@ func TestSnake(t *testing.T) {
 			t.Errorf("snake(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-}
-
-// StartMoto starts moto_server on a free loopback port for the test and returns its URL. It skips the test when
-// moto_server is not installed (pip install 'moto[server]').
-func StartMoto(tb testing.TB) string {
-	tb.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		tb.Skip("moto_server not found (pip install 'moto[server]'): skipping the local-stack deployment test")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if tb.Failed() {
-			tb.Logf("moto_server output:\n%s", logs.String())
-		}
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := WaitReady(context.Background(), url, 30*time.Second); err != nil {
-		tb.Fatal(err)
-	}
-	return url
 }
 
 // TestDeployToMoto deploys the real template.yaml into a moto it starts, checks that every resource the functions
