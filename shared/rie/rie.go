@@ -224,7 +224,9 @@ type FunctionError struct {
 	Message string `json:"errorMessage"`
 }
 
-func (e *FunctionError) Error() string { return fmt.Sprintf("function error %s: %s", e.Type, e.Message) }
+func (e *FunctionError) Error() string {
+	return fmt.Sprintf("function error %s: %s", e.Type, e.Message)
+}
 
 // Invoke invokes the function with payload and returns its response. A function error is a *FunctionError; an
 // emulator that dies during the invoke (Kill) gives a transport error.
