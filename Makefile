@@ -25,7 +25,7 @@ unit:
 
 # Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run).
 FUZZ_TARGETS := shared/audit:FuzzParseMoney shared/audit:FuzzParseQuantity shared/audit:FuzzParseDate \
-	shared/smartsheet:FuzzDecodeSheet
+	shared/smartsheet:FuzzDecodeSheet shared/webhook:FuzzHandle
 fuzz:
 	@set -eo pipefail; for pt in $(FUZZ_TARGETS); do \
 	  pkg=$${pt%%:*}; t=$${pt##*:}; echo "fuzz $$t ($(FUZZTIME))"; \
