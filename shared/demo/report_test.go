@@ -282,3 +282,42 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestAnonymizedWorkbook: with ANONYMIZE_USERS the workbook names no person,
+// and the same person has the same pseudonym in two runs.
+func TestAnonymizedWorkbook(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	sum := s.run(t, nil)
+	pseudo := audit.Pseudonymizer([]byte("test-key"))
+	res, err := s.runner(t, func(o *pipeline.Options) { o.TestMode = true }).Report(context.Background(), sum.Run,
+		pipeline.ReportOptions{Workbook: xlsx.Workbook{}, Sink: dirSink(t.TempDir()), Anonymize: pseudo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenFile(res.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var all strings.Builder
+	for _, name := range f.GetSheetList() {
+		for _, row := range must(f.GetRows(name)) {
+			all.WriteString(strings.Join(row, "\t") + "\n")
+		}
+	}
+	text := all.String()
+	for _, person := range []string{demo.Kim.Email, demo.Kim.Name, demo.Raj.Email, demo.Jesse.Email, demo.Dana.Email} {
+		if strings.Contains(text, person) {
+			t.Errorf("the anonymised workbook names %q", person)
+		}
+	}
+	if p := pseudo(demo.Kim.Email); !strings.Contains(text, p) || p != audit.Pseudonymizer([]byte("test-key"))(demo.Kim.Email) {
+		t.Errorf("Kim's stable pseudonym %q is not in the workbook", p)
+	}
+}
