@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -380,4 +381,38 @@ func fileHash(t *testing.T, path string) [32]byte {
 		t.Fatal(err)
 	}
 	return sha256.Sum256(b)
+}
+
+// TestColumnRenameIsAFinding: the earlier system's week ending went silently
+// empty after a column rename. Here a renamed tracked column is a visible
+// finding on the next (incremental, column-trimmed) scan, and a rename to a
+// synonym keeps the audit working.
+func TestColumnRenameIsAFinding(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	s.run(t, nil)
+	ctx := context.Background()
+	sheet := s.setup.Gen.SheetIDs[0]
+	cols := s.setup.Columns[sheet]
+	if _, err := s.client.UpdateColumn(ctx, sheet, cols[smartsim.ColQuantity], smartsheet.ColumnUpdate{Title: "Units Qty"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.client.UpdateColumn(ctx, sheet, cols[smartsim.ColTotalPrice], smartsheet.ColumnUpdate{Title: "Redlined Total Price"}); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	sh, _ := s.srv.Sheet(sheet)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Kim}, sheet, sh.Rows[0].ID, cols[smartsim.ColTotalPrice], smartsheet.NumberValue("99999.00")); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Minute)
+	sum := s.run(t, nil)
+	missing := slices.ContainsFunc(sum.Findings, func(f audit.Finding) bool {
+		return f.Kind == audit.FindingMissingColumn && f.SheetID == sheet && strings.Contains(f.Message, audit.ColQuantity)
+	})
+	if !missing {
+		t.Errorf("findings = %+v, want MISSING_COLUMN for %s on sheet %d", sum.Findings, audit.ColQuantity, sheet)
+	}
+	if len(sum.Changes) != 1 || sum.Changes[0].Column != "Redlined Total Price" {
+		t.Errorf("changes = %+v, want the price change under its new (synonym) title", sum.Changes)
+	}
 }
