@@ -8,7 +8,7 @@ PKGS := ./...
 FUZZTIME ?= 5s
 BIN := bin
 
-.PHONY: all build test deps vet unit fuzz lint-template demo bench smartsim clean tools
+.PHONY: all build test deps vet unit e2e fuzz lint-template demo bench smartsim clean tools
 
 all: build
 
@@ -50,7 +50,7 @@ lint-template:
 deps:
 	@bash infra/deps.sh
 
-test: deps vet lint-template unit fuzz
+test: deps vet lint-template unit e2e fuzz
 
 demo:
 	$(GO) run ./cmd/billing-audit demo
