@@ -105,6 +105,9 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 		run.PendingStates = append(run.PendingStates, st)
 	}
 	run.Batches = seq
+	if !run.TestMode {
+		r.registerWebhooks(ctx, sheets, run.PendingStates)
+	}
 	run.Findings = r.findings
 	r.recordStats(&run, before)
 	if err := r.store.PutRun(ctx, run); err != nil {

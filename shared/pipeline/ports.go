@@ -23,6 +23,9 @@ type SheetState struct {
 	// ColumnsFor is the column configuration they were mapped under.
 	ColumnIDs  []int64 `json:"columnIds,omitempty"`
 	ColumnsFor string  `json:"columnsFor,omitempty"`
+	// WebhookColumnIDs is the subscope of the sheet's webhook: the tracked,
+	// week-ending and snapshot-date columns (see WebhookColumnIDs).
+	WebhookColumnIDs []int64 `json:"webhookColumnIds,omitempty"`
 }
 
 // ChangeRecord is a recorded change and whether it reached the audit sheet.

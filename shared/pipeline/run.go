@@ -37,6 +37,11 @@ type Options struct {
 	Progress Progress
 	// Webhooks attributes changes from stored webhook events (optional).
 	Webhooks audit.Attributor
+	// WebhookCallbackURL, when set with WebhookAPI and WebhookSecrets, makes
+	// every run register the source sheets' webhooks (EnsureWebhooks).
+	WebhookCallbackURL string
+	WebhookAPI         WebhookAPI
+	WebhookSecrets     WebhookSecretStore
 	// Stats reports the Smartsheet client's figures so far; a run records the
 	// difference between its end and its start.
 	Stats func() smartsheet.Stats
@@ -198,6 +203,7 @@ func (r *Runner) run(ctx context.Context, sum *Summary) error {
 			slog.Bool("unchanged", out.Skipped), slog.Int("rows", out.Rows), slog.Int("changes", len(out.Changes)))
 	}
 	r.progress.Sheet(len(sheets), len(sheets), "")
+	r.registerWebhooks(ctx, sheets, nil)
 	for _, c := range sum.Changes {
 		if c.Unauthorized() {
 			sum.Run.Unauthorized++

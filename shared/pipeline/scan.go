@@ -123,14 +123,7 @@ func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now
 			opts.ColumnIDs = prev.ColumnIDs
 		}
 	}
-	var (
-		mapping  audit.Mapping
-		cols     []audit.ColumnInfo
-		sheet    smartsheet.Sheet
-		seenNew  int
-		pages    int
-		baseline map[int64]bool
-	)
+	var baseline map[int64]bool
 	if known {
 		ids, err := r.store.BaselineRowIDs(ctx, ref.ID)
 		if err != nil {
@@ -141,30 +134,22 @@ func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now
 			baseline[id] = true
 		}
 	}
-	err = r.api.ForEachSheetPage(ctx, ref.ID, opts, func(s *smartsheet.Sheet) error {
-		pages++
-		if pages == 1 {
-			sheet = smartsheet.Sheet{ID: s.ID, Name: s.Name, Version: s.Version, TotalRowCount: s.TotalRowCount, Permalink: s.Permalink}
-			cols = columnInfos(s.Columns)
-			var findings []audit.Finding
-			mapping, findings = r.opts.Audit.MapColumns(s.ID, s.Name, cols)
-			r.addFindings(findings)
-		}
-		b := Batch{RunID: runID, Sheet: SheetRef{ID: s.ID, Name: s.Name}, Columns: cols, Window: window, FirstScan: !known}
-		b.Rows = make([]audit.RowSnapshot, 0, len(s.Rows))
-		for i := range s.Rows {
-			snap := Snapshot(s.ID, mapping, &s.Rows[i])
+	seenNew := 0
+	tmpl := Batch{RunID: runID, Window: window, FirstScan: !known}
+	rd, err := r.readBatches(ctx, ref.ID, opts, tmpl, func(b Batch) error {
+		for _, snap := range b.Rows {
 			if known && !baseline[snap.RowID] {
 				seenNew++
 			}
-			b.Rows = append(b.Rows, snap)
 		}
-		r.progress.Rows(len(s.Rows))
+		r.progress.Rows(len(b.Rows))
 		return fn(b)
 	})
 	if err != nil {
 		return st, false, err
 	}
+	r.addFindings(rd.findings)
+	sheet, mapping, cols, pages := rd.sheet, rd.mapping, rd.cols, rd.pages
 	if pages == 0 { // unchanged since prev.Version
 		prev.LastScan = now
 		return prev, true, nil
@@ -173,6 +158,7 @@ func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now
 	if len(mapping.Tracked) > 0 && mappingComplete(mapping) {
 		st.ColumnIDs, st.ColumnsFor = mapping.NeededColumnIDs(), r.columnsSig
 	}
+	st.WebhookColumnIDs = WebhookColumnIDs(mapping)
 	// Rows gone: the sheet holds fewer rows than the baselines plus the new
 	// rows just seen. Only then list the row ids (one narrow call).
 	if known && sheet.TotalRowCount < len(baseline)+seenNew {
@@ -188,6 +174,39 @@ func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now
 		}
 	}
 	return st, false, nil
+}
+
+// sheetRead is what reading a sheet's pages learned besides the rows.
+type sheetRead struct {
+	sheet    smartsheet.Sheet // id, name, version, row count, link (no rows)
+	cols     []audit.ColumnInfo
+	mapping  audit.Mapping
+	findings []audit.Finding // of the column mapping
+	pages    int
+}
+
+// readBatches reads the sheet pages opts selects and hands each to fn as a
+// batch of row snapshots (tmpl gives run, window and first-scan flag): the
+// one read path of the scan (FetchSheet) and of the webhook refresh
+// (RefreshRows). No page (an unchanged sheet) leaves pages at 0.
+func (r *Runner) readBatches(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions, tmpl Batch, fn func(Batch) error) (sheetRead, error) {
+	var rd sheetRead
+	err := r.api.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
+		rd.pages++
+		if rd.pages == 1 {
+			rd.sheet = smartsheet.Sheet{ID: s.ID, Name: s.Name, Version: s.Version, TotalRowCount: s.TotalRowCount, Permalink: s.Permalink}
+			rd.cols = columnInfos(s.Columns)
+			rd.mapping, rd.findings = r.opts.Audit.MapColumns(s.ID, s.Name, rd.cols)
+		}
+		b := tmpl
+		b.Sheet, b.Columns = SheetRef{ID: s.ID, Name: s.Name}, rd.cols
+		b.Rows = make([]audit.RowSnapshot, 0, len(s.Rows))
+		for i := range s.Rows {
+			b.Rows = append(b.Rows, Snapshot(s.ID, rd.mapping, &s.Rows[i]))
+		}
+		return fn(b)
+	})
+	return rd, err
 }
 
 func mappingComplete(m audit.Mapping) bool {

@@ -233,10 +233,11 @@ type Webhook struct {
 	ModifiedAt      *time.Time `json:"modifiedAt,omitempty"`
 }
 
-// UserProfile is the answer of GET /users/me.
+// UserProfile is the answer of GET /users/me and GET /users/{userId}.
 type UserProfile struct {
 	ID        int64  `json:"id"`
 	Email     string `json:"email"`
+	Name      string `json:"name,omitempty"`
 	FirstName string `json:"firstName,omitempty"`
 	LastName  string `json:"lastName,omitempty"`
 	Locale    string `json:"locale,omitempty"`

@@ -121,7 +121,7 @@ func getWebhook(s *Server, q *request) (any, *apiError) {
 	return w.wire(), nil
 }
 
-// updateWebhook changes name, callbackUrl, events, version and enabled.
+// updateWebhook changes name, callbackUrl, events, version, subscope and enabled.
 // Enabling a webhook that is not ENABLED runs the verification handshake
 // against its callback before answering (outside the state lock, bounded by
 // the delivery timeout): ENABLED if the callback echoes the challenge, else
@@ -158,6 +158,9 @@ func updateWebhook(s *Server, q *request) (any, *apiError) {
 	}
 	if has("version") && in.Version != 0 {
 		w.Version = in.Version
+	}
+	if has("subscope") {
+		w.Subscope = in.Subscope
 	}
 	now := s.clk.now()
 	w.ModifiedAt = &now

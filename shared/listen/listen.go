@@ -1,0 +1,272 @@
+// Package listen is the local counterpart of the webhook Lambda and the
+// analyze function's refresh path: an HTTP server (net/http) that hands
+// Smartsheet webhook calls to webhook.Receiver, with a Sink that stores the
+// attribution records and queues refreshes to an in-process worker, which
+// runs the targeted refresh (pipeline.Runner.RefreshRows) of each sheet's
+// rows, debounced briefly per sheet. `billing-audit listen` runs it with the
+// bolt store; the end-to-end tests start it the same way.
+package listen
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	"github.com/fieldaudit/billing-audit/shared/webhook"
+)
+
+// Defaults of Options.
+const (
+	DefaultAddr     = "127.0.0.1:8090"
+	DefaultPath     = "/webhooks/smartsheet"
+	DefaultDebounce = 50 * time.Millisecond
+)
+
+// Refresher runs a targeted refresh (pipeline.Runner).
+type Refresher interface {
+	RefreshRows(ctx context.Context, sheetID int64, rowIDs, deletedRowIDs []int64) ([]audit.Change, error)
+}
+
+// Options configure a Listener. Secrets, Nonces, Records, Meta and
+// Refresher are required.
+type Options struct {
+	// Addr is where to listen (default DefaultAddr; port 0 picks one).
+	Addr string
+	// Path is the callback path (default DefaultPath).
+	Path string
+
+	Secrets   webhook.Secrets
+	Nonces    webhook.Nonces
+	Records   pipeline.WebhookRecords
+	Meta      pipeline.MetaStore
+	Refresher Refresher
+
+	// OwnChangeAgent: events of our own writes are dropped.
+	OwnChangeAgent string
+	// Debounce is how long refreshes of a sheet are merged before one runs
+	// (default DefaultDebounce).
+	Debounce time.Duration
+	// Clock is the receiver's time source, for the freshness check (default
+	// time.Now).
+	Clock func() time.Time
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// OnRefresh, when set, is told the outcome of each refresh.
+	OnRefresh func(f pipeline.Refresh, changes []audit.Change, err error)
+}
+
+// Listener is a running local webhook receiver with its refresh worker.
+type Listener struct {
+	opts     Options
+	srv      *http.Server
+	ln       net.Listener
+	worker   *worker
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	received atomic.Int64
+}
+
+// Start listens on opts.Addr and serves until Close or ctx ends.
+func Start(ctx context.Context, opts Options) (*Listener, error) {
+	if opts.Secrets == nil || opts.Nonces == nil || opts.Records == nil || opts.Meta == nil || opts.Refresher == nil {
+		return nil, errors.New("listen: Secrets, Nonces, Records, Meta and Refresher are required")
+	}
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	if opts.Path == "" {
+		opts.Path = DefaultPath
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = DefaultDebounce
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	l := &Listener{opts: opts, ln: ln, cancel: cancel}
+	l.worker = newWorker(opts)
+	rcv := &webhook.Receiver{
+		Secrets: opts.Secrets, Nonces: opts.Nonces, OwnChangeAgent: opts.OwnChangeAgent, Clock: opts.Clock, Logger: opts.Logger,
+		Sink: &pipeline.WebhookSink{Records: opts.Records, Queue: l.worker, Meta: opts.Meta, Logger: opts.Logger},
+	}
+	mux := http.NewServeMux()
+	h := Handler(rcv)
+	mux.Handle("POST "+opts.Path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.received.Add(1)
+		h.ServeHTTP(w, r)
+	}))
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	l.wg.Add(2)
+	go func() {
+		defer l.wg.Done()
+		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			opts.Logger.ErrorContext(ctx, "webhook listener stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer l.wg.Done()
+		l.worker.run(ctx)
+	}()
+	go func() {
+		<-ctx.Done()
+		_ = l.srv.Close()
+	}()
+	return l, nil
+}
+
+// URL is the callback URL of the listener: http://<addr><path>.
+func (l *Listener) URL() string { return "http://" + l.ln.Addr().String() + l.opts.Path }
+
+// Addr is the address the listener is bound to.
+func (l *Listener) Addr() string { return l.ln.Addr().String() }
+
+// Received counts the calls received so far.
+func (l *Listener) Received() int64 { return l.received.Load() }
+
+// Refreshes counts the refreshes run so far.
+func (l *Listener) Refreshes() int64 { return l.worker.done.Load() }
+
+// Close stops serving (calls in flight finish first, for a few seconds at
+// most) and stops the worker; refreshes not yet run are dropped (their
+// records are stored: the next scan attributes those changes).
+func (l *Listener) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := l.srv.Shutdown(ctx)
+	l.cancel()
+	l.wg.Wait()
+	return err
+}
+
+// Handler adapts net/http to the receiver: the raw body (bounded) and the
+// headers in, the receiver's answer out.
+func Handler(rcv *webhook.Receiver) http.Handler {
+	limit := rcv.MaxBody
+	if limit <= 0 {
+		limit = webhook.DefaultMaxBody
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+		if err != nil {
+			http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+			return
+		}
+		headers := make(map[string]string, len(r.Header))
+		for k := range r.Header {
+			headers[k] = r.Header.Get(k)
+		}
+		res := rcv.Handle(r.Context(), webhook.Request{Headers: headers, Body: body})
+		for k, v := range res.Headers {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(res.Status)
+		_, _ = w.Write(res.Body)
+	})
+}
+
+// worker runs refreshes one at a time, merging those of a sheet that arrive
+// within the debounce.
+type worker struct {
+	opts Options
+	wake chan struct{}
+	done atomic.Int64
+
+	mu      sync.Mutex
+	pending map[int64]*pendingRefresh
+}
+
+type pendingRefresh struct {
+	f   pipeline.Refresh
+	due time.Time
+}
+
+var _ pipeline.RefreshQueue = (*worker)(nil)
+
+func newWorker(opts Options) *worker {
+	return &worker{opts: opts, wake: make(chan struct{}, 1), pending: map[int64]*pendingRefresh{}}
+}
+
+// SendRefresh queues a refresh (pipeline.RefreshQueue).
+func (w *worker) SendRefresh(_ context.Context, f pipeline.Refresh) error {
+	w.mu.Lock()
+	if p := w.pending[f.SheetID]; p != nil {
+		p.f.Merge(f)
+	} else {
+		w.pending[f.SheetID] = &pendingRefresh{f: f, due: time.Now().Add(w.opts.Debounce)}
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// next takes the refreshes due now, or says how long until the first is.
+func (w *worker) next() ([]pipeline.Refresh, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var due []pipeline.Refresh
+	wait := time.Duration(-1)
+	now := time.Now()
+	for id, p := range w.pending {
+		if d := p.due.Sub(now); d > 0 {
+			if wait < 0 || d < wait {
+				wait = d
+			}
+			continue
+		}
+		due = append(due, p.f)
+		delete(w.pending, id)
+	}
+	return due, wait
+}
+
+func (w *worker) run(ctx context.Context) {
+	for {
+		due, wait := w.next()
+		for _, f := range due {
+			changes, err := w.opts.Refresher.RefreshRows(ctx, f.SheetID, f.RowIDs, f.DeletedRowIDs)
+			w.done.Add(1)
+			if err != nil && ctx.Err() == nil {
+				w.opts.Logger.ErrorContext(ctx, "webhook refresh failed; the next scan finds these changes",
+					"sheet", f.SheetID, "rows", len(f.RowIDs), "deleted", len(f.DeletedRowIDs), "error", err)
+			} else if err == nil {
+				w.opts.Logger.InfoContext(ctx, "webhook refresh", "sheet", f.SheetID, "rows", len(f.RowIDs),
+					"deleted", len(f.DeletedRowIDs), "changes", len(changes))
+			}
+			if w.opts.OnRefresh != nil {
+				w.opts.OnRefresh(f, changes, err)
+			}
+		}
+		if len(due) > 0 {
+			continue
+		}
+		if wait < 0 {
+			wait = time.Hour // nothing pending: until woken
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
