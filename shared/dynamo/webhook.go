@@ -1,0 +1,236 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	"github.com/fieldaudit/billing-audit/shared/webhook"
+)
+
+// The webhook items of the table, written by the webhook function and read
+// by the refresh (analyze) and the scan:
+//
+//	what                pk                        sk                                          other
+//	callback nonce      NONCE#<nonce>             NONCE                                       ttl (seen + NonceTTL)
+//	attribution record  WH#<sheet id>#<row id>    <column id, %020d>#<time>#<user id>#<event> data (JSON Record), ttl
+//	webhook status      META                      webhook-status/<webhook id>                 value (JSON, via PutMeta)
+//
+// A record's sort key starts with its column and then its time, so the
+// records of one cell are one Query in time order; the user and event make
+// a record stored twice (a retried callback) one item.
+
+// WebhookAPI is the part of the DynamoDB client the webhook stores use.
+type WebhookAPI interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Defaults of WebhookOptions.
+const (
+	// DefaultNonceTTL keeps a nonce well past the receiver's MaxSkew (15
+	// minutes), after which a replay is refused by its timestamp anyway.
+	DefaultNonceTTL = 2 * time.Hour
+	// DefaultRecordTTL keeps attribution records for many scans.
+	DefaultRecordTTL = 35 * 24 * time.Hour
+)
+
+// WebhookOptions tune a WebhookStore; the zero value takes the defaults.
+type WebhookOptions struct {
+	NonceTTL  time.Duration
+	RecordTTL time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// WebhookStore keeps the webhook receiver's nonces and attribution records
+// in the audit table.
+type WebhookStore struct {
+	api   WebhookAPI
+	table string
+	opts  WebhookOptions
+}
+
+var (
+	_ webhook.Nonces          = (*WebhookStore)(nil)
+	_ webhook.RecordLookup    = (*WebhookStore)(nil)
+	_ pipeline.WebhookRecords = (*WebhookStore)(nil)
+)
+
+// NewWebhookStore returns the webhook stores on table through api.
+func NewWebhookStore(api WebhookAPI, table string, opts WebhookOptions) *WebhookStore {
+	if opts.NonceTTL <= 0 {
+		opts.NonceTTL = DefaultNonceTTL
+	}
+	if opts.RecordTTL <= 0 {
+		opts.RecordTTL = DefaultRecordTTL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &WebhookStore{api: api, table: table, opts: opts}
+}
+
+const skNonce = "NONCE"
+
+func noncePK(nonce string) string { return "NONCE#" + nonce }
+
+func recordPK(sheetID, rowID int64) string {
+	return "WH#" + strconv.FormatInt(sheetID, 10) + "#" + strconv.FormatInt(rowID, 10)
+}
+
+func recordColumn(columnID int64) string { return fmt.Sprintf("%020d#", columnID) }
+
+func recordSK(r webhook.Record) string {
+	return recordColumn(r.ColumnID) + sortTime(r.Time) + "#" + strconv.FormatInt(r.UserID, 10) + "#" + r.EventType
+}
+
+// Seen records a nonce with a conditional put: it fails when the nonce is
+// already there and not expired (DynamoDB deletes expired items late).
+func (s *WebhookStore) Seen(ctx context.Context, nonce string, at time.Time) (bool, error) {
+	item := key(noncePK(nonce), skNonce)
+	item["ttl"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Add(s.opts.NonceTTL).Unix(), 10)}
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 &s.table,
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #ttl < :now"),
+		ExpressionAttributeNames:  map[string]string{"#ttl": "ttl"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(at.Unix(), 10)}},
+	})
+	if isConditionFailed(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("record nonce: %w", err)
+	}
+	return false, nil
+}
+
+// Forget deletes a nonce recorded by Seen.
+func (s *WebhookStore) Forget(ctx context.Context, nonce string) error {
+	if _, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(noncePK(nonce), skNonce)}); err != nil {
+		return fmt.Errorf("forget nonce: %w", err)
+	}
+	return nil
+}
+
+type recordItem struct {
+	PK   string `dynamodbav:"pk"`
+	SK   string `dynamodbav:"sk"`
+	Data string `dynamodbav:"data"`
+	TTL  int64  `dynamodbav:"ttl"`
+}
+
+// PutRecords stores attribution records, 25 to a BatchWriteItem, retrying
+// what DynamoDB leaves unprocessed.
+func (s *WebhookStore) PutRecords(ctx context.Context, recs []webhook.Record) error {
+	ttl := s.opts.Now().Add(s.opts.RecordTTL).Unix()
+	seen := map[[2]string]bool{}
+	var reqs []types.WriteRequest
+	for _, r := range recs {
+		it := recordItem{PK: recordPK(r.SheetID, r.RowID), SK: recordSK(r), TTL: ttl}
+		if k := [2]string{it.PK, it.SK}; seen[k] {
+			continue // one batch must not name an item twice
+		} else {
+			seen[k] = true
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		it.Data = string(b)
+		av, err := attributevalue.MarshalMap(it)
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
+	}
+	for chunk := range slices.Chunk(reqs, maxBatchWrite) {
+		pending := chunk
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == 8 {
+				return errors.New("store webhook records: items left unprocessed after 8 attempts")
+			}
+			if attempt > 0 {
+				if err := sleep(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
+					return err
+				}
+			}
+			out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: pending}})
+			if err != nil {
+				return fmt.Errorf("store webhook records: %w", err)
+			}
+			pending = out.UnprocessedItems[s.table]
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Records returns the records of one cell (columnID 0: the row's) with
+// from < Time ≤ to (a zero bound is open): one Query on the cell's key range.
+func (s *WebhookStore) Records(ctx context.Context, sheetID, rowID, columnID int64, from, to time.Time) ([]webhook.Record, error) {
+	col := recordColumn(columnID)
+	lo, hi := col, col+"~"
+	if !from.IsZero() {
+		lo = col + sortTime(from)
+	}
+	if !to.IsZero() {
+		hi = col + sortTime(to) + "~"
+	}
+	in := &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: recordPK(sheetID, rowID)},
+			":lo": &types.AttributeValueMemberS{Value: lo}, ":hi": &types.AttributeValueMemberS{Value: hi},
+		},
+	}
+	var out []webhook.Record
+	for {
+		res, err := s.api.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("read webhook records of sheet %d row %d: %w", sheetID, rowID, err)
+		}
+		for _, item := range res.Items {
+			var it recordItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return nil, err
+			}
+			var r webhook.Record
+			if err := json.Unmarshal([]byte(it.Data), &r); err != nil {
+				return nil, fmt.Errorf("webhook record %s/%s: %w", it.PK, it.SK, err)
+			}
+			if (!from.IsZero() && !r.Time.After(from)) || (!to.IsZero() && r.Time.After(to)) || !strings.HasPrefix(it.SK, col) {
+				continue
+			}
+			out = append(out, r)
+		}
+		if len(res.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+}
