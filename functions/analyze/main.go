@@ -1,8 +1,10 @@
 // Command analyze is the delta-analysis Lambda: for each queued batch it
 // detects, attributes and records the changes, writes them to the audit-log
 // sheet, and counts the batch; the last batch of a run announces
-// AuditRunCompleted. It reports partial batch failures, so one bad message
-// is retried (and ends in the dead-letter queue) without failing the rest.
+// AuditRunCompleted. From the webhook queue it takes refresh messages
+// ({"kind":"refresh"}) and runs the targeted refresh of those rows. It
+// reports partial batch failures, so one bad message is retried (and ends in
+// the dead-letter queue) without failing the rest.
 package main
 
 import (
@@ -29,6 +31,17 @@ func (h handler) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 }
 
 func (h handler) one(ctx context.Context, m events.SQSMessage) error {
+	if f, ok, err := pipeline.DecodeRefresh([]byte(m.Body)); ok {
+		if err != nil {
+			return err
+		}
+		changes, err := h.app.Runner.RefreshRows(ctx, f.SheetID, f.RowIDs, f.DeletedRowIDs)
+		if err != nil {
+			return err
+		}
+		h.app.Log.InfoContext(ctx, "rows refreshed", "sheet", f.SheetID, "rows", len(f.RowIDs), "deleted", len(f.DeletedRowIDs), "changes", len(changes))
+		return nil
+	}
 	b, err := pipeline.DecodeBatch(ctx, []byte(m.Body), h.app.Blobs)
 	if err != nil {
 		return err

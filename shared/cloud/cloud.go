@@ -46,6 +46,11 @@ type App struct {
 	Publisher  *eventbridge.Publisher
 	Secrets    *secretsmanager.Client
 	Runner     *pipeline.Runner
+	// Webhook stores: nonces and attribution records in the table, shared
+	// secrets in Secrets Manager, refreshes on the webhook queue.
+	WebhookStore   *dynamo.WebhookStore
+	WebhookSecrets *secrets.WebhookSecrets
+	RefreshQueue   *sqs.RefreshQueue
 }
 
 // Logger is the functions' logger: JSON with the request id (from ctx) when
@@ -93,8 +98,13 @@ func New(ctx context.Context, needSmartsheet bool, need ...string) (*App, error)
 	a := &App{Config: cfg, Log: Logger(), AWS: awsCfg}
 	a.Secrets = secretsmanager.NewFromConfig(awsCfg)
 	if cfg.Table != "" {
-		a.Store = dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamo.Options{Retention: time.Duration(cfg.RetentionDays) * 24 * time.Hour})
+		db := dynamodb.NewFromConfig(awsCfg)
+		a.Store = dynamo.New(db, cfg.Table, dynamo.Options{Retention: time.Duration(cfg.RetentionDays) * 24 * time.Hour})
 		a.FanIn = a.Store
+		a.WebhookStore = dynamo.NewWebhookStore(db, cfg.Table, dynamo.WebhookOptions{})
+	}
+	if cfg.WebhookSecretsARN != "" {
+		a.WebhookSecrets = secrets.NewWebhookSecrets(a.Secrets, cfg.WebhookSecretsARN)
 	}
 	if cfg.ReportBucket != "" {
 		a.Blobs = s3.New(awss3.NewFromConfig(awsCfg, func(o *awss3.Options) { o.UsePathStyle = true }), cfg.ReportBucket)
@@ -102,6 +112,9 @@ func New(ctx context.Context, needSmartsheet bool, need ...string) (*App, error)
 	a.SQS = awssqs.NewFromConfig(awsCfg)
 	if cfg.AnalysisQueueURL != "" {
 		a.Queue = sqs.NewBatchQueue(a.SQS, cfg.AnalysisQueueURL, a.Blobs)
+	}
+	if cfg.WebhookQueueURL != "" {
+		a.RefreshQueue = sqs.NewRefreshQueue(a.SQS, cfg.WebhookQueueURL)
 	}
 	if cfg.EventBus != "" {
 		a.Publisher = eventbridge.New(awseb.NewFromConfig(awsCfg), cfg.EventBus)
@@ -125,11 +138,17 @@ func New(ctx context.Context, needSmartsheet bool, need ...string) (*App, error)
 		ac := audit.DefaultConfig()
 		ac.TrackColumns, ac.Location, ac.Grace = cfg.TrackColumns, cfg.Location, cfg.Grace
 		ac.HighRisk, ac.MediumRisk = cfg.HighRisk, cfg.MediumRisk
-		a.Runner, err = pipeline.New(a.Smartsheet, a.Store, pipeline.Options{
+		opts := pipeline.Options{
 			Audit: ac, SourceSheetIDs: cfg.SourceSheetIDs, SourceFolderIDs: cfg.SourceFolderIDs,
 			AuditSheetID: cfg.AuditSheetID, SkipCellHistory: cfg.SkipCellHistory, TestMode: cfg.TestMode,
 			Logger: a.Log, PageSize: 500,
-		})
+			// Attribution: webhook record → writer info → cell history → unknown.
+			Webhooks: pipeline.WebhookAttributor(a.WebhookStore, a.Smartsheet),
+		}
+		if cfg.WebhookCallbackURL != "" && a.WebhookSecrets != nil {
+			opts.WebhookCallbackURL, opts.WebhookAPI, opts.WebhookSecrets = cfg.WebhookCallbackURL, a.Smartsheet, a.WebhookSecrets
+		}
+		a.Runner, err = pipeline.New(a.Smartsheet, a.Store, opts)
 		if err != nil {
 			return nil, err
 		}

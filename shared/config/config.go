@@ -19,19 +19,20 @@ import (
 
 // Defaults.
 const (
-	DefaultBaseURL      = "https://api.smartsheet.com/2.0"
-	DefaultChangeAgent  = "billing-audit"
-	DefaultAuditSheet   = "Billing Audit Log"
-	DefaultStateDir     = ".state"
-	DefaultOutputDir    = "out"
-	DefaultRetryBudget  = 3 * time.Minute
-	DefaultRequestsPM   = 300
-	DefaultHistoryPM    = 30
-	defaultHighRisk     = "1000"
-	defaultMediumRisk   = "100"
-	defaultAuditTZ      = "UTC"
-	envFileDefaultName  = ".env"
-	secretRedactedValue = "[redacted]"
+	DefaultBaseURL       = "https://api.smartsheet.com/2.0"
+	DefaultChangeAgent   = "billing-audit"
+	DefaultAuditSheet    = "Billing Audit Log"
+	DefaultStateDir      = ".state"
+	DefaultOutputDir     = "out"
+	DefaultRetryBudget   = 3 * time.Minute
+	DefaultRequestsPM    = 300
+	DefaultHistoryPM     = 30
+	DefaultSecretOverlap = 10 * time.Minute
+	defaultHighRisk      = "1000"
+	defaultMediumRisk    = "100"
+	defaultAuditTZ       = "UTC"
+	envFileDefaultName   = ".env"
+	secretRedactedValue  = "[redacted]"
 )
 
 // Config is every setting of a run.
@@ -57,6 +58,11 @@ type Config struct {
 	HistoryPerMinute  int
 	AnonymizeUsers    bool
 	AnonymizeKey      Secret
+	// WebhookCallbackURL, when set, makes every run register one webhook per
+	// source sheet calling it (empty: no webhooks, the scan alone).
+	WebhookCallbackURL string
+	// WebhookSecretOverlap is how long a rotated webhook secret stays valid.
+	WebhookSecretOverlap time.Duration
 }
 
 // Secret is a string that never prints.
@@ -87,33 +93,41 @@ type Getenv func(string) string
 func Load(getenv Getenv) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		Token:             Secret(strings.TrimSpace(getenv("SMARTSHEET_API_TOKEN"))),
-		BaseURL:           p.str("SMARTSHEET_BASE_URL", DefaultBaseURL),
-		ChangeAgent:       p.str("SMARTSHEET_CHANGE_AGENT", DefaultChangeAgent),
-		AuditSheetID:      p.int64("AUDIT_SHEET_ID"),
-		AuditSheetName:    p.str("AUDIT_SHEET_NAME", DefaultAuditSheet),
-		SourceSheetIDs:    p.ids("SOURCE_SHEET_IDS"),
-		SourceFolderIDs:   p.ids("SOURCE_FOLDER_IDS"),
-		TrackColumns:      p.list("TRACK_COLUMNS"),
-		Location:          p.location("AUDIT_TIMEZONE"),
-		Grace:             p.duration("GRACE_PERIOD", 0),
-		HighRisk:          p.decimal("HIGH_RISK_THRESHOLD", defaultHighRisk),
-		MediumRisk:        p.decimal("MEDIUM_RISK_THRESHOLD", defaultMediumRisk),
-		SkipCellHistory:   p.bool("SKIP_CELL_HISTORY"),
-		StateDir:          p.str("STATE_DIR", DefaultStateDir),
-		OutputDir:         p.str("OUTPUT_DIR", DefaultOutputDir),
-		TestMode:          p.bool("TEST_MODE"),
-		RetryBudget:       p.duration("SMARTSHEET_RETRY_BUDGET", DefaultRetryBudget),
-		RequestsPerMinute: p.positive("SMARTSHEET_REQUESTS_PER_MINUTE", DefaultRequestsPM),
-		HistoryPerMinute:  p.positive("SMARTSHEET_HISTORY_PER_MINUTE", DefaultHistoryPM),
-		AnonymizeUsers:    p.bool("ANONYMIZE_USERS"),
-		AnonymizeKey:      Secret(getenv("ANONYMIZE_KEY")),
+		Token:                Secret(strings.TrimSpace(getenv("SMARTSHEET_API_TOKEN"))),
+		BaseURL:              p.str("SMARTSHEET_BASE_URL", DefaultBaseURL),
+		ChangeAgent:          p.str("SMARTSHEET_CHANGE_AGENT", DefaultChangeAgent),
+		AuditSheetID:         p.int64("AUDIT_SHEET_ID"),
+		AuditSheetName:       p.str("AUDIT_SHEET_NAME", DefaultAuditSheet),
+		SourceSheetIDs:       p.ids("SOURCE_SHEET_IDS"),
+		SourceFolderIDs:      p.ids("SOURCE_FOLDER_IDS"),
+		TrackColumns:         p.list("TRACK_COLUMNS"),
+		Location:             p.location("AUDIT_TIMEZONE"),
+		Grace:                p.duration("GRACE_PERIOD", 0),
+		HighRisk:             p.decimal("HIGH_RISK_THRESHOLD", defaultHighRisk),
+		MediumRisk:           p.decimal("MEDIUM_RISK_THRESHOLD", defaultMediumRisk),
+		SkipCellHistory:      p.bool("SKIP_CELL_HISTORY"),
+		StateDir:             p.str("STATE_DIR", DefaultStateDir),
+		OutputDir:            p.str("OUTPUT_DIR", DefaultOutputDir),
+		TestMode:             p.bool("TEST_MODE"),
+		RetryBudget:          p.duration("SMARTSHEET_RETRY_BUDGET", DefaultRetryBudget),
+		RequestsPerMinute:    p.positive("SMARTSHEET_REQUESTS_PER_MINUTE", DefaultRequestsPM),
+		HistoryPerMinute:     p.positive("SMARTSHEET_HISTORY_PER_MINUTE", DefaultHistoryPM),
+		AnonymizeUsers:       p.bool("ANONYMIZE_USERS"),
+		AnonymizeKey:         Secret(getenv("ANONYMIZE_KEY")),
+		WebhookCallbackURL:   p.str("WEBHOOK_CALLBACK_URL", ""),
+		WebhookSecretOverlap: p.duration("WEBHOOK_SECRET_OVERLAP", DefaultSecretOverlap),
 	}
 	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		p.fail("SMARTSHEET_BASE_URL", "must start with http:// or https://")
 	}
 	if c.MediumRisk.GreaterThan(c.HighRisk) {
 		p.fail("MEDIUM_RISK_THRESHOLD", "must not exceed HIGH_RISK_THRESHOLD")
+	}
+	if u := c.WebhookCallbackURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		p.fail("WEBHOOK_CALLBACK_URL", "must start with http:// or https://")
+	}
+	if c.WebhookSecretOverlap <= 0 {
+		p.fail("WEBHOOK_SECRET_OVERLAP", "must be positive")
 	}
 	if c.Grace < 0 {
 		p.fail("GRACE_PERIOD", "must not be negative")

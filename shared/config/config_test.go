@@ -15,7 +15,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load(empty) error = %v, want nil", err)
 	}
 	if c.BaseURL != DefaultBaseURL || c.Location != time.UTC || c.Grace != 0 ||
-		c.HighRisk.String() != "1000" || c.MediumRisk.String() != "100" || c.StateDir != DefaultStateDir {
+		c.HighRisk.String() != "1000" || c.MediumRisk.String() != "100" || c.StateDir != DefaultStateDir ||
+		c.WebhookCallbackURL != "" || c.WebhookSecretOverlap != DefaultSecretOverlap {
 		t.Errorf("Load(empty) = %+v, want defaults", c)
 	}
 }
@@ -26,6 +27,7 @@ func TestLoadValues(t *testing.T) {
 		"TRACK_COLUMNS": "Pole #, Work Type", "AUDIT_TIMEZONE": "America/Chicago", "GRACE_PERIOD": "36h",
 		"HIGH_RISK_THRESHOLD": "5000", "MEDIUM_RISK_THRESHOLD": "250.50", "SKIP_CELL_HISTORY": "true",
 		"TEST_MODE": "1", "AUDIT_SHEET_ID": "77",
+		"WEBHOOK_CALLBACK_URL": "https://hooks.example.com/webhooks/smartsheet", "WEBHOOK_SECRET_OVERLAP": "30m",
 	}))
 	if err != nil {
 		t.Fatalf("Load() error = %v", err)
@@ -34,7 +36,8 @@ func TestLoadValues(t *testing.T) {
 		t.Errorf("ids/columns = %s", got)
 	}
 	if c.Location.String() != "America/Chicago" || c.Grace != 36*time.Hour || !c.SkipCellHistory || !c.TestMode ||
-		c.AuditSheetID != 77 || c.MediumRisk.String() != "250.5" {
+		c.AuditSheetID != 77 || c.MediumRisk.String() != "250.5" ||
+		c.WebhookCallbackURL != "https://hooks.example.com/webhooks/smartsheet" || c.WebhookSecretOverlap != 30*time.Minute {
 		t.Errorf("Load() = %+v", c)
 	}
 }
@@ -52,6 +55,8 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad sheet id", "AUDIT_SHEET_ID", "-3"},
 		{"bad url", "SMARTSHEET_BASE_URL", "ftp://x"},
 		{"bad rate", "SMARTSHEET_REQUESTS_PER_MINUTE", "0"},
+		{"bad callback", "WEBHOOK_CALLBACK_URL", "hooks.example.com/x"},
+		{"bad overlap", "WEBHOOK_SECRET_OVERLAP", "0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -143,4 +145,22 @@ func WebhookColumnIDs(m audit.Mapping) []int64 {
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// DecodeRefresh reads a queue message that is a refresh request
+// ({"kind":"refresh",...}); ok=false for any other message (a batch).
+func DecodeRefresh(body []byte) (f Refresh, ok bool, err error) {
+	var probe struct {
+		Kind string `json:"kind"`
+	}
+	if json.Unmarshal(body, &probe) != nil || probe.Kind != RefreshKind {
+		return Refresh{}, false, nil
+	}
+	if err := json.Unmarshal(body, &f); err != nil {
+		return Refresh{}, true, fmt.Errorf("decode refresh message: %w", err)
+	}
+	if f.SheetID == 0 {
+		return Refresh{}, true, errors.New("refresh message without sheetId")
+	}
+	return f, true, nil
 }
