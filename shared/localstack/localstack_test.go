@@ -214,7 +214,7 @@ func TestDeployToMoto(t *testing.T) {
 		}{
 			{"ANALYSIS_QUEUE_URL", "ANALYSIS_DLQ_URL", "720"},
 			{"REPORT_QUEUE_URL", "REPORT_DLQ_URL", "1800"},
-			{"WEBHOOK_QUEUE_URL", "WEBHOOK_DLQ_URL", "1800"},
+			{"WEBHOOK_QUEUE_URL", "WEBHOOK_DLQ_URL", "720"}, // 6 x AnalyzeFunction, its consumer
 		} {
 			out, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 				QueueUrl: aws.String(env[tc.key]), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll},
