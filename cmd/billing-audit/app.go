@@ -101,6 +101,11 @@ func (a *app) runner(ctx context.Context, logger *slog.Logger, progress pipeline
 		RequestsPerMinute: a.cfg.RequestsPerMinute,
 		HistoryPerMinute:  a.cfg.HistoryPerMinute,
 		Clock:             a.clock,
+		// Attribution: webhook record (stored by `listen`) → writer info → cell history → unknown.
+		Webhooks:           pipeline.WebhookAttributor(a.store, a.client),
+		WebhookCallbackURL: a.cfg.WebhookCallbackURL,
+		WebhookAPI:         a.client,
+		WebhookSecrets:     a.store,
 	})
 }
 

@@ -19,6 +19,11 @@ Usage:
   billing-audit setup                       create or complete the audit-log sheet, print its id
   billing-audit run [--test] [--force-report] scan the source sheets and write the audit log
   billing-audit demo [--keep DIR]           full audit run against the built-in simulator
+  billing-audit listen [--addr 127.0.0.1:8090]
+                                            receive webhooks and audit each edit in seconds (Ctrl-C stops)
+  billing-audit webhooks list               the webhooks: sheet, id, status, enabled, callback, last alert
+  billing-audit webhooks ensure             one enabled webhook per source sheet calling WEBHOOK_CALLBACK_URL
+  billing-audit webhooks reset-secret ID    rotate a webhook's secret (the old one stays valid WEBHOOK_SECRET_OVERLAP)
   billing-audit help
 
 Settings come from environment variables (and a .env file when present):
@@ -56,6 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], stdout, stderr, logger)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr, logger)
+	case "listen":
+		err = cmdListen(ctx, args[1:], stdout, logger)
+	case "webhooks":
+		err = cmdWebhooks(ctx, args[1:], stdout, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

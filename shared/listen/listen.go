@@ -72,6 +72,8 @@ type Listener struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	received atomic.Int64
+	close    sync.Once
+	closeErr error
 }
 
 // Start listens on opts.Addr and serves until Close or ctx ends.
@@ -144,12 +146,14 @@ func (l *Listener) Refreshes() int64 { return l.worker.done.Load() }
 // most) and stops the worker; refreshes not yet run are dropped (their
 // records are stored: the next scan attributes those changes).
 func (l *Listener) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := l.srv.Shutdown(ctx)
-	l.cancel()
-	l.wg.Wait()
-	return err
+	l.close.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		l.closeErr = l.srv.Shutdown(ctx)
+		l.cancel()
+		l.wg.Wait()
+	})
+	return l.closeErr
 }
 
 // Handler adapts net/http to the receiver: the raw body (bounded) and the
