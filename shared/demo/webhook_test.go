@@ -332,6 +332,39 @@ func TestWebhookEditToAuditRow(t *testing.T) {
 		}
 	})
 
+	t.Run("a scan batch read before a refresh does not undo it", func(t *testing.T) {
+		before := len(h.auditRows(t))
+		row := h.closedWeekRow(t, a)
+		h.srv.AdvanceClock(time.Second)
+		h.editPrice(t, demo.Kim, a, row, "5000.00")
+		h.waitAuditRows(t, before+1, 5*time.Second)
+		// The scan reads the row now (5000.00) and its batch waits in the queue...
+		var stale []pipeline.Batch
+		if _, _, err := h.runner.FetchSheet(ctx, "late-run", pipeline.SheetRef{ID: a}, h.srv.Now(), func(b pipeline.Batch) error {
+			stale = append(stale, b)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// ...while a newer edit is refreshed by its webhook.
+		h.srv.AdvanceClock(time.Second)
+		h.editPrice(t, demo.Kim, a, row, "6000.00")
+		h.waitAuditRows(t, before+2, 5*time.Second)
+		for _, b := range stale {
+			cs, _, err := h.runner.Analyze(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i := slices.IndexFunc(cs, func(c audit.Change) bool { return c.RowID == row }); i >= 0 {
+				t.Errorf("the stale batch recorded %+v, want nothing for row %d", cs[i], row)
+			}
+		}
+		bl, err := h.store.Baselines(ctx, a, []int64{row})
+		if err != nil || bl[row].Values[audit.ColPrice] != "6000.00" {
+			t.Errorf("baseline after the stale batch = %v, %v; want price 6000.00", bl[row].Values, err)
+		}
+	})
+
 	t.Run("webhook off: the next scan still finds the edit", func(t *testing.T) {
 		before := len(h.auditRows(t))
 		w := h.webhookOf(t, c)

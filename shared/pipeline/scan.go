@@ -297,6 +297,12 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 		if bl, ok := prev[cur.RowID]; ok {
 			p = &bl
 		}
+		if p != nil && !cur.ModifiedAt.IsZero() && cur.ModifiedAt.Before(p.ModifiedAt) {
+			// Read before the stored baseline was (a webhook refresh ran
+			// while this batch waited in the queue): comparing would report
+			// the edit backwards.
+			continue
+		}
 		cs, fs := det.Compare(p, cur, b.FirstScan, b.Window)
 		changes = append(changes, cs...)
 		findings = append(findings, fs...)
