@@ -87,9 +87,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 	if err := srv.SaveFile(statePath); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nFound %d of %d expected changes; %d rows now on the audit-log sheet %d.\n", len(sum.Changes), len(expected), len(sum.Written), auditID)
-	fmt.Fprintf(stdout, "Where to look:\n  audit-log sheet: %s/sheets/%d (simulator state saved to %s;\n    browse it with `go run ./cmd/smartsim -state %s`)\n  local state: %s\n",
-		base, auditID, statePath, statePath, a.store.Path())
+	fmt.Fprintf(stdout, "\nFound %d of %d expected changes; %d change rows (and the status row) now on the audit-log sheet %d.\n", len(sum.Changes), len(expected), len(sum.Written), auditID)
+	fmt.Fprintf(stdout, "Where to look:\n  audit-log sheet: %s/sheets/%d (simulator state saved to %s;\n    serve it again with `go run ./cmd/smartsim -state %s`, then\n    curl -H 'Authorization: Bearer %s' http://127.0.0.1:8089/2.0/sheets/%d)\n  workbook: %s\n  local state: %s\n",
+		base, auditID, statePath, statePath, demoToken, auditID, cfg.OutputDir, a.store.Path())
 	if len(sum.Changes) != len(expected) {
 		return fmt.Errorf("the audit found %d changes, the scenario made %d", len(sum.Changes), len(expected))
 	}

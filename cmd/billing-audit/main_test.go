@@ -39,7 +39,7 @@ func TestDemoCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "Found 10 of 10 expected changes; 10 rows now on the audit-log sheet") {
+	if !strings.Contains(stdout, "Found 10 of 10 expected changes; 10 change rows (and the status row) now on the audit-log sheet") {
 		t.Errorf("demo output lacks the result line:\n%s", stdout)
 	}
 	if _, err := os.Stat(filepath.Join(out, "smartsim-state.json")); err != nil {
