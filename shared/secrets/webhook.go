@@ -27,29 +27,32 @@ type WebhookSecrets struct {
 	arn string
 	// TTL is how long a read is reused (default 30 s).
 	TTL time.Duration
-	// MissReload bounds the reloads caused by unknown webhook ids (default 1 s).
+	// MissReload and MissBurst bound the reloads caused by unknown webhook
+	// ids: at most MissBurst within any MissReload (defaults 1 s and 10).
 	MissReload time.Duration
+	MissBurst  int
 	now        func() time.Time
 
 	mu     sync.Mutex
 	cache  map[int64]webhook.SecretSet
 	loaded time.Time
+	misses []time.Time // the recent reloads caused by unknown ids
 }
 
 var _ pipeline.WebhookSecretStore = (*WebhookSecrets)(nil)
 
 // NewWebhookSecrets reads and writes the secret arn through api.
 func NewWebhookSecrets(api API, arn string) *WebhookSecrets {
-	return &WebhookSecrets{api: api, arn: arn, TTL: 30 * time.Second, MissReload: time.Second, now: time.Now}
+	return &WebhookSecrets{api: api, arn: arn, TTL: 30 * time.Second, MissReload: time.Second, MissBurst: 10, now: time.Now}
 }
 
 // SecretSet returns a webhook's secrets (webhook.SecretSource).
 func (w *WebhookSecrets) SecretSet(ctx context.Context, webhookID int64) (webhook.SecretSet, bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	age := w.now().Sub(w.loaded)
+	now := w.now()
 	set, ok := w.cache[webhookID]
-	if w.cache != nil && (age < w.TTL && ok || age < w.MissReload) {
+	if w.cache != nil && now.Sub(w.loaded) < w.TTL && (ok || !w.missReload(now)) {
 		return set, ok, nil
 	}
 	all, err := w.load(ctx)
@@ -59,6 +62,23 @@ func (w *WebhookSecrets) SecretSet(ctx context.Context, webhookID int64) (webhoo
 	w.cache, w.loaded = all, w.now()
 	set, ok = all[webhookID]
 	return set, ok, nil
+}
+
+// missReload says whether a miss may reload the cache now, and counts it;
+// callers hold w.mu.
+func (w *WebhookSecrets) missReload(now time.Time) bool {
+	recent := w.misses[:0]
+	for _, t := range w.misses {
+		if now.Sub(t) < w.MissReload {
+			recent = append(recent, t)
+		}
+	}
+	w.misses = recent
+	if len(recent) >= max(w.MissBurst, 1) {
+		return false
+	}
+	w.misses = append(w.misses, now)
+	return true
 }
 
 // PutSecretSet stores a webhook's secrets (read, change, write the JSON).

@@ -2,6 +2,7 @@ package secrets_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,24 @@ func TestWebhookSecretsCacheAndWrite(t *testing.T) {
 	w.MissReload = 0
 	if set, ok, err := w.SecretSet(ctx, 9); err != nil || !ok || set.Current != "c" {
 		t.Errorf("SecretSet(9) after another writer = %+v, %v, %v; want c", set, ok, err)
+	}
+	// The scan registers webhooks back to back, each verified right after its
+	// secret is stored: every one is found, then unknown ids stop reloading.
+	w.MissReload, w.MissBurst = time.Hour, 4
+	for i, id := range []int64{10, 11} {
+		sm.value = strings.TrimSuffix(sm.value, "}") + `,"` + strconv.FormatInt(id, 10) + `":"s"}`
+		if _, ok, err := w.SecretSet(ctx, id); err != nil || !ok {
+			t.Errorf("SecretSet(%d), registered %d after another = %v, %v; want found", id, i, ok, err)
+		}
+	}
+	gets = sm.gets
+	for id := int64(100); id < 105; id++ {
+		if _, ok, _ := w.SecretSet(ctx, id); ok {
+			t.Errorf("SecretSet(%d) found an unknown webhook", id)
+		}
+	}
+	if n := sm.gets - gets; n != 1 {
+		t.Errorf("unknown ids reloaded %d times, want 1 (MissBurst 4, three used: 9, 10, 11)", n)
 	}
 	if err := w.DeleteSecretSet(ctx, 7); err != nil {
 		t.Fatal(err)
