@@ -27,6 +27,7 @@ var Functions = map[string]struct {
 	"scan":    {300 * time.Second, 512},
 	"analyze": {120 * time.Second, 512},
 	"report":  {300 * time.Second, 1024},
+	"webhook": {10 * time.Second, 256},
 }
 
 // BuildBootstraps builds functions/<name> for this machine into dir/<name>/bootstrap, as `make lambdas` does.
@@ -75,20 +76,37 @@ type Options struct {
 	Output io.Writer
 	// Log receives the pollers' lines.
 	Log *slog.Logger
+	// Webhooks adds the real-time path: the webhook function under its own emulator behind an HTTP API stand-in
+	// (HTTPAPI, route WebhookRoute), WebhookQueue → analyze (batch size 10, as template.yaml maps it), and the scan
+	// given WEBHOOK_CALLBACK_URL (the route's URL), so that it registers the webhooks. Needs WEBHOOK_QUEUE_URL and
+	// WEBHOOK_SECRETS_ARN, and <Bootstraps>/webhook/bootstrap.
+	Webhooks bool
 }
 
 // Chain is the three functions under the emulator and the two mappings that feed them: AnalysisQueue → analyze
 // (batch size 10), ReportQueue → report (batch size 1), as template.yaml maps them. The schedule is InvokeScan.
+// With Options.Webhooks it also holds the webhook function, its HTTP API and WebhookQueue → analyze.
 type Chain struct {
 	Scan, Analyze, Report *rie.Function
 	Analysis, Reports     *Poller
 	SQS                   *awssqs.Client
 	AWS                   aws.Config
+
+	// Webhook is the webhook function (Options.Webhooks), behind API.
+	Webhook *rie.Function
+	// API is the HTTP API's stand-in in front of Webhook; its RouteURL is the scan's WEBHOOK_CALLBACK_URL.
+	API *HTTPAPI
+	// Refreshes is WebhookQueue → analyze: run it continuously (Poller.Run) for the real-time path.
+	Refreshes *Poller
 }
 
 // Start starts the functions and prepares the pollers.
 func Start(ctx context.Context, o Options) (*Chain, error) {
-	for _, k := range []string{"AWS_ENDPOINT_URL", "ANALYSIS_QUEUE_URL", "REPORT_QUEUE_URL"} {
+	need := []string{"AWS_ENDPOINT_URL", "ANALYSIS_QUEUE_URL", "REPORT_QUEUE_URL"}
+	if o.Webhooks {
+		need = append(need, "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRETS_ARN", "AUDIT_TABLE")
+	}
+	for _, k := range need {
 		if o.Env[k] == "" {
 			return nil, fmt.Errorf("chain environment: %s not set", k)
 		}
@@ -100,30 +118,64 @@ func Start(ctx context.Context, o Options) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(o.Env))
-	for k := range o.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	env := make([]string, 0, len(keys))
-	for _, k := range keys {
-		env = append(env, k+"="+o.Env[k])
-	}
 	c := &Chain{SQS: awssqs.NewFromConfig(cfg), AWS: cfg}
-	fns := map[string]**rie.Function{"scan": &c.Scan, "analyze": &c.Analyze, "report": &c.Report}
-	for _, name := range []string{"scan", "analyze", "report"} {
+	start := func(name string, extra map[string]string) (*rie.Function, error) {
 		spec := Functions[name]
-		f, err := rie.Start(ctx, rie.Config{Name: name, Bootstrap: filepath.Join(o.Bootstraps, name, "bootstrap"),
-			Emulator: o.Emulator, Env: env, Timeout: spec.Timeout, MemoryMB: spec.MemoryMB, Output: o.Output})
+		return rie.Start(ctx, rie.Config{Name: name, Bootstrap: filepath.Join(o.Bootstraps, name, "bootstrap"),
+			Emulator: o.Emulator, Env: environ(o.Env, extra), Timeout: spec.Timeout, MemoryMB: spec.MemoryMB, Output: o.Output})
+	}
+	scanEnv := map[string]string{}
+	if o.Webhooks {
+		// The webhook function and the API in front of it come first, so that the scan is given the route's URL
+		// (template.yaml: Scan's WEBHOOK_CALLBACK_URL is the HTTP API's /webhooks/smartsheet).
+		if c.Webhook, err = start("webhook", nil); err != nil {
+			return nil, err
+		}
+		if c.API, err = StartHTTPAPI(&HTTPAPI{RouteKey: WebhookRoute, Function: c.Webhook, Log: o.Log}); err != nil {
+			c.Stop()
+			return nil, err
+		}
+		scanEnv["WEBHOOK_CALLBACK_URL"] = c.API.RouteURL()
+	}
+	for _, fn := range []struct {
+		name  string
+		f     **rie.Function
+		extra map[string]string
+	}{{"scan", &c.Scan, scanEnv}, {"analyze", &c.Analyze, nil}, {"report", &c.Report, nil}} {
+		f, err := start(fn.name, fn.extra)
 		if err != nil {
 			c.Stop()
 			return nil, err
 		}
-		*fns[name] = f
+		*fn.f = f
 	}
 	c.Analysis = &Poller{SQS: c.SQS, QueueURL: o.Env["ANALYSIS_QUEUE_URL"], Function: c.Analyze, BatchSize: 10, Visibility: o.Visibility, Log: o.Log}
 	c.Reports = &Poller{SQS: c.SQS, QueueURL: o.Env["REPORT_QUEUE_URL"], Function: c.Report, BatchSize: 1, Visibility: o.Visibility, Log: o.Log}
+	if o.Webhooks {
+		c.Refreshes = &Poller{SQS: c.SQS, QueueURL: o.Env["WEBHOOK_QUEUE_URL"], Function: c.Analyze, BatchSize: 10, Visibility: o.Visibility, Log: o.Log}
+	}
 	return c, nil
+}
+
+// environ is env with extra's variables set over it, as KEY=VALUE in key order.
+func environ(env, extra map[string]string) []string {
+	all := make(map[string]string, len(env)+len(extra))
+	for k, v := range env {
+		all[k] = v
+	}
+	for k, v := range extra {
+		all[k] = v
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+all[k])
+	}
+	return out
 }
 
 // InvokeScan invokes the scan function (the schedule's or an on-demand payload) and returns its answer.
@@ -131,12 +183,17 @@ func (c *Chain) InvokeScan(ctx context.Context, payload []byte) ([]byte, error) 
 	return c.Scan.Invoke(ctx, payload)
 }
 
-// Drain runs both mappings until both queues are empty: the analysis of every batch, then the reports that the
-// completed runs announced.
+// Drain runs the mappings until their queues are empty: the analysis of every batch (and, with webhooks, every
+// queued refresh), then the reports that the completed runs announced. It may run while Refreshes.Run does.
 func (c *Chain) Drain(ctx context.Context) error {
 	for {
 		if _, err := c.Analysis.Drain(ctx); err != nil {
 			return err
+		}
+		if c.Refreshes != nil {
+			if _, err := c.Refreshes.Drain(ctx); err != nil {
+				return err
+			}
 		}
 		r, err := c.Reports.Drain(ctx)
 		if err != nil {
@@ -146,15 +203,25 @@ func (c *Chain) Drain(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if c.Refreshes != nil {
+			m, err := c.Refreshes.Pending(ctx)
+			if err != nil {
+				return err
+			}
+			n += m
+		}
 		if n == 0 && r.Received == 0 {
 			return nil
 		}
 	}
 }
 
-// Stop ends the functions.
+// Stop ends the HTTP API and the functions.
 func (c *Chain) Stop() {
-	for _, f := range []*rie.Function{c.Scan, c.Analyze, c.Report} {
+	if c.API != nil {
+		_ = c.API.Close()
+	}
+	for _, f := range []*rie.Function{c.Scan, c.Analyze, c.Report, c.Webhook} {
 		if f != nil {
 			f.Stop()
 		}

@@ -81,7 +81,7 @@ func MustStack(tb testing.TB) env {
 	}
 	bin := tb.TempDir()
 	start := time.Now()
-	if err := localchain.BuildBootstraps(ctx, moduleRoot, bin, "scan", "analyze", "report"); err != nil {
+	if err := localchain.BuildBootstraps(ctx, moduleRoot, bin, "scan", "analyze", "report", "webhook"); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Logf("bootstraps built in %s", time.Since(start).Round(time.Millisecond))
@@ -528,4 +528,10 @@ func tail(s string) string {
 		return "…" + s[len(s)-6000:]
 	}
 	return s
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }

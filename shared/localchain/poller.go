@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -57,6 +58,7 @@ type Poller struct {
 	// Log receives one line per invocation (default: discard).
 	Log *slog.Logger
 
+	initMu      sync.Mutex // Run and Drain may poll the same mapping at once
 	arn, region string
 }
 
@@ -230,6 +232,8 @@ func IsCopy(m events.SQSMessage) bool {
 }
 
 func (p *Poller) init(ctx context.Context) error {
+	p.initMu.Lock()
+	defer p.initMu.Unlock()
 	if p.arn != "" {
 		return nil
 	}
