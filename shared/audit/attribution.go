@@ -88,7 +88,8 @@ func AttributeChain(ctx context.Context, c *Change, chain ...Attributor) error {
 // (changesInRow == 1), the row names its modifier, and the modification time
 // falls in the change's window when one is known. Writer info is the row's
 // last modification of any column, so it cannot tell apart several changes
-// in one row. Deleted rows have no writer info.
+// in one row. Deleted rows have no writer info. The modification time is in
+// whole seconds (see stampedAfter).
 func WriterInfo(s RowSnapshot, changesInRow int, c *Change) (Attribution, bool) {
 	if changesInRow != 1 || s.ModifiedAt.IsZero() || (s.ModifiedBy == "" && s.ModifiedByName == "") {
 		return Attribution{}, false
@@ -98,13 +99,23 @@ func WriterInfo(s RowSnapshot, changesInRow int, c *Change) (Attribution, bool) 
 	}
 	t := s.ModifiedAt.UTC()
 	ws, we := c.Attribution.WindowStart, c.Attribution.WindowEnd
-	if (!ws.IsZero() && !t.After(ws)) || (!we.IsZero() && t.After(we)) {
+	if (!ws.IsZero() && !stampedAfter(t, ws)) || (!we.IsZero() && t.After(we)) {
 		return Attribution{}, false
 	}
 	return Attribution{
 		User: s.ModifiedBy, Name: s.ModifiedByName, Time: &t, Source: SourceWriterInfo,
 		WindowStart: ws, WindowEnd: we,
 	}, true
+}
+
+// stampedAfter reports whether an edit that Smartsheet stamped t may have
+// happened after start. Smartsheet's times have whole seconds, so the edit
+// happened in [t, t+1s): one stamped with the second that holds a start
+// taken from our clock (10:00:05 for a scan started at 10:00:05.300) may
+// well be later than it. A start that is itself a Smartsheet time (a
+// baseline's modification) and equal to t is the same second: not after.
+func stampedAfter(t, start time.Time) bool {
+	return !t.Equal(start) && start.Before(t.Add(time.Second))
 }
 
 // rowRef identifies a row across sheets.
