@@ -61,9 +61,10 @@
 // DynamoDB has no transaction wide enough for a whole sheet (100 items), so a
 // Commit is written in an order that is safe to interrupt at any point:
 //
-//  1. change records, each a conditional put (attribute_not_exists(pk)) in
-//     TransactWriteItems of at most 100; one that exists is "already
-//     recorded", not an error, and is left untouched;
+//  1. change records, each a conditional PutItem (attribute_not_exists(pk)),
+//     several in flight at once; one that exists is "already recorded", not
+//     an error, and is left untouched (no transaction: each change stands
+//     alone, and a transaction would double the write units);
 //  2. baselines, put and deleted by BatchWriteItem in chunks of 25;
 //  3. the sheet state (version, last scan, row count).
 //

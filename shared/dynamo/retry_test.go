@@ -3,11 +3,13 @@ package dynamo_test
 import (
 	"context"
 	"errors"
-	"slices"
+	"maps"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -108,30 +110,34 @@ func TestUnprocessedBounded(t *testing.T) {
 	}
 }
 
-// conflicted cancels the first transaction with a conflict on every item,
-// then passes the rest through.
+// conflicted refuses the first put of each change with a conflict (the item
+// is in another transaction), then passes the puts through.
 type conflicted struct {
 	dynamo.API
-	calls int
+	mu    sync.Mutex
+	calls map[string]int
 }
 
-func (f *conflicted) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	f.calls++
-	if f.calls == 1 {
-		code := "TransactionConflict"
-		reasons := slices.Repeat([]types.CancellationReason{{Code: &code}}, len(in.TransactItems))
-		return nil, &types.TransactionCanceledException{CancellationReasons: reasons}
+func (f *conflicted) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	pk := in.Item["pk"].(*types.AttributeValueMemberS).Value
+	f.mu.Lock()
+	f.calls[pk]++
+	first := f.calls[pk] == 1
+	f.mu.Unlock()
+	if first {
+		return nil, &types.TransactionConflictException{Message: aws.String("conflict")}
 	}
-	return f.API.TransactWriteItems(ctx, in, opts...)
+	return f.API.PutItem(ctx, in, opts...)
 }
 
 func TestTransactionConflictRetried(t *testing.T) {
 	forEach(t, func(t *testing.T, api testAPI) {
-		f := &conflicted{API: api}
+		f := &conflicted{API: api, calls: map[string]int{}}
 		s := dynamo.New(f, mustTable(t, api), dynamo.Options{Backoff: time.Millisecond})
 		fresh, err := s.Commit(context.Background(), pipeline.Commit{SheetID: 9, Changes: []audit.Change{testChange("a"), testChange("b")}})
-		if err != nil || len(fresh) != 2 || f.calls != 2 {
-			t.Errorf("Commit() = %d fresh, %v after %d transactions; want 2 fresh after 2", len(fresh), err, f.calls)
+		want := map[string]int{"CHANGE#a": 2, "CHANGE#b": 2}
+		if err != nil || len(fresh) != 2 || !maps.Equal(f.calls, want) {
+			t.Errorf("Commit() = %d fresh, %v after puts %v; want 2 fresh after %v", len(fresh), err, f.calls, want)
 		}
 	})
 }

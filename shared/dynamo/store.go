@@ -356,12 +356,13 @@ func (s *Store) Commit(ctx context.Context, c pipeline.Commit) ([]audit.Change, 
 	return fresh, nil
 }
 
-// recordChanges puts each change not yet recorded and returns those it put.
+// recordChanges puts each change not yet recorded (writers at a time) and
+// returns those it put, in their order.
 func (s *Store) recordChanges(ctx context.Context, changes []audit.Change, now time.Time) ([]audit.Change, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}
-	// One transaction may not name an item twice: keep the first of a Change ID.
+	// A Change ID given twice is one change: keep the first.
 	seen := make(map[string]bool, len(changes))
 	var todo []audit.Change
 	months := map[string]bool{}
@@ -388,15 +389,22 @@ func (s *Store) recordChanges(ctx context.Context, changes []audit.Change, now t
 	if err != nil {
 		return nil, fmt.Errorf("index change months: %w", err)
 	}
-	var fresh []audit.Change
-	for chunk := range slices.Chunk(todo, maxTransact) {
-		put, err := s.putChanges(ctx, chunk, now)
-		if err != nil {
-			return nil, err
-		}
-		fresh = append(fresh, put...)
+	fresh := make([]bool, len(todo))
+	err = s.concurrently(ctx, len(todo), func(ctx context.Context, i int) error {
+		ok, err := s.putChange(ctx, todo[i], now)
+		fresh[i] = ok
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return fresh, nil
+	var out []audit.Change
+	for i, ch := range todo {
+		if fresh[i] {
+			out = append(out, ch)
+		}
+	}
+	return out, nil
 }
 
 func (s *Store) changeItem(ch audit.Change, now time.Time) (map[string]types.AttributeValue, error) {
@@ -416,73 +424,101 @@ func (s *Store) changeItem(ch audit.Change, now time.Time) (map[string]types.Att
 	return attributevalue.MarshalMap(it)
 }
 
-// putChanges records up to 100 changes in one transaction of conditional
-// puts. When DynamoDB cancels it because some are already recorded, those
-// are dropped and the rest are tried again; a conflict with another
-// transaction is retried after a backoff.
-func (s *Store) putChanges(ctx context.Context, changes []audit.Change, now time.Time) ([]audit.Change, error) {
-	items := make([]map[string]types.AttributeValue, len(changes))
-	for i, ch := range changes {
-		it, err := s.changeItem(ch, now)
-		if err != nil {
-			return nil, err
-		}
-		items[i] = it
+// putChange records one change with a conditional put
+// (attribute_not_exists(pk)) and reports whether it was new: a change
+// already recorded is left untouched. A put that DynamoDB refuses for a
+// moment (a conflict with a transaction on the item, throttling) is tried
+// again after a backoff.
+//
+// One PutItem per change, not TransactWriteItems of 100: a transaction buys
+// no atomicity the commit order needs (each change stands alone), costs two
+// write units per item instead of one, and makes one existing change cancel
+// its 99 neighbours.
+func (s *Store) putChange(ctx context.Context, ch audit.Change, now time.Time) (bool, error) {
+	item, err := s.changeItem(ch, now)
+	if err != nil {
+		return false, err
 	}
-	todo := make([]int, len(changes)) // indexes into changes and items
-	for i := range todo {
-		todo[i] = i
-	}
-	var fresh []audit.Change
-	err := s.retry(ctx, func() (bool, error) {
-		for len(todo) > 0 {
-			tx := make([]types.TransactWriteItem, len(todo))
-			for i, j := range todo {
-				tx[i] = types.TransactWriteItem{Put: &types.Put{
-					TableName:           &s.table,
-					Item:                items[j],
-					ConditionExpression: aws.String("attribute_not_exists(pk)"),
-				}}
-			}
-			_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx})
-			if err == nil {
-				for _, j := range todo {
-					fresh = append(fresh, changes[j])
-				}
-				return true, nil
-			}
-			reasons, ok := cancellationReasons(err)
-			if !ok {
-				return false, err
-			}
-			if len(reasons) != len(todo) {
-				return false, fmt.Errorf("%d cancellation reasons for %d puts: %w", len(reasons), len(todo), err)
-			}
-			var rest []int
-			retryable := false
-			for i, r := range reasons {
-				switch code := aws.ToString(r.Code); code {
-				case "ConditionalCheckFailed": // already recorded
-				case "", "None":
-					rest = append(rest, todo[i])
-				case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
-					rest = append(rest, todo[i])
-					retryable = true
-				default:
-					return false, fmt.Errorf("record change %s: %s: %w", changes[todo[i]].ChangeID, code, err)
-				}
-			}
-			todo = rest
-			if retryable {
-				return false, nil
-			}
+	fresh := false
+	err = s.retry(ctx, func() (bool, error) {
+		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:           &s.table,
+			Item:                item,
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		})
+		switch {
+		case err == nil:
+			fresh = true
+			return true, nil
+		case isConditionFailed(err): // already recorded
+			return true, nil
+		case isTransient(err):
+			return false, nil
+		default:
+			return false, err
 		}
-		return true, nil
 	})
 	if err != nil {
-		return nil, err
+		return false, fmt.Errorf("record change %s: %w", ch.ChangeID, err)
 	}
 	return fresh, nil
+}
+
+// isTransient reports an error that the same request may not meet again: a
+// conflict with a transaction on the item, or throttling the SDK's own
+// retries did not outlast.
+func isTransient(err error) bool {
+	var tc *types.TransactionConflictException
+	var pt *types.ProvisionedThroughputExceededException
+	var rl *types.RequestLimitExceeded
+	var th *types.ThrottlingException
+	return errors.As(err, &tc) || errors.As(err, &pt) || errors.As(err, &rl) || errors.As(err, &th)
+}
+
+// writers is how many single-item writes a Store has in flight at once.
+const writers = 16
+
+// concurrently calls fn(ctx, i) for i in [0, n), at most writers at a time.
+// The first error cancels the calls not yet started; every error is
+// returned, joined.
+func (s *Store) concurrently(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan int)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for range min(writers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if err := fn(ctx, i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case work <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if len(errs) == 0 && ctx.Err() != nil {
+		return ctx.Err() // the caller's ctx, cancelled before every call ran
+	}
+	return errors.Join(errs...)
 }
 
 // cancellationReasons returns the per-item reasons of a cancelled transaction.
@@ -589,41 +625,10 @@ func (s *Store) Pending(ctx context.Context) ([]pipeline.ChangeRecord, error) {
 // the PENDING index partition to its detection month's: one UpdateItem per
 // change, a few at a time. An unknown id is an error; marking twice is not.
 func (s *Store) MarkWritten(ctx context.Context, ids []string) error {
-	const workers = 8
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := make(chan string)
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	for range min(workers, len(ids)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range work {
-				if err := s.markWritten(ctx, id); err != nil {
-					errs <- err
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-feed:
-	for _, id := range ids {
-		select {
-		case work <- id:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	if err := errors.Join(all...); err != nil {
+	err := s.concurrently(ctx, len(ids), func(ctx context.Context, i int) error {
+		return s.markWritten(ctx, ids[i])
+	})
+	if err != nil {
 		return fmt.Errorf("mark changes written: %w", err)
 	}
 	return nil
