@@ -35,7 +35,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress shows sheets and rows done (default: none).
 	Progress Progress
-	// Webhooks attributes changes from stored webhook events (optional).
+	// Webhooks attributes changes from stored webhook events (optional). It
+	// is asked about several changes at once, so it must be safe for
+	// concurrent use.
 	Webhooks audit.Attributor
 	// WebhookCallbackURL, when set with WebhookAPI and WebhookSecrets, makes
 	// every run register the source sheets' webhooks (EnsureWebhooks).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -316,16 +317,8 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 			changes = append(changes, cs...)
 		}
 	}
-	chain := r.attributors(b, changes)
-	for i := range changes {
-		c := &changes[i]
-		if err := audit.AttributeChain(ctx, c, chain...); err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
-			r.log.WarnContext(ctx, "attribution incomplete", slog.String("change", c.ChangeID), slog.Any("error", err))
-		}
-		det.Classify(c, b.Window)
+	if err := r.attribute(ctx, b, det, changes); err != nil {
+		return nil, nil, err
 	}
 	if r.opts.TestMode {
 		return changes, findings, nil
@@ -341,6 +334,41 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 // moved, so its baseline is refreshed without a change being reported.
 func baselineStale(p *audit.Baseline, cur *audit.RowSnapshot) bool {
 	return p.RowNumber != cur.RowNumber || (cur.Permalink != "" && p.Permalink != cur.Permalink)
+}
+
+// attributeWorkers is how many changes of a batch are attributed at once:
+// each may wait on a lookup (webhook records in the store, cell history).
+const attributeWorkers = 8
+
+// attribute attributes and classifies every change, attributeWorkers at a
+// time. Only a cancelled ctx is an error: an attribution that fails is
+// logged and leaves the change with what the chain could tell.
+func (r *Runner) attribute(ctx context.Context, b Batch, det *audit.Detector, changes []audit.Change) error {
+	chain := r.attributors(b, changes)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(attributeWorkers, len(changes)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c := &changes[i]
+				if err := audit.AttributeChain(ctx, c, chain...); err != nil && ctx.Err() == nil {
+					r.log.WarnContext(ctx, "attribution incomplete", slog.String("change", c.ChangeID), slog.Any("error", err))
+				}
+				det.Classify(c, b.Window)
+			}
+		}()
+	}
+	for i := range changes {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return ctx.Err()
 }
 
 func (r *Runner) attributors(b Batch, changes []audit.Change) []audit.Attributor {
