@@ -141,7 +141,8 @@ func New(ctx context.Context, needSmartsheet bool, need ...string) (*App, error)
 		opts := pipeline.Options{
 			Audit: ac, SourceSheetIDs: cfg.SourceSheetIDs, SourceFolderIDs: cfg.SourceFolderIDs,
 			AuditSheetID: cfg.AuditSheetID, SkipCellHistory: cfg.SkipCellHistory, TestMode: cfg.TestMode,
-			Logger: a.Log, PageSize: 500,
+			Logger: a.Log, PageSize: 500, Stats: a.Smartsheet.Stats,
+			RequestsPerMinute: cfg.RequestsPerMinute, HistoryPerMinute: cfg.HistoryPerMinute,
 			// Attribution: webhook record → writer info → cell history → unknown.
 			Webhooks: pipeline.WebhookAttributor(a.WebhookStore, a.Smartsheet),
 		}

@@ -416,3 +416,34 @@ func TestColumnRenameIsAFinding(t *testing.T) {
 		t.Errorf("changes = %+v, want the price change under its new (synonym) title", sum.Changes)
 	}
 }
+
+// TestLostResponseLeavesNoDuplicate: the audit write is applied but its answer
+// is lost (a gateway 502); the client retries and Smartsheet applies it twice.
+// The run removes the second copy: one audit row per Change ID.
+func TestLostResponseLeavesNoDuplicate(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	s.run(t, func(o *pipeline.Options) { o.Stats = s.client.Stats })
+	s.srv.AdvanceClock(time.Hour)
+	expected, err := s.setup.Script(s.srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	s.srv.FailNext(smartsim.EndpointAddRows, 1, smartsim.FaultLostResponse)
+	sum := s.run(t, func(o *pipeline.Options) { o.Stats = s.client.Stats })
+	if s.srv.Counter(smartsim.EndpointAddRows).Faults != 1 {
+		t.Fatal("the lost-response fault was not injected")
+	}
+	ids := map[string]int{}
+	for _, r := range s.auditRows(t) {
+		ids[r[pipeline.AColChangeID]]++
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("change %s is on the audit sheet %d times", id, n)
+		}
+	}
+	if len(ids) != len(expected) || sum.Run.AuditRows != len(expected) {
+		t.Errorf("audit sheet holds %d changes, run wrote %d; want %d", len(ids), sum.Run.AuditRows, len(expected))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -154,12 +155,26 @@ func (r *Runner) auditColumns(ctx context.Context) (map[string]int64, error) {
 
 // auditChangeIDs reads the Change ID column of the audit sheet.
 func (r *Runner) auditChangeIDs(ctx context.Context, cols map[string]int64) (map[string]bool, error) {
+	rows, err := r.auditRowsByChangeID(ctx, cols)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]bool, len(rows))
+	for id := range rows {
+		ids[id] = true
+	}
+	return ids, nil
+}
+
+// auditRowsByChangeID maps each Change ID on the audit sheet to its rows, in
+// sheet order.
+func (r *Runner) auditRowsByChangeID(ctx context.Context, cols map[string]int64) (map[string][]int64, error) {
 	colID := cols[AColChangeID]
-	ids := map[string]bool{}
+	ids := map[string][]int64{}
 	err := r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{ColumnIDs: []int64{colID}, PageSize: 5000}, func(s *smartsheet.Sheet) error {
 		for _, row := range s.Rows {
 			if c := row.Cell(colID); c != nil && c.Value.Text() != "" {
-				ids[c.Value.Text()] = true
+				ids[c.Value.Text()] = append(ids[c.Value.Text()], row.ID)
 			}
 		}
 		return nil
@@ -168,6 +183,29 @@ func (r *Runner) auditChangeIDs(ctx context.Context, cols map[string]int64) (map
 		return nil, fmt.Errorf("read change ids of audit sheet %d: %w", r.opts.AuditSheetID, err)
 	}
 	return ids, nil
+}
+
+// dedupeAudit deletes all but the first row of any Change ID that is on the
+// audit sheet more than once.
+func (r *Runner) dedupeAudit(ctx context.Context, cols map[string]int64) error {
+	rows, err := r.auditRowsByChangeID(ctx, cols)
+	if err != nil {
+		return err
+	}
+	var extra []int64
+	for _, ids := range rows {
+		if len(ids) > 1 {
+			extra = append(extra, ids[1:]...)
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	r.log.WarnContext(ctx, "removing audit rows written twice by a retried request", slog.Int("rows", len(extra)))
+	if _, err := r.api.DeleteRows(ctx, r.opts.AuditSheetID, extra, smartsheet.DeleteRowsOptions{IgnoreRowsNotFound: true}); err != nil {
+		return fmt.Errorf("delete duplicate audit rows: %w", err)
+	}
+	return nil
 }
 
 // AuditRows lays changes out as audit-log rows. Text from source cells is

@@ -330,7 +330,15 @@ func (r *Runner) WriteChanges(ctx context.Context, changes []audit.Change) ([]au
 func (r *Runner) writeChanges(ctx context.Context, cols map[string]int64, changes []audit.Change) ([]audit.Change, error) {
 	var written []audit.Change
 	for rows := range slices.Chunk(changes, maxRowsPerRequest) {
+		before := r.stats()
 		res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, AuditRows(cols, rows, r.opts.Audit.Location), addToBottom)
+		if r.stats().Retries > before.Retries {
+			// A retried write may have been applied twice (the first answer was
+			// lost): keep one row per Change ID.
+			if derr := r.dedupeAudit(ctx, cols); derr != nil {
+				return written, errors.Join(err, derr)
+			}
+		}
 		if err != nil {
 			return written, fmt.Errorf("write audit rows: %w", err)
 		}

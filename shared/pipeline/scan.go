@@ -25,6 +25,7 @@ type SheetAPI interface {
 	CreateSheet(ctx context.Context, name string, cols []smartsheet.Column) (*smartsheet.Sheet, error)
 	AddColumns(ctx context.Context, sheetID int64, cols []smartsheet.Column) ([]smartsheet.Column, error)
 	UpdateRows(ctx context.Context, sheetID int64, rows []smartsheet.Row, opts smartsheet.UpdateRowsOptions) (*smartsheet.RowsResult, error)
+	DeleteRows(ctx context.Context, sheetID int64, rowIDs []int64, opts smartsheet.DeleteRowsOptions) ([]int64, error)
 	ListAttachments(ctx context.Context, sheetID int64) ([]smartsheet.Attachment, error)
 	AttachFile(ctx context.Context, sheetID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
 	AttachNewVersion(ctx context.Context, sheetID, attachmentID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)

@@ -67,6 +67,9 @@ const (
 	// FaultTimeout hangs until the client gives up or the server closes, or
 	// for Fault.Delay if set, then answers 4002.
 	FaultTimeout FaultKind = "timeout"
+	// FaultLostResponse applies the request, then answers a bare 502: the
+	// response was lost on the way back, so a retried write is applied twice.
+	FaultLostResponse FaultKind = "lost-response"
 )
 
 // Fault configures failures of one endpoint: first the next Next calls fail,
@@ -210,13 +213,8 @@ func (s *Server) endpointKeys() []string {
 	return keys
 }
 
-// injectFault answers the call with a fault if one is due. It reports
-// whether it did.
-func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, key string) bool {
-	f, hit := s.faults.decide(key)
-	if !hit {
-		return false
-	}
+// injectFault answers the call with the fault decided for it.
+func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
 	plain := func(status int) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
@@ -229,7 +227,7 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, key string)
 		s.writeError(w, &apiError{status: 500, code: 4002, msg: "Server timeout exceeded. Request has failed."})
 	case FaultMaintenance:
 		s.writeError(w, &apiError{status: 503, code: 4001, msg: "Smartsheet.com is currently offline for system maintenance. Please check back again shortly."})
-	case Fault502:
+	case Fault502, FaultLostResponse:
 		plain(http.StatusBadGateway)
 	case Fault503:
 		plain(http.StatusServiceUnavailable)
@@ -295,3 +293,15 @@ func durString(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// discardWriter swallows the answer of a request whose response is "lost".
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header {
+	if d.h == nil {
+		d.h = http.Header{}
+	}
+	return d.h
+}
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}

@@ -197,7 +197,12 @@ func (s *Server) handle(pattern, key string, h apiHandler) {
 			s.writeError(w, errRateLimited())
 			return
 		}
-		if s.injectFault(w, r, key) {
+		if f, hit := s.faults.decide(key); hit {
+			if f.Kind == FaultLostResponse {
+				lost := &request{w: &discardWriter{}, r: r, user: user, agent: r.Header.Get("Smartsheet-Change-Agent")}
+				_, _ = h(s, lost)
+			}
+			s.injectFault(w, r, f)
 			return
 		}
 		q := &request{w: w, r: r, user: user, agent: r.Header.Get("Smartsheet-Change-Agent")}
