@@ -103,8 +103,8 @@ func TestPrepareRealTemplate(t *testing.T) {
 		t.Error("Prepare() body still has AWS::Serverless resources")
 	}
 	wantEnv := []string{"ANALYSIS_QUEUE_URL", "AUDIT_SHEET_ID", "AUDIT_TABLE", "AUDIT_TIMEZONE", "EVENT_BUS_NAME",
-		"GRACE_PERIOD", "HIGH_RISK_THRESHOLD", "LOG_LEVEL", "MEDIUM_RISK_THRESHOLD", "REPORT_BUCKET", "RETENTION_DAYS",
-		"SMARTSHEET_BASE_URL", "SMARTSHEET_TOKEN_SECRET_ARN", "SOURCE_FOLDER_IDS", "SOURCE_SHEET_IDS",
+		"GRACE_PERIOD", "HIGH_RISK_THRESHOLD", "LOG_LEVEL", "MEDIUM_RISK_THRESHOLD", "REPORT_BUCKET", "RETENTION_DAYS", "SKIP_CELL_HISTORY",
+		"SMARTSHEET_BASE_URL", "SMARTSHEET_TOKEN_SECRET_ARN", "SOURCE_FOLDER_IDS", "SOURCE_SHEET_IDS", "TRACK_COLUMNS",
 		"WEBHOOK_QUEUE_URL", "WEBHOOK_SECRETS_ARN"}
 	if diff := cmp.Diff(wantEnv, sortedKeys(plan.Environment)); diff != "" {
 		t.Errorf("template Globals environment mismatch (-want +got):\n%s", diff)
