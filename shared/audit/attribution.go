@@ -36,6 +36,15 @@ type Attributor interface {
 	Attribute(ctx context.Context, c *Change) (a Attribution, ok bool, err error)
 }
 
+// BatchAttributor is an [Attributor] that can keep state for the duration of
+// one batch of changes (a cache of what every change of the batch asks):
+// the pipeline calls ForBatch once per batch and asks the result about that
+// batch's changes, possibly concurrently.
+type BatchAttributor interface {
+	Attributor
+	ForBatch() Attributor
+}
+
 // AttributorFunc adapts a function to [Attributor].
 type AttributorFunc func(ctx context.Context, c *Change) (Attribution, bool, error)
 

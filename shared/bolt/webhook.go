@@ -22,6 +22,7 @@ var (
 	bucketWebhookSecrets = []byte("webhook-secrets") // webhook id → JSON SecretSet
 	bucketWebhookNonces  = []byte("webhook-nonces")  // nonce → seen at (unix nanos)
 	bucketWebhookRecords = []byte("webhook-records") // sheet|row|column|time|user|event → JSON Record
+	bucketWebhookNewest  = []byte("webhook-newest")  // sheet id → newest record time (unix nanos)
 )
 
 // Defaults of the webhook stores.
@@ -38,6 +39,7 @@ var (
 	_ pipeline.WebhookRecords     = (*Store)(nil)
 	_ webhook.Nonces              = (*Store)(nil)
 	_ webhook.RecordLookup        = (*Store)(nil)
+	_ webhook.NewestRecordLookup  = (*Store)(nil)
 )
 
 // SecretSet returns the stored secrets of a webhook.
@@ -141,12 +143,26 @@ func recordPrefix(sheetID, rowID, columnID int64) []byte {
 	return binary.BigEndian.AppendUint64(k, uint64(columnID))
 }
 
-// PutRecords stores attribution records (idempotently) and drops those of
+// PutRecords stores attribution records (idempotently), raises the newest
+// record time of their sheets (see NewestRecord) and drops the records of
 // the same cells older than RecordTTL.
 func (s *Store) PutRecords(_ context.Context, recs []webhook.Record) error {
 	cutoff := s.now().Add(-RecordTTL)
-	return s.update(bucketWebhookRecords, func(b *bbolt.Bucket) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketWebhookRecords)
+		if err != nil {
+			return err
+		}
+		nb, err := tx.CreateBucketIfNotExists(bucketWebhookNewest)
+		if err != nil {
+			return err
+		}
 		for _, r := range recs {
+			if v := nb.Get(idKey(r.SheetID)); len(v) != 8 || int64(binary.BigEndian.Uint64(v)) < r.Time.UnixNano() {
+				if err := nb.Put(idKey(r.SheetID), binary.BigEndian.AppendUint64(nil, uint64(r.Time.UnixNano()))); err != nil {
+					return err
+				}
+			}
 			v, err := json.Marshal(r)
 			if err != nil {
 				return err
@@ -167,6 +183,25 @@ func (s *Store) PutRecords(_ context.Context, recs []webhook.Record) error {
 		}
 		return nil
 	})
+}
+
+// NewestRecord returns the time of the newest record PutRecords stored for
+// the sheet; ok is false when it stored none.
+func (s *Store) NewestRecord(_ context.Context, sheetID int64) (time.Time, bool, error) {
+	var t time.Time
+	var ok bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(bucketWebhookNewest); b != nil {
+			if v := b.Get(idKey(sheetID)); len(v) == 8 {
+				t, ok = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(), true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read newest webhook record time of sheet %d: %w", sheetID, err)
+	}
+	return t, ok, nil
 }
 
 // Records returns the records of one cell (columnID 0: the row's) with

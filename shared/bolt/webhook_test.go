@@ -111,3 +111,32 @@ func TestWebhookRecords(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookNewestRecord(t *testing.T) {
+	ctx := context.Background()
+	s := mustStore(t)
+	t0 := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+	if _, ok, err := s.NewestRecord(ctx, 9); ok || err != nil {
+		t.Fatalf("NewestRecord(9) before any record = %v, %v; want none", ok, err)
+	}
+	steps := []struct {
+		name string
+		recs []webhook.Record
+		want time.Time
+	}{
+		{"first callback: its newest", []webhook.Record{{SheetID: 9, RowID: 1, Time: t0}, {SheetID: 9, RowID: 2, Time: t0.Add(time.Minute)}}, t0.Add(time.Minute)},
+		{"a late, older callback keeps it", []webhook.Record{{SheetID: 9, RowID: 3, Time: t0.Add(-time.Hour)}}, t0.Add(time.Minute)},
+		{"a newer one raises it", []webhook.Record{{SheetID: 9, RowID: 1, Time: t0.Add(time.Hour)}}, t0.Add(time.Hour)},
+	}
+	for _, st := range steps {
+		if err := s.PutRecords(ctx, st.recs); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok, err := s.NewestRecord(ctx, 9); err != nil || !ok || !got.Equal(st.want) {
+			t.Errorf("%s: NewestRecord(9) = %v, %v, %v; want %v", st.name, got, ok, err, st.want)
+		}
+	}
+	if _, ok, err := s.NewestRecord(ctx, 10); ok || err != nil {
+		t.Errorf("NewestRecord(10) of another sheet = %v, %v; want none", ok, err)
+	}
+}

@@ -24,14 +24,19 @@ import (
 //	what                pk                        sk                                          other
 //	callback nonce      NONCE#<nonce>             NONCE                                       ttl (seen + NonceTTL)
 //	attribution record  WH#<sheet id>#<row id>    <column id, %020d>#<time>#<user id>#<event> data (JSON Record), ttl
+//	newest record time  WH#<sheet id>             NEWEST                                      newest (unix nanos)
 //	webhook status      META                      webhook-status/<webhook id>                 value (JSON, via PutMeta)
 //
 // A record's sort key starts with its column and then its time, so the
 // records of one cell are one Query in time order; the user and event make
-// a record stored twice (a retried callback) one item.
+// a record stored twice (a retried callback) one item. The newest record
+// time of a sheet only grows and has no ttl: analyze skips the record
+// lookups of a sheet with no record after a change's window start.
 
 // WebhookAPI is the part of the DynamoDB client the webhook stores use.
 type WebhookAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
@@ -64,9 +69,10 @@ type WebhookStore struct {
 }
 
 var (
-	_ webhook.Nonces          = (*WebhookStore)(nil)
-	_ webhook.RecordLookup    = (*WebhookStore)(nil)
-	_ pipeline.WebhookRecords = (*WebhookStore)(nil)
+	_ webhook.Nonces             = (*WebhookStore)(nil)
+	_ webhook.RecordLookup       = (*WebhookStore)(nil)
+	_ webhook.NewestRecordLookup = (*WebhookStore)(nil)
+	_ pipeline.WebhookRecords    = (*WebhookStore)(nil)
 )
 
 // NewWebhookStore returns the webhook stores on table through api.
@@ -90,6 +96,11 @@ func noncePK(nonce string) string { return "NONCE#" + nonce }
 func recordPK(sheetID, rowID int64) string {
 	return "WH#" + strconv.FormatInt(sheetID, 10) + "#" + strconv.FormatInt(rowID, 10)
 }
+
+// newestPK and skNewest key a sheet's newest record time.
+func newestPK(sheetID int64) string { return "WH#" + strconv.FormatInt(sheetID, 10) }
+
+const skNewest = "NEWEST"
 
 func recordColumn(columnID int64) string { return fmt.Sprintf("%020d#", columnID) }
 
@@ -134,8 +145,21 @@ type recordItem struct {
 }
 
 // PutRecords stores attribution records, 25 to a BatchWriteItem, retrying
-// what DynamoDB leaves unprocessed.
+// what DynamoDB leaves unprocessed. It first raises the newest record time
+// of their sheets (see NewestRecord), so a lookup never misses a stored
+// record.
 func (s *WebhookStore) PutRecords(ctx context.Context, recs []webhook.Record) error {
+	newest := map[int64]time.Time{}
+	for _, r := range recs {
+		if t, ok := newest[r.SheetID]; !ok || r.Time.After(t) {
+			newest[r.SheetID] = r.Time
+		}
+	}
+	for sheetID, t := range newest {
+		if err := s.raiseNewest(ctx, sheetID, t); err != nil {
+			return err
+		}
+	}
 	ttl := s.opts.Now().Add(s.opts.RecordTTL).Unix()
 	seen := map[[2]string]bool{}
 	var reqs []types.WriteRequest
@@ -176,6 +200,39 @@ func (s *WebhookStore) PutRecords(ctx context.Context, recs []webhook.Record) er
 		}
 	}
 	return nil
+}
+
+// raiseNewest sets the sheet's newest record time to t unless it is newer.
+func (s *WebhookStore) raiseNewest(ctx context.Context, sheetID int64, t time.Time) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       key(newestPK(sheetID), skNewest),
+		UpdateExpression:          aws.String("SET newest = :t"),
+		ConditionExpression:       aws.String("attribute_not_exists(newest) OR newest < :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixNano(), 10)}},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("store newest webhook record time of sheet %d: %w", sheetID, err)
+	}
+	return nil
+}
+
+// NewestRecord returns the time of the newest record PutRecords stored for
+// the sheet (one consistent GetItem); ok is false when it stored none.
+func (s *WebhookStore) NewestRecord(ctx context.Context, sheetID int64) (time.Time, bool, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(newestPK(sheetID), skNewest), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read newest webhook record time of sheet %d: %w", sheetID, err)
+	}
+	v, ok := out.Item["newest"].(*types.AttributeValueMemberN)
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("newest webhook record time of sheet %d: %w", sheetID, err)
+	}
+	return time.Unix(0, n).UTC(), true, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/dynamo"
 	"github.com/fieldaudit/billing-audit/shared/webhook"
 	"github.com/google/go-cmp/cmp"
@@ -139,4 +140,81 @@ func attrN(t *testing.T, av types.AttributeValue) int64 {
 		t.Fatal(err)
 	}
 	return i
+}
+
+// countingQueries counts the Query calls of a WebhookAPI.
+type countingQueries struct {
+	dynamo.WebhookAPI
+	n atomic.Int32
+}
+
+func (c *countingQueries) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c.n.Add(1)
+	return c.WebhookAPI.Query(ctx, in, o...)
+}
+
+// A batch's webhook attributor queries no records of a sheet whose newest
+// record is not after a change's window start (or that has none), and still
+// finds the records that are.
+func TestWebhookNewestRecordSkipsLookups(t *testing.T) {
+	forEach(t, func(t *testing.T, api testAPI) {
+		ctx := context.Background()
+		counted := &countingQueries{WebhookAPI: api.(dynamo.WebhookAPI)}
+		table := mustTable(t, api)
+		s := dynamo.NewWebhookStore(counted, table, dynamo.WebhookOptions{})
+		t0 := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+		if _, ok, err := s.NewestRecord(ctx, 9); err != nil || ok {
+			t.Fatalf("NewestRecord(9) before any record = %v, %v; want none", ok, err)
+		}
+		newer := webhook.Record{SheetID: 9, RowID: 1, ColumnID: 100, UserID: 7, User: "ann@example.com", Time: t0.Add(time.Minute), EventType: "updated"}
+		older := webhook.Record{SheetID: 9, RowID: 2, ColumnID: 100, UserID: 8, User: "bob@example.com", Time: t0, EventType: "updated"}
+		if err := s.PutRecords(ctx, []webhook.Record{newer}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutRecords(ctx, []webhook.Record{older}); err != nil { // late, out of order: the newest stays
+			t.Fatal(err)
+		}
+		if got, ok, err := s.NewestRecord(ctx, 9); err != nil || !ok || !got.Equal(newer.Time) {
+			t.Fatalf("NewestRecord(9) = %v, %v, %v; want %v", got, ok, err, newer.Time)
+		}
+		change := func(sheet, row int64, ws time.Time) *audit.Change {
+			return &audit.Change{Kind: audit.KindValueChanged, SheetID: sheet, RowID: row, ColumnID: 100,
+				Attribution: audit.Attribution{WindowStart: ws, WindowEnd: t0.Add(time.Hour)}}
+		}
+		tests := []struct {
+			name    string
+			c       *audit.Change
+			want    string
+			queries int32
+		}{
+			{"record after the window start", change(9, 1, t0), "ann@example.com", 1},
+			{"older record in its window", change(9, 2, t0.Add(-time.Minute)), "bob@example.com", 1},
+			{"window starts at the newest", change(9, 1, newer.Time), "", 0},
+			{"window starts after the newest", change(9, 1, t0.Add(30*time.Minute)), "", 0},
+			{"sheet without records", change(10, 1, time.Time{}), "", 0},
+		}
+		for _, tt := range tests {
+			at := webhook.NewAttributor(s).(audit.BatchAttributor).ForBatch()
+			before := counted.n.Load()
+			got, ok, err := at.Attribute(ctx, tt.c)
+			if err != nil || ok != (tt.want != "") || got.User != tt.want {
+				t.Errorf("%s: Attribute = %q, %v, %v; want %q", tt.name, got.User, ok, err, tt.want)
+			}
+			if q := counted.n.Load() - before; q != tt.queries {
+				t.Errorf("%s: %d Query calls, want %d", tt.name, q, tt.queries)
+			}
+		}
+		// 100 changes of one batch, all before the newest record's time but
+		// after it as window start: no Query at all.
+		at := webhook.NewAttributor(s).(audit.BatchAttributor).ForBatch()
+		before := counted.n.Load()
+		for row := range int64(100) {
+			if _, ok, err := at.Attribute(ctx, change(9, row, newer.Time)); ok || err != nil {
+				t.Fatalf("Attribute(row %d) = %v, %v; want nothing", row, ok, err)
+			}
+		}
+		if q := counted.n.Load() - before; q != 0 {
+			t.Errorf("batch of 100 skipped changes: %d Query calls, want 0", q)
+		}
+	})
 }

@@ -375,7 +375,11 @@ func (r *Runner) attribute(ctx context.Context, b Batch, det *audit.Detector, ch
 func (r *Runner) attributors(b Batch, changes []audit.Change) []audit.Attributor {
 	var chain []audit.Attributor
 	if r.webhooks != nil {
-		chain = append(chain, r.webhooks)
+		w := r.webhooks
+		if ba, ok := w.(audit.BatchAttributor); ok {
+			w = ba.ForBatch()
+		}
+		chain = append(chain, w)
 	}
 	chain = append(chain, audit.NewWriterInfoAttributor(b.Rows, changes))
 	if !r.opts.SkipCellHistory {

@@ -491,7 +491,9 @@ const UserCacheTTL = time.Hour
 // email and name at attribution time through users (GET /users/{id}, cached
 // in memory). columnIDs, when given, limit it to those columns (see
 // webhook.NewAttributor); the records exist only for the webhooks'
-// subscopes anyway.
+// subscopes anyway. When lookup is a webhook.NewestRecordLookup (the
+// DynamoDB and bolt stores), each batch reads a sheet's newest record time
+// once and skips the lookups of changes no record can match.
 func WebhookAttributor(lookup webhook.RecordLookup, users UserAPI, columnIDs ...int64) audit.Attributor {
 	return webhook.NewAttributor(webhook.ResolvingLookup(lookup, webhook.CachedUsers(apiUsers{users}, UserCacheTTL)), columnIDs...)
 }

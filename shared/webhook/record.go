@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -75,6 +76,18 @@ type RecordLookup interface {
 	Records(ctx context.Context, sheetID, rowID, columnID int64, from, to time.Time) ([]Record, error)
 }
 
+// NewestRecordLookup is a RecordLookup that also knows, per sheet, the time
+// of the newest record it stored (kept by its PutRecords). The Attributor of
+// a batch (see [Attributor.ForBatch]) reads it once per sheet and does not
+// look up the records of a change whose window starts at or after it: no
+// record can match.
+type NewestRecordLookup interface {
+	RecordLookup
+	// NewestRecord returns the time of the newest record stored for the
+	// sheet; ok is false when none was stored.
+	NewestRecord(ctx context.Context, sheetID int64) (t time.Time, ok bool, err error)
+}
+
 // Attributor attributes changes from webhook records: the newest record of
 // the changed cell within the change's window. Row changes (ROW_DELETED,
 // ROW_ADDED_LATE) use the row's records (ColumnID 0): for a deletion only a
@@ -82,9 +95,10 @@ type RecordLookup interface {
 type Attributor struct {
 	lookup  RecordLookup
 	columns map[int64]bool
+	newest  *newestCache // the batch's, nil outside one
 }
 
-var _ audit.Attributor = (*Attributor)(nil)
+var _ audit.BatchAttributor = (*Attributor)(nil)
 
 // NewAttributor returns an Attributor reading lookup. columnIDs, if given,
 // are the columns the webhook records cover (the webhook's subscope): a cell
@@ -98,6 +112,18 @@ func NewAttributor(lookup RecordLookup, columnIDs ...int64) audit.Attributor {
 		}
 	}
 	return a
+}
+
+// ForBatch implements [audit.BatchAttributor]: when the lookup is a
+// [NewestRecordLookup], the returned Attributor reads each sheet's newest
+// record time once and skips the lookups that cannot match; otherwise it is
+// a itself.
+func (a *Attributor) ForBatch() audit.Attributor {
+	nl, ok := a.lookup.(NewestRecordLookup)
+	if !ok {
+		return a
+	}
+	return &Attributor{lookup: a.lookup, columns: a.columns, newest: &newestCache{lookup: nl, sheets: map[int64]*newestEntry{}}}
 }
 
 // Attribute implements [audit.Attributor].
@@ -114,6 +140,9 @@ func (a *Attributor) Attribute(ctx context.Context, c *audit.Change) (audit.Attr
 		}
 	}
 	ws, we := c.Attribution.WindowStart, c.Attribution.WindowEnd
+	if a.newest != nil && a.newest.noneAfter(ctx, c.SheetID, ws) {
+		return audit.Attribution{}, false, nil
+	}
 	recs, err := a.lookup.Records(ctx, c.SheetID, c.RowID, column, ws, we)
 	if err != nil {
 		return audit.Attribution{}, false, fmt.Errorf("webhook records of sheet %d row %d column %d: %w", c.SheetID, c.RowID, column, err)
@@ -144,4 +173,41 @@ func (a *Attributor) Attribute(ctx context.Context, c *audit.Change) (audit.Attr
 	}
 	return audit.Attribution{User: best.User, Name: name, Time: &t, Source: audit.SourceWebhook,
 		WindowStart: ws, WindowEnd: we}, true, nil
+}
+
+// newestCache holds the newest record time of each sheet asked about during
+// one batch, read once per sheet even by concurrent changes.
+type newestCache struct {
+	lookup NewestRecordLookup
+	mu     sync.Mutex
+	sheets map[int64]*newestEntry
+}
+
+type newestEntry struct {
+	once sync.Once
+	t    time.Time
+	ok   bool
+	err  error
+}
+
+// noneAfter reports whether the sheet surely has no record after from (a
+// zero from is open): none stored, or the newest at or before from. A
+// failed read answers false, so the records are looked up as before.
+func (n *newestCache) noneAfter(ctx context.Context, sheetID int64, from time.Time) bool {
+	n.mu.Lock()
+	e := n.sheets[sheetID]
+	if e == nil {
+		e = &newestEntry{}
+		n.sheets[sheetID] = e
+	}
+	n.mu.Unlock()
+	e.once.Do(func() { e.t, e.ok, e.err = n.lookup.NewestRecord(ctx, sheetID) })
+	switch {
+	case e.err != nil:
+		return false
+	case !e.ok:
+		return true
+	default:
+		return !from.IsZero() && !e.t.After(from)
+	}
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,6 +86,103 @@ func TestAttributor(t *testing.T) {
 				t.Errorf("Attribute(%s) looked up %d times, want lookup %v", tt.name, lookup.calls, tt.lookup)
 			}
 		})
+	}
+}
+
+// memNewest is a memRecords that knows each sheet's newest record time
+// (computed from its records) and counts how often it is asked.
+type memNewest struct {
+	*memRecords
+	mu     sync.Mutex
+	asked  int
+	err    error
+	absent bool // answer "none stored" whatever the records
+}
+
+func (m *memNewest) NewestRecord(_ context.Context, sheet int64) (time.Time, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.asked++
+	if m.err != nil {
+		return time.Time{}, false, m.err
+	}
+	var t time.Time
+	ok := false
+	for _, r := range m.recs {
+		if r.SheetID == sheet && !m.absent && (!ok || r.Time.After(t)) {
+			t, ok = r.Time, true
+		}
+	}
+	return t, ok, nil
+}
+
+func TestAttributorForBatch(t *testing.T) {
+	t1, t2 := now.Add(-3*time.Hour), now.Add(-2*time.Hour)
+	recs := []Record{
+		{SheetID: 1, RowID: 10, ColumnID: 100, UserID: 7, User: "ann@example.com", Name: "Ann", Time: t1, EventType: "updated"},
+		{SheetID: 1, RowID: 10, ColumnID: 100, UserID: 8, User: "bob@example.com", Name: "Bob", Time: t2, EventType: "updated"},
+	}
+	change := func(sheet int64, ws time.Time) *audit.Change {
+		return &audit.Change{Kind: audit.KindValueChanged, SheetID: sheet, RowID: 10, ColumnID: 100,
+			Attribution: audit.Attribution{WindowStart: ws, WindowEnd: now}}
+	}
+	tests := []struct {
+		name    string
+		c       *audit.Change
+		lookup  *memNewest
+		want    string // the user found, "" for none
+		queried bool
+	}{
+		{"newest after the window start", change(1, t1), &memNewest{memRecords: &memRecords{recs: recs}}, "bob@example.com", true},
+		{"open window start", change(1, time.Time{}), &memNewest{memRecords: &memRecords{recs: recs}}, "bob@example.com", true},
+		{"newest at the window start: skipped", change(1, t2), &memNewest{memRecords: &memRecords{recs: recs}}, "", false},
+		{"newest before the window start: skipped", change(1, now.Add(-time.Hour)), &memNewest{memRecords: &memRecords{recs: recs}}, "", false},
+		{"sheet without records: skipped", change(2, t1), &memNewest{memRecords: &memRecords{recs: recs}}, "", false},
+		{"open window, sheet without records: skipped", change(2, time.Time{}), &memNewest{memRecords: &memRecords{recs: recs}}, "", false},
+		{"none stored, whatever the lookup holds: skipped", change(1, t1), &memNewest{memRecords: &memRecords{recs: recs}, absent: true}, "", false},
+		{"newest unreadable: looked up", change(1, t1), &memNewest{memRecords: &memRecords{recs: recs}, err: errors.New("throttled")}, "bob@example.com", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := NewAttributor(ResolvingLookup(tt.lookup, fakeUsers{}), 100).(audit.BatchAttributor).ForBatch()
+			got, ok, err := at.Attribute(context.Background(), tt.c)
+			if err != nil || ok != (tt.want != "") || got.User != tt.want {
+				t.Errorf("Attribute(%s) = %q, %v, %v, want %q", tt.name, got.User, ok, err, tt.want)
+			}
+			if (tt.lookup.calls > 0) != tt.queried {
+				t.Errorf("Attribute(%s) looked up %d times, want lookup %v", tt.name, tt.lookup.calls, tt.queried)
+			}
+		})
+	}
+}
+
+// The batch's attributor reads a sheet's newest record time once, however
+// many changes (concurrently) ask; the next batch reads it again.
+func TestAttributorForBatchReadsNewestOnce(t *testing.T) {
+	lookup := &memNewest{memRecords: &memRecords{recs: []Record{{SheetID: 1, RowID: 10, ColumnID: 100, UserID: 7, Time: now.Add(-2 * time.Hour)}}}}
+	a := NewAttributor(lookup).(audit.BatchAttributor)
+	for batch := 1; batch <= 2; batch++ {
+		at := a.ForBatch()
+		var wg sync.WaitGroup
+		for row := range int64(50) {
+			wg.Go(func() {
+				c := &audit.Change{Kind: audit.KindValueChanged, SheetID: 1, RowID: row, ColumnID: 100,
+					Attribution: audit.Attribution{WindowStart: now.Add(-time.Hour), WindowEnd: now}}
+				if _, ok, err := at.Attribute(context.Background(), c); ok || err != nil {
+					t.Errorf("Attribute(row %d) = %v, %v, want nothing", row, ok, err)
+				}
+			})
+		}
+		wg.Wait()
+		if lookup.asked != batch || lookup.calls != 0 {
+			t.Errorf("after batch %d: NewestRecord asked %d times, Records %d; want %d and 0", batch, lookup.asked, lookup.calls, batch)
+		}
+	}
+	// Outside a batch the attributor looks up every change, as before.
+	c := &audit.Change{Kind: audit.KindValueChanged, SheetID: 1, RowID: 10, ColumnID: 100,
+		Attribution: audit.Attribution{WindowStart: now.Add(-time.Hour), WindowEnd: now}}
+	if _, _, err := a.Attribute(context.Background(), c); err != nil || lookup.calls != 1 || lookup.asked != 2 {
+		t.Errorf("Attribute outside a batch: err %v, Records %d, NewestRecord %d; want 1 and 2", err, lookup.calls, lookup.asked)
 	}
 }
 

@@ -52,13 +52,26 @@ func (c *userCache) User(ctx context.Context, id int64) (string, string, error) 
 // only user ids, and attribution resolves them. A user that cannot be
 // resolved leaves its records with the id only (the Attributor names them
 // "Smartsheet user <id>"), never failing the lookup.
+// It keeps lookup's NewestRecord when lookup is a [NewestRecordLookup].
 func ResolvingLookup(lookup RecordLookup, users Users) RecordLookup {
+	if nl, ok := lookup.(NewestRecordLookup); ok {
+		return resolvingNewestLookup{resolvingLookup{lookup, users}, nl}
+	}
 	return resolvingLookup{lookup, users}
 }
 
 type resolvingLookup struct {
 	lookup RecordLookup
 	users  Users
+}
+
+type resolvingNewestLookup struct {
+	resolvingLookup
+	newest NewestRecordLookup
+}
+
+func (r resolvingNewestLookup) NewestRecord(ctx context.Context, sheetID int64) (time.Time, bool, error) {
+	return r.newest.NewestRecord(ctx, sheetID)
 }
 
 func (r resolvingLookup) Records(ctx context.Context, sheetID, rowID, columnID int64, from, to time.Time) ([]Record, error) {
