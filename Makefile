@@ -36,10 +36,7 @@ e2e:
 FUZZ_TARGETS := shared/audit:FuzzParseMoney shared/audit:FuzzParseQuantity shared/audit:FuzzParseDate \
 	shared/smartsheet:FuzzDecodeSheet shared/webhook:FuzzHandle
 fuzz:
-	@set -eo pipefail; for pt in $(FUZZ_TARGETS); do \
-	  pkg=$${pt%%:*}; t=$${pt##*:}; echo "fuzz $$t ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$pkg | grep -v '^fuzz: elapsed'; \
-	done
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) bash infra/fuzz.sh $(FUZZ_TARGETS)
 
 lint-template:
 	@if [ -f template.yaml ]; then \
