@@ -8,12 +8,12 @@ fuzztime="${FUZZTIME:-5s}"
 go="${GO:-go}"
 for pt in "$@"; do
   pkg=${pt%%:*}; t=${pt##*:}
-  for try in 1 2; do
+  for try in 1 2 3; do
     echo "fuzz $t ($fuzztime)"
     out=$("$go" test -run '^$' -fuzz "^$t\$" -fuzztime "$fuzztime" "./$pkg" 2>&1); rc=$?
     echo "$out" | grep -v '^fuzz: elapsed'
     [ $rc -eq 0 ] && break
-    if [ $try -eq 1 ] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
+    if [ $try -lt 3 ] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
       echo "fuzz $t: the fuzzer timed out a busy worker without a failing input; running it again"
       continue
     fi
