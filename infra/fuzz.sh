@@ -2,7 +2,7 @@
 # Runs each fuzz target (pkg:Target) for FUZZTIME. Go's fuzzer sometimes ends a
 # clean run with "context deadline exceeded" when a worker is still busy as
 # the time runs out (no crasher, no failing input written): such a run is
-# tried again once; a real failure (a failing input) fails at once.
+# tried again (up to three runs); a real failure (a failing input) fails at once.
 set -uo pipefail
 fuzztime="${FUZZTIME:-5s}"
 go="${GO:-go}"
