@@ -134,7 +134,10 @@ func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publi
 	if b.TestMode && !r.opts.TestMode {
 		o := r.opts
 		o.TestMode = true
-		rr = &Runner{api: r.api, store: r.store, opts: o, log: r.log, progress: r.progress, webhooks: r.webhooks, columnsSig: r.columnsSig}
+		var err error
+		if rr, err = New(r.api, r.store, o); err != nil {
+			return nil, err
+		}
 	}
 	fresh, findings, err := rr.Analyze(ctx, b)
 	if err != nil {
