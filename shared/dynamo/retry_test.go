@@ -160,3 +160,41 @@ func (f *failing) BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput,
 	f.calls++
 	return nil, f.err
 }
+
+// lostAnswer applies the first put of each change, then reports a conflict
+// as if the answer was lost: the store's repeat must still count it as new.
+type lostAnswer struct {
+	dynamo.API
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (f *lostAnswer) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	pk := in.Item["pk"].(*types.AttributeValueMemberS).Value
+	f.mu.Lock()
+	f.calls[pk]++
+	first := f.calls[pk] == 1
+	f.mu.Unlock()
+	out, err := f.API.PutItem(ctx, in, opts...)
+	if first && err == nil {
+		return nil, &types.TransactionConflictException{Message: aws.String("answer lost")}
+	}
+	return out, err
+}
+
+func TestAppliedPutWithLostAnswerIsFresh(t *testing.T) {
+	forEach(t, func(t *testing.T, api testAPI) {
+		f := &lostAnswer{API: api, calls: map[string]int{}}
+		s := dynamo.New(f, mustTable(t, api), dynamo.Options{Backoff: time.Millisecond})
+		fresh, err := s.Commit(context.Background(), pipeline.Commit{SheetID: 9, Changes: []audit.Change{testChange("a"), testChange("b")}})
+		if err != nil || len(fresh) != 2 {
+			t.Errorf("Commit() = %d fresh, %v; want 2 fresh (the repeats match their own puts)", len(fresh), err)
+		}
+		// Recorded by someone else before: not fresh.
+		s2 := dynamo.New(api, s.Table(), dynamo.Options{})
+		again, err := s2.Commit(context.Background(), pipeline.Commit{SheetID: 9, Changes: []audit.Change{testChange("a")}})
+		if err != nil || len(again) != 0 {
+			t.Errorf("Commit(recorded) = %d fresh, %v; want 0", len(again), err)
+		}
+	})
+}

@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -439,12 +441,21 @@ func (s *Store) putChange(ctx context.Context, ch audit.Change, now time.Time) (
 	if err != nil {
 		return false, err
 	}
+	// The put carries a token of this call: if an earlier attempt of the
+	// same call was applied but its answer lost (the SDK or we retried), the
+	// repeat matches its own token and still counts as new.
+	var tok [8]byte
+	_, _ = crand.Read(tok[:])
+	token := hex.EncodeToString(tok[:])
+	item["recordedBy"] = &types.AttributeValueMemberS{Value: token}
 	fresh := false
 	err = s.retry(ctx, func() (bool, error) {
 		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:           &s.table,
-			Item:                item,
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			TableName:                 &s.table,
+			Item:                      item,
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR #rb = :rb"),
+			ExpressionAttributeNames:  map[string]string{"#rb": "recordedBy"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":rb": &types.AttributeValueMemberS{Value: token}},
 		})
 		switch {
 		case err == nil:
