@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/bolt"
 	"github.com/fieldaudit/billing-audit/shared/config"
+	"github.com/fieldaudit/billing-audit/shared/digestfile"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 	"github.com/fieldaudit/billing-audit/shared/xlsx"
@@ -27,6 +29,10 @@ type app struct {
 	cfg    config.Config
 	client *smartsheet.Client
 	store  *bolt.Store
+	// signer signs the digests (nil until setup created the key); digests
+	// keeps them under OUTPUT_DIR/digests.
+	signer  *digestfile.Signer
+	digests digestfile.Dir
 	// clock is the scan time source (nil: time.Now); the demo uses the simulator's.
 	clock func() time.Time
 }
@@ -57,7 +63,22 @@ func openApp(cfg config.Config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, client: client, store: store}, nil
+	a := &app{cfg: cfg, client: client, store: store, digests: digestfile.Dir(filepath.Join(cfg.OutputDir, "digests"))}
+	if err := a.openSigner(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// openSigner reads the digest signing key, if setup created it.
+func (a *app) openSigner() error {
+	s, err := digestfile.Open(a.cfg.StateDir)
+	if errors.Is(err, digestfile.ErrNoKey) {
+		return nil
+	}
+	a.signer = s
+	return err
 }
 
 func (a *app) Close() error { return a.store.Close() }
@@ -88,7 +109,7 @@ func (a *app) runner(ctx context.Context, logger *slog.Logger, progress pipeline
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.New(a.client, a.store, pipeline.Options{
+	opts := pipeline.Options{
 		Audit:             auditConfig(a.cfg),
 		SourceSheetIDs:    a.cfg.SourceSheetIDs,
 		SourceFolderIDs:   a.cfg.SourceFolderIDs,
@@ -106,7 +127,12 @@ func (a *app) runner(ctx context.Context, logger *slog.Logger, progress pipeline
 		WebhookCallbackURL: a.cfg.WebhookCallbackURL,
 		WebhookAPI:         a.client,
 		WebhookSecrets:     a.store,
-	})
+		Digests:            a.digests,
+	}
+	if a.signer != nil {
+		opts.Signer = a.signer
+	}
+	return pipeline.New(a.client, a.store, opts)
 }
 
 func cmdSetup(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
@@ -137,6 +163,26 @@ func setup(ctx context.Context, a *app, stdout io.Writer) error {
 		verb = "created"
 	}
 	fmt.Fprintf(stdout, "audit-log sheet %q %s: AUDIT_SHEET_ID=%d\n", a.cfg.AuditSheetName, verb, id)
+	keyCreated, err := digestfile.CreateKey(a.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	if err := a.openSigner(); err != nil {
+		return err
+	}
+	pub, err := a.signer.PublicKeyPEM(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.digests.PutPublicKey(ctx, pub); err != nil {
+		return err
+	}
+	verb = "found"
+	if keyCreated {
+		verb = "created"
+	}
+	fmt.Fprintf(stdout, "digest signing key %s: %s (keep it private; its public key is %s, key id %s)\n",
+		verb, filepath.Join(a.cfg.StateDir, digestfile.KeyFile), filepath.Join(string(a.digests), digestfile.PublicKeyFile), a.signer.KeyID())
 	return nil
 }
 
@@ -171,12 +217,21 @@ func runAudit(ctx context.Context, a *app, stdout io.Writer, progress pipeline.P
 	if err != nil {
 		return pipeline.Summary{}, err
 	}
+	if a.signer == nil && !a.cfg.TestMode {
+		return pipeline.Summary{}, digestfile.ErrNoKey
+	}
 	sum, err := r.Run(ctx)
 	printSummary(stdout, sum, a.cfg)
 	if err != nil {
 		return sum, err
 	}
-	ro := pipeline.ReportOptions{Workbook: xlsx.Workbook{}, Sink: dirSink(a.cfg.OutputDir), Force: forceReport, Findings: sum.Findings}
+	att, err := r.Attest(ctx, sum.Run)
+	if err != nil {
+		return sum, err
+	}
+	printAttestation(stdout, att)
+	ro := pipeline.ReportOptions{Workbook: xlsx.Workbook{}, Sink: dirSink(a.cfg.OutputDir), Force: forceReport, Findings: sum.Findings,
+		Integrity: att.Integrity()}
 	if sum.Run.TestMode {
 		ro.Extra = sum.Changes
 	}
@@ -199,7 +254,42 @@ func runAudit(ctx context.Context, a *app, stdout io.Writer, progress pipeline.P
 	default:
 		fmt.Fprintf(stdout, "  workbook %s (%s)\n", res.Location, res.Status)
 	}
+	if !att.Verification.OK() {
+		return sum, errTampered
+	}
 	return sum, nil
+}
+
+// errTampered ends a run or a verification that found the audit log edited
+// (exit 3): the run itself completed.
+var errTampered = errors.New("the audit log failed verification: see the problems above")
+
+// printAttestation prints what verifying the audit log found and the digest
+// signed after it.
+func printAttestation(w io.Writer, att pipeline.Attestation) {
+	v := att.Verification
+	fmt.Fprintf(w, "  audit log %s\n", v.Summary())
+	printProblems(w, v, 20)
+	switch {
+	case att.Digest.Name != "":
+		fmt.Fprintf(w, "  signed digest %d: %s\n", att.Digest.Digest.Number, att.Digest.Location)
+	case att.Digest.Withheld != "":
+		fmt.Fprintf(w, "  no digest signed: %s\n", att.Digest.Withheld)
+	}
+}
+
+// printProblems lists a verification's problems, at most limit (0: all).
+func printProblems(w io.Writer, v audit.Verification, limit int) {
+	for i, p := range v.Problems {
+		if limit > 0 && i == limit {
+			fmt.Fprintf(w, "    … and %d more (billing-audit verify lists them all)\n", v.Total()-limit)
+			return
+		}
+		fmt.Fprintf(w, "    %s\n", p)
+	}
+	if n := v.Total() - len(v.Problems); n > 0 && limit == 0 {
+		fmt.Fprintf(w, "    … and %d more, counted above (the list stops at %d)\n", n, audit.MaxProblemsListed)
+	}
 }
 
 // dirSink writes workbooks to a local folder (OUTPUT_DIR).

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
+	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/demo"
 	"github.com/fieldaudit/billing-audit/shared/smartsim"
@@ -25,8 +27,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if err := os.RemoveAll(filepath.Join(*out, "state")); err != nil {
-		return err
+	// A new demo is a new audit log: a new ledger, a new key, new digests.
+	for _, dir := range []string{"state", "digests"} {
+		if err := os.RemoveAll(filepath.Join(*out, dir)); err != nil {
+			return err
+		}
 	}
 	srv := smartsim.NewServer(smartsim.Options{})
 	base, err := srv.Listen("127.0.0.1:0")
@@ -87,11 +92,35 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 	if err := srv.SaveFile(statePath); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nFound %d of %d expected changes; %d change rows (and the status row) now on the audit-log sheet %d.\n", len(sum.Changes), len(expected), len(sum.Written), auditID)
-	fmt.Fprintf(stdout, "Where to look:\n  audit-log sheet: %s/sheets/%d (simulator state saved to %s;\n    serve it again with `go run ./cmd/smartsim -state %s`, then\n    curl -H 'Authorization: Bearer %s' http://127.0.0.1:8089/2.0/sheets/%d)\n  workbook: %s\n  local state: %s\n",
-		base, auditID, statePath, statePath, demoToken, auditID, cfg.OutputDir, a.store.Path())
+	fmt.Fprintf(stdout, "\nFound %d of %d expected changes; %d change rows now on the audit-log sheet %d, each sealed in the ledger.\n", len(sum.Changes), len(expected), len(sum.Written), auditID)
 	if len(sum.Changes) != len(expected) {
 		return fmt.Errorf("the audit found %d changes, the scenario made %d", len(sum.Changes), len(expected))
+	}
+
+	fmt.Fprintln(stdout, "\n== Someone edits the audit log: Dana deletes a row, zeroes a Money Impact and types in a forged row")
+	tam, err := demo.Tamper(srv, auditID)
+	if err != nil {
+		return err
+	}
+	r, err := a.runner(ctx, logger, nil)
+	if err != nil {
+		return err
+	}
+	v, err := r.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "billing-audit verify:")
+	printVerification(stdout, v)
+	if err := srv.SaveFile(statePath); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nWhere to look:\n  audit-log sheet: %s/sheets/%d (simulator state saved to %s;\n    serve it again with `go run ./cmd/smartsim -state %s`, then\n    curl -H 'Authorization: Bearer %s' http://127.0.0.1:8089/2.0/sheets/%d)\n  workbook: %s\n  signed digests and their public key: %s\n  local state and ledger: %s\n",
+		base, auditID, statePath, statePath, demoToken, auditID, cfg.OutputDir, string(a.digests), a.store.Path())
+	for kind, id := range map[audit.ProblemKind]string{audit.ProblemDeletedRow: tam.Deleted, audit.ProblemAlteredCell: tam.Altered, audit.ProblemForgedRow: tam.Forged} {
+		if !slices.ContainsFunc(v.Problems, func(p audit.Problem) bool { return p.Kind == kind && p.ChangeID == id }) {
+			return fmt.Errorf("verify did not name the %s of change %s", kind, id)
+		}
 	}
 	return nil
 }

@@ -18,13 +18,17 @@ const usage = `billing-audit — finds every change to billed Smartsheet rows.
 Usage:
   billing-audit setup                       create or complete the audit-log sheet, print its id
   billing-audit run [--test] [--force-report] scan the source sheets and write the audit log
-  billing-audit demo [--keep DIR]           full audit run against the built-in simulator
+  billing-audit verify                      check the audit log: ledger chain, signed digests, every audit row
+  billing-audit demo [--out DIR]            full audit run against the built-in simulator
   billing-audit listen [--addr 127.0.0.1:8090]
                                             receive webhooks and audit each edit in seconds (Ctrl-C stops)
   billing-audit webhooks list               the webhooks: sheet, id, status, enabled, callback, last alert
   billing-audit webhooks ensure             one enabled webhook per source sheet calling WEBHOOK_CALLBACK_URL
   billing-audit webhooks reset-secret ID    rotate a webhook's secret (the old one stays valid WEBHOOK_SECRET_OVERLAP)
   billing-audit help
+
+Exit status: 0 done; 1 failed; 2 usage; 3 done, but the audit log failed
+verification (each problem is printed).
 
 Settings come from environment variables (and a .env file when present):
 see README.md and .env.example.
@@ -59,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdSetup(ctx, args[1:], stdout, logger)
 	case "run":
 		err = cmdRun(ctx, args[1:], stdout, stderr, logger)
+	case "verify":
+		err = cmdVerify(ctx, args[1:], stdout, logger)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr, logger)
 	case "listen":
@@ -75,6 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, errUsage) {
 		fmt.Fprint(stderr, usage)
 		return 2
+	}
+	if errors.Is(err, errTampered) {
+		fmt.Fprintf(stderr, "billing-audit %s: %v\n", args[0], err)
+		return 3
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "billing-audit %s: %v\n", args[0], err)

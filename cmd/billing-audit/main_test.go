@@ -39,8 +39,14 @@ func TestDemoCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "Found 10 of 10 expected changes; 10 change rows (and the status row) now on the audit-log sheet") {
-		t.Errorf("demo output lacks the result line:\n%s", stdout)
+	for _, want := range []string{
+		"Found 10 of 10 expected changes; 10 change rows now on the audit-log sheet",
+		"audit log verified: 10 audit rows match 10 ledger entries",
+		"Audit log: TAMPERING DETECTED: 3 problems (1 ALTERED_CELL, 1 DELETED_ROW, 1 FORGED_ROW)",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(out, "smartsim-state.json")); err != nil {
 		t.Errorf("demo did not save the simulator state: %v", err)

@@ -1,5 +1,7 @@
 // Command report is the report Lambda: on AuditRunCompleted (EventBridge rule
-// → SQS) or on demand ({"forceReport":true}, {"runId":"…"}) it builds the
+// → SQS) or on demand ({"forceReport":true}, {"runId":"…"}) it verifies the
+// audit log (ledger chain, signed digests, every audit row), signs the run's
+// digest with the KMS key into the Object Lock bucket, then builds the
 // period's workbook from the stored changes, keeps it in S3 and publishes it
 // to the audit-log sheet.
 package main
@@ -78,9 +80,16 @@ func (h handler) report(ctx context.Context, runID string, force bool) (pipeline
 	if err != nil {
 		return pipeline.ReportResult{}, err
 	}
+	// Every completed run verifies the audit log and signs its digest first.
+	att, err := h.app.Runner.AttestOnce(ctx, run)
+	if err != nil {
+		return pipeline.ReportResult{}, err
+	}
+	h.app.Log.InfoContext(ctx, "attested", "run", run.RunID, "verification", att.Verification.Summary(),
+		"digest", att.Digest.Location, "withheld", att.Digest.Withheld)
 	ro := pipeline.ReportOptions{
 		Workbook: xlsx.Workbook{}, Sink: s3.Reports{Blobs: h.app.Blobs, Prefix: "reports/"},
-		Force: force || run.ForceReport, Findings: run.Findings,
+		Force: force || run.ForceReport, Findings: run.Findings, Integrity: att.Integrity(),
 	}
 	if h.app.Config.AnonymizeUsers {
 		ro.Anonymize = audit.Pseudonymizer([]byte(h.app.Config.AnonymizeKey.Reveal()))
@@ -113,6 +122,6 @@ func (h handler) findRun(ctx context.Context, runID string) (pipeline.RunRecord,
 }
 
 func main() {
-	app := cloud.Must(cloud.New(context.Background(), true, config.EnvTable, config.EnvReportBucket))
+	app := cloud.Must(cloud.New(context.Background(), true, config.EnvTable, config.EnvReportBucket, config.EnvDigestKeyID, config.EnvDigestBucket))
 	lambda.Start(handler{app}.handle)
 }

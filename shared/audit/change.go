@@ -71,9 +71,12 @@ func (c Config) RiskFor(impact decimal.Decimal) Risk {
 
 // Change is one detected change to a billed row.
 type Change struct {
-	// ChangeID is the same whenever the same change is detected again (see
-	// [ChangeID]).
+	// ChangeID is the same whenever the same change is detected again, and
+	// new when the same edit is made again (see [ChangeID]).
 	ChangeID string `json:"changeId"`
+	// Generation is the generation of the baseline the change was measured
+	// against (see [Baseline.Generation]); part of the Change ID.
+	Generation uint64 `json:"generation,omitempty"`
 	// RunID is the run that detected it.
 	RunID       string `json:"runId"`
 	Kind        Kind   `json:"kind"`
@@ -121,17 +124,29 @@ type Change struct {
 func (c Change) Unauthorized() bool { return c.Status == StatusUnauthorized }
 
 // ChangeID derives a change's id from what changed — sheet, row, column key,
-// kind, old and new value — and nothing about when or by which run it was
-// seen, so the same change detected twice gets the same id. Values should be
-// normalised (Detector does so) so "1200" and "1200.00" agree. A row that goes
-// A→B, back to A, then to B again gets the same id for both A→B changes.
-func ChangeID(sheetID, rowID int64, columnKey string, kind Kind, oldValue, newValue string) string {
+// kind, old and new value — and from the generation of the row's baseline it
+// was measured against, and from nothing about when or by which run it was
+// seen. So one change keeps one id however often it is seen (a redelivered
+// batch, the scan's overlap re-read, the same edit seen by a webhook refresh
+// and by the scan: each compares against the same stored baseline), while an
+// edit made again after being reverted gets a new id: a row that goes A→B,
+// back to A, then to B again is compared against baselines of generations g,
+// g+1 and g+2, so the two A→B changes differ. Values should be normalised
+// (Detector does so) so "1200" and "1200.00" agree.
+func ChangeID(sheetID, rowID int64, generation uint64, columnKey string, kind Kind, oldValue, newValue string) string {
 	h := sha256.New()
 	var buf [8]byte
 	binary.BigEndian.PutUint64(buf[:], uint64(sheetID))
 	h.Write(buf[:])
 	binary.BigEndian.PutUint64(buf[:], uint64(rowID))
 	h.Write(buf[:])
+	if generation > 0 {
+		// Generation 0 (a row's first baseline) hashes as before generations
+		// existed, so ids recorded then keep matching.
+		h.Write([]byte("g"))
+		binary.BigEndian.PutUint64(buf[:], generation)
+		h.Write(buf[:])
+	}
 	for _, s := range []string{columnKey, string(kind), oldValue, newValue} {
 		h.Write([]byte(strconv.Itoa(len(s))))
 		h.Write([]byte{':'})

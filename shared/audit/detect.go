@@ -31,6 +31,11 @@ type Baseline struct {
 	WeekEnding time.Time         `json:"weekEnding,omitzero"` // zero if unknown
 	SeenAt     time.Time         `json:"seenAt"`
 	ModifiedAt time.Time         `json:"modifiedAt,omitzero"`
+	// Generation counts the changes recorded against this row: 0 for the
+	// first baseline, one more each time a comparison found a change and the
+	// baseline moved on. It makes a change that happens again (A→B after
+	// B→A) a new occurrence with its own Change ID.
+	Generation uint64 `json:"generation,omitempty"`
 }
 
 // NewBaseline records s as a baseline seen at seenAt, deriving its week
@@ -189,6 +194,21 @@ func (d *Detector) NewBaseline(s RowSnapshot, seenAt time.Time) Baseline {
 	return newBaseline(s, seenAt, d.loc)
 }
 
+// NextBaseline is the baseline that replaces prev (nil for a new row) once
+// cur has been compared with it: changed says the comparison found a change,
+// which starts the row's next generation; a baseline refreshed for another
+// reason (the row moved) keeps its generation.
+func (d *Detector) NextBaseline(prev *Baseline, cur RowSnapshot, changed bool, seenAt time.Time) Baseline {
+	b := newBaseline(cur, seenAt, d.loc)
+	if prev != nil {
+		b.Generation = prev.Generation
+		if changed {
+			b.Generation++
+		}
+	}
+	return b
+}
+
 // Classify is [Config.Classify] with the detector's configuration.
 func (d *Detector) Classify(c *Change, w ScanWindow) { d.cfg.Classify(c, w) }
 
@@ -263,8 +283,11 @@ func narrow(c *Change, prevModified, curModified time.Time) {
 	}
 }
 
-func (d *Detector) finish(c *Change, columnKey, oldNorm, newNorm string) {
-	c.ChangeID = ChangeID(c.SheetID, c.RowID, columnKey, c.Kind, oldNorm, newNorm)
+// finish sets the change's id from what changed and the generation of the
+// baseline it was measured against.
+func (d *Detector) finish(c *Change, generation uint64, columnKey, oldNorm, newNorm string) {
+	c.Generation = generation
+	c.ChangeID = ChangeID(c.SheetID, c.RowID, generation, columnKey, c.Kind, oldNorm, newNorm)
 }
 
 func billable(vals map[string]string) bool {
@@ -303,7 +326,7 @@ func (d *Detector) newRow(cur *RowSnapshot, first bool, w ScanWindow) ([]Change,
 	c.NewValue = cur.Values[ColPrice]
 	d.priceImpact(&c, cur.Values[ColPrice], false)
 	narrow(&c, time.Time{}, cur.ModifiedAt)
-	d.finish(&c, "", "", normalize(kindMoney, c.NewValue))
+	d.finish(&c, 0, "", "", normalize(kindMoney, c.NewValue))
 	return []Change{c}, findings
 }
 
@@ -317,7 +340,7 @@ func (d *Detector) deletedRow(prev *Baseline, w ScanWindow) []Change {
 	c.OldValue = prev.Values[ColPrice]
 	d.priceImpact(&c, c.OldValue, true)
 	narrow(&c, prev.ModifiedAt, time.Time{})
-	d.finish(&c, "", normalize(kindMoney, c.OldValue), "")
+	d.finish(&c, prev.Generation, "", normalize(kindMoney, c.OldValue), "")
 	return []Change{c}
 }
 
@@ -373,7 +396,7 @@ func (d *Detector) changedRow(prev *Baseline, cur *RowSnapshot, w ScanWindow) ([
 		}
 		c.Note = note + "; the row is billed again in the new week"
 		narrow(&c, prev.ModifiedAt, cur.ModifiedAt)
-		d.finish(&c, key, c.OldValue, c.NewValue)
+		d.finish(&c, prev.Generation, key, c.OldValue, c.NewValue)
 		changes = append(changes, c)
 	}
 
@@ -402,7 +425,7 @@ func (d *Detector) changedRow(prev *Baseline, cur *RowSnapshot, w ScanWindow) ([
 			d.valueQuantity(&c, pv, o, n, priceChanged)
 		}
 		narrow(&c, prev.ModifiedAt, cur.ModifiedAt)
-		d.finish(&c, t.key, on, nn)
+		d.finish(&c, prev.Generation, t.key, on, nn)
 		changes = append(changes, c)
 	}
 	return changes, findings

@@ -367,6 +367,7 @@ func TestChangeIDDeterministic(t *testing.T) {
 	tests := []struct {
 		name       string
 		sheet, row int64
+		gen        uint64
 		col        string
 		kind       Kind
 		old, new   string
@@ -377,18 +378,82 @@ func TestChangeIDDeterministic(t *testing.T) {
 		{name: "other kind", sheet: 42, row: 9, col: ColPrice, kind: KindWeekMoved, old: "1000", new: "1200"},
 		{name: "old and new swapped", sheet: 42, row: 9, col: ColPrice, kind: KindValueChanged, old: "1200", new: "1000"},
 		{name: "boundary shift", sheet: 42, row: 9, col: ColPrice, kind: KindValueChanged, old: "100", new: "01200"},
+		{name: "next generation", sheet: 42, row: 9, gen: 1, col: ColPrice, kind: KindValueChanged, old: "1000", new: "1200"},
 	}
-	base := ChangeID(42, 9, ColPrice, KindValueChanged, "1000", "1200")
+	base := ChangeID(42, 9, 0, ColPrice, KindValueChanged, "1000", "1200")
 	if base != a[0].ChangeID {
-		t.Errorf("ChangeID(42, 9, price, VALUE_CHANGED, 1000, 1200) = %s, want the detector's %s", base, a[0].ChangeID)
+		t.Errorf("ChangeID(42, 9, 0, price, VALUE_CHANGED, 1000, 1200) = %s, want the detector's %s", base, a[0].ChangeID)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ChangeID(tt.sheet, tt.row, tt.col, tt.kind, tt.old, tt.new); got == base {
-				t.Errorf("ChangeID(%d, %d, %q, %s, %q, %q) = %s, want different from %s", tt.sheet, tt.row, tt.col, tt.kind, tt.old, tt.new, got, base)
+			if got := ChangeID(tt.sheet, tt.row, tt.gen, tt.col, tt.kind, tt.old, tt.new); got == base {
+				t.Errorf("ChangeID(%d, %d, %d, %q, %s, %q, %q) = %s, want different from %s", tt.sheet, tt.row, tt.gen, tt.col, tt.kind, tt.old, tt.new, got, base)
 			}
 		})
 	}
+}
+
+// TestChangeIDPerOccurrence: a change seen again keeps its id, a change that
+// happens again gets a new one. Each step compares the row with the baseline
+// the previous step left, as the pipeline does.
+func TestChangeIDPerOccurrence(t *testing.T) {
+	det := MustDetector(t, DefaultConfig(), "run")
+	w := ScanWindow{Previous: time.Date(2024, 1, 9, 0, 0, 0, 0, time.UTC), Current: time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC)}
+	// compare compares cur with prev and returns the one change's id and the baseline that follows.
+	compare := func(t *testing.T, prev Baseline, price string) (string, Baseline) {
+		t.Helper()
+		cur := snapshotOf(row(ColPrice, price))
+		cs, _ := det.Compare(&prev, cur, false, w)
+		if len(cs) != 1 {
+			t.Fatalf("Compare(%s → %s) = %d changes, want 1", prev.Values[ColPrice], price, len(cs))
+		}
+		return cs[0].ChangeID, det.NextBaseline(&prev, *cur, true, w.Current)
+	}
+	start := *baselineOf(row(ColPrice, "650"))
+
+	t.Run("seen again", func(t *testing.T) {
+		// Duplicate delivery, the overlap re-read, webhook refresh and scan:
+		// each compares the same edit with the same stored baseline.
+		tests := []struct {
+			name  string
+			price string
+		}{
+			{name: "the same text", price: "5000"},
+			{name: "the same value, other text", price: "5000.00"},
+		}
+		first, _ := compare(t, start, "5000")
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if got, _ := compare(t, start, tt.price); got != first {
+					t.Errorf("ChangeID of 650 → %s against the same baseline = %s, want %s", tt.price, got, first)
+				}
+			})
+		}
+	})
+
+	t.Run("happens again", func(t *testing.T) {
+		up1, b1 := compare(t, start, "5000")
+		down, b2 := compare(t, b1, "650")
+		up2, b3 := compare(t, b2, "5000")
+		ids := map[string]string{up1: "650→5000", down: "5000→650", up2: "650→5000 again"}
+		if len(ids) != 3 {
+			t.Errorf("ChangeIDs of 650→5000, 5000→650, 650→5000 = %s, %s, %s; want three different ids", up1, down, up2)
+		}
+		if got, want := []uint64{b1.Generation, b2.Generation, b3.Generation}, []uint64{1, 2, 3}; !cmp.Equal(got, want) {
+			t.Errorf("baseline generations = %v, want %v", got, want)
+		}
+	})
+
+	t.Run("refresh without change keeps the generation", func(t *testing.T) {
+		_, b1 := compare(t, start, "5000")
+		moved := RowSnapshot{SheetID: testSheetID, RowID: 9, RowNumber: 7, Values: row(ColPrice, "5000")}
+		if got := det.NextBaseline(&b1, moved, false, w.Current).Generation; got != b1.Generation {
+			t.Errorf("NextBaseline(unchanged).Generation = %d, want %d", got, b1.Generation)
+		}
+		if got := det.NextBaseline(nil, moved, false, w.Current).Generation; got != 0 {
+			t.Errorf("NextBaseline(new row).Generation = %d, want 0", got)
+		}
+	})
 }
 
 func TestRiskFor(t *testing.T) {

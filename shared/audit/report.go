@@ -86,6 +86,8 @@ type ReportInput struct {
 	// Zero values default to the run's start and end.
 	PeriodStart, PeriodEnd time.Time
 	GeneratedAt            time.Time
+	// Integrity is what verifying the audit log found (nil: not verified).
+	Integrity *Integrity
 	// Anonymize maps a person's identity (email, or name when there is no
 	// email) to what the report shows; nil shows names as they are. See
 	// [Pseudonymizer]. Smartsheet automation is not a person and is never
@@ -277,6 +279,9 @@ const (
 	// RuleEnableWebhooks: more than [UnknownAttributionThreshold] of the
 	// changes have no known author → enable webhooks.
 	RuleEnableWebhooks RuleID = "ENABLE_WEBHOOKS"
+	// RuleInvestigateTampering: verification found the audit log edited →
+	// find out who did it, from the sheet's activity log.
+	RuleInvestigateTampering RuleID = "INVESTIGATE_TAMPERING"
 )
 
 // Recommendation is an action with the figure that triggered it.
@@ -379,6 +384,17 @@ type Report struct {
 	// Projection is nil unless at least [MinProjectionWeeks] trend weeks
 	// have a change.
 	Projection *Projection
+	// Integrity is what verifying the audit log found (nil: not verified).
+	Integrity *Integrity
+}
+
+// Integrity is the audit log's verification and the digest signed after it,
+// as the report shows them.
+type Integrity struct {
+	Verification Verification
+	// DigestName and DigestLocation name the digest signed for the run;
+	// DigestWithheld says why none was ("" when one was).
+	DigestName, DigestLocation, DigestWithheld string
 }
 
 // PeriodDates returns the first and last calendar dates of the period in
@@ -469,6 +485,7 @@ func BuildReport(in ReportInput) Report {
 		MediumRisk:  in.Config.MediumRisk,
 		TestMode:    in.Run.TestMode,
 		Run:         in.Run,
+		Integrity:   in.Integrity,
 	}
 	if r.PeriodStart.IsZero() {
 		r.PeriodStart = in.Run.StartedAt
@@ -1065,6 +1082,13 @@ func recommend(r *Report, raw []Change) []Recommendation {
 			Trigger: fmt.Sprintf("%.0f%% of changes (%d of %d) have no known author (threshold %.0f%%)",
 				100*cv.UnknownShare, cv.Changes-cv.Attributed, cv.Changes, 100*UnknownAttributionThreshold)})
 	}
+	// INVESTIGATE_TAMPERING: the audit log differs from its ledger.
+	if in := r.Integrity; in != nil && !in.Verification.OK() {
+		v := in.Verification
+		recs = append([]Recommendation{{Rule: RuleInvestigateTampering,
+			Action:  "Investigate the edits to the audit log: run `billing-audit verify` for each problem, then check the audit sheet's activity log for who made them; the ledger keeps the original rows",
+			Trigger: v.Summary()}}, recs...)
+	}
 	return recs
 }
 
@@ -1082,6 +1106,9 @@ func quoteList(items []string, empty string) string {
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") && !strings.HasSuffix(noun, "ey") {
+		return fmt.Sprintf("%d %sies", n, noun[:len(noun)-1])
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }

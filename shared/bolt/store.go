@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -29,12 +30,24 @@ var (
 	bucketPending   = []byte("pending") // changeID → recordedAt key order
 	bucketRuns      = []byte("runs")
 	bucketMeta      = []byte("meta")
+	bucketLedger    = []byte("ledger") // seq (8 bytes, big-endian) → entry
 )
 
 // Store is a pipeline.Store in a bbolt file.
 type Store struct {
 	db  *bbolt.DB
 	now func() time.Time
+
+	// leases live in memory: bbolt locks its file for one process, so no
+	// other process can hold one, and a lease of a process that died dies
+	// with it.
+	leaseMu sync.Mutex
+	leases  map[string]lease
+}
+
+type lease struct {
+	holder string
+	until  time.Time
 }
 
 var _ pipeline.Store = (*Store)(nil)
@@ -50,7 +63,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketSheets, bucketBaselines, bucketChanges, bucketPending, bucketRuns, bucketMeta} {
+		for _, b := range [][]byte{bucketSheets, bucketBaselines, bucketChanges, bucketPending, bucketRuns, bucketMeta, bucketLedger} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -61,7 +74,7 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("init store: %w", err)
 	}
-	return &Store{db: db, now: func() time.Time { return time.Now().UTC() }}, nil
+	return &Store{db: db, now: func() time.Time { return time.Now().UTC() }, leases: map[string]lease{}}, nil
 }
 
 // Close closes the file.
@@ -234,29 +247,20 @@ func (s *Store) Pending(_ context.Context) ([]pipeline.ChangeRecord, error) {
 	return out, nil
 }
 
-// MarkWritten flags changes as written to the audit sheet.
-func (s *Store) MarkWritten(_ context.Context, ids []string) error {
+// MarkWritten flags changes as written to the audit sheet, as the given rows.
+func (s *Store) MarkWritten(_ context.Context, rows []pipeline.WrittenRow) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		changes, pending := tx.Bucket(bucketChanges), tx.Bucket(bucketPending)
-		for _, id := range ids {
-			key := []byte(id)
-			v := changes.Get(key)
-			if v == nil {
-				return fmt.Errorf("unknown change %s", id)
-			}
-			var r pipeline.ChangeRecord
-			if err := json.Unmarshal(v, &r); err != nil {
+		pending := tx.Bucket(bucketPending)
+		for _, w := range rows {
+			if err := updateRecord(tx, w.ChangeID, func(r *pipeline.ChangeRecord) {
+				r.Written = true
+				if w.RowID != 0 {
+					r.AuditRowID = w.RowID
+				}
+			}); err != nil {
 				return err
 			}
-			r.Written = true
-			nv, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := changes.Put(key, nv); err != nil {
-				return err
-			}
-			if err := pending.Delete(key); err != nil {
+			if err := pending.Delete([]byte(w.ChangeID)); err != nil {
 				return err
 			}
 		}
@@ -266,6 +270,66 @@ func (s *Store) MarkWritten(_ context.Context, ids []string) error {
 		return fmt.Errorf("mark changes written: %w", err)
 	}
 	return nil
+}
+
+// MarkSealed records each change's ledger entry.
+func (s *Store) MarkSealed(_ context.Context, seals []pipeline.Sealed) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for _, sl := range seals {
+			if err := updateRecord(tx, sl.ChangeID, func(r *pipeline.ChangeRecord) { r.Seq, r.Hash = sl.Seq, sl.Hash }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark changes sealed: %w", err)
+	}
+	return nil
+}
+
+// updateRecord rewrites one change record in tx.
+func updateRecord(tx *bbolt.Tx, id string, update func(*pipeline.ChangeRecord)) error {
+	changes := tx.Bucket(bucketChanges)
+	key := []byte(id)
+	v := changes.Get(key)
+	if v == nil {
+		return fmt.Errorf("unknown change %s", id)
+	}
+	var r pipeline.ChangeRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return fmt.Errorf("change %s: %w", id, err)
+	}
+	update(&r)
+	nv, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return changes.Put(key, nv)
+}
+
+// ChangeRecords reads the records of these changes.
+func (s *Store) ChangeRecords(_ context.Context, ids []string) (map[string]pipeline.ChangeRecord, error) {
+	out := make(map[string]pipeline.ChangeRecord, len(ids))
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		changes := tx.Bucket(bucketChanges)
+		for _, id := range ids {
+			v := changes.Get([]byte(id))
+			if v == nil {
+				continue
+			}
+			var r pipeline.ChangeRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("change %s: %w", id, err)
+			}
+			out[id] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read change records: %w", err)
+	}
+	return out, nil
 }
 
 // Changes returns the changes detected in [from, to), oldest first.

@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -50,5 +51,19 @@ func TestFanInContract(t *testing.T) {
 		now := time.Now()
 		s.SetClock(func() time.Time { return now })
 		return s, func(d time.Duration) { now = now.Add(d) }
+	})
+}
+
+func TestLeasesContract(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) (pipeline.Leases, func(time.Duration)) {
+		s, err := bolt.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		now := time.Now()
+		var mu sync.Mutex
+		s.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+		return s, func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
 	})
 }

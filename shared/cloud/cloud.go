@@ -17,10 +17,12 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awseb "github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/aws/kmssign"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/dynamo"
 	"github.com/fieldaudit/billing-audit/shared/eventbridge"
@@ -148,6 +150,12 @@ func New(ctx context.Context, needSmartsheet bool, need ...string) (*App, error)
 		}
 		if cfg.WebhookCallbackURL != "" && a.WebhookSecrets != nil {
 			opts.WebhookCallbackURL, opts.WebhookAPI, opts.WebhookSecrets = cfg.WebhookCallbackURL, a.Smartsheet, a.WebhookSecrets
+		}
+		// Digests: signed with the KMS key, kept in the Object Lock bucket.
+		if cfg.DigestKeyID != "" && cfg.DigestBucket != "" {
+			opts.Signer = kmssign.New(kms.NewFromConfig(awsCfg), cfg.DigestKeyID)
+			opts.Digests = s3.NewDigests(awss3.NewFromConfig(awsCfg, func(o *awss3.Options) { o.UsePathStyle = true }),
+				cfg.DigestBucket, "digests/", time.Duration(cfg.DigestRetentionDays)*24*time.Hour)
 		}
 		a.Runner, err = pipeline.New(a.Smartsheet, a.Store, opts)
 		if err != nil {

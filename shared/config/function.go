@@ -16,7 +16,17 @@ const (
 	EnvTokenSecretARN   = "SMARTSHEET_TOKEN_SECRET_ARN"
 	EnvWebhookSecrets   = "WEBHOOK_SECRETS_ARN"
 	EnvRetentionDays    = "RETENTION_DAYS"
+	// EnvDigestKeyID is the asymmetric KMS key that signs the ledger digests.
+	EnvDigestKeyID = "DIGEST_KEY_ID"
+	// EnvDigestBucket is the Object Lock bucket the signed digests are kept in.
+	EnvDigestBucket = "DIGEST_BUCKET"
+	// EnvDigestRetentionDays is how many days each digest object stays locked.
+	EnvDigestRetentionDays = "DIGEST_RETENTION_DAYS"
 )
+
+// DefaultDigestRetentionDays is template.yaml's DigestRetentionDays default:
+// seven years, a common retention for billing records.
+const DefaultDigestRetentionDays = 2557
 
 // Function is the configuration of a Lambda function: the audit settings of
 // Config plus the names of the AWS resources it uses.
@@ -30,6 +40,12 @@ type Function struct {
 	TokenSecretARN    string
 	WebhookSecretsARN string
 	RetentionDays     int
+	// DigestKeyID, DigestBucket and DigestRetentionDays say where and how the
+	// signed ledger digests are kept; only the functions that write digests
+	// need them (pass EnvDigestKeyID and EnvDigestBucket to LoadFunction).
+	DigestKeyID         string
+	DigestBucket        string
+	DigestRetentionDays int
 }
 
 // LoadFunction reads a function's configuration; the variables in need must
@@ -48,6 +64,10 @@ func LoadFunction(getenv Getenv, need ...string) (Function, error) {
 		TokenSecretARN:    p.raw(EnvTokenSecretARN),
 		WebhookSecretsARN: p.raw(EnvWebhookSecrets),
 		RetentionDays:     p.positive(EnvRetentionDays, 400),
+
+		DigestKeyID:         p.raw(EnvDigestKeyID),
+		DigestBucket:        p.raw(EnvDigestBucket),
+		DigestRetentionDays: p.positive(EnvDigestRetentionDays, DefaultDigestRetentionDays),
 	}
 	var missing []string
 	for _, n := range need {

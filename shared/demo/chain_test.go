@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/demo"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/google/go-cmp/cmp"
@@ -42,13 +43,15 @@ func (p *memPublisher) RunCompleted(_ context.Context, e pipeline.RunCompleted) 
 	return nil
 }
 
-// auditRowsWithoutRun is the audit sheet's content minus the Run ID column,
-// sorted: what two runs of the same scenario must agree on.
+// auditRowsWithoutRun is the audit sheet's content minus the Run ID and the
+// Seal (which seals the run id, the time and the order of sealing), sorted:
+// what two runs of the same scenario must agree on.
 func auditRowsWithoutRun(t *testing.T, s *stack) []string {
 	rows := s.auditRows(t)
 	out := make([]string, 0, len(rows))
 	for _, r := range rows {
-		delete(r, pipeline.AColRunID)
+		delete(r, audit.LogRunID)
+		delete(r, audit.LogSeal)
 		keys := make([]string, 0, len(r))
 		for k := range r {
 			keys = append(keys, k)

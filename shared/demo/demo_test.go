@@ -190,34 +190,34 @@ func TestDemoScenarioEndToEnd(t *testing.T) {
 		byID[c.ChangeID] = c
 	}
 	for _, r := range rows {
-		c, ok := byID[r[pipeline.AColChangeID]]
+		c, ok := byID[r[audit.LogChangeID]]
 		if !ok {
 			t.Errorf("audit row with unknown Change ID: %v", r)
 			continue
 		}
 		wantRow := map[string]string{
-			pipeline.AColKind: string(c.Kind), pipeline.AColRisk: string(c.Risk), pipeline.AColRunID: sum.Run.RunID,
-			pipeline.AColSourceSheet: c.SheetName, pipeline.AColWorkRequest: c.WorkRequest,
-			pipeline.AColAttribution: string(c.Attribution.Source),
-			pipeline.AColWeekEnding:  c.WeekEnding.Format(time.DateOnly),
+			audit.LogKind: string(c.Kind), audit.LogRisk: string(c.Risk), audit.LogRunID: sum.Run.RunID,
+			audit.LogSourceSheet: c.SheetName, audit.LogWorkRequest: c.WorkRequest,
+			audit.LogAttribution: string(c.Attribution.Source),
+			audit.LogWeekEnding:  c.WeekEnding.Format(time.DateOnly),
 		}
 		if !c.Unvalued {
-			wantRow[pipeline.AColImpact] = c.Impact.StringFixed(2)
+			wantRow[audit.LogImpact] = c.Impact.StringFixed(2)
 		}
 		if c.Attribution.User != "" {
-			wantRow[pipeline.AColChangedBy] = c.Attribution.User
+			wantRow[audit.LogChangedBy] = c.Attribution.User
 		}
 		for k, v := range wantRow {
 			if r[k] != v {
 				t.Errorf("audit row %s: %s = %q, want %q", c.ChangeID, k, r[k], v)
 			}
 		}
-		if c.Permalink == "" || r[pipeline.AColSourceRow+" link"] != c.Permalink {
-			t.Errorf("audit row %s: source row link = %q, want the row permalink %q", c.ChangeID, r[pipeline.AColSourceRow+" link"], c.Permalink)
+		if c.Permalink == "" || r[audit.LogSourceRow+" link"] != c.Permalink {
+			t.Errorf("audit row %s: source row link = %q, want the row permalink %q", c.ChangeID, r[audit.LogSourceRow+" link"], c.Permalink)
 		}
 		wantUnauth := map[audit.Status]string{audit.StatusUnauthorized: "YES", audit.StatusAuthorized: "NO", audit.StatusNeedsReview: "REVIEW"}[c.Status]
-		if r[pipeline.AColUnauthorized] != wantUnauth {
-			t.Errorf("audit row %s: Unauthorized = %q, want %q", c.ChangeID, r[pipeline.AColUnauthorized], wantUnauth)
+		if r[audit.LogUnauthorized] != wantUnauth {
+			t.Errorf("audit row %s: Unauthorized = %q, want %q", c.ChangeID, r[audit.LogUnauthorized], wantUnauth)
 		}
 	}
 
@@ -256,7 +256,7 @@ func TestCrashBetweenAuditWriteAndStateSave(t *testing.T) {
 	rows := s.auditRows(t)
 	ids := map[string]int{}
 	for _, r := range rows {
-		ids[r[pipeline.AColChangeID]]++
+		ids[r[audit.LogChangeID]]++
 	}
 	if len(rows) != len(expected) || len(ids) != len(expected) {
 		t.Errorf("after recovery: %d audit rows, %d distinct change ids; want %d and %d", len(rows), len(ids), len(expected), len(expected))
@@ -436,7 +436,7 @@ func TestLostResponseLeavesNoDuplicate(t *testing.T) {
 	}
 	ids := map[string]int{}
 	for _, r := range s.auditRows(t) {
-		ids[r[pipeline.AColChangeID]]++
+		ids[r[audit.LogChangeID]]++
 	}
 	for id, n := range ids {
 		if n != 1 {

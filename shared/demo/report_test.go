@@ -3,6 +3,7 @@ package demo_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,14 +27,10 @@ func (d dirSink) Put(_ context.Context, name string, data []byte) (string, error
 }
 
 // published reads what the audit sheet holds: its current attachments, the
-// versions of the first, and its status rows.
-func (s *stack) published(t *testing.T) (atts []smartsheet.Attachment, versions int, status []smartsheet.Row) {
+// versions of the first, and its summary fields (title → value).
+func (s *stack) published(t *testing.T) (atts []smartsheet.Attachment, versions int, summary map[string]string) {
 	t.Helper()
 	atts, err := s.client.ListAttachments(context.Background(), s.auditID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := s.srv.Sheet(s.auditID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,21 +41,15 @@ func (s *stack) published(t *testing.T) (atts []smartsheet.Attachment, versions 
 		}
 		versions = s.srv.AttachmentVersions(atts[0].ID)
 	}
-	var changeCol int64
-	for _, c := range sh.Columns {
-		if c.Title == pipeline.AColChangeID {
-			changeCol = c.ID
-		}
+	fields, err := s.srv.SummaryFields(s.auditID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, r := range sh.Rows {
-		if c := r.Cell(changeCol); c != nil && c.Value.Text() == pipeline.StatusRowID {
-			if i != 0 {
-				t.Errorf("status row is row %d, want the first", i+1)
-			}
-			status = append(status, r)
-		}
+	summary = map[string]string{}
+	for _, f := range fields {
+		summary[f.Title] = f.ObjectValue.Text()
 	}
-	return atts, versions, status
+	return atts, versions, summary
 }
 
 func (s *stack) report(t *testing.T, sum pipeline.Summary, dir string, mod func(*pipeline.Options)) (pipeline.ReportResult, error) {
@@ -82,9 +73,9 @@ func TestPublication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	atts, versions, status := s.published(t)
-	if len(atts) != 1 || versions != 1 || len(status) != 1 || res.AttachmentID == 0 || res.Versioned {
-		t.Fatalf("first publish: %d attachments, %d versions, %d status rows, %+v; want 1, 1, 1", len(atts), versions, len(status), res)
+	atts, versions, summary := s.published(t)
+	if len(atts) != 1 || versions != 1 || res.AttachmentID == 0 || res.Versioned {
+		t.Fatalf("first publish: %d attachments, %d versions, %+v; want 1, 1", len(atts), versions, res)
 	}
 	if atts[0].Name != res.FileName || !strings.HasPrefix(res.FileName, "billing-audit-2026-11-23_2026-11-29-") {
 		t.Errorf("attachment %q, file %q: want the period's workbook", atts[0].Name, res.FileName)
@@ -92,20 +83,23 @@ func TestPublication(t *testing.T) {
 	if _, err := os.Stat(res.Location); err != nil {
 		t.Errorf("workbook not in the output folder: %v", err)
 	}
-	checkStatusRow(t, s, status[0], audit.StatusLineChanges, first.Run.RunID)
+	checkSummary(t, s, summary, audit.StatusLineChanges, first.Run.RunID)
+	rowsBefore := len(s.auditRows(t))
 
 	// Re-publishing the same run changes nothing.
 	s.srv.ResetCounters()
 	if _, err := s.report(t, first, dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, ep := range []string{smartsim.EndpointAttachFile, smartsim.EndpointAttachNewVersion, smartsim.EndpointAddRows, smartsim.EndpointUpdateRows} {
+	for _, ep := range []string{smartsim.EndpointAttachFile, smartsim.EndpointAttachNewVersion, smartsim.EndpointAddRows,
+		smartsim.EndpointUpdateRows, smartsim.EndpointUpdateSummaryFields} {
 		if n := s.srv.Counter(ep).Calls; n != 0 {
 			t.Errorf("re-publishing the same run made %d %s calls, want 0", n, ep)
 		}
 	}
 
-	// A second run in the same period: a new version, the status row updated.
+	// A second run in the same period: a new version, the summary updated,
+	// and the audit sheet still holds change rows only.
 	s.srv.AdvanceClock(time.Hour)
 	sheet := s.setup.Gen.SheetIDs[1]
 	sh, _ := s.srv.Sheet(sheet)
@@ -118,11 +112,14 @@ func TestPublication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	atts, versions, status = s.published(t)
-	if len(atts) != 1 || versions != 2 || len(status) != 1 || !res2.Versioned {
-		t.Fatalf("second publish: %d attachments, %d versions, %d status rows, versioned %v; want 1, 2, 1, true", len(atts), versions, len(status), res2.Versioned)
+	atts, versions, summary = s.published(t)
+	if len(atts) != 1 || versions != 2 || !res2.Versioned {
+		t.Fatalf("second publish: %d attachments, %d versions, versioned %v; want 1, 2, true", len(atts), versions, res2.Versioned)
 	}
-	checkStatusRow(t, s, status[0], audit.StatusLineChanges, second.Run.RunID)
+	checkSummary(t, s, summary, audit.StatusLineChanges, second.Run.RunID)
+	if got := len(s.auditRows(t)); got != rowsBefore+1 {
+		t.Errorf("audit sheet has %d rows after one more change, want %d: change rows only", got, rowsBefore+1)
+	}
 
 	// The workbook holds the period's changes: both runs'.
 	data, _, err := s.srv.AttachmentData(atts[0].ID)
@@ -142,26 +139,22 @@ func TestPublication(t *testing.T) {
 	}
 }
 
-func checkStatusRow(t *testing.T, s *stack, row smartsheet.Row, line, runID string) {
+// checkSummary checks the summary fields a publication sets.
+func checkSummary(t *testing.T, s *stack, summary map[string]string, line, runID string) {
 	t.Helper()
-	got := map[string]string{}
-	sh, _ := s.srv.Sheet(s.auditID)
-	titles := map[int64]string{}
-	for _, c := range sh.Columns {
-		titles[c.ID] = c.Title
+	if summary[pipeline.SumStatus] != line || summary[pipeline.SumLastRun] != runID || !strings.Contains(summary[pipeline.SumCounts], "changes") ||
+		!strings.HasPrefix(summary[pipeline.SumWorkbook], "billing-audit-") {
+		t.Errorf("summary = %v, want %q for run %s", summary, line, runID)
 	}
-	for _, c := range row.Cells {
-		got[titles[c.ColumnID]] = c.Value.Text()
+	var net float64
+	if _, err := fmt.Sscan(summary[pipeline.SumNet], &net); err != nil {
+		t.Errorf("summary %s = %q, want a number", pipeline.SumNet, summary[pipeline.SumNet])
 	}
-	if got[pipeline.AColWorkRequest] != line || got[pipeline.AColRunID] != runID || !strings.Contains(got[pipeline.AColColumn], "changes") {
-		t.Errorf("status row = %v, want %q for run %s", got, line, runID)
-	}
-	full, _, err := s.client.GetSheet(context.Background(), s.auditID, smartsheet.GetSheetOptions{RowIDs: []int64{row.ID}, Include: []string{"format"}})
-	if err != nil || len(full.Rows) != 1 {
-		t.Fatalf("read status row: %v", err)
-	}
-	if f := full.Rows[0].Cells[0].Format; !strings.HasPrefix(f, ",,1,") {
-		t.Errorf("status row format = %q, want bold", f)
+	fields, _ := s.srv.SummaryFields(s.auditID)
+	for _, f := range fields {
+		if f.Title == pipeline.SumNet && !strings.HasPrefix(f.DisplayValue, "$") && !strings.HasPrefix(f.DisplayValue, "-$") {
+			t.Errorf("summary %s shows %q, want dollars", f.Title, f.DisplayValue)
+		}
 	}
 }
 
@@ -175,13 +168,13 @@ func TestPublicationRepairedByNextRun(t *testing.T) {
 	}
 	s.srv.AdvanceClock(time.Hour)
 	sum := s.run(t, nil)
-	// The upload works; adding the status row fails (a plain 500 is not retried).
-	s.srv.FailNext(smartsim.EndpointAddRows, 1, smartsim.Fault500)
+	// The upload works; updating the summary fails (a plain 500 is not retried).
+	s.srv.FailNext(smartsim.EndpointUpdateSummaryFields, 1, smartsim.Fault500)
 	if _, err := s.report(t, sum, dir, nil); err == nil {
-		t.Fatal("Report() with a failing status row succeeded")
+		t.Fatal("Report() with a failing summary update succeeded")
 	}
-	if atts, _, status := s.published(t); len(atts) != 1 || len(status) != 0 {
-		t.Fatalf("after the failure: %d attachments, %d status rows; want 1, 0", len(atts), len(status))
+	if atts, _, summary := s.published(t); len(atts) != 1 || summary[pipeline.SumLastRun] != "" {
+		t.Fatalf("after the failure: %d attachments, summary %v; want 1 and no run", len(atts), summary)
 	}
 	// The next run finds nothing new, yet finishes the publication.
 	s.srv.AdvanceClock(time.Hour)
@@ -190,11 +183,11 @@ func TestPublicationRepairedByNextRun(t *testing.T) {
 	if err != nil || !res.Skipped {
 		t.Fatalf("next Report() = %+v, %v; want skipped, nil", res, err)
 	}
-	atts, versions, status := s.published(t)
-	if len(atts) != 1 || versions != 1 || len(status) != 1 {
-		t.Fatalf("after repair: %d attachments, %d versions, %d status rows; want 1, 1, 1", len(atts), versions, len(status))
+	atts, versions, summary := s.published(t)
+	if len(atts) != 1 || versions != 1 {
+		t.Fatalf("after repair: %d attachments, %d versions; want 1, 1", len(atts), versions)
 	}
-	checkStatusRow(t, s, status[0], audit.StatusLineChanges, sum.Run.RunID)
+	checkSummary(t, s, summary, audit.StatusLineChanges, sum.Run.RunID)
 }
 
 func TestReportTestModeAndZeroChanges(t *testing.T) {

@@ -281,9 +281,9 @@ func TestWebhookEditToAuditRow(t *testing.T) {
 			t.Errorf("edit reached the audit sheet after %v, want < 5s", latency)
 		}
 		r := rows[0]
-		if r[pipeline.AColChangedBy] != demo.Kim.Email || r[pipeline.AColAttribution] != string(audit.SourceWebhook) ||
-			r[pipeline.AColUnauthorized] != "YES" || r[pipeline.AColKind] != string(audit.KindValueChanged) ||
-			r[pipeline.AColColumn] != smartsim.ColTotalPrice || r[pipeline.AColNewValue] != "98765.43" {
+		if r[audit.LogChangedBy] != demo.Kim.Email || r[audit.LogAttribution] != string(audit.SourceWebhook) ||
+			r[audit.LogUnauthorized] != "YES" || r[audit.LogKind] != string(audit.KindValueChanged) ||
+			r[audit.LogColumn] != smartsim.ColTotalPrice || r[audit.LogNewValue] != "98765.43" {
 			t.Errorf("audit row = %v; want Kim's closed-week price edit, by webhook, UNAUTHORIZED", r)
 		}
 		if n := h.srv.Counter(smartsim.EndpointCellHistory).Calls - history; n != 0 {
@@ -320,7 +320,7 @@ func TestWebhookEditToAuditRow(t *testing.T) {
 		h.gate.closed.Store(false)
 		h.gate.release <- struct{}{}
 		rows := h.waitAuditRows(t, before+1, 5*time.Second)
-		if got := rows[len(rows)-1][pipeline.AColChangeID]; got != seen.Changes[0].ChangeID {
+		if got := rows[len(rows)-1][audit.LogChangeID]; got != seen.Changes[0].ChangeID {
 			t.Errorf("refresh recorded Change ID %s, the scan %s; want the same", got, seen.Changes[0].ChangeID)
 		}
 		if a := seen.Changes[0].Attribution; a.Source != audit.SourceWebhook || a.User != demo.Raj.Email {
@@ -427,7 +427,7 @@ func TestWebhookEditToAuditRow(t *testing.T) {
 		h.srv.AdvanceClock(time.Second)
 		h.editPrice(t, demo.Kim, a, row, "3333.33")
 		rows := h.waitAuditRows(t, before+1, 5*time.Second)
-		if r := rows[len(rows)-1]; r[pipeline.AColAttribution] != string(audit.SourceWebhook) || r[pipeline.AColNewValue] != "3333.33" {
+		if r := rows[len(rows)-1]; r[audit.LogAttribution] != string(audit.SourceWebhook) || r[audit.LogNewValue] != "3333.33" {
 			t.Errorf("audit row after re-enable = %v, want Kim's edit by webhook", r)
 		}
 		sum := h.scan(t)

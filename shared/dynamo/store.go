@@ -144,6 +144,11 @@ type changeItem struct {
 	DPK string `dynamodbav:"dpk"`
 	DSK string `dynamodbav:"dsk"`
 	TTL int64  `dynamodbav:"ttl,omitempty"`
+	// Seq and Hash are the change's ledger entry once sealed; AuditRowID the
+	// audit-sheet row it was written as.
+	Seq        uint64 `dynamodbav:"seq,omitempty"`
+	Hash       string `dynamodbav:"hash,omitempty"`
+	AuditRowID int64  `dynamodbav:"auditRowId,omitempty"`
 }
 
 func (s *Store) now() time.Time { return s.opts.Now().UTC() }
@@ -595,22 +600,31 @@ func (s *Store) writeBaselines(ctx context.Context, c pipeline.Commit) error {
 // readChanges runs a change query to the end.
 func (s *Store) readChanges(ctx context.Context, in *dynamodb.QueryInput, out *[]pipeline.ChangeRecord) error {
 	return s.query(ctx, in, func(item map[string]types.AttributeValue) error {
-		var it changeItem
-		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		r, err := changeRecord(item)
+		if err != nil {
 			return err
 		}
-		r := pipeline.ChangeRecord{Written: it.Written}
-		if err := json.Unmarshal([]byte(it.Data), &r.Change); err != nil {
-			return fmt.Errorf("change item %s: %w", it.PK, err)
-		}
-		at, err := time.Parse(sortTimeForm, it.RecordedAt)
-		if err != nil {
-			return fmt.Errorf("change item %s: recordedAt: %w", it.PK, err)
-		}
-		r.RecordedAt = at
 		*out = append(*out, r)
 		return nil
 	})
+}
+
+// changeRecord decodes a change item.
+func changeRecord(item map[string]types.AttributeValue) (pipeline.ChangeRecord, error) {
+	var it changeItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return pipeline.ChangeRecord{}, err
+	}
+	r := pipeline.ChangeRecord{Written: it.Written, Seq: it.Seq, Hash: it.Hash, AuditRowID: it.AuditRowID}
+	if err := json.Unmarshal([]byte(it.Data), &r.Change); err != nil {
+		return r, fmt.Errorf("change item %s: %w", it.PK, err)
+	}
+	at, err := time.Parse(sortTimeForm, it.RecordedAt)
+	if err != nil {
+		return r, fmt.Errorf("change item %s: recordedAt: %w", it.PK, err)
+	}
+	r.RecordedAt = at
+	return r, nil
 }
 
 func (s *Store) indexQuery(pk string) *dynamodb.QueryInput {
@@ -635,9 +649,9 @@ func (s *Store) Pending(ctx context.Context) ([]pipeline.ChangeRecord, error) {
 // MarkWritten flags changes as written to the audit sheet, moving each from
 // the PENDING index partition to its detection month's: one UpdateItem per
 // change, a few at a time. An unknown id is an error; marking twice is not.
-func (s *Store) MarkWritten(ctx context.Context, ids []string) error {
-	err := s.concurrently(ctx, len(ids), func(ctx context.Context, i int) error {
-		return s.markWritten(ctx, ids[i])
+func (s *Store) MarkWritten(ctx context.Context, rows []pipeline.WrittenRow) error {
+	err := s.concurrently(ctx, len(rows), func(ctx context.Context, i int) error {
+		return s.markWritten(ctx, rows[i])
 	})
 	if err != nil {
 		return fmt.Errorf("mark changes written: %w", err)
@@ -645,22 +659,94 @@ func (s *Store) MarkWritten(ctx context.Context, ids []string) error {
 	return nil
 }
 
-func (s *Store) markWritten(ctx context.Context, id string) error {
+func (s *Store) markWritten(ctx context.Context, w pipeline.WrittenRow) error {
+	update := "SET #w = :t, gsi1pk = #dpk, gsi1sk = #dsk"
+	values := map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}}
+	if w.RowID != 0 {
+		update += ", auditRowId = :row"
+		values[":row"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(w.RowID, 10)}
+	}
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
-		Key:                       key(changePK(id), skChange),
-		UpdateExpression:          aws.String("SET #w = :t, gsi1pk = #dpk, gsi1sk = #dsk"),
+		Key:                       key(changePK(w.ChangeID), skChange),
+		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),
 		ExpressionAttributeNames:  map[string]string{"#w": "written", "#dpk": "dpk", "#dsk": "dsk"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+		ExpressionAttributeValues: values,
 	})
 	if isConditionFailed(err) {
-		return fmt.Errorf("unknown change %s", id)
+		return fmt.Errorf("unknown change %s", w.ChangeID)
 	}
 	if err != nil {
-		return fmt.Errorf("change %s: %w", id, err)
+		return fmt.Errorf("change %s: %w", w.ChangeID, err)
 	}
 	return nil
+}
+
+// MarkSealed records each change's ledger entry on its item, a few at a
+// time. An unknown id is an error.
+func (s *Store) MarkSealed(ctx context.Context, seals []pipeline.Sealed) error {
+	err := s.concurrently(ctx, len(seals), func(ctx context.Context, i int) error {
+		sl := seals[i]
+		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:           &s.table,
+			Key:                 key(changePK(sl.ChangeID), skChange),
+			UpdateExpression:    aws.String("SET seq = :seq, #h = :hash"),
+			ConditionExpression: aws.String("attribute_exists(pk)"),
+			// hash is a reserved word in DynamoDB expressions.
+			ExpressionAttributeNames: map[string]string{"#h": "hash"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":seq":  &types.AttributeValueMemberN{Value: strconv.FormatUint(sl.Seq, 10)},
+				":hash": &types.AttributeValueMemberS{Value: sl.Hash},
+			},
+		})
+		if isConditionFailed(err) {
+			return fmt.Errorf("unknown change %s", sl.ChangeID)
+		}
+		if err != nil {
+			return fmt.Errorf("change %s: %w", sl.ChangeID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark changes sealed: %w", err)
+	}
+	return nil
+}
+
+// ChangeRecords reads these changes' items with strongly consistent
+// BatchGetItems (the index that Pending queries may lag).
+func (s *Store) ChangeRecords(ctx context.Context, ids []string) (map[string]pipeline.ChangeRecord, error) {
+	out := make(map[string]pipeline.ChangeRecord, len(ids))
+	uniq := slices.Clone(ids)
+	slices.Sort(uniq)
+	uniq = slices.Compact(uniq)
+	for chunk := range slices.Chunk(uniq, maxBatchGet) {
+		keys := make([]map[string]types.AttributeValue, len(chunk))
+		for i, id := range chunk {
+			keys[i] = key(changePK(id), skChange)
+		}
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		err := s.retry(ctx, func() (bool, error) {
+			res, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return false, err
+			}
+			for _, item := range res.Responses[s.table] {
+				r, err := changeRecord(item)
+				if err != nil {
+					return false, err
+				}
+				out[r.Change.ChangeID] = r
+			}
+			req = res.UnprocessedKeys
+			return len(req) == 0, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read change records: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // Changes returns the changes detected in [from, to), oldest recorded first.

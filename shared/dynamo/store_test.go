@@ -39,6 +39,18 @@ func TestFanInContract(t *testing.T) {
 	})
 }
 
+func TestLeasesContract(t *testing.T) {
+	forEach(t, func(t *testing.T, api testAPI) {
+		storetest.RunLeases(t, func(t *testing.T) (pipeline.Leases, func(time.Duration)) {
+			var mu sync.Mutex
+			now := time.Now()
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+			return MustStore(t, api, dynamo.Options{Now: clock}), advance
+		})
+	})
+}
+
 var t0 = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
 
 func testChange(id string) audit.Change {
@@ -226,7 +238,7 @@ func TestChangeItem(t *testing.T) {
 		if got := str(item, "gsi1pk") + " " + str(item, "gsi1sk"); got != "PENDING 2026-11-26T06:00:00.000000005Z#x1" {
 			t.Errorf("pending index key = %q", got)
 		}
-		if err := s.MarkWritten(ctx, []string{"x1"}); err != nil {
+		if err := s.MarkWritten(ctx, pipeline.WrittenIDs("x1")); err != nil {
 			t.Fatal(err)
 		}
 		item = getRaw(t, api, table, "CHANGE#x1", "CHANGE")

@@ -153,8 +153,8 @@ func (d dirSink) Put(_ context.Context, name string, data []byte) (string, error
 	return p, os.WriteFile(p, data, 0o600)
 }
 
-// auditRowsWithoutRun is the audit sheet's content minus the Run ID column, sorted: what two runs of the same
-// scenario must agree on (as in shared/demo's chain test).
+// auditRowsWithoutRun is the audit sheet's content minus the Run ID and Seal columns, sorted: what two runs of the
+// same scenario must agree on (as in shared/demo's chain test).
 func auditRowsWithoutRun(t *testing.T, srv *smartsim.Server, auditID int64) []string {
 	t.Helper()
 	sh, err := srv.Sheet(auditID)
@@ -176,16 +176,8 @@ func auditRowsWithoutRun(t *testing.T, srv *smartsim.Server, auditID int64) []st
 				m[titles[c.ColumnID]+" link"] = c.Hyperlink.URL
 			}
 		}
-		if m[pipeline.AColChangeID] == pipeline.StatusRowID {
-			// The status row names the run's workbook, and says when it was made.
-			delete(m, pipeline.AColChangedAt)
-			for k, v := range m {
-				if run := m[pipeline.AColRunID]; run != "" && k != pipeline.AColRunID {
-					m[k] = strings.ReplaceAll(v, run, "<run>")
-				}
-			}
-		}
-		delete(m, pipeline.AColRunID)
+		delete(m, audit.LogRunID)
+		delete(m, audit.LogSeal) // seals the run id, the time and the order of sealing
 		keys := make([]string, 0, len(m))
 		for k := range m {
 			keys = append(keys, k)
@@ -412,15 +404,15 @@ func TestEndToEnd(t *testing.T) {
 	if diff := cmp.Diff(localRows, chainRows); diff != "" {
 		t.Errorf("the chain and the local run wrote different audit rows (-local +chain):\n%s", diff)
 	}
-	// One row per expected change, plus the status row.
-	if got := len(chainRows); got != len(want)+1 || rec1.Changes != len(want) {
-		t.Errorf("chain: %d audit rows and %d changes recorded, want %d changes and a status row", got, rec1.Changes, len(want))
+	// One row per expected change: the audit sheet holds change rows only.
+	if got := len(chainRows); got != len(want) || rec1.Changes != len(want) {
+		t.Errorf("chain: %d audit rows and %d changes recorded, want %d of each", got, rec1.Changes, len(want))
 	}
 	if n := len(completed[audited.RunID]); n != 1 {
 		t.Errorf("ReportQueue got %d AuditRunCompleted for run %s, want exactly 1 (all: %v)", n, audited.RunID, completed)
 	}
 
-	// One workbook in S3, one attachment and one status row on the audit sheet.
+	// One workbook in S3, one attachment on the audit sheet.
 	s3c := awss3.NewFromConfig(cfg, func(o *awss3.Options) { o.UsePathStyle = true })
 	objs, err := s3c.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String(vars["REPORT_BUCKET"]), Prefix: aws.String("reports/")})
 	if err != nil {

@@ -171,22 +171,11 @@ func (h *hookChain) auditRows(tb testing.TB) []map[string]string {
 // changeRow is the audit row of a change to value (each edit here writes a price of its own), if there is one.
 func changeRow(rows []map[string]string, value string) (map[string]string, bool) {
 	for _, r := range rows {
-		if r[pipeline.AColNewValue] == value {
+		if r[audit.LogNewValue] == value {
 			return r, true
 		}
 	}
 	return nil, false
-}
-
-// changeRows are the rows of changes, without the runs' status row.
-func changeRows(rows []map[string]string) []map[string]string {
-	var out []map[string]string
-	for _, r := range rows {
-		if r[pipeline.AColChangeID] != pipeline.StatusRowID {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // waitChangeRow polls the audit sheet until the change's row is there.
@@ -277,9 +266,9 @@ func TestWebhookThroughChain(t *testing.T) {
 		if latency >= 5*time.Second {
 			t.Errorf("edit reached the audit sheet after %v, want < 5s", latency)
 		}
-		if r[pipeline.AColChangedBy] != demo.Kim.Email || r[pipeline.AColAttribution] != string(audit.SourceWebhook) ||
-			r[pipeline.AColUnauthorized] != "YES" || r[pipeline.AColKind] != string(audit.KindValueChanged) ||
-			r[pipeline.AColColumn] != smartsim.ColTotalPrice {
+		if r[audit.LogChangedBy] != demo.Kim.Email || r[audit.LogAttribution] != string(audit.SourceWebhook) ||
+			r[audit.LogUnauthorized] != "YES" || r[audit.LogKind] != string(audit.KindValueChanged) ||
+			r[audit.LogColumn] != smartsim.ColTotalPrice {
 			t.Errorf("audit row = %v; want Kim's closed-week price edit, by webhook, UNAUTHORIZED", r)
 		}
 		if n := h.srv.Counter(smartsim.EndpointCellHistory).Calls - history; n != 0 {
@@ -291,7 +280,7 @@ func TestWebhookThroughChain(t *testing.T) {
 	})
 
 	t.Run("webhook off: not in real time, found by the next scan, re-enabled", func(t *testing.T) {
-		before := len(changeRows(h.auditRows(t)))
+		before := len(h.auditRows(t))
 		w := h.webhookOf(t, c)
 		off := h.chain.Webhook.LogLen()
 		if err := h.srv.DisableWebhook(w.ID, smartsheet.WebhookDisabledScopeInaccessible); err != nil {
@@ -318,10 +307,10 @@ func TestWebhookThroughChain(t *testing.T) {
 		if !ok {
 			t.Fatalf("the scan did not find Dana's edit of row %d", row)
 		}
-		if r[pipeline.AColChangedBy] != demo.Dana.Email || r[pipeline.AColAttribution] == string(audit.SourceWebhook) || r[pipeline.AColUnauthorized] != "YES" {
+		if r[audit.LogChangedBy] != demo.Dana.Email || r[audit.LogAttribution] == string(audit.SourceWebhook) || r[audit.LogUnauthorized] != "YES" {
 			t.Errorf("audit row = %v; want Dana's edit, UNAUTHORIZED, not by webhook", r)
 		}
-		if n := len(changeRows(h.auditRows(t))); n != before+1 {
+		if n := len(h.auditRows(t)); n != before+1 {
 			t.Errorf("change rows on the audit sheet after the scan = %d, want %d (the webhook's edit once, Dana's once)", n, before+1)
 		}
 		if got := h.webhookOf(t, c); got.Status != smartsheet.WebhookEnabled || got.ID != w.ID {

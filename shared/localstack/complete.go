@@ -3,6 +3,7 @@ package localstack
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -23,6 +24,7 @@ type S3SettingsAPI interface {
 	PutPublicAccessBlock(ctx context.Context, params *s3.PutPublicAccessBlockInput, optFns ...func(*s3.Options)) (*s3.PutPublicAccessBlockOutput, error)
 	PutBucketLifecycleConfiguration(ctx context.Context, params *s3.PutBucketLifecycleConfigurationInput, optFns ...func(*s3.Options)) (*s3.PutBucketLifecycleConfigurationOutput, error)
 	PutBucketOwnershipControls(ctx context.Context, params *s3.PutBucketOwnershipControlsInput, optFns ...func(*s3.Options)) (*s3.PutBucketOwnershipControlsOutput, error)
+	PutObjectLockConfiguration(ctx context.Context, params *s3.PutObjectLockConfigurationInput, optFns ...func(*s3.Options)) (*s3.PutObjectLockConfigurationOutput, error)
 }
 
 var (
@@ -31,29 +33,33 @@ var (
 )
 
 // completions lists, per resource type, the template properties moto's CloudFormation ignores (moto 5.2: a table's
-// TTL and point-in-time recovery; a bucket's versioning, public access block, lifecycle and ownership controls).
-// The deployer applies them through the service APIs, so the local resources have the template's settings.
+// TTL and point-in-time recovery; a bucket's versioning, public access block, lifecycle, ownership controls and
+// Object Lock). The deployer applies them through the service APIs, in this order (Object Lock needs versioning),
+// so the local resources have the template's settings. Their intrinsics (e.g. a retention parameter) are evaluated
+// by moto as outputs of the stack.
 var completions = map[string][]string{
 	"AWS::DynamoDB::Table": {"TimeToLiveSpecification", "PointInTimeRecoverySpecification"},
-	"AWS::S3::Bucket":      {"VersioningConfiguration", "PublicAccessBlockConfiguration", "LifecycleConfiguration", "OwnershipControls"},
+	"AWS::S3::Bucket": {"VersioningConfiguration", "PublicAccessBlockConfiguration", "LifecycleConfiguration", "OwnershipControls",
+		"ObjectLockConfiguration"},
 }
 
-// complete applies the properties of the in-stack resources that moto's CloudFormation ignored.
-func complete(ctx context.Context, c Clients, plan *Plan, physical map[string]string) ([]string, error) {
+// complete applies the properties of the in-stack resources that moto's CloudFormation ignored; outputs are the
+// stack's, which fill the intrinsics of those properties.
+func complete(ctx context.Context, c Clients, plan *Plan, physical, outputs map[string]string) ([]string, error) {
 	var done []string
-	for _, id := range sortedKeys(plan.Properties) {
-		names := completions[plan.Types[id]]
-		if plan.Disposition[id] != InStack || len(names) == 0 {
+	for _, id := range sortedKeys(plan.completeProps) {
+		if plan.Disposition[id] != InStack {
 			continue
 		}
-		props := plan.Properties[id]
-		for _, name := range names {
-			v, ok := props[name]
+		props := plan.completeProps[id]
+		for _, name := range completions[plan.Types[id]] {
+			raw, ok := props[name]
 			if !ok {
 				continue
 			}
-			if len(refs(v)) > 0 {
-				return nil, fmt.Errorf("%s.%s: intrinsic functions are not supported locally", id, name)
+			v, err := plan.fill(raw, outputs)
+			if err != nil {
+				return nil, fmt.Errorf("%s.%s: %w", id, name, err)
 			}
 			if err := completeOne(ctx, c, physical[id], name, v); err != nil {
 				return nil, fmt.Errorf("%s.%s: %w", id, name, err)
@@ -101,6 +107,28 @@ func completeOne(ctx context.Context, c Clients, physicalID, name string, v any)
 		}
 		_, err = c.S3Settings.PutBucketOwnershipControls(ctx, &s3.PutBucketOwnershipControlsInput{
 			Bucket: aws.String(physicalID), OwnershipControls: &s3types.OwnershipControls{Rules: rules},
+		})
+	case "ObjectLockConfiguration":
+		// On a versioned bucket this also turns Object Lock on, which moto's CloudFormation ignores in
+		// ObjectLockEnabled (as S3 does for existing buckets).
+		lock := &s3types.ObjectLockConfiguration{ObjectLockEnabled: s3types.ObjectLockEnabled(str("ObjectLockEnabled"))}
+		if rule, ok := m["Rule"].(map[string]any); ok {
+			dr, _ := rule["DefaultRetention"].(map[string]any)
+			mode, _ := dr["Mode"].(string)
+			ret := &s3types.DefaultRetention{Mode: s3types.ObjectLockRetentionMode(mode)}
+			for k, dst := range map[string]**int32{"Days": &ret.Days, "Years": &ret.Years} {
+				if v, ok := dr[k]; ok {
+					n, cerr := positiveInt32(v)
+					if cerr != nil {
+						return fmt.Errorf("DefaultRetention.%s: %w", k, cerr)
+					}
+					*dst = aws.Int32(n)
+				}
+			}
+			lock.Rule = &s3types.ObjectLockRule{DefaultRetention: ret}
+		}
+		_, err = c.S3Settings.PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{
+			Bucket: aws.String(physicalID), ObjectLockConfiguration: lock,
 		})
 	case "LifecycleConfiguration":
 		var rules []s3types.LifecycleRule
@@ -159,6 +187,22 @@ func list(v any) []map[string]any {
 		}
 	}
 	return out
+}
+
+// positiveInt32 reads a count the template writes as a number or, once moto has evaluated a parameter, a string.
+func positiveInt32(v any) (int32, error) {
+	n := toInt32(v)
+	if s, ok := v.(string); ok {
+		i, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number", s)
+		}
+		n = int32(i)
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("%v is not a positive number", v)
+	}
+	return n, nil
 }
 
 func toInt32(v any) int32 {

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -47,11 +49,17 @@ type SecretsManagerAPI interface {
 	CreateSecret(ctx context.Context, params *secretsmanager.CreateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
 }
 
+// KMSAPI is the part of the KMS client the deployment uses.
+type KMSAPI interface {
+	CreateKey(ctx context.Context, params *kms.CreateKeyInput, optFns ...func(*kms.Options)) (*kms.CreateKeyOutput, error)
+}
+
 var (
 	_ CloudFormationAPI = (*cloudformation.Client)(nil)
 	_ SQSAPI            = (*sqs.Client)(nil)
 	_ S3API             = (*s3.Client)(nil)
 	_ SecretsManagerAPI = (*secretsmanager.Client)(nil)
+	_ KMSAPI            = (*kms.Client)(nil)
 )
 
 // Clients are the AWS clients the deployment uses, all pointed at the local endpoint.
@@ -62,6 +70,7 @@ type Clients struct {
 	SecretsManager SecretsManagerAPI
 	DynamoDB       DynamoDBAPI
 	S3Settings     S3SettingsAPI
+	KMS            KMSAPI
 }
 
 // Options of a deployment.
@@ -152,7 +161,7 @@ func Deploy(ctx context.Context, c Clients, plan *Plan, opts Options) (*Stack, e
 		st.QueueURLs[id] = url
 	}
 
-	if st.Completed, err = complete(ctx, c, plan, physical); err != nil {
+	if st.Completed, err = complete(ctx, c, plan, physical, outputs); err != nil {
 		return nil, err
 	}
 	for _, a := range plan.Applied {
@@ -306,6 +315,9 @@ func apply(ctx context.Context, c Clients, opts Options, a AppliedResource, prop
 		}
 		return strings.Join(urls, ","), nil
 
+	case "AWS::KMS::Key":
+		return createKey(ctx, c.KMS, props)
+
 	case "AWS::S3::BucketPolicy":
 		bucket, _ := props["Bucket"].(string)
 		doc, err := json.Marshal(props["PolicyDocument"])
@@ -318,6 +330,42 @@ func apply(ctx context.Context, c Clients, opts Options, a AppliedResource, prop
 		return bucket, nil
 	}
 	return "", fmt.Errorf("no local support for %s", a.Type)
+}
+
+// createKey creates a KMS key with the template's spec, usage, description and policy and returns its key id (what
+// Ref gives). Properties it cannot reproduce are an error, so a template change the local stack would silently drop
+// is noticed.
+func createKey(ctx context.Context, api KMSAPI, props map[string]any) (string, error) {
+	in := &kms.CreateKeyInput{}
+	for _, k := range sortedKeys(props) {
+		v := props[k]
+		s, _ := v.(string)
+		switch k {
+		case "Description":
+			in.Description = aws.String(s)
+		case "KeySpec":
+			in.KeySpec = kmstypes.KeySpec(s)
+		case "KeyUsage":
+			in.KeyUsage = kmstypes.KeyUsageType(s)
+		case "KeyPolicy":
+			if s == "" {
+				doc, err := json.Marshal(v)
+				if err != nil {
+					return "", fmt.Errorf("encode key policy: %w", err)
+				}
+				s = string(doc)
+			}
+			in.Policy = aws.String(s)
+		case "PendingWindowInDays": // deletion only
+		default:
+			return "", fmt.Errorf("key property %s has no local equivalent yet (shared/localstack/deploy.go)", k)
+		}
+	}
+	out, err := api.CreateKey(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("create key: %w", err)
+	}
+	return aws.ToString(out.KeyMetadata.KeyId), nil
 }
 
 // secretValue is the SecretString of a secret, or one generated as its GenerateSecretString says.

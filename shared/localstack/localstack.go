@@ -2,9 +2,10 @@
 // and describes what it created: the names the functions and the tests need (.local/stack.env).
 //
 // moto runs no SAM transform and its CloudFormation lacks some types, so the template is prepared first (see
-// Prepare): the functions, their HTTP API and roles, and the alarms are left out; secrets, the queue policy and the
-// bucket policy are created through their service APIs from the template's own properties; everything else (table,
-// queues, bus, rule, bucket, log groups) is created by moto's CloudFormation from the template as written.
+// Prepare): the functions, their HTTP API and roles, the alarms and the bucket policies are left out; secrets, the queue
+// policy and the KMS key are created through their service APIs from the template's own properties; everything else
+// (table, queues, bus, rule, buckets, log groups) is created by moto's CloudFormation from the template as written, and
+// the properties it ignores are applied after it (see completions).
 // cmd/localstack is its command line; tests call StartMoto and DeployFile.
 package localstack
 
@@ -26,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -49,6 +51,7 @@ func NewClients(ctx context.Context, endpoint, region string) (Clients, error) {
 		S3Settings:     s3c,
 		SecretsManager: secretsmanager.NewFromConfig(cfg),
 		DynamoDB:       dynamodb.NewFromConfig(cfg),
+		KMS:            kms.NewFromConfig(cfg),
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -92,6 +96,7 @@ func TestPrepareRealTemplate(t *testing.T) {
 		{"AnalysisDLQ", InStack}, {"AuditBus", InStack}, {"RunCompletedRule", InStack}, {"ReportBucket", InStack},
 		{"SmartsheetTokenSecret", Applied}, {"WebhookSecretsSecret", Applied}, {"ReportQueuePolicy", Applied},
 		{"ReportBucketPolicy", Removed},
+		{"DigestKey", Applied}, {"DigestBucket", InStack}, {"DigestBucketPolicy", Removed},
 		{"ScanFunction", Removed}, {"AnalyzeFunction", Removed}, {"ReportFunction", Removed},
 		{"WebhookFunction", Removed}, {"WebhookApi", Removed},
 	} {
@@ -102,8 +107,8 @@ func TestPrepareRealTemplate(t *testing.T) {
 	if strings.Contains(plan.Body, "AWS::Serverless") {
 		t.Error("Prepare() body still has AWS::Serverless resources")
 	}
-	wantEnv := []string{"ANALYSIS_QUEUE_URL", "AUDIT_SHEET_ID", "AUDIT_TABLE", "AUDIT_TIMEZONE", "EVENT_BUS_NAME",
-		"GRACE_PERIOD", "HIGH_RISK_THRESHOLD", "LOG_LEVEL", "MEDIUM_RISK_THRESHOLD", "REPORT_BUCKET", "RETENTION_DAYS", "SKIP_CELL_HISTORY",
+	wantEnv := []string{"ANALYSIS_QUEUE_URL", "AUDIT_SHEET_ID", "AUDIT_TABLE", "AUDIT_TIMEZONE",
+		"DIGEST_BUCKET", "DIGEST_KEY_ID", "DIGEST_RETENTION_DAYS", "EVENT_BUS_NAME", "GRACE_PERIOD", "HIGH_RISK_THRESHOLD", "LOG_LEVEL", "MEDIUM_RISK_THRESHOLD", "REPORT_BUCKET", "RETENTION_DAYS", "SKIP_CELL_HISTORY",
 		"SMARTSHEET_BASE_URL", "SMARTSHEET_TOKEN_SECRET_ARN", "SOURCE_FOLDER_IDS", "SOURCE_SHEET_IDS", "TRACK_COLUMNS",
 		"WEBHOOK_QUEUE_URL", "WEBHOOK_SECRETS_ARN"}
 	if diff := cmp.Diff(wantEnv, sortedKeys(plan.Environment)); diff != "" {
@@ -134,8 +139,9 @@ func TestDeployToMoto(t *testing.T) {
 	plan := MustPlan(t)
 	start := time.Now()
 	st, err := Deploy(ctx, clients, plan, Options{
-		StackName:    "billing-audit-test",
-		Parameters:   map[string]string{"Stage": "dev", "SourceSheetIds": "111,222", "AuditTimezone": "America/Chicago"},
+		StackName: "billing-audit-test",
+		Parameters: map[string]string{"Stage": "dev", "SourceSheetIds": "111,222", "AuditTimezone": "America/Chicago",
+			"DigestRetentionDays": "30"},
 		SecretValues: map[string]string{"SmartsheetTokenSecret": "local-token"},
 	})
 	if err != nil {
@@ -151,14 +157,14 @@ func TestDeployToMoto(t *testing.T) {
 	for k, want := range map[string]string{
 		"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test",
 		"SOURCE_SHEET_IDS": "111,222", "AUDIT_TIMEZONE": "America/Chicago", "LOG_LEVEL": "DEBUG",
-		"EVENT_BUS_NAME": "billing-audit-test-bus", "RETENTION_DAYS": "400",
+		"EVENT_BUS_NAME": "billing-audit-test-bus", "RETENTION_DAYS": "400", "DIGEST_RETENTION_DAYS": "30",
 	} {
 		if env[k] != want {
 			t.Errorf("stack.env %s = %q, want %q", k, env[k], want)
 		}
 	}
 	for _, k := range []string{"AUDIT_TABLE", "ANALYSIS_QUEUE_URL", "WEBHOOK_QUEUE_URL", "REPORT_QUEUE_URL",
-		"REPORT_BUCKET", "SMARTSHEET_TOKEN_SECRET_ARN", "WEBHOOK_SECRETS_ARN"} {
+		"REPORT_BUCKET", "SMARTSHEET_TOKEN_SECRET_ARN", "WEBHOOK_SECRETS_ARN", "DIGEST_KEY_ID", "DIGEST_BUCKET"} {
 		if env[k] == "" {
 			t.Errorf("stack.env has no %s", k)
 		}
@@ -292,6 +298,59 @@ func TestDeployToMoto(t *testing.T) {
 		}
 	})
 
+	t.Run("digest key", func(t *testing.T) {
+		k := kms.NewFromConfig(cfg)
+		out, err := k.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(env["DIGEST_KEY_ID"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := out.KeyMetadata
+		if md.KeySpec != kmstypes.KeySpecEccNistP256 || md.KeyUsage != kmstypes.KeyUsageTypeSignVerify ||
+			!slices.Contains(md.SigningAlgorithms, kmstypes.SigningAlgorithmSpecEcdsaSha256) {
+			t.Errorf("digest key = %s %s %v, want ECC_NIST_P256 SIGN_VERIFY with ECDSA_SHA_256", md.KeySpec, md.KeyUsage, md.SigningAlgorithms)
+		}
+		if aws.ToString(md.KeyId) != env["DIGEST_KEY_ID"] {
+			t.Errorf("DIGEST_KEY_ID = %q, want the key id %q (what Ref gives)", env["DIGEST_KEY_ID"], aws.ToString(md.KeyId))
+		}
+		pol, err := k.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: md.KeyId, PolicyName: aws.String("default")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := aws.ToString(pol.Policy); !strings.Contains(p, ":iam::") || !strings.Contains(p, ":root") || strings.Contains(p, "${") {
+			t.Errorf("digest key policy = %s, want the template's, with the account root resolved", p)
+		}
+	})
+
+	t.Run("digest bucket", func(t *testing.T) {
+		s := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+		b := aws.String(env["DIGEST_BUCKET"])
+		lock, err := s.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := lock.ObjectLockConfiguration
+		if c == nil || c.ObjectLockEnabled != s3types.ObjectLockEnabledEnabled || c.Rule == nil || c.Rule.DefaultRetention == nil ||
+			c.Rule.DefaultRetention.Mode != s3types.ObjectLockRetentionModeCompliance || aws.ToInt32(c.Rule.DefaultRetention.Days) != 30 {
+			t.Fatalf("object lock = %+v, want Enabled, COMPLIANCE for 30 days (the DigestRetentionDays given)", c)
+		}
+		v, err := s.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Status != "Enabled" {
+			t.Errorf("versioning = %q, want Enabled", v.Status)
+		}
+		// The default retention alone must lock a version: nothing may delete it.
+		put, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("digests/probe.json"), Body: strings.NewReader("{}"),
+			ChecksumAlgorithm: s3types.ChecksumAlgorithmSha256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("digests/probe.json"), VersionId: put.VersionId}); err == nil {
+			t.Error("DeleteObject(locked version) succeeded, want it refused by the default COMPLIANCE retention")
+		}
+	})
+
 	t.Run("secrets", func(t *testing.T) {
 		sm := secretsmanager.NewFromConfig(cfg)
 		tok, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(env["SMARTSHEET_TOKEN_SECRET_ARN"])})
@@ -388,4 +447,73 @@ func readEnv(tb testing.TB, path string) map[string]string {
 		env[k] = strings.Trim(v, "'")
 	}
 	return env
+}
+
+// fakeKMS is a function-field fake of KMSAPI.
+type fakeKMS struct {
+	createKey func(*kms.CreateKeyInput) (*kms.CreateKeyOutput, error)
+}
+
+func (f fakeKMS) CreateKey(_ context.Context, in *kms.CreateKeyInput, _ ...func(*kms.Options)) (*kms.CreateKeyOutput, error) {
+	return f.createKey(in)
+}
+
+var _ KMSAPI = fakeKMS{}
+
+func TestCreateKey(t *testing.T) {
+	policy := map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": "kms:*"}}}
+	tests := []struct {
+		name    string
+		props   map[string]any
+		want    string // the CreateKey request, summarised
+		wantErr string
+	}{
+		{name: "signing key", props: map[string]any{"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY", "Description": "d", "KeyPolicy": policy},
+			want: `ECC_NIST_P256 SIGN_VERIFY d {"Statement":[{"Action":"kms:*","Effect":"Allow"}],"Version":"2012-10-17"}`},
+		{name: "policy as a JSON string", props: map[string]any{"KeyPolicy": `{"Version":"2012-10-17"}`},
+			want: `   {"Version":"2012-10-17"}`},
+		{name: "deletion window ignored", props: map[string]any{"KeySpec": "ECC_NIST_P256", "PendingWindowInDays": 7},
+			want: "ECC_NIST_P256   "},
+		{name: "unknown property", props: map[string]any{"MultiRegion": true}, wantErr: "MultiRegion has no local equivalent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			id, err := createKey(context.Background(), fakeKMS{createKey: func(in *kms.CreateKeyInput) (*kms.CreateKeyOutput, error) {
+				got = fmt.Sprintf("%s %s %s %s", in.KeySpec, in.KeyUsage, aws.ToString(in.Description), aws.ToString(in.Policy))
+				return &kms.CreateKeyOutput{KeyMetadata: &kmstypes.KeyMetadata{KeyId: aws.String("key-1")}}, nil
+			}}, tt.props)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("createKey(%v) error = %v, want %q", tt.props, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || id != "key-1" || got != tt.want {
+				t.Errorf("createKey(%v) = %q, %v sending %q, want key-1 sending %q", tt.props, id, err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPositiveInt32(t *testing.T) {
+	tests := []struct {
+		name string
+		in   any
+		want int32
+		ok   bool
+	}{
+		{"template number", 2557, 2557, true},
+		{"parameter evaluated by moto", "30", 30, true},
+		{"zero", 0, 0, false},
+		{"not a number", "seven years", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := positiveInt32(tt.in)
+			if got != tt.want || (err == nil) != tt.ok {
+				t.Errorf("positiveInt32(%v) = %d, %v, want %d (ok %v)", tt.in, got, err, tt.want, tt.ok)
+			}
+		})
+	}
 }

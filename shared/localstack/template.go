@@ -98,12 +98,12 @@ type Disposition int
 const (
 	// InStack resources are created by moto's CloudFormation.
 	InStack Disposition = iota
-	// Applied resources are types moto's CloudFormation lacks; the deployer creates them through the service API,
-	// from the template's own properties, after the stack.
+	// Applied resources are types moto's CloudFormation lacks or creates wrong (a KMS key is always symmetric there);
+	// the deployer creates them through the service API, from the template's own properties, after the stack.
 	Applied
 	// Removed resources cannot or need not exist locally: the Lambda functions and their HTTP API (no runtime
 	// without Docker; the SAM transform is not run by moto), their execution roles (moto enforces no IAM) and the
-	// alarms (nothing local raises them), and the bucket policy (deny without TLS: moto enforces it, and the local
+	// alarms and their metric filters (nothing local raises them), and the bucket policy (deny without TLS: moto enforces it, and the local
 	// endpoint is plain HTTP).
 	Removed
 )
@@ -120,13 +120,18 @@ func (d Disposition) String() string {
 }
 
 var dispositionByType = map[string]Disposition{
-	"AWS::Serverless::Function":   Removed,
-	"AWS::Serverless::HttpApi":    Removed,
-	"AWS::Serverless::Api":        Removed,
-	"AWS::IAM::Role":              Removed,
-	"AWS::CloudWatch::Alarm":      Removed,
+	"AWS::Serverless::Function": Removed,
+	"AWS::Serverless::HttpApi":  Removed,
+	"AWS::Serverless::Api":      Removed,
+	"AWS::IAM::Role":            Removed,
+	"AWS::CloudWatch::Alarm":    Removed,
+	// Metric filters feed the alarms; moto's CloudFormation lacks them.
+	"AWS::Logs::MetricFilter":     Removed,
 	"AWS::SecretsManager::Secret": Applied,
 	"AWS::SQS::QueuePolicy":       Applied,
+	// moto's CloudFormation creates every key symmetric, whatever KeySpec and KeyUsage say: a signing key must be
+	// created through the KMS API.
+	"AWS::KMS::Key": Applied,
 	// The bucket policy denies every request without TLS, and moto enforces it: over the local endpoint's plain
 	// HTTP nothing could use the bucket. Real AWS gets it; the local stack does not.
 	"AWS::S3::BucketPolicy": Removed,
@@ -141,7 +146,7 @@ type Plan struct {
 	// Disposition maps every logical id to what the deployment does with it.
 	Disposition map[string]Disposition
 	// Applied holds the resources the deployer creates itself, in template order of dependency
-	// (secrets, then policies), with every intrinsic replaced by a placeholder.
+	// (secrets and keys, then policies), with every intrinsic replaced by a placeholder.
 	Applied []AppliedResource
 	// Environment is Globals.Function.Environment.Variables: what a Lambda would get, as expressions.
 	Environment map[string]any
@@ -157,6 +162,9 @@ type Plan struct {
 	Properties map[string]map[string]any
 	// nameOutput maps an event bus to a synthetic output of its name: moto lists buses without a physical id.
 	nameOutput map[string]string
+	// completeProps holds, per in-stack resource, the properties the deployer completes (see completions), with
+	// every intrinsic replaced by a placeholder that the stack's outputs fill.
+	completeProps map[string]map[string]any
 }
 
 // AppliedResource is a resource created through the service API.
@@ -178,14 +186,15 @@ func Prepare(t Template) (*Plan, error) {
 		return nil, fmt.Errorf("template has no Resources")
 	}
 	p := &Plan{
-		Types:        map[string]string{},
-		Disposition:  map[string]Disposition{},
-		placeholders: map[string]string{},
-		envOutput:    map[string]string{},
-		envApplied:   map[string]string{},
-		envLiteral:   map[string]string{},
-		nameOutput:   map[string]string{},
-		Properties:   map[string]map[string]any{},
+		Types:         map[string]string{},
+		Disposition:   map[string]Disposition{},
+		placeholders:  map[string]string{},
+		envOutput:     map[string]string{},
+		envApplied:    map[string]string{},
+		envLiteral:    map[string]string{},
+		nameOutput:    map[string]string{},
+		Properties:    map[string]map[string]any{},
+		completeProps: map[string]map[string]any{},
 	}
 	for id, r := range resources {
 		typ, _ := r.(map[string]any)["Type"].(string)
@@ -234,11 +243,12 @@ func Prepare(t Template) (*Plan, error) {
 		}
 	}
 
-	// Applied resources: secrets first, since policies could name them.
+	// Applied resources: secrets and keys first, since policies could name them.
+	first := func(id string) bool {
+		return p.Types[id] == "AWS::SecretsManager::Secret" || p.Types[id] == "AWS::KMS::Key"
+	}
 	ids := sortedKeys(resources)
-	sort.SliceStable(ids, func(i, j int) bool {
-		return p.Types[ids[i]] == "AWS::SecretsManager::Secret" && p.Types[ids[j]] != "AWS::SecretsManager::Secret"
-	})
+	sort.SliceStable(ids, func(i, j int) bool { return first(ids[i]) && !first(ids[j]) })
 	n := 0
 	for _, id := range ids {
 		if p.Disposition[id] != Applied {
@@ -255,6 +265,23 @@ func Prepare(t Template) (*Plan, error) {
 		}
 		rp, _ := replaced.(map[string]any)
 		p.Applied = append(p.Applied, AppliedResource{LogicalID: id, Type: p.Types[id], Properties: rp})
+	}
+	// Completed properties may use intrinsics (a parameter, typically): moto evaluates them as outputs too.
+	for _, id := range sortedKeys(kept) {
+		for _, name := range completions[p.Types[id]] {
+			v, ok := p.Properties[id][name]
+			if !ok {
+				continue
+			}
+			replaced, err := p.extract(v, outputs, &n)
+			if err != nil {
+				return nil, fmt.Errorf("resource %s property %s: %w", id, name, err)
+			}
+			if p.completeProps[id] == nil {
+				p.completeProps[id] = map[string]any{}
+			}
+			p.completeProps[id][name] = replaced
+		}
 	}
 	for i, id := range sortedKeys(kept) {
 		if p.Types[id] == "AWS::Events::EventBus" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -75,16 +76,30 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 	start := r.opts.Clock().UTC()
 	before := r.stats()
 	run := RunRecord{RunID: NewRunID(start), StartedAt: start, TestMode: r.opts.TestMode || req.Mode == "test", ForceReport: req.ForceReport}
-	var sheets []SheetRef
+	sheets, err := r.Discover(ctx)
+	if err != nil {
+		return run, err
+	}
 	if len(req.SheetIDs) > 0 {
+		// Only configured sources are audited: a sheet named on demand must
+		// be one of them.
+		var picked []SheetRef
 		for _, id := range req.SheetIDs {
-			sheets = append(sheets, SheetRef{ID: id})
+			i := slices.IndexFunc(sheets, func(s SheetRef) bool { return s.ID == id })
+			if i < 0 {
+				return run, fmt.Errorf("sheet %d is not a configured source (SOURCE_SHEET_IDS, SOURCE_FOLDER_IDS)", id)
+			}
+			picked = append(picked, sheets[i])
 		}
-	} else {
-		var err error
-		if sheets, err = r.Discover(ctx); err != nil {
-			return run, err
-		}
+		sheets = picked
+	}
+	for _, ref := range sheets {
+		run.Sheets = append(run.Sheets, ref.ID)
+	}
+	// Recorded before any batch is queued: analyze accepts only batches of
+	// a recorded run, for the sheets it names.
+	if err := r.store.PutRun(ctx, run); err != nil {
+		return run, err
 	}
 	seq := 0
 	for _, ref := range sheets {
@@ -128,8 +143,20 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 // the audit sheet, count the batch, and complete the run when it is the last.
 func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publisher) ([]audit.Change, error) {
 	if b.ID == "" || b.RunID == "" {
-		return nil, errors.New("batch without id or run id")
+		return nil, r.refuse(ctx, b, "it has no batch id or no run id")
 	}
+	run, ok, err := r.store.Run(ctx, b.RunID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, r.refuse(ctx, b, "its run is not recorded: no scan queued it")
+	}
+	if !slices.Contains(run.Sheets, b.Sheet.ID) {
+		return nil, r.refuse(ctx, b, fmt.Sprintf("its run did not scan sheet %d: it is not a configured source", b.Sheet.ID))
+	}
+	// The recorded run decides test mode, not the message.
+	b.TestMode = run.TestMode
 	rr := r
 	if b.TestMode && !r.opts.TestMode {
 		o := r.opts
@@ -157,6 +184,20 @@ func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publi
 		return fresh, r.CompleteRun(ctx, b.RunID, fan, pub)
 	}
 	return fresh, nil
+}
+
+// ErrBatchRefused is the error of a batch analyze will not record: only what
+// the system itself scanned enters the audit log.
+var ErrBatchRefused = errors.New("batch refused")
+
+// BatchRefusedAlert marks the log line of a refused batch (the alert
+// attribute), which template.yaml's metric filter counts.
+const BatchRefusedAlert = "BATCH_REFUSED"
+
+func (r *Runner) refuse(ctx context.Context, b Batch, why string) error {
+	r.log.ErrorContext(ctx, "batch refused", slog.String("alert", BatchRefusedAlert), slog.String("batch", b.ID),
+		slog.String("run", b.RunID), slog.Int64("sheet", b.Sheet.ID), slog.String("reason", why))
+	return fmt.Errorf("%w: batch %q of run %q for sheet %d: %s", ErrBatchRefused, b.ID, b.RunID, b.Sheet.ID, why)
 }
 
 // CompleteRun runs once per run, in the invocation that claimed completion:

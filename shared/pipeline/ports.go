@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
@@ -28,11 +29,31 @@ type SheetState struct {
 	WebhookColumnIDs []int64 `json:"webhookColumnIds,omitempty"`
 }
 
-// ChangeRecord is a recorded change and whether it reached the audit sheet.
+// ChangeRecord is a recorded change, its ledger entry once sealed, and
+// whether (and as which row) it reached the audit sheet.
 type ChangeRecord struct {
 	Change     audit.Change `json:"change"`
 	RecordedAt time.Time    `json:"recordedAt"`
 	Written    bool         `json:"written"`
+	// Seq and Hash are the change's ledger entry (0 and "" until sealed).
+	Seq  uint64 `json:"seq,omitempty"`
+	Hash string `json:"hash,omitempty"`
+	// AuditRowID is the audit-sheet row it was written as (0 when it was
+	// found there by reconciliation without a row id, or not written).
+	AuditRowID int64 `json:"auditRowId,omitempty"`
+}
+
+// Sealed says which ledger entry records a change.
+type Sealed struct {
+	ChangeID string
+	Seq      uint64
+	Hash     string
+}
+
+// WrittenRow says which audit-sheet row holds a change (RowID 0: unknown).
+type WrittenRow struct {
+	ChangeID string
+	RowID    int64
 }
 
 // RunRecord is the summary of one run.
@@ -58,7 +79,10 @@ type RunRecord struct {
 	Error            string        `json:"error,omitempty"`
 	// Serverless runs: how many batches the scan queued, whether a report is
 	// forced, and the sheets' new watermarks, saved when the run completes.
-	Batches       int          `json:"batches,omitempty"`
+	Batches int `json:"batches,omitempty"`
+	// Sheets are the source sheets the run scans: analyze records batches
+	// of these sheets only.
+	Sheets        []int64      `json:"sheets,omitempty"`
 	ForceReport   bool         `json:"forceReport,omitempty"`
 	PendingStates []SheetState `json:"pendingStates,omitempty"`
 }
@@ -75,10 +99,17 @@ type Store interface {
 	// change records (a Change ID already recorded is left as it is), baselines
 	// to put and to delete, and the sheet state when st is non-nil.
 	Commit(ctx context.Context, c Commit) (newChanges []audit.Change, err error)
-	// Pending returns recorded changes not yet written to the audit sheet, oldest first.
+	// Pending returns recorded changes not yet written to the audit sheet,
+	// oldest first. It may lag the latest writes (an index); ChangeRecords
+	// does not.
 	Pending(ctx context.Context) ([]ChangeRecord, error)
+	// ChangeRecords reads these changes' records as they are now (strongly
+	// consistent); unknown ids are absent from the map.
+	ChangeRecords(ctx context.Context, changeIDs []string) (map[string]ChangeRecord, error)
+	// MarkSealed records the ledger entry of each change.
+	MarkSealed(ctx context.Context, seals []Sealed) error
 	// MarkWritten flags changes as present on the audit sheet.
-	MarkWritten(ctx context.Context, changeIDs []string) error
+	MarkWritten(ctx context.Context, rows []WrittenRow) error
 	// Changes returns recorded changes detected in [from, to).
 	Changes(ctx context.Context, from, to time.Time) ([]ChangeRecord, error)
 	PutRun(ctx context.Context, r RunRecord) error
@@ -89,6 +120,41 @@ type Store interface {
 	// Meta keeps small settings such as the audit sheet's id.
 	Meta(ctx context.Context, key string) (string, bool, error)
 	PutMeta(ctx context.Context, key, value string) error
+	Ledger
+	Leases
+}
+
+// Ledger is the hash-chained ledger of the audit log (see audit.LedgerEntry):
+// append-only, one writer extending the chain at a time.
+type Ledger interface {
+	// LedgerHead returns the last entry; ok=false for an empty ledger.
+	LedgerHead(ctx context.Context) (e audit.LedgerEntry, ok bool, err error)
+	// AppendLedger appends entries that continue the chain: entries[0].Seq
+	// is the head's Seq+1 and each follows the one before. When another
+	// writer took one of those sequence numbers first, it stops there and
+	// returns an error matching ErrLedgerConflict; the entries before it are
+	// appended (they were valid continuations).
+	AppendLedger(ctx context.Context, entries []audit.LedgerEntry) error
+	// LedgerEntries calls fn on each entry from sequence number from on, in
+	// order, reading page by page.
+	LedgerEntries(ctx context.Context, from uint64, fn func(audit.LedgerEntry) error) error
+	// LedgerEntriesBySeq reads the entries with these sequence numbers;
+	// missing ones are absent from the map.
+	LedgerEntriesBySeq(ctx context.Context, seqs []uint64) (map[uint64]audit.LedgerEntry, error)
+}
+
+// ErrLedgerConflict says another writer appended to the ledger first.
+var ErrLedgerConflict = errors.New("ledger: another writer appended first")
+
+// Leases are named, expiring locks shared by every process and function that
+// uses the store: one holder at a time, and a holder that dies frees the
+// lease when it expires.
+type Leases interface {
+	// AcquireLease takes the lease for holder until ttl from now, when it is
+	// free, expired or already the holder's; acquired=false otherwise.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (acquired bool, err error)
+	// ReleaseLease frees the lease if holder still has it.
+	ReleaseLease(ctx context.Context, name, holder string) error
 }
 
 // Commit is one atomic write of scan results.
@@ -116,4 +182,13 @@ func SortChangeRecords(rs []ChangeRecord) {
 		}
 		return a.ChangeID < b.ChangeID
 	})
+}
+
+// WrittenIDs is changes written as rows whose ids are not known.
+func WrittenIDs(ids ...string) []WrittenRow {
+	out := make([]WrittenRow, len(ids))
+	for i, id := range ids {
+		out[i] = WrittenRow{ChangeID: id}
+	}
+	return out
 }

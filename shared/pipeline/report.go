@@ -39,6 +39,9 @@ type ReportOptions struct {
 	Extra []audit.Change
 	// Findings of the run.
 	Findings []audit.Finding
+	// Integrity is the audit log's verification for the run (nil: not
+	// verified), shown on System Insights.
+	Integrity *audit.Integrity
 }
 
 // ReportResult says what the report stage produced.
@@ -105,6 +108,7 @@ func (r *Runner) Report(ctx context.Context, run RunRecord, ro ReportOptions) (R
 	rep := audit.BuildReport(audit.ReportInput{
 		Run: r.runFacts(run), Changes: periodChanges, History: all, Findings: ro.Findings, Config: r.opts.Audit,
 		PeriodStart: pStart, PeriodEnd: pEnd, GeneratedAt: r.opts.Clock().UTC(), Anonymize: ro.Anonymize,
+		Integrity: ro.Integrity,
 	})
 	var buf bytes.Buffer
 	if err := ro.Workbook.Write(&buf, rep); err != nil {
@@ -236,15 +240,15 @@ func (r *Runner) repairPublication(ctx context.Context) error {
 }
 
 func (r *Runner) finishPublication(ctx context.Context, p publication) error {
-	if err := r.upsertStatusRow(ctx, p.Status); err != nil {
+	if err := r.updateSummary(ctx, p.Status.values()); err != nil {
 		return err
 	}
 	p.Done = true
 	return r.putPublication(ctx, p)
 }
 
-// StatusRow is the one row at the top of the audit sheet that says how the
-// audit stands.
+// StatusRow is how the audit stands after a run, as the audit sheet's
+// summary fields show it.
 type StatusRow struct {
 	Line     string `json:"line"`
 	Level    string `json:"level"`
@@ -256,8 +260,17 @@ type StatusRow struct {
 	At       string `json:"at"`
 }
 
-// StatusRowID marks the status row in the audit sheet's Change ID column.
-const StatusRowID = "AUDIT-STATUS"
+func (st StatusRow) values() map[string]smartsheet.Value {
+	v := map[string]smartsheet.Value{
+		SumStatus: smartsheet.StringValue(st.Line), SumPeriod: smartsheet.StringValue(st.Period),
+		SumCounts: smartsheet.StringValue(st.Counts), SumLastRun: smartsheet.StringValue(st.RunID),
+		SumLastRunAt: smartsheet.StringValue(st.At), SumWorkbook: smartsheet.StringValue(st.Workbook),
+	}
+	if d, err := decimal.NewFromString(st.Net); err == nil {
+		v[SumNet] = smartsheet.NumberValue(d.StringFixed(2))
+	}
+	return v
+}
 
 func statusRow(rep audit.Report) StatusRow {
 	first, last := rep.PeriodDates()
@@ -283,95 +296,4 @@ func statusRow(rep audit.Report) StatusRow {
 		Net:    rep.Totals.All.Net.StringFixed(2), RunID: rep.RunID,
 		At: rep.GeneratedAt.In(rep.Location).Format(time.RFC3339),
 	}
-}
-
-// Status row formats: bold, with a background colour by level (indexes of
-// Smartsheet's palette from GET /serverinfo: 23 light red, 27 light green,
-// 25 light yellow).
-var statusFormats = map[string]string{
-	string(audit.LevelChanges): ",,1,,,,,,,23,,,,,,,",
-	string(audit.LevelReview):  ",,1,,,,,,,25,,,,,,,",
-	string(audit.LevelClean):   ",,1,,,,,,,27,,,,,,,",
-}
-
-func (r *Runner) upsertStatusRow(ctx context.Context, st StatusRow) error {
-	cols, err := r.auditColumns(ctx)
-	if err != nil {
-		return err
-	}
-	format := statusFormats[st.Level]
-	var cells []smartsheet.Cell
-	text := func(title, v string) {
-		if id := cols[title]; id != 0 {
-			cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(v), Format: format})
-		}
-	}
-	text(AColWorkRequest, st.Line)
-	text(AColSourceSheet, "Period "+st.Period)
-	text(AColColumn, st.Counts)
-	text(AColOldValue, st.Workbook)
-	text(AColChangedAt, st.At)
-	text(AColRunID, st.RunID)
-	text(AColChangeID, StatusRowID)
-	if id := cols[AColImpact]; id != 0 {
-		if d, err := decimal.NewFromString(st.Net); err == nil {
-			cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.NumberValue(d.StringFixed(2)), Format: format})
-		}
-	}
-	rowID, err := r.statusRowID(ctx, cols)
-	if err != nil {
-		return err
-	}
-	row := smartsheet.Row{Cells: cells, Format: format}
-	if rowID != 0 {
-		row.ID = rowID
-		_, err := r.api.UpdateRows(ctx, r.opts.AuditSheetID, []smartsheet.Row{row}, smartsheet.UpdateRowsOptions{})
-		if err == nil {
-			return nil
-		}
-		if !smartsheet.IsNotFound(err) && smartsheet.ErrorCode(err) != 1006 {
-			return fmt.Errorf("update the status row: %w", err)
-		}
-		row.ID = 0 // someone deleted it: add it again
-	}
-	res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, []smartsheet.Row{row}, smartsheet.AddRowsOptions{ToTop: true})
-	if err != nil {
-		return fmt.Errorf("add the status row: %w", err)
-	}
-	if len(res.Rows) == 1 {
-		return r.store.PutMeta(ctx, statusRowKey(r.opts.AuditSheetID), fmt.Sprint(res.Rows[0].ID))
-	}
-	return nil
-}
-
-func statusRowKey(sheetID int64) string { return fmt.Sprintf("status-row:%d", sheetID) }
-
-// statusRowID finds the status row: remembered, else by its marker in the
-// Change ID column.
-func (r *Runner) statusRowID(ctx context.Context, cols map[string]int64) (int64, error) {
-	if v, ok, err := r.store.Meta(ctx, statusRowKey(r.opts.AuditSheetID)); err != nil {
-		return 0, err
-	} else if ok {
-		var id int64
-		if _, err := fmt.Sscan(v, &id); err == nil && id != 0 {
-			return id, nil
-		}
-	}
-	colID := cols[AColChangeID]
-	var found int64
-	err := r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{ColumnIDs: []int64{colID}, PageSize: 5000}, func(s *smartsheet.Sheet) error {
-		for _, row := range s.Rows {
-			if c := row.Cell(colID); c != nil && c.Value.Text() == StatusRowID && found == 0 {
-				found = row.ID
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("find the status row: %w", err)
-	}
-	if found != 0 {
-		return found, r.store.PutMeta(ctx, statusRowKey(r.opts.AuditSheetID), fmt.Sprint(found))
-	}
-	return 0, nil
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +51,13 @@ type Options struct {
 	// AfterAuditWrite is a test hook called after rows reach the audit sheet and
 	// before they are marked written; an error stops the run there, as a crash would.
 	AfterAuditWrite func() error
+	// LeaseWait is how long a writer of the audit log waits for another to
+	// finish (default DefaultLeaseWait).
+	LeaseWait time.Duration
+	// Signer signs the digests and Digests keeps them (see WriteDigest);
+	// without them no digest is written and verification skips digests.
+	Signer  Signer
+	Digests DigestStore
 }
 
 // Progress is told what a run has done; a terminal shows it as a live line.
@@ -100,6 +106,9 @@ func New(api SheetAPI, store Store, opts Options) (*Runner, error) {
 	}
 	if opts.Progress == nil {
 		opts.Progress = noProgress{}
+	}
+	if opts.LeaseWait <= 0 {
+		opts.LeaseWait = DefaultLeaseWait
 	}
 	sum := sha256.Sum256(fmt.Appendf(nil, "%v|%v|%v", opts.Audit.Columns, opts.Audit.Tracked, opts.Audit.TrackColumns))
 	return &Runner{
@@ -215,7 +224,7 @@ func (r *Runner) run(ctx context.Context, sum *Summary) error {
 	if r.opts.TestMode {
 		return nil
 	}
-	written, err := r.WriteAudit(ctx, sum.Run.RunID)
+	written, err := r.WriteAudit(ctx)
 	sum.Written = written
 	sum.Run.AuditRows = len(written)
 	return err
@@ -255,111 +264,29 @@ func (r *Runner) ScanSheet(ctx context.Context, runID string, ref SheetRef, now 
 	return out, nil
 }
 
-// WriteAudit appends every recorded change that is not yet on the audit-log
-// sheet, at most 500 rows a request, and marks them written. Changes left
-// pending by an earlier, interrupted run are first reconciled against the
-// audit sheet's Change ID column, so no change is written twice.
-func (r *Runner) WriteAudit(ctx context.Context, runID string) ([]audit.Change, error) {
-	return r.writePending(ctx, func(p ChangeRecord) bool { return p.Change.RunID != runID })
+// WriteAudit seals every recorded change not yet in the ledger and appends
+// those not yet on the audit-log sheet, at most 500 rows a request, one
+// writer at a time (see publish). Changes left pending by an earlier,
+// interrupted run are written too, after reconciling with the sheet, so no
+// change is written twice and none is lost.
+func (r *Runner) WriteAudit(ctx context.Context) ([]audit.Change, error) {
+	return r.publish(ctx, nil)
 }
 
-// FlushAudit writes every pending change after reconciling all of them with
-// the audit sheet: the end of a serverless run, where any pending change may
-// come from an invocation that died after writing.
+// FlushAudit is WriteAudit at the end of a serverless run, where any pending
+// change may come from an invocation that died before writing it.
 func (r *Runner) FlushAudit(ctx context.Context) ([]audit.Change, error) {
-	return r.writePending(ctx, func(ChangeRecord) bool { return true })
+	return r.publish(ctx, nil)
 }
 
-func (r *Runner) writePending(ctx context.Context, suspect func(ChangeRecord) bool) ([]audit.Change, error) {
-	if r.opts.AuditSheetID == 0 {
-		return nil, errors.New("no audit sheet: set AUDIT_SHEET_ID or run `billing-audit setup`")
-	}
-	pending, err := r.store.Pending(ctx)
-	if err != nil || len(pending) == 0 {
-		return nil, err
-	}
-	cols, err := r.auditColumns(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if slices.ContainsFunc(pending, suspect) {
-		onSheet, err := r.auditChangeIDs(ctx, cols)
-		if err != nil {
-			return nil, err
-		}
-		var already []string
-		kept := pending[:0]
-		for _, p := range pending {
-			if onSheet[p.Change.ChangeID] {
-				already = append(already, p.Change.ChangeID)
-			} else {
-				kept = append(kept, p)
-			}
-		}
-		if len(already) > 0 {
-			r.log.InfoContext(ctx, "reconciled changes already on the audit sheet", slog.Int("count", len(already)))
-			if err := r.store.MarkWritten(ctx, already); err != nil {
-				return nil, err
-			}
-		}
-		pending = kept
-	}
-	changes := make([]audit.Change, len(pending))
-	for i, p := range pending {
-		changes[i] = p.Change
-	}
-	return r.writeChanges(ctx, cols, changes)
-}
-
-// WriteChanges appends these freshly recorded changes to the audit sheet and
-// marks them written (the analyze stage of a serverless run).
+// WriteChanges seals and writes these freshly recorded changes (the analyze
+// stage of a serverless run, a webhook refresh), with any other pending one.
+// Nothing is written in test mode or when there is nothing fresh.
 func (r *Runner) WriteChanges(ctx context.Context, changes []audit.Change) ([]audit.Change, error) {
 	if len(changes) == 0 || r.opts.TestMode {
 		return nil, nil
 	}
-	if r.opts.AuditSheetID == 0 {
-		return nil, errors.New("no audit sheet: set AUDIT_SHEET_ID or run `billing-audit setup`")
-	}
-	cols, err := r.auditColumns(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.writeChanges(ctx, cols, changes)
-}
-
-func (r *Runner) writeChanges(ctx context.Context, cols map[string]int64, changes []audit.Change) ([]audit.Change, error) {
-	var written []audit.Change
-	for rows := range slices.Chunk(changes, maxRowsPerRequest) {
-		before := r.stats()
-		res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, AuditRows(cols, rows, r.opts.Audit.Location), addToBottom)
-		if r.stats().Retries > before.Retries {
-			// A retried write may have been applied twice (the first answer was
-			// lost): keep one row per Change ID.
-			if derr := r.dedupeAudit(ctx, cols); derr != nil {
-				return written, errors.Join(err, derr)
-			}
-		}
-		if err != nil {
-			return written, fmt.Errorf("write audit rows: %w", err)
-		}
-		if len(res.Failed) > 0 {
-			return written, fmt.Errorf("write audit rows: %d of %d refused, first: %s", len(res.Failed), len(rows), res.Failed[0].Error.Message)
-		}
-		if r.opts.AfterAuditWrite != nil {
-			if err := r.opts.AfterAuditWrite(); err != nil {
-				return written, err
-			}
-		}
-		ids := make([]string, len(rows))
-		for i, c := range rows {
-			ids[i] = c.ChangeID
-		}
-		if err := r.store.MarkWritten(ctx, ids); err != nil {
-			return written, err
-		}
-		written = append(written, rows...)
-	}
-	return written, nil
+	return r.publish(ctx, changes)
 }
 
 // maxRowsPerRequest is Smartsheet's limit of rows per add request.

@@ -14,7 +14,9 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
 
-// SheetAPI is the part of the Smartsheet client the pipeline uses.
+// SheetAPI is the part of the Smartsheet client the pipeline uses. It has no
+// way to delete or update rows: the audit log is append-only, and the
+// pipeline cannot rewrite a row it wrote even by mistake.
 type SheetAPI interface {
 	GetSheet(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error)
 	ForEachSheetPage(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions, fn func(*smartsheet.Sheet) error) error
@@ -24,8 +26,10 @@ type SheetAPI interface {
 	ListSheets(ctx context.Context, opts smartsheet.ListSheetsOptions) ([]smartsheet.SheetSummary, error)
 	CreateSheet(ctx context.Context, name string, cols []smartsheet.Column) (*smartsheet.Sheet, error)
 	AddColumns(ctx context.Context, sheetID int64, cols []smartsheet.Column) ([]smartsheet.Column, error)
-	UpdateRows(ctx context.Context, sheetID int64, rows []smartsheet.Row, opts smartsheet.UpdateRowsOptions) (*smartsheet.RowsResult, error)
-	DeleteRows(ctx context.Context, sheetID int64, rowIDs []int64, opts smartsheet.DeleteRowsOptions) ([]int64, error)
+	UpdateColumn(ctx context.Context, sheetID, columnID int64, u smartsheet.ColumnUpdate) (*smartsheet.Column, error)
+	GetSummaryFields(ctx context.Context, sheetID int64) ([]smartsheet.SummaryField, error)
+	AddSummaryFields(ctx context.Context, sheetID int64, fields []smartsheet.SummaryField) ([]smartsheet.SummaryField, error)
+	UpdateSummaryFields(ctx context.Context, sheetID int64, fields []smartsheet.SummaryField) ([]smartsheet.SummaryField, error)
 	ListAttachments(ctx context.Context, sheetID int64) ([]smartsheet.Attachment, error)
 	AttachFile(ctx context.Context, sheetID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
 	AttachNewVersion(ctx context.Context, sheetID, attachmentID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
@@ -309,7 +313,7 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 		changes = append(changes, cs...)
 		findings = append(findings, fs...)
 		if p == nil || len(cs) > 0 || baselineStale(p, cur) {
-			put = append(put, det.NewBaseline(*cur, b.Window.Current))
+			put = append(put, det.NextBaseline(p, *cur, len(cs) > 0, b.Window.Current))
 		}
 	}
 	for _, id := range b.Deleted {

@@ -1,5 +1,6 @@
-// Package s3 keeps blobs in an S3 bucket: batch payloads too big for SQS and
-// the audit workbooks.
+// Package s3 keeps blobs in S3 buckets: batch payloads too big for SQS, the
+// audit workbooks, and the signed ledger digests (Digests, in a bucket with
+// Object Lock).
 package s3
 
 import (

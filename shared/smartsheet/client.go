@@ -218,6 +218,9 @@ type call struct {
 	header      map[string]string
 	class       limitClass
 	writeSheet  int64 // non-zero: serialise with other writes to this sheet
+	// noReplay: a failure that may have been applied is returned as an
+	// *AmbiguousError instead of being retried (see AddRowsOptions.NoReplay).
+	noReplay bool
 }
 
 func (c *Client) newJSONCall(endpoint, method, path string, body any) (*call, error) {
@@ -264,6 +267,11 @@ func (c *Client) do(ctx context.Context, rq *call, out any) error {
 		class, retryAfter, err := c.attempt(ctx, rq, out)
 		if err == nil {
 			return nil
+		}
+		if rq.noReplay && mayHaveApplied(err) {
+			// Checked before the context: a deadline that cut the answer off
+			// leaves the write just as uncertain.
+			return &AmbiguousError{Endpoint: rq.endpoint, Err: err}
 		}
 		if ctx.Err() != nil {
 			if last == nil && class == retryTransport {
@@ -403,7 +411,7 @@ func (c *Client) attempt(ctx context.Context, rq *call, out any) (retryClass, ti
 		err = json.Unmarshal(data, out)
 	}
 	if err != nil {
-		return retryNone, 0, fmt.Errorf("smartsheet: %s: decode response: %w", rq.endpoint, err)
+		return retryNone, 0, &decodeError{Endpoint: rq.endpoint, Err: err}
 	}
 	return retryNone, 0, nil
 }

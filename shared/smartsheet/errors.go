@@ -124,6 +124,50 @@ func (e *RetryError) Unwrap() []error {
 	return errs
 }
 
+// AmbiguousError says a write sent with NoReplay (AddRowsOptions.NoReplay)
+// failed in a way that does not tell whether Smartsheet applied it: a 5xx
+// that may come after the change was saved (errorCode 4002, 4004 or none), a
+// timeout, a connection lost after the request went out, or a success answer
+// that could not be read. The client did not send it again, because a second
+// POST of rows that were in fact added adds them twice. The caller must find
+// out (e.g. read the sheet and look for the rows) before writing again.
+//
+// A bulk write wraps it in a *BatchError; use IsAmbiguous or errors.As.
+type AmbiguousError struct {
+	// Endpoint names the call, e.g. "POST /sheets/{sheetId}/rows".
+	Endpoint string
+	// Err is the failure of the attempt (*APIError, *TransportError, or a
+	// decode error of a 2xx answer).
+	Err error
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("smartsheet: %s: outcome unknown, not replayed (the write may have been applied): %v", e.Endpoint, e.Err)
+}
+
+// Unwrap returns the failure of the attempt.
+func (e *AmbiguousError) Unwrap() error { return e.Err }
+
+// IsAmbiguous reports whether err (or an error it wraps) is an
+// *AmbiguousError: a NoReplay write that may or may not have been applied.
+func IsAmbiguous(err error) bool {
+	var a *AmbiguousError
+	return errors.As(err, &a)
+}
+
+// decodeError is a 2xx answer whose body could not be decoded. For a write
+// it means the change was applied but its result (new ids, version) is lost.
+type decodeError struct {
+	Endpoint string
+	Err      error
+}
+
+func (e *decodeError) Error() string {
+	return fmt.Sprintf("smartsheet: %s: decode response: %v", e.Endpoint, e.Err)
+}
+
+func (e *decodeError) Unwrap() error { return e.Err }
+
 // BatchError reports a failed request of a split bulk write: rows
 // [Offset, Offset+Count) of the caller's slice failed with Err, and rows after
 // them were not sent.

@@ -1,7 +1,9 @@
 package smartsheet
 
 import (
+	"errors"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,6 +59,45 @@ func classify(e *APIError) retryClass {
 		return c
 	}
 	return retryNone
+}
+
+// mayHaveApplied reports whether a failed attempt leaves open that
+// Smartsheet applied the request, which decides whether a NoReplay write may
+// be sent again. Only answers that prove the request was refused before any
+// change (429/4003 rate limit, 4001 maintenance, any 4xx, a 5xx with another
+// Smartsheet errorCode) and transport errors raised before a connection
+// existed are excluded; everything else (a 500/502/503/504 with errorCode
+// 4002, 4004 or none, a timeout, a connection lost mid-request, an
+// unreadable 2xx body) may come after the change was saved.
+func mayHaveApplied(err error) bool {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.StatusCode {
+		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return apiErr.ErrorCode == 0 || apiErr.ErrorCode == CodeServerTimeout || apiErr.ErrorCode == CodeUnexpected
+		}
+		return false
+	}
+	var de *decodeError
+	if errors.As(err, &de) {
+		return true
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return !neverSent(te.Err)
+	}
+	return false
+}
+
+// neverSent reports a transport error raised while connecting (dial or DNS
+// failure): the server cannot have seen the request, so resending is safe.
+func neverSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
 }
 
 // backoffFor is the delay before retry number attempt (1-based) with jitter

@@ -21,6 +21,17 @@ type AddRowsOptions struct {
 	// AllowPartialSuccess adds the good rows and reports the bad ones in
 	// RowsResult.Failed instead of failing the whole request.
 	AllowPartialSuccess bool
+	// NoReplay makes the add safe against duplicate rows: an attempt that
+	// failed after Smartsheet may have saved the rows (a 500/502/503/504 with
+	// errorCode 4002, 4004 or none, a timeout, a connection lost after the
+	// request was sent, an unreadable success answer) is not sent again, and
+	// the error satisfies IsAmbiguous. Answers that prove nothing was added
+	// (429/4003, 4001 maintenance, a failed connect) are still retried. It is
+	// not a query parameter; Smartsheet never sees it.
+	//
+	// Without it such failures are retried, which adds the rows twice when
+	// only the answer was lost.
+	NoReplay bool
 }
 
 // UpdateRowsOptions controls an update.
@@ -45,7 +56,9 @@ type RowsResult struct {
 // go last chunk first, so the rows keep the caller's order at the top of the
 // sheet. Without AllowPartialSuccess a failed request stops the add: the
 // result holds the rows added so far and the error is a *BatchError naming
-// the rows that failed.
+// the rows that failed. With NoReplay, a request whose outcome is unknown
+// stops the add too: IsAmbiguous(err) is then true and the BatchError's rows
+// may or may not be in the sheet (rows after them were not sent).
 func (c *Client) AddRows(ctx context.Context, sheetID int64, rows []Row, opts AddRowsOptions) (*RowsResult, error) {
 	if opts.ToTop && opts.ToBottom {
 		return nil, fmt.Errorf("add rows to sheet %d: ToTop and ToBottom are exclusive", sheetID)
@@ -58,7 +71,7 @@ func (c *Client) AddRows(ctx context.Context, sheetID int64, rows []Row, opts Ad
 			send[i] = r
 		}
 	}
-	res, err := c.writeRows(ctx, sheetID, "POST", send, opts.AllowPartialSuccess, opts.ToTop)
+	res, err := c.writeRows(ctx, sheetID, "POST", send, opts.AllowPartialSuccess, opts.ToTop, opts.NoReplay)
 	if err != nil {
 		return res, fmt.Errorf("add rows to sheet %d: %w", sheetID, err)
 	}
@@ -72,7 +85,7 @@ func (c *Client) UpdateRows(ctx context.Context, sheetID int64, rows []Row, opts
 			return nil, fmt.Errorf("update rows of sheet %d: row %d has no id", sheetID, i)
 		}
 	}
-	res, err := c.writeRows(ctx, sheetID, "PUT", rows, opts.AllowPartialSuccess, false)
+	res, err := c.writeRows(ctx, sheetID, "PUT", rows, opts.AllowPartialSuccess, false, false)
 	if err != nil {
 		return res, fmt.Errorf("update rows of sheet %d: %w", sheetID, err)
 	}
@@ -89,7 +102,7 @@ func chunks(total, size int) []chunk {
 	return out
 }
 
-func (c *Client) writeRows(ctx context.Context, sheetID int64, method string, rows []Row, partial, reverse bool) (*RowsResult, error) {
+func (c *Client) writeRows(ctx context.Context, sheetID int64, method string, rows []Row, partial, reverse, noReplay bool) (*RowsResult, error) {
 	res := &RowsResult{}
 	if len(rows) == 0 {
 		return res, nil
@@ -109,7 +122,12 @@ func (c *Client) writeRows(ctx context.Context, sheetID int64, method string, ro
 	done := make([][]Row, len(rows)) // written rows by chunk start, to restore order
 	for _, p := range parts {
 		var r Result[[]Row]
-		if err := c.doJSON(ctx, endpoint, method, path, q, rows[p.off:p.off+p.n], &r, sheetID); err != nil {
+		rq, err := c.newJSONCall(endpoint, method, path, rows[p.off:p.off+p.n])
+		if err == nil {
+			rq.query, rq.writeSheet, rq.noReplay = q, sheetID, noReplay
+			err = c.do(ctx, rq, &r)
+		}
+		if err != nil {
 			res.Rows = collect(done)
 			return res, &BatchError{Offset: p.off, Count: p.n, Err: err}
 		}

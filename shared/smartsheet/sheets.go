@@ -14,6 +14,7 @@ import (
 const (
 	IncludeWriterInfo   = "writerInfo"   // rows carry createdBy/modifiedBy
 	IncludeRowPermalink = "rowPermalink" // rows carry their permalink
+	IncludeFormat       = "format"       // columns and cells carry their format
 )
 
 // GetSheetOptions narrows GET /sheets/{id}. Zero values are not sent.
@@ -170,6 +171,7 @@ type newColumn struct {
 	Locked           *bool           `json:"locked,omitempty"`
 	Hidden           bool            `json:"hidden,omitempty"`
 	Description      string          `json:"description,omitempty"`
+	Format           string          `json:"format,omitempty"`
 }
 
 type newSheet struct {
@@ -184,7 +186,7 @@ func newSheetBody(name string, cols []Column) newSheet {
 			Title: col.Title, Primary: col.Primary, Type: col.Type, SystemColumnType: col.SystemColumnType,
 			Options: col.Options, ContactOptions: col.ContactOptions, AutoNumberFormat: col.AutoNumberFormat,
 			Validation: col.Validation, Width: col.Width, Locked: col.Locked, Hidden: col.Hidden,
-			Description: col.Description,
+			Description: col.Description, Format: col.Format,
 		})
 	}
 	return body
@@ -238,6 +240,9 @@ type ColumnUpdate struct {
 	Locked           *bool           `json:"locked,omitempty"`
 	Hidden           *bool           `json:"hidden,omitempty"`
 	Description      *string         `json:"description,omitempty"`
+	// Format sets the column's format descriptor (e.g. FormatCurrencyUSD);
+	// empty leaves it unchanged.
+	Format string `json:"format,omitempty"`
 }
 
 // UpdateColumn changes a column (title, type, options, position...).

@@ -110,9 +110,16 @@ type Column struct {
 	Options          []string `json:"options,omitempty"`
 	Validation       *bool    `json:"validation,omitempty"`
 	Width            int      `json:"width,omitempty"`
-	Locked           *bool    `json:"locked,omitempty"`
-	Hidden           bool     `json:"hidden,omitempty"`
-	Description      string   `json:"description,omitempty"`
+	// Locked columns can be edited only by the sheet's owner and admins.
+	// Smartsheet returns it only when true; the simulator stores and returns
+	// it without enforcing it.
+	Locked      *bool  `json:"locked,omitempty"`
+	Hidden      bool   `json:"hidden,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Format is the column's format descriptor (e.g. FormatCurrencyUSD),
+	// the baseline of the cells created in it. GET /sheets/{id} returns it
+	// only with include=format (IncludeFormat).
+	Format string `json:"format,omitempty"`
 	// ContactOptions are the suggested contacts of a CONTACT_LIST column.
 	ContactOptions []User `json:"contactOptions,omitempty"`
 	// AutoNumberFormat is passed through unchanged.

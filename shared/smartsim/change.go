@@ -180,6 +180,14 @@ func (tx *txn) setCell(r *rowRec, columnID int64, c cellContent, created bool) {
 		}
 		r.Cells[columnID] = old
 	}
+	own := c.Format
+	if own == "" {
+		own = old.Format
+	}
+	if dv, ok := formatNumber(c.Value, own, c.ColumnFormat); ok {
+		// Rendered when written, like Smartsheet's history shows it.
+		c.DisplayValue = dv
+	}
 	changed := !old.Value.Equal(c.Value)
 	old.Value, old.DisplayValue, old.Formula = c.Value, c.DisplayValue, c.Formula
 	old.Hyperlink, old.LinkInFromCell = c.Hyperlink, c.LinkInFromCell
@@ -208,6 +216,7 @@ type cellContent struct {
 	Hyperlink      *smartsheet.Hyperlink
 	LinkInFromCell []byte
 	Format         string // cell format descriptor; kept when empty
+	ColumnFormat   string // the column's format: the baseline of the display value
 }
 
 func (c cellContent) isEmpty() bool {
@@ -233,7 +242,7 @@ func (s *Server) normalizeCell(col *smartsheet.Column, in smartsheet.Cell) (cell
 	if objVal {
 		return cellContent{}, &apiError{status: 400, code: 1018, msg: "The simulator does not support cell.objectValue (predecessors, multi-contact)."}
 	}
-	out := cellContent{Formula: in.Formula, Hyperlink: in.Hyperlink, Format: in.Format}
+	out := cellContent{Formula: in.Formula, Hyperlink: in.Hyperlink, Format: in.Format, ColumnFormat: col.Format}
 	if linked {
 		out.LinkInFromCell = in.LinkInFromCell
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
@@ -67,7 +68,24 @@ func listColumns(s *Server, q *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	return indexResult(p, slices.Clone(sh.Columns)), nil
+	cols := slices.Clone(sh.Columns)
+	if !includes(q.r.URL.Query().Get("include"), "format") {
+		// As on GET /sheets/{id}: formats only when asked for.
+		for i := range cols {
+			cols[i].Format = ""
+		}
+	}
+	return indexResult(p, cols), nil
+}
+
+// includes reports whether a comma-separated include list names item.
+func includes(list, item string) bool {
+	for _, v := range strings.Split(list, ",") {
+		if strings.TrimSpace(v) == item {
+			return true
+		}
+	}
+	return false
 }
 
 func addColumns(s *Server, q *request) (any, *apiError) {
@@ -193,6 +211,18 @@ func updateColumn(s *Server, q *request) (any, *apiError) {
 	}
 	if has("description") {
 		c.Description = in.Description
+	}
+	if has("format") {
+		if !validFormat(in.Format) {
+			s.mu.Unlock()
+			return nil, errBadFormat(in.Format)
+		}
+		// Existing cells keep the display value they were written with;
+		// cells written from now on use the new format.
+		c.Format = in.Format
+	}
+	if has("locked") {
+		c.Locked = normLocked(in.Locked)
 	}
 	tx := s.begin(sh, q.edit())
 	sh.Columns[pos] = c

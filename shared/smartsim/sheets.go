@@ -198,6 +198,9 @@ func (s *Server) renderSheet(sh *sheetRec, v sheetView) smartsheet.Sheet {
 	cols := make([]smartsheet.Column, 0, len(sh.Columns))
 	for _, c := range sh.Columns {
 		if v.columnIDs == nil || v.columnIDs[c.ID] {
+			if !v.format {
+				c.Format = "" // Smartsheet sends it only with include=format
+			}
 			cols = append(cols, c)
 		}
 	}
@@ -323,8 +326,23 @@ func (s *Server) prepareColumn(c smartsheet.Column) (smartsheet.Column, *apiErro
 	if c.Width == 0 {
 		c.Width = 150
 	}
-	c.Locked = nil
+	if !validFormat(c.Format) {
+		return c, errBadFormat(c.Format)
+	}
+	c.Locked = normLocked(c.Locked)
 	return c, nil
+}
+
+// normLocked keeps locked only when true: Smartsheet omits "locked" from
+// unlocked columns. The simulator stores and returns the flag but does not
+// enforce it (every token may still write a locked column's cells), because
+// its tokens are not split into sheet admins and editors.
+func normLocked(b *bool) *bool {
+	if b == nil || !*b {
+		return nil
+	}
+	t := true
+	return &t
 }
 
 // newSheet validates and builds a sheet from its wire form. Ids given in the
@@ -443,7 +461,7 @@ func (s *Server) createSheetLocked(in smartsheet.Sheet, folderID, workspaceID in
 	sh.FolderID, sh.WorkspaceID = folderID, workspaceID
 	s.st.Sheets[sh.ID] = sh
 	evs := s.begin(sh, e).commitCreated()
-	out := s.renderSheet(sh, sheetView{})
+	out := s.renderSheet(sh, sheetView{format: true}) // echo the columns as created
 	out.Rows, out.TotalRowCount, out.Version = nil, 0, 0
 	return out, evs, nil
 }
@@ -593,8 +611,12 @@ func serverInfo(s *Server, q *request) (any, *apiError) {
 	return map[string]any{
 		"supportedLocales": []string{"en_US"},
 		"formats": map[string]any{
-			"defaults": ",,,,,,,,,,,,,,,,",
-			"color":    []string{"none", "#000000", "#FFFFFF", "#C6C6C6", "#FFEBEE", "#FFF3DF", "#FFFEE6", "#E7F5E9", "#E2F2FE", "#E6E1FA", "#F7E0F1"},
+			"defaults":           ",,,,,,,,,,,,,,,,",
+			"color":              []string{"none", "#000000", "#FFFFFF", "#C6C6C6", "#FFEBEE", "#FFF3DF", "#FFFEE6", "#E7F5E9", "#E2F2FE", "#E6E1FA", "#F7E0F1"},
+			"currency":           currencyTable,
+			"decimalCount":       []string{"0", "1", "2", "3", "4", "5"},
+			"thousandsSeparator": []string{"none", "on"},
+			"numberFormat":       []string{"none", "NUMBER", "CURRENCY", "PERCENT"},
 		},
 	}, nil
 }

@@ -38,6 +38,8 @@ type sheetRec struct {
 	Columns     []smartsheet.Column `json:"columns"`
 	Rows        []*rowRec           `json:"rows"`
 	Attachments []int64             `json:"attachments,omitempty"`
+	// Summary holds the sheet summary fields in index order.
+	Summary []*summaryRec `json:"summary,omitempty"`
 
 	rowIndex map[int64]*rowRec
 }

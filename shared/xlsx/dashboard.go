@@ -47,6 +47,13 @@ func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 		g.err = f.SetRowHeight(SheetDashboard, 4, 40)
 	}
 	g.set(1, 5, r.StatusDetail, st.text)
+	if in := r.Integrity; in != nil {
+		style := st.text
+		if !in.Verification.OK() {
+			style = st.statusByLevel[audit.LevelChanges]
+		}
+		g.set(1, 6, "Audit log: "+in.Verification.Summary(), style)
+	}
 
 	g.row(7, []int{st.label}, "Period", periodText(*r)+" ("+tzName(r)+")")
 

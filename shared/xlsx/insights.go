@@ -44,6 +44,8 @@ func writeInsights(f *excelize.File, st *styles, r *audit.Report) error {
 	put("Sheets skipped as unchanged", run.SheetsSkipped, st.integer)
 	put("Rows scanned", run.RowsScanned, st.integer)
 
+	row = writeIntegrity(g, st, r, row+2)
+
 	row += 2
 	g.set(1, row, "API calls by endpoint", st.subtitle)
 	row++
@@ -121,6 +123,77 @@ func writeInsights(f *excelize.File, st *styles, r *audit.Report) error {
 			string(fd.Kind), sheetName(fd), fd.Column, rowNum, fd.Raw, fd.Message)
 	}
 	return g.err
+}
+
+// MaxIntegrityRows caps the problems listed on System Insights; the counts
+// by kind cover every problem.
+const MaxIntegrityRows = 200
+
+// writeIntegrity writes what verifying the audit log found, from row on, and
+// returns the last row written.
+func writeIntegrity(g *grid, st *styles, r *audit.Report, row int) int {
+	g.set(1, row, "Audit log integrity", st.subtitle)
+	in := r.Integrity
+	if in == nil {
+		row++
+		g.set(1, row, "Not verified in this run.", st.note)
+		return row
+	}
+	v := in.Verification
+	row++
+	g.header(row, st.header, "Measure", "Value")
+	put := func(label string, val any, style int) {
+		row++
+		g.row(row, []int{st.label, style}, label, val)
+	}
+	verdict, style := "VERIFIED", st.text
+	if !v.OK() {
+		verdict, style = "TAMPERING DETECTED", st.statusByLevel[audit.LevelChanges]
+	}
+	put("Verdict", verdict, style)
+	put("Summary", v.Summary(), st.wrap)
+	g.merge(g.cell(2, row), g.cell(6, row))
+	put("Ledger entries", int(v.Entries), st.integer)
+	put("Ledger head (entry, hash)", fmt.Sprintf("%d, %s", v.HeadSeq, v.HeadHash), st.text)
+	put("Audit rows read", v.Rows, st.integer)
+	put("Audit rows matching the ledger", v.Matched, st.integer)
+	put("Rows not written yet", v.Pending, st.integer)
+	put("Signed digests checked", v.Digests, st.integer)
+	digest := in.DigestName
+	if in.DigestLocation != "" {
+		digest += " (" + in.DigestLocation + ")"
+	}
+	if digest == "" {
+		digest = "none: " + in.DigestWithheld
+	}
+	put("Digest signed for this run", digest, st.wrap)
+	g.merge(g.cell(2, row), g.cell(6, row))
+	if len(v.Skipped) > 0 {
+		put("Not checked", strings.Join(v.Skipped, "; "), st.wrap)
+	}
+	if v.OK() {
+		return row
+	}
+	row += 2
+	g.header(row, st.header, "Problem", "Change ID", "Work Request #", "Audit row", "Column", "Ledger → sheet / detail")
+	for i, p := range v.Problems {
+		if i == MaxIntegrityRows {
+			row++
+			g.set(1, row, fmt.Sprintf("… and %d more problems (billing-audit verify lists them all).", v.Total()-MaxIntegrityRows), st.note)
+			break
+		}
+		row++
+		var rowNum any
+		if p.RowNumber > 0 {
+			rowNum = p.RowNumber
+		}
+		detail := p.Detail
+		if p.Column != "" {
+			detail = fmt.Sprintf("%q → %q", p.Ledger, p.Sheet)
+		}
+		g.row(row, []int{st.text, st.text, st.text, st.integer, st.text, st.wrap}, string(p.Kind), p.ChangeID, p.WorkRequest, rowNum, p.Column, detail)
+	}
+	return row
 }
 
 func sheetName(f audit.Finding) string {

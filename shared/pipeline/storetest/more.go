@@ -42,7 +42,7 @@ func testChangesRange(t *testing.T, s pipeline.Store) {
 	if _, err := s.Commit(ctx, pipeline.Commit{SheetID: 9, Changes: all}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkWritten(ctx, []string{"oct", "nov25", "jan"}); err != nil { // nov1 and dec stay pending
+	if err := s.MarkWritten(ctx, pipeline.WrittenIDs("oct", "nov25", "jan")); err != nil { // nov1 and dec stay pending
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -79,10 +79,10 @@ func testChangesRange(t *testing.T, s pipeline.Store) {
 			t.Errorf("change %s has no RecordedAt", r.Change.ChangeID)
 		}
 	}
-	if err := s.MarkWritten(ctx, []string{"no-such-change"}); err == nil {
+	if err := s.MarkWritten(ctx, pipeline.WrittenIDs("no-such-change")); err == nil {
 		t.Error("MarkWritten(unknown id) = nil, want an error")
 	}
-	if err := s.MarkWritten(ctx, []string{"oct"}); err != nil {
+	if err := s.MarkWritten(ctx, pipeline.WrittenIDs("oct")); err != nil {
 		t.Errorf("MarkWritten(already written) = %v, want nil", err)
 	}
 }

@@ -23,6 +23,8 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
 	t.Run("ChangesRange", func(t *testing.T) { testChangesRange(t, open(t)) })
 	t.Run("ManyRows", func(t *testing.T) { testManyRows(t, open(t)) })
+	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
+	t.Run("SealAndWrite", func(t *testing.T) { testSealAndWrite(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
@@ -116,7 +118,7 @@ func testChangesOnce(t *testing.T, s pipeline.Store) {
 	if diff := cmp.Diff(a, pending[0].Change); diff != "" {
 		t.Errorf("recorded change round trip (-want +got):\n%s", diff)
 	}
-	if err := s.MarkWritten(ctx, []string{"a1", "c3"}); err != nil {
+	if err := s.MarkWritten(ctx, pipeline.WrittenIDs("a1", "c3")); err != nil {
 		t.Fatal(err)
 	}
 	pending, _ = s.Pending(ctx)

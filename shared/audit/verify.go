@@ -1,0 +1,273 @@
+package audit
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ProblemKind names what verification found wrong with the audit log.
+type ProblemKind string
+
+// The problems. The first group compares the audit sheet with the ledger,
+// the second checks the ledger's own chain, the third the signed digests.
+const (
+	// ProblemDeletedRow: a ledger entry whose row was written to the audit
+	// sheet is no longer there.
+	ProblemDeletedRow ProblemKind = "DELETED_ROW"
+	// ProblemAlteredCell: a cell of an audit row differs from what the
+	// ledger sealed.
+	ProblemAlteredCell ProblemKind = "ALTERED_CELL"
+	// ProblemForgedRow: a row on the audit sheet that no ledger entry
+	// records (typed in, or copied with an invented Change ID).
+	ProblemForgedRow ProblemKind = "FORGED_ROW"
+	// ProblemDuplicateRow: a change is on the audit sheet more than once.
+	ProblemDuplicateRow ProblemKind = "DUPLICATE_ROW"
+	// ProblemSealMismatch: a row's Seal is not its ledger entry's hash (the
+	// row was re-typed, or the entry re-sealed after the row was written).
+	ProblemSealMismatch ProblemKind = "SEAL_MISMATCH"
+	// ProblemMissingColumn: the audit sheet lacks a column the ledger
+	// records (deleted or renamed).
+	ProblemMissingColumn ProblemKind = "MISSING_COLUMN"
+
+	// ProblemOutOfOrder: ledger sequence numbers skip, repeat or go back.
+	ProblemOutOfOrder ProblemKind = "OUT_OF_ORDER"
+	// ProblemBrokenChain: an entry's Prev is not the hash of the entry
+	// before it.
+	ProblemBrokenChain ProblemKind = "BROKEN_CHAIN"
+	// ProblemAlteredEntry: an entry's content no longer hashes to its
+	// recorded hash.
+	ProblemAlteredEntry ProblemKind = "ALTERED_ENTRY"
+	// ProblemDuplicateEntry: a change was sealed into the ledger twice.
+	ProblemDuplicateEntry ProblemKind = "DUPLICATE_ENTRY"
+
+	// ProblemDigestSignature: a digest's signature does not verify with
+	// the public key.
+	ProblemDigestSignature ProblemKind = "DIGEST_BAD_SIGNATURE"
+	// ProblemDigestMismatch: the ledger disagrees with a signed digest (the
+	// entry at its sequence number has another hash — the ledger was
+	// re-sealed — or the ledger is shorter than it — truncated).
+	ProblemDigestMismatch ProblemKind = "DIGEST_MISMATCH"
+	// ProblemDigestChain: a digest does not name the hash of the digest
+	// before it (one was removed, replaced or reordered).
+	ProblemDigestChain ProblemKind = "DIGEST_CHAIN_BROKEN"
+)
+
+// LedgerProblem reports a problem with the ledger or the digests themselves
+// (as opposed to the audit sheet): when the ledger cannot be trusted no new
+// digest is signed over it.
+func (k ProblemKind) LedgerProblem() bool {
+	switch k {
+	case ProblemOutOfOrder, ProblemBrokenChain, ProblemAlteredEntry, ProblemDuplicateEntry,
+		ProblemDigestSignature, ProblemDigestMismatch, ProblemDigestChain:
+		return true
+	}
+	return false
+}
+
+// Problem is one thing verification found wrong, named so a person can find
+// it: by Change ID, Work Request # and audit-sheet row number, and for a cell
+// by its column with the ledger's value and the sheet's.
+type Problem struct {
+	Kind        ProblemKind `json:"kind"`
+	ChangeID    string      `json:"changeId,omitempty"`
+	WorkRequest string      `json:"workRequest,omitempty"`
+	// RowNumber is the audit sheet's row number (0 when the row is gone).
+	RowNumber int `json:"rowNumber,omitempty"`
+	// RowID is the audit sheet's row id, when known.
+	RowID int64 `json:"rowId,omitempty"`
+	// Seq is the ledger entry's sequence number, when there is one.
+	Seq    uint64 `json:"seq,omitempty"`
+	Column string `json:"column,omitempty"`
+	// Ledger and Sheet are the sealed value and the value found.
+	Ledger string `json:"ledger,omitempty"`
+	Sheet  string `json:"sheet,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// String is the problem in one line for a person.
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(string(p.Kind))
+	if p.ChangeID != "" {
+		fmt.Fprintf(&b, " change %s", p.ChangeID)
+	}
+	if p.WorkRequest != "" {
+		fmt.Fprintf(&b, " (Work Request # %s)", p.WorkRequest)
+	}
+	if p.RowNumber > 0 {
+		fmt.Fprintf(&b, " at audit row %d", p.RowNumber)
+	}
+	if p.Seq > 0 {
+		fmt.Fprintf(&b, " [ledger entry %d]", p.Seq)
+	}
+	if p.Column != "" {
+		fmt.Fprintf(&b, ": %s is %q on the sheet, %q in the ledger", p.Column, p.Sheet, p.Ledger)
+	}
+	if p.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(p.Detail)
+	}
+	return b.String()
+}
+
+// SheetCell is a cell of an audit-sheet row as read back: its value as text
+// and its hyperlink, if any.
+type SheetCell struct {
+	Value string
+	Link  string
+}
+
+// SheetRow is an audit-sheet row as read back: cells by column title.
+type SheetRow struct {
+	RowID     int64
+	RowNumber int
+	Cells     map[string]SheetCell
+}
+
+// Blank reports a row with no value and no link in any cell.
+func (r SheetRow) Blank() bool {
+	for _, c := range r.Cells {
+		if strings.TrimSpace(c.Value) != "" || c.Link != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// CompareRow compares an audit-sheet row with the ledger entry of its Change
+// ID: every sealed field, the hyperlink of the Source Row, and the Seal.
+// Columns in editable (people's own columns, such as a disposition) are not
+// compared; columns the sheet lacks are reported once by the caller, so a
+// field whose column is in missing is skipped.
+func CompareRow(e LedgerEntry, row SheetRow, editable, missing map[string]bool) []Problem {
+	var ps []Problem
+	base := Problem{ChangeID: e.Subject, WorkRequest: FieldValue(e.Fields, LogWorkRequest), RowNumber: row.RowNumber, RowID: row.RowID, Seq: e.Seq}
+	for _, f := range e.Fields {
+		if editable[f.Title] || missing[f.Title] {
+			continue
+		}
+		got := row.Cells[f.Title]
+		if !sameValue(f.Kind, f.Value, got.Value) {
+			p := base
+			p.Kind, p.Column, p.Ledger, p.Sheet = ProblemAlteredCell, f.Title, f.Value, got.Value
+			ps = append(ps, p)
+		}
+		if f.Link != got.Link && f.Link != "" {
+			p := base
+			p.Kind, p.Column, p.Ledger, p.Sheet = ProblemAlteredCell, f.Title+" (link)", f.Link, got.Link
+			ps = append(ps, p)
+		}
+	}
+	if !missing[LogSeal] {
+		if got := strings.TrimSpace(row.Cells[LogSeal].Value); got != e.Seal() {
+			p := base
+			p.Kind, p.Column, p.Ledger, p.Sheet = ProblemSealMismatch, LogSeal, e.Seal(), got
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// EditableColumns are the audit-log columns people are meant to edit; the
+// product never seals them and verification ignores them. None yet: review
+// columns (reviewer, disposition) will be declared here.
+var EditableColumns = map[string]bool{}
+
+// MaxProblemsListed bounds the problems a verification keeps one by one; the
+// counts by kind stay exact beyond it.
+const MaxProblemsListed = 1000
+
+// Verification is the outcome of checking the audit log: the ledger's chain,
+// the signed digests, and the audit sheet row by row against the ledger.
+type Verification struct {
+	At time.Time `json:"at"`
+	// Entries is the number of ledger entries; HeadSeq and HeadHash are the
+	// last one's.
+	Entries  uint64 `json:"entries"`
+	HeadSeq  uint64 `json:"headSeq"`
+	HeadHash string `json:"headHash,omitempty"`
+	// Rows is the number of audit-sheet rows read; Matched of them match
+	// their ledger entry exactly.
+	Rows    int `json:"rows"`
+	Matched int `json:"matched"`
+	// Pending counts entries whose row is not written yet (not expected on
+	// the sheet).
+	Pending int `json:"pending"`
+	// Digests is the number of signed digests checked.
+	Digests int `json:"digests"`
+	// Problems lists at most MaxProblemsListed problems; Counts counts all.
+	Problems []Problem           `json:"problems,omitempty"`
+	Counts   map[ProblemKind]int `json:"counts,omitempty"`
+	// Skipped says why part of the check could not run (no audit sheet, no
+	// public key), empty when everything was checked.
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// Add records problems.
+func (v *Verification) Add(ps ...Problem) {
+	for _, p := range ps {
+		if v.Counts == nil {
+			v.Counts = map[ProblemKind]int{}
+		}
+		v.Counts[p.Kind]++
+		if len(v.Problems) < MaxProblemsListed {
+			v.Problems = append(v.Problems, p)
+		}
+	}
+}
+
+// Total is the number of problems found.
+func (v Verification) Total() int {
+	n := 0
+	for _, c := range v.Counts {
+		n += c
+	}
+	return n
+}
+
+// OK reports a log that verified with no problem.
+func (v Verification) OK() bool { return v.Total() == 0 }
+
+// LedgerOK reports a ledger whose chain and digests hold (the audit sheet may
+// still differ from it).
+func (v Verification) LedgerOK() bool {
+	for k, n := range v.Counts {
+		if n > 0 && k.LedgerProblem() {
+			return false
+		}
+	}
+	return true
+}
+
+// Summary is the verification in one line: "verified: …" or the problems
+// by kind.
+func (v Verification) Summary() string {
+	if v.OK() {
+		var s string
+		if v.Entries == 0 && v.Rows == 0 {
+			s = "verified: the ledger is empty and the audit sheet holds no change row"
+		} else {
+			s = fmt.Sprintf("verified: %s match %s (head %d, %s)", plural(v.Matched, "audit row"), plural(int(v.Entries), "ledger entry"), v.HeadSeq, ShortSeal(v.HeadHash))
+		}
+		s += fmt.Sprintf("; %s valid", plural(v.Digests, "signed digest"))
+		if v.Pending > 0 {
+			s += fmt.Sprintf(", %s not written yet", plural(v.Pending, "row"))
+		}
+		if len(v.Skipped) > 0 {
+			s += "; not checked: " + strings.Join(v.Skipped, "; ")
+		}
+		return s
+	}
+	kinds := make([]ProblemKind, 0, len(v.Counts))
+	for k := range v.Counts {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	parts := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%d %s", v.Counts[k], k))
+	}
+	return fmt.Sprintf("TAMPERING DETECTED: %s (%s)", plural(v.Total(), "problem"), strings.Join(parts, ", "))
+}

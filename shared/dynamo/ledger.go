@@ -1,0 +1,262 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+)
+
+const (
+	pkLedger     = "LEDGER"
+	ledgerPrefix = "SEQ#"
+	pkLease      = "LEASE"
+)
+
+var (
+	_ pipeline.Ledger = (*Store)(nil)
+	_ pipeline.Leases = (*Store)(nil)
+)
+
+func ledgerSK(seq uint64) string { return fmt.Sprintf("%s%020d", ledgerPrefix, seq) }
+
+// ledgerItem is one ledger entry. It has no ttl: the ledger is kept for as
+// long as the table, whatever the change records' retention.
+type ledgerItem struct {
+	PK   string `dynamodbav:"pk"`
+	SK   string `dynamodbav:"sk"`
+	Data string `dynamodbav:"data"`
+}
+
+func decodeEntry(item map[string]types.AttributeValue) (audit.LedgerEntry, error) {
+	var it ledgerItem
+	var e audit.LedgerEntry
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal([]byte(it.Data), &e); err != nil {
+		return e, fmt.Errorf("ledger item %s: %w", it.SK, err)
+	}
+	return e, nil
+}
+
+// LedgerHead reads the last entry: one strongly consistent Query, newest
+// first, limit 1.
+func (s *Store) LedgerHead(ctx context.Context) (audit.LedgerEntry, bool, error) {
+	out, err := s.api.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :seq)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pkLedger}, ":seq": &types.AttributeValueMemberS{Value: ledgerPrefix}},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return audit.LedgerEntry{}, false, fmt.Errorf("read ledger head: %w", err)
+	}
+	if len(out.Items) == 0 {
+		return audit.LedgerEntry{}, false, nil
+	}
+	e, err := decodeEntry(out.Items[0])
+	if err != nil {
+		return e, false, fmt.Errorf("read ledger head: %w", err)
+	}
+	return e, true, nil
+}
+
+// AppendLedger appends entries one conditional PutItem each
+// (attribute_not_exists on the entry's sequence number), in order: a
+// sequence number is taken once, so two writers can never both extend the
+// chain from the same head, and the one that loses stops with
+// ErrLedgerConflict. Not a transaction: an entry stands on its own (its Prev
+// ties it to the one before), and moto copies the whole table per
+// transaction item.
+func (s *Store) AppendLedger(ctx context.Context, entries []audit.LedgerEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	// The first entry must follow an entry that is there: entries never
+	// change once put, so this read stays true while the puts run.
+	first := entries[0]
+	switch {
+	case first.Seq == 0:
+		return fmt.Errorf("append ledger entry 0: sequence numbers start at 1")
+	case first.Seq == 1:
+		if first.Prev != audit.GenesisHash {
+			return fmt.Errorf("append ledger entry 1: %w", pipeline.ErrLedgerConflict)
+		}
+	default:
+		prev, err := s.LedgerEntriesBySeq(ctx, []uint64{first.Seq - 1})
+		if err != nil {
+			return fmt.Errorf("append ledger entry %d: %w", first.Seq, err)
+		}
+		p, ok := prev[first.Seq-1]
+		if !ok {
+			return fmt.Errorf("append ledger entry %d: entry %d is not there: the ledger has no gaps", first.Seq, first.Seq-1)
+		}
+		if p.Hash != first.Prev {
+			return fmt.Errorf("append ledger entry %d: %w", first.Seq, pipeline.ErrLedgerConflict)
+		}
+	}
+	for i, e := range entries {
+		if i > 0 && (e.Seq != entries[i-1].Seq+1 || e.Prev != entries[i-1].Hash) {
+			return fmt.Errorf("append ledger entry %d: does not follow entry %d", e.Seq, entries[i-1].Seq)
+		}
+		data, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("append ledger entry %d: %w", e.Seq, err)
+		}
+		item, err := attributevalue.MarshalMap(ledgerItem{PK: pkLedger, SK: ledgerSK(e.Seq), Data: string(data)})
+		if err != nil {
+			return err
+		}
+		err = s.retry(ctx, func() (bool, error) {
+			_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+				TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			})
+			switch {
+			case err == nil:
+				return true, nil
+			case isTransient(err):
+				return false, nil
+			default:
+				return false, err
+			}
+		})
+		if isConditionFailed(err) {
+			return s.appendConflict(ctx, e)
+		}
+		if err != nil {
+			return fmt.Errorf("append ledger entry %d: %w", e.Seq, err)
+		}
+	}
+	return nil
+}
+
+// appendConflict explains a refused append. The entry at that sequence
+// number may be this very entry, put by an earlier try whose answer was
+// lost: then the append went through.
+func (s *Store) appendConflict(ctx context.Context, e audit.LedgerEntry) error {
+	have, err := s.LedgerEntriesBySeq(ctx, []uint64{e.Seq})
+	if err == nil && have[e.Seq].Hash == e.Hash {
+		return nil
+	}
+	return fmt.Errorf("append ledger entry %d: %w", e.Seq, pipeline.ErrLedgerConflict)
+}
+
+// LedgerEntries reads entries from seq from on, in order: strongly
+// consistent Query pages of up to 1 MB.
+func (s *Store) LedgerEntries(ctx context.Context, from uint64, fn func(audit.LedgerEntry) error) error {
+	in := &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk":   &types.AttributeValueMemberS{Value: pkLedger},
+			":from": &types.AttributeValueMemberS{Value: ledgerSK(max(from, 1))},
+			":to":   &types.AttributeValueMemberS{Value: ledgerPrefix + strings.Repeat("9", 20)},
+		},
+		ConsistentRead: aws.Bool(true),
+	}
+	err := s.query(ctx, in, func(item map[string]types.AttributeValue) error {
+		e, err := decodeEntry(item)
+		if err != nil {
+			return err
+		}
+		return fn(e)
+	})
+	if err != nil {
+		return fmt.Errorf("read ledger from %d: %w", from, err)
+	}
+	return nil
+}
+
+// LedgerEntriesBySeq reads entries by sequence number with strongly
+// consistent BatchGetItems.
+func (s *Store) LedgerEntriesBySeq(ctx context.Context, seqs []uint64) (map[uint64]audit.LedgerEntry, error) {
+	out := make(map[uint64]audit.LedgerEntry, len(seqs))
+	uniq := slices.Clone(seqs)
+	slices.Sort(uniq)
+	uniq = slices.Compact(uniq)
+	for chunk := range slices.Chunk(uniq, maxBatchGet) {
+		keys := make([]map[string]types.AttributeValue, len(chunk))
+		for i, seq := range chunk {
+			keys[i] = key(pkLedger, ledgerSK(seq))
+		}
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		err := s.retry(ctx, func() (bool, error) {
+			res, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				return false, err
+			}
+			for _, item := range res.Responses[s.table] {
+				e, err := decodeEntry(item)
+				if err != nil {
+					return false, err
+				}
+				out[e.Seq] = e
+			}
+			req = res.UnprocessedKeys
+			return len(req) == 0, nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read ledger entries: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// AcquireLease takes a lease with one conditional PutItem: it succeeds when
+// the lease item is absent, expired or already the holder's. Expiry is in
+// epoch milliseconds of the store's clock; the functions' clocks agree to
+// well under a lease's length.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	now := s.now()
+	item := key(pkLease, name)
+	item["holder"] = &types.AttributeValueMemberS{Value: holder}
+	item["expiresAt"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)}
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           &s.table,
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(pk) OR expiresAt < :now OR holder = :holder"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":    &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
+			":holder": &types.AttributeValueMemberS{Value: holder},
+		},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// ReleaseLease expires the lease if holder still has it (a conditional
+// UpdateItem: a lease taken over by another holder is left alone).
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.table,
+		Key:                 key(pkLease, name),
+		UpdateExpression:    aws.String("SET expiresAt = :zero"),
+		ConditionExpression: aws.String("holder = :holder"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":zero":   &types.AttributeValueMemberN{Value: "0"},
+			":holder": &types.AttributeValueMemberS{Value: holder},
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("release lease %s: %w", name, err)
+	}
+	return nil
+}

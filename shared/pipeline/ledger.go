@@ -1,0 +1,421 @@
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+)
+
+// The audit log is append-only and one writer at a time extends it. Every
+// path that writes audit rows — a run's write, the analyze function, a
+// webhook refresh, a serverless run's flush — goes through publish, which
+// under the audit-log lease:
+//
+//  1. seals each recorded change not yet in the ledger: one entry per change,
+//     chained to the head, appended conditionally (AppendLedger), then noted
+//     on the change record (MarkSealed);
+//  2. appends the sealed changes not yet on the audit sheet as rows, in
+//     ledger order, from the sealed fields (what is sealed is what is
+//     written), each with its Seal;
+//  3. marks them written, with their row ids.
+//
+// A write whose answer is lost (a 5xx or a timeout after Smartsheet may have
+// applied it) is never replayed blindly: the rows' Change IDs are read back
+// from the sheet and only the missing ones are sent. A write cut short by a
+// crash leaves an in-flight marker, and the next publish reconciles with the
+// sheet first. Nothing the product wrote is ever deleted or rewritten.
+
+// AuditLogLease is the lease every writer of the audit log holds.
+const AuditLogLease = "audit-log"
+
+const (
+	// auditLogLeaseTTL outlasts a function's timeout, so a lease is only
+	// taken over from a holder that is gone.
+	auditLogLeaseTTL = 10 * time.Minute
+	// DefaultLeaseWait is how long a writer waits for the lease by default.
+	DefaultLeaseWait = 2 * time.Minute
+	// ledgerCursorKey (meta) is the last ledger entry whose change record is
+	// known to carry its seal: entries after it are re-applied to their
+	// records by the next writer (a writer may stop between the append and
+	// MarkSealed).
+	ledgerCursorKey = "ledger-synced"
+	// inFlightKey (meta) lists the Change IDs of an audit write that may
+	// have reached the sheet without being marked written.
+	inFlightKey = "audit-write-in-flight"
+	// maxResends bounds the read-back-and-resend rounds after lost answers.
+	maxResends = 3
+)
+
+// ErrAuditLogBusy says another writer held the audit-log lease for longer
+// than this one would wait. What was to be written stays pending and is
+// written by the next writer.
+var ErrAuditLogBusy = errors.New("the audit log is busy with another writer")
+
+var errNoAuditSheet = errors.New("no audit sheet: set AUDIT_SHEET_ID or run `billing-audit setup`")
+
+func newHolder() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// lockAuditLog takes the audit-log lease, waiting up to opts.LeaseWait, and
+// returns the function that releases it.
+func (r *Runner) lockAuditLog(ctx context.Context) (holder string, release func(), err error) {
+	holder = newHolder()
+	deadline := time.Now().Add(r.opts.LeaseWait)
+	wait := 50 * time.Millisecond
+	for {
+		ok, err := r.store.AcquireLease(ctx, AuditLogLease, holder, auditLogLeaseTTL)
+		if err != nil {
+			return "", nil, err
+		}
+		if ok {
+			return holder, func() {
+				if err := r.store.ReleaseLease(context.WithoutCancel(ctx), AuditLogLease, holder); err != nil {
+					r.log.WarnContext(ctx, "release the audit-log lease", slog.Any("error", err))
+				}
+			}, nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return "", nil, ErrAuditLogBusy
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// publish seals and writes every recorded change that is not on the audit
+// sheet yet (fresh: changes just recorded, which the pending index may not
+// show yet), and returns those it wrote.
+func (r *Runner) publish(ctx context.Context, fresh []audit.Change) ([]audit.Change, error) {
+	if r.opts.TestMode {
+		return nil, nil
+	}
+	if r.opts.AuditSheetID == 0 {
+		return nil, errNoAuditSheet
+	}
+	holder, release, err := r.lockAuditLog(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("write audit rows: %w", err)
+	}
+	defer release()
+	recs, entries, err := r.seal(ctx, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("seal changes into the ledger: %w", err)
+	}
+	written, err := r.appendRows(ctx, holder, recs, entries)
+	if err != nil {
+		return written, fmt.Errorf("write audit rows: %w", err)
+	}
+	return written, nil
+}
+
+// seal brings the ledger up to date with the recorded changes and returns
+// the records still to be written, in ledger order, with the entries sealed
+// now (older ones are read when needed).
+func (r *Runner) seal(ctx context.Context, fresh []audit.Change) ([]ChangeRecord, map[uint64]audit.LedgerEntry, error) {
+	head, err := r.syncLedger(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	pending, err := r.store.Pending(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]string, 0, len(pending)+len(fresh))
+	for _, p := range pending {
+		ids = append(ids, p.Change.ChangeID)
+	}
+	for _, c := range fresh {
+		ids = append(ids, c.ChangeID)
+	}
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	// The pending index may lag: decide from the records as they are now.
+	byID, err := r.store.ChangeRecords(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	var todo []ChangeRecord
+	for _, rec := range byID {
+		if !rec.Written {
+			todo = append(todo, rec)
+		}
+	}
+	SortChangeRecords(todo)
+	now := r.opts.Clock().UTC()
+	entries := map[uint64]audit.LedgerEntry{}
+	var chain []audit.LedgerEntry
+	for i := range todo {
+		if todo[i].Seq != 0 {
+			continue
+		}
+		c := todo[i].Change
+		head = audit.NextEntry(head, audit.EntryChange, c.ChangeID, now, audit.LogFields(c, r.opts.Audit.Location))
+		chain = append(chain, head)
+		todo[i].Seq, todo[i].Hash = head.Seq, head.Hash
+		entries[head.Seq] = head
+	}
+	if len(chain) > 0 {
+		if err := r.store.AppendLedger(ctx, chain); err != nil {
+			return nil, nil, err
+		}
+		seals := make([]Sealed, len(chain))
+		for i, e := range chain {
+			seals[i] = Sealed{ChangeID: e.Subject, Seq: e.Seq, Hash: e.Hash}
+		}
+		if err := r.store.MarkSealed(ctx, seals); err != nil {
+			return nil, nil, err
+		}
+		if err := r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)); err != nil {
+			return nil, nil, err
+		}
+	}
+	slices.SortFunc(todo, func(a, b ChangeRecord) int { return cmp.Compare(a.Seq, b.Seq) })
+	return todo, entries, nil
+}
+
+// syncLedger notes on their change records the entries a writer appended but
+// did not get to record (it stopped in between), and returns the head.
+func (r *Runner) syncLedger(ctx context.Context) (audit.LedgerEntry, error) {
+	head, _, err := r.store.LedgerHead(ctx)
+	if err != nil {
+		return head, err
+	}
+	cursor := uint64(0)
+	if v, ok, err := r.store.Meta(ctx, ledgerCursorKey); err != nil {
+		return head, err
+	} else if ok {
+		cursor, _ = strconv.ParseUint(v, 10, 64)
+	}
+	if head.Seq <= cursor {
+		return head, nil
+	}
+	var seals []Sealed
+	err = r.store.LedgerEntries(ctx, cursor+1, func(e audit.LedgerEntry) error {
+		if e.Type == audit.EntryChange {
+			seals = append(seals, Sealed{ChangeID: e.Subject, Seq: e.Seq, Hash: e.Hash})
+		}
+		return nil
+	})
+	if err != nil {
+		return head, err
+	}
+	if len(seals) > 0 {
+		r.log.InfoContext(ctx, "ledger entries noted on their changes after an interrupted write", slog.Int("entries", len(seals)))
+		if err := r.store.MarkSealed(ctx, seals); err != nil {
+			return head, err
+		}
+	}
+	return head, r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10))
+}
+
+// appendRows writes sealed records to the audit sheet, 500 rows a request,
+// in ledger order, and marks them written.
+func (r *Runner) appendRows(ctx context.Context, holder string, recs []ChangeRecord, entries map[uint64]audit.LedgerEntry) ([]audit.Change, error) {
+	cols, err := r.auditColumns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if recs, err = r.reconcileInFlight(ctx, cols, recs); err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	var missing []uint64
+	for _, rec := range recs {
+		if _, ok := entries[rec.Seq]; !ok {
+			missing = append(missing, rec.Seq)
+		}
+	}
+	if len(missing) > 0 {
+		old, err := r.store.LedgerEntriesBySeq(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for seq, e := range old {
+			entries[seq] = e
+		}
+	}
+	var written []audit.Change
+	for chunk := range slices.Chunk(recs, maxRowsPerRequest) {
+		// A long write keeps its lease.
+		if _, err := r.store.AcquireLease(ctx, AuditLogLease, holder, auditLogLeaseTTL); err != nil {
+			return written, err
+		}
+		rows := make([]smartsheet.Row, len(chunk))
+		ids := make([]string, len(chunk))
+		for i, rec := range chunk {
+			e, ok := entries[rec.Seq]
+			if !ok || e.Subject != rec.Change.ChangeID {
+				return written, fmt.Errorf("change %s: ledger entry %d not found", rec.Change.ChangeID, rec.Seq)
+			}
+			rows[i] = AuditRow(cols, e)
+			ids[i] = rec.Change.ChangeID
+		}
+		done, err := r.addAuditRows(ctx, cols, ids, rows)
+		if err != nil {
+			return written, err
+		}
+		if r.opts.AfterAuditWrite != nil {
+			if err := r.opts.AfterAuditWrite(); err != nil {
+				return written, err
+			}
+		}
+		if err := r.store.MarkWritten(ctx, done); err != nil {
+			return written, err
+		}
+		if err := r.setInFlight(ctx, nil); err != nil {
+			return written, err
+		}
+		for _, rec := range chunk {
+			written = append(written, rec.Change)
+		}
+	}
+	return written, nil
+}
+
+// addAuditRows appends one request's rows (ids[i] is rows[i]'s Change ID)
+// and returns the rows now on the sheet. It is never replayed blindly: after
+// an answer that may hide an applied write, the sheet's Change IDs are read
+// back and only the missing rows are sent again.
+func (r *Runner) addAuditRows(ctx context.Context, cols map[string]int64, ids []string, rows []smartsheet.Row) ([]WrittenRow, error) {
+	if err := r.setInFlight(ctx, ids); err != nil {
+		return nil, err
+	}
+	var done []WrittenRow
+	sendIDs, send := ids, rows
+	for attempt := 0; ; attempt++ {
+		res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, send, smartsheet.AddRowsOptions{ToBottom: true, NoReplay: true})
+		if err == nil {
+			if len(res.Rows) != len(send) {
+				return nil, fmt.Errorf("audit sheet %d: %d rows sent, %d added", r.opts.AuditSheetID, len(send), len(res.Rows))
+			}
+			for i, row := range res.Rows {
+				done = append(done, WrittenRow{ChangeID: sendIDs[i], RowID: row.ID})
+			}
+			return done, nil
+		}
+		if !smartsheet.IsAmbiguous(err) {
+			// Nothing was applied: the rows stay pending, no marker needed.
+			if cerr := r.setInFlight(ctx, nil); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+			return nil, err
+		}
+		if attempt >= maxResends {
+			// The marker stays: the next writer reconciles first.
+			return nil, fmt.Errorf("audit rows still unconfirmed after %d read-backs: %w", attempt, err)
+		}
+		r.log.WarnContext(ctx, "audit write unconfirmed: reading the sheet back before sending again",
+			slog.Int("rows", len(send)), slog.Any("error", err))
+		onSheet, rerr := r.auditRowsByChangeID(ctx, cols)
+		if rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		var nextIDs []string
+		var next []smartsheet.Row
+		for i, id := range sendIDs {
+			if rowIDs := onSheet[id]; len(rowIDs) > 0 {
+				done = append(done, WrittenRow{ChangeID: id, RowID: rowIDs[0]})
+			} else {
+				nextIDs, next = append(nextIDs, id), append(next, send[i])
+			}
+		}
+		if len(next) == 0 {
+			return done, nil
+		}
+		sendIDs, send = nextIDs, next
+	}
+}
+
+// setInFlight records (ids non-empty) or clears the in-flight marker.
+func (r *Runner) setInFlight(ctx context.Context, ids []string) error {
+	v := ""
+	if len(ids) > 0 {
+		b, err := json.Marshal(ids)
+		if err != nil {
+			return err
+		}
+		v = string(b)
+	}
+	if err := r.store.PutMeta(ctx, inFlightKey, v); err != nil {
+		return fmt.Errorf("record the audit write in flight: %w", err)
+	}
+	return nil
+}
+
+// reconcileInFlight finishes a write that stopped after it may have reached
+// the sheet: the records of the marker that are on the sheet are marked
+// written and dropped from recs.
+func (r *Runner) reconcileInFlight(ctx context.Context, cols map[string]int64, recs []ChangeRecord) ([]ChangeRecord, error) {
+	v, ok, err := r.store.Meta(ctx, inFlightKey)
+	if err != nil || !ok || v == "" {
+		return recs, err
+	}
+	onSheet, err := r.auditRowsByChangeID(ctx, cols)
+	if err != nil {
+		return nil, err
+	}
+	var found []WrittenRow
+	kept := recs[:0:0]
+	for _, rec := range recs {
+		if rowIDs := onSheet[rec.Change.ChangeID]; len(rowIDs) > 0 {
+			found = append(found, WrittenRow{ChangeID: rec.Change.ChangeID, RowID: rowIDs[0]})
+		} else {
+			kept = append(kept, rec)
+		}
+	}
+	if len(found) > 0 {
+		r.log.InfoContext(ctx, "reconciled changes already on the audit sheet", slog.Int("count", len(found)))
+		if err := r.store.MarkWritten(ctx, found); err != nil {
+			return nil, err
+		}
+	}
+	return kept, r.setInFlight(ctx, nil)
+}
+
+// AuditRow lays a ledger entry out as its audit-log row: each sealed field
+// in its column (text always as a string value, never a formula; numbers as
+// numbers; dates as DATE values), the Source Row's link, and the Seal.
+func AuditRow(cols map[string]int64, e audit.LedgerEntry) smartsheet.Row {
+	cells := make([]smartsheet.Cell, 0, len(e.Fields)+1)
+	for _, f := range e.Fields {
+		id := cols[f.Title]
+		if id == 0 || (f.Value == "" && f.Link == "") {
+			continue
+		}
+		cell := smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(f.Value)}
+		if f.Kind == audit.FieldNumber {
+			cell.Value = smartsheet.NumberValue(f.Value)
+		}
+		if f.Link != "" {
+			cell.Hyperlink = &smartsheet.Hyperlink{URL: f.Link}
+		}
+		cells = append(cells, cell)
+	}
+	if id := cols[audit.LogSeal]; id != 0 {
+		cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(e.Seal())})
+	}
+	return smartsheet.Row{Cells: cells}
+}
