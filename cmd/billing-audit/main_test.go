@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 	"github.com/fieldaudit/billing-audit/shared/smartsim"
 )
 
@@ -142,5 +143,54 @@ func TestSetupAndRunAgainstSimulator(t *testing.T) {
 	}
 	if strings.Contains(out+stderr, "secret-token-123") {
 		t.Error("the token appears in the output")
+	}
+
+	// An untouched log verifies (exit 0); an edited one is named (exit 3).
+	code, out, stderr = runCLI(t, "verify")
+	if code != 0 || !strings.Contains(out, "Audit log: verified") {
+		t.Fatalf("verify = exit %d\n%s\n%s", code, out, stderr)
+	}
+	sheet := gen.SheetIDs[0]
+	sh, _ := srv.Sheet(sheet)
+	var price int64
+	for _, c := range sh.Columns {
+		if c.Title == smartsim.ColTotalPrice {
+			price = c.ID
+		}
+	}
+	if _, err := srv.SetCell(smartsim.Edit{User: smartsheet.User{Name: "Kim", Email: "kim@example.com"}, At: time.Now().UTC().Add(time.Minute)},
+		sheet, sh.Rows[0].ID, price, smartsheet.NumberValue("99999.00")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runCLI(t, "run")
+	if code != 0 || !strings.Contains(out, "audit rows written 1") || !strings.Contains(out, "audit log verified: 1 audit row matches 1 ledger entry") {
+		t.Fatalf("run after an edit = exit %d\n%s\n%s", code, out, stderr)
+	}
+	auditID, _ := strconv.ParseInt(m1[1], 10, 64)
+	audited, _ := srv.Sheet(auditID)
+	var impact int64
+	for _, c := range audited.Columns {
+		if c.Title == "Money Impact" {
+			impact = c.ID
+		}
+	}
+	if _, err := srv.SetCell(smartsim.Edit{User: smartsheet.User{Name: "Dana", Email: "dana@example.com"}}, auditID, audited.Rows[0].ID, impact, smartsheet.NumberValue("0")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runCLI(t, "verify")
+	if code != 3 || !strings.Contains(out, "TAMPERING DETECTED: 1 problem (1 ALTERED_CELL)") || !strings.Contains(out, `Money Impact is "0" on the sheet`) {
+		t.Errorf("verify after an edit of the log = exit %d\n%s\n%s; want exit 3 naming the altered cell", code, out, stderr)
+	}
+	code, out, _ = runCLI(t, "verify", "--json")
+	if code != 3 || !strings.Contains(out, `"kind": "ALTERED_CELL"`) {
+		t.Errorf("verify --json = exit %d\n%s", code, out)
+	}
+	code, out, stderr = runCLI(t, "run")
+	if code != 3 || !strings.Contains(out, "audit log TAMPERING DETECTED") || !strings.Contains(stderr, "failed verification") {
+		t.Errorf("run after an edit of the log = exit %d\n%s\n%s; want exit 3 saying so", code, out, stderr)
+	}
+	digests, _ := filepath.Glob(filepath.Join("out", "digests", "*.json"))
+	if len(digests) != 3 {
+		t.Errorf("digests written = %v, want one per run (3)", digests)
 	}
 }

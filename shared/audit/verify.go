@@ -249,7 +249,11 @@ func (v Verification) Summary() string {
 		if v.Entries == 0 && v.Rows == 0 {
 			s = "verified: the ledger is empty and the audit sheet holds no change row"
 		} else {
-			s = fmt.Sprintf("verified: %s match %s (head %d, %s)", plural(v.Matched, "audit row"), plural(int(v.Entries), "ledger entry"), v.HeadSeq, ShortSeal(v.HeadHash))
+			verb := "match"
+			if v.Matched == 1 {
+				verb = "matches"
+			}
+			s = fmt.Sprintf("verified: %s %s %s (head %d, %s)", plural(v.Matched, "audit row"), verb, plural(int(v.Entries), "ledger entry"), v.HeadSeq, ShortSeal(v.HeadHash))
 		}
 		s += fmt.Sprintf("; %s valid", plural(v.Digests, "signed digest"))
 		if v.Pending > 0 {

@@ -332,6 +332,29 @@ func TestWebhookEditToAuditRow(t *testing.T) {
 		}
 	})
 
+	t.Run("an edit made again after being reverted is logged again", func(t *testing.T) {
+		before := len(h.auditRows(t))
+		row := h.closedWeekRow(t, c)
+		var ids []string
+		for i, price := range []string{"5000.00", "650.00", "5000.00"} {
+			h.srv.AdvanceClock(time.Second)
+			h.editPrice(t, demo.Jesse, c, row, price)
+			rows := h.waitAuditRows(t, before+i+1, 5*time.Second)
+			last := rows[len(rows)-1]
+			if last[audit.LogNewValue] != price || last[audit.LogAttribution] != string(audit.SourceWebhook) {
+				t.Fatalf("edit %d: audit row %v, want the edit to %s by webhook", i+1, last, price)
+			}
+			ids = append(ids, last[audit.LogChangeID])
+		}
+		if len(slices.Compact(slices.Sorted(slices.Values(ids)))) != 3 {
+			t.Errorf("Change IDs of the three edits = %v, want three different ids", ids)
+		}
+		// The scan sees the cell as the last refresh left it: nothing new.
+		if sum := h.scan(t); len(sum.Changes) != 0 || len(h.auditRows(t)) != before+3 {
+			t.Errorf("scan after the edits: %d new changes, %d audit rows; want 0, %d", len(sum.Changes), len(h.auditRows(t)), before+3)
+		}
+	})
+
 	t.Run("a scan batch read before a refresh does not undo it", func(t *testing.T) {
 		before := len(h.auditRows(t))
 		row := h.closedWeekRow(t, a)

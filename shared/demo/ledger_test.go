@@ -1,0 +1,481 @@
+package demo_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/bolt"
+	"github.com/fieldaudit/billing-audit/shared/demo"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+	"github.com/fieldaudit/billing-audit/shared/smartsim"
+	"github.com/google/go-cmp/cmp"
+	"github.com/shopspring/decimal"
+	bbolt "go.etcd.io/bbolt"
+)
+
+// closedWeekRow is a row of the closed week on sheet, and its price.
+func (s *stack) closedWeekRow(t *testing.T, sheet int64, skip int) (rowID int64, price string) {
+	t.Helper()
+	sh, err := s.srv.Sheet(sheet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := s.setup.Columns[sheet]
+	for _, r := range sh.Rows {
+		if c := r.Cell(cols[smartsim.ColWeekEnding]); c != nil && c.Value.Text() == s.setup.ClosedWeek.Format(time.DateOnly) {
+			if skip > 0 {
+				skip--
+				continue
+			}
+			return r.ID, r.Cell(cols[smartsim.ColTotalPrice]).Value.Text()
+		}
+	}
+	t.Fatalf("no closed-week row on sheet %d", sheet)
+	return 0, ""
+}
+
+func (s *stack) verify(t *testing.T) audit.Verification {
+	t.Helper()
+	v, err := s.runner(t, nil).Verify(context.Background())
+	if err != nil {
+		t.Fatalf("Verify() error = %v", err)
+	}
+	return v
+}
+
+func (s *stack) attest(t *testing.T, run pipeline.RunRecord) pipeline.Attestation {
+	t.Helper()
+	a, err := s.runner(t, nil).Attest(context.Background(), run)
+	if err != nil {
+		t.Fatalf("Attest() error = %v", err)
+	}
+	return a
+}
+
+func problemKinds(v audit.Verification) []string {
+	var out []string
+	for _, p := range v.Problems {
+		out = append(out, string(p.Kind)+" "+p.ChangeID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestReappliedEditIsLoggedEachTime: 650 → 5000, back to 650, then 5000
+// again gives three audit rows with three Change IDs; the log nets to what
+// the cell bills.
+func TestReappliedEditIsLoggedEachTime(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	s.run(t, nil)
+	sheet := s.setup.Gen.SheetIDs[0]
+	row, orig := s.closedWeekRow(t, sheet, 0)
+	var ids []string
+	for i, price := range []string{"5000.00", orig, "5000.00"} {
+		s.srv.AdvanceClock(time.Hour)
+		if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Kim}, sheet, row, s.setup.Columns[sheet][smartsim.ColTotalPrice], smartsheet.NumberValue(price)); err != nil {
+			t.Fatal(err)
+		}
+		s.srv.AdvanceClock(time.Minute)
+		sum := s.run(t, nil)
+		if len(sum.Changes) != 1 || sum.Changes[0].RowID != row || sum.Changes[0].NewValue != price {
+			t.Fatalf("run %d found %+v, want the one edit to %s", i+1, sum.Changes, price)
+		}
+		ids = append(ids, sum.Changes[0].ChangeID)
+		s.attest(t, sum.Run)
+	}
+	if ids[0] == ids[2] || ids[0] == ids[1] || ids[1] == ids[2] {
+		t.Errorf("Change IDs = %v, want three different ids", ids)
+	}
+	net := decimal.Zero
+	var got []string
+	for _, r := range s.auditRows(t) {
+		got = append(got, r[audit.LogChangeID])
+		net = net.Add(decimal.RequireFromString(r[audit.LogImpact]))
+	}
+	if !cmp.Equal(got, ids) {
+		t.Errorf("audit rows = %v, want %v in order", got, ids)
+	}
+	if want := decimal.RequireFromString("5000").Sub(decimal.RequireFromString(orig)); !net.Equal(want) {
+		t.Errorf("sum of Money Impact = %s, want %s: what the cell bills now", net, want)
+	}
+	if v := s.verify(t); !v.OK() || v.Matched != 3 || v.Digests != 3 {
+		t.Errorf("Verify() = %s (%d matched, %d digests); want clean, 3 and 3", v.Summary(), v.Matched, v.Digests)
+	}
+}
+
+// TestLostResponseLeavesNoDuplicate: the audit write is applied but its answer
+// is lost (a gateway 502). The write is not replayed: the sheet is read back
+// and only what is missing is sent. One row per change, and nothing deleted.
+func TestLostResponseLeavesNoDuplicate(t *testing.T) {
+	tests := []struct {
+		name       string
+		fault      smartsim.FaultKind
+		times      int
+		wantFaults int64
+		// wantAnswered is how many add-rows requests were answered: the
+		// rows go in once whatever was lost.
+		wantAnswered int64
+	}{
+		// Applied, answer lost: the read-back finds every row; nothing resent.
+		{name: "lost response", fault: smartsim.FaultLostResponse, times: 1, wantFaults: 1, wantAnswered: 0},
+		// Not applied (a bare 500): the read-back finds none; all resent once.
+		{name: "server error", fault: smartsim.Fault500, times: 1, wantFaults: 1, wantAnswered: 1},
+		// Twice: two read-backs, then one resend.
+		{name: "server error twice", fault: smartsim.Fault500, times: 2, wantFaults: 2, wantAnswered: 1},
+		// "Unexpected error, or sheet busy" (4004): may or may not be applied.
+		{name: "4004", fault: smartsim.FaultUnexpected, times: 1, wantFaults: 1, wantAnswered: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+			s.run(t, nil)
+			s.srv.AdvanceClock(time.Hour)
+			expected, err := s.setup.Script(s.srv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.srv.AdvanceClock(time.Hour)
+			s.srv.ResetCounters()
+			s.srv.FailNext(smartsim.EndpointAddRows, tt.times, tt.fault)
+			sum := s.run(t, nil)
+			if f := s.srv.Counter(smartsim.EndpointAddRows).Faults; f != tt.wantFaults {
+				t.Fatalf("faults injected = %d, want %d", f, tt.wantFaults)
+			}
+			ids := map[string]int{}
+			for _, r := range s.auditRows(t) {
+				ids[r[audit.LogChangeID]]++
+			}
+			for id, n := range ids {
+				if n != 1 {
+					t.Errorf("change %s is on the audit sheet %d times", id, n)
+				}
+			}
+			if len(ids) != len(expected) || sum.Run.AuditRows != len(expected) {
+				t.Errorf("audit sheet holds %d changes, run wrote %d; want %d", len(ids), sum.Run.AuditRows, len(expected))
+			}
+			if n := s.srv.Counter(smartsim.EndpointDeleteRows).Calls; n != 0 {
+				t.Errorf("%d DELETE rows calls on the audit sheet, want none: the log is append-only", n)
+			}
+			if got := s.srv.Counter(smartsim.EndpointAddRows).Calls - s.srv.Counter(smartsim.EndpointAddRows).Faults; got != tt.wantAnswered {
+				t.Errorf("add-rows requests answered = %d, want %d", got, tt.wantAnswered)
+			}
+			if v := s.verify(t); !v.OK() || v.Matched != len(expected) {
+				t.Errorf("Verify() = %s, want clean with %d rows", v.Summary(), len(expected))
+			}
+		})
+	}
+}
+
+// TestVerifyNamesTampering: an untouched log verifies clean; a deleted, an
+// altered and a forged row are each named by Change ID, Work Request # and
+// row; the next run says so, signs no lie, and repairs nothing.
+func TestVerifyNamesTampering(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	base := s.run(t, nil)
+	s.attest(t, base.Run)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	sum := s.run(t, nil)
+	att := s.attest(t, sum.Run)
+	if v := att.Verification; !v.OK() || v.Matched != 10 || v.Entries != 10 || v.Digests != 1 || att.Digest.Name == "" {
+		t.Fatalf("untouched log: %s, digest %+v; want clean, 10 rows, the baseline's digest checked and a new one signed", v.Summary(), att.Digest)
+	}
+	before := s.auditRows(t)
+	wr := map[string]string{}
+	for _, r := range before {
+		wr[r[audit.LogChangeID]] = r[audit.LogWorkRequest]
+	}
+
+	tam, err := demo.Tamper(s.srv, s.auditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.verify(t)
+	want := []audit.Problem{
+		{Kind: audit.ProblemAlteredCell, ChangeID: tam.Altered, WorkRequest: wr[tam.Altered], RowNumber: tam.AlteredRowNumber,
+			Column: audit.LogImpact, Ledger: tam.AlteredFrom, Sheet: "0"},
+		{Kind: audit.ProblemForgedRow, ChangeID: tam.Forged, RowNumber: 10},
+		{Kind: audit.ProblemDeletedRow, ChangeID: tam.Deleted, WorkRequest: wr[tam.Deleted]},
+	}
+	ignore := func(p audit.Problem) audit.Problem { p.RowID, p.Seq, p.Detail = 0, 0, ""; return p }
+	var got []audit.Problem
+	for _, p := range v.Problems {
+		got = append(got, ignore(p))
+	}
+	want[1].WorkRequest = got[min(1, len(got)-1)].WorkRequest // the forger copied a real row's Work Request #
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Verify() problems (-want +got):\n%s", diff)
+	}
+	if v.OK() || !v.LedgerOK() || v.Matched != 8 {
+		t.Errorf("Verify() OK %v, LedgerOK %v, matched %d; want false, true (only the sheet was edited), 8", v.OK(), v.LedgerOK(), v.Matched)
+	}
+
+	// The next run reports it, still signs (the ledger holds), and repairs nothing.
+	s.srv.AdvanceClock(time.Hour)
+	s.srv.ResetCounters()
+	next := s.run(t, nil)
+	att = s.attest(t, next.Run)
+	if att.Verification.Total() != 3 || att.Digest.Name == "" || att.Digest.Digest.Problems != 3 {
+		t.Errorf("next run: %s, digest %+v; want 3 problems, a digest that counts them", att.Verification.Summary(), att.Digest)
+	}
+	for _, ep := range []string{smartsim.EndpointAddRows, smartsim.EndpointUpdateRows, smartsim.EndpointDeleteRows} {
+		if n := s.srv.Counter(ep).Calls; n != 0 {
+			t.Errorf("the run after tampering made %d %s calls, want none: nothing is repaired", n, ep)
+		}
+	}
+	fields, err := s.srv.SummaryFields(s.auditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fields {
+		if f.Title == pipeline.SumIntegrity && !strings.HasPrefix(f.ObjectValue.Text(), "TAMPERING DETECTED: 3 problems") {
+			t.Errorf("summary %s = %q, want the tampering named", f.Title, f.ObjectValue.Text())
+		}
+	}
+}
+
+// TestResealedLedgerIsCaughtByTheDigest: someone with the state file edits
+// a ledger entry and re-computes every hash after it. The chain holds, but
+// the signed digest pins the old head, and the sheet's seals differ: both
+// are named, and no new digest is signed over the rewritten ledger.
+func TestResealedLedgerIsCaughtByTheDigest(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	sum := s.run(t, nil)
+	s.attest(t, sum.Run)
+
+	// Rewrite entry 4's Money Impact and re-seal the chain from there.
+	path := s.store.Path()
+	if err := s.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edited audit.LedgerEntry
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("ledger"))
+		var head audit.LedgerEntry
+		return b.ForEach(func(k, v []byte) error {
+			var e audit.LedgerEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			if e.Seq >= 4 {
+				if e.Seq == 4 {
+					for i := range e.Fields {
+						if e.Fields[i].Title == audit.LogImpact {
+							e.Fields[i].Value = "0.00"
+						}
+					}
+					edited = e
+				}
+				e = audit.NextEntry(head, e.Type, e.Subject, e.SealedAt, e.Fields)
+				nv, err := json.Marshal(e)
+				if err != nil {
+					return err
+				}
+				if err := b.Put(k, nv); err != nil {
+					return err
+				}
+			}
+			head = e
+			return nil
+		})
+	})
+	if cerr := db.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	if s.store, err = bolt.Open(s.dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.store.Close() })
+
+	v := s.verify(t)
+	if v.LedgerOK() || v.Counts[audit.ProblemDigestMismatch] != 1 || v.Counts[audit.ProblemBrokenChain]+v.Counts[audit.ProblemAlteredEntry] != 0 {
+		t.Errorf("Verify() = %s; want the chain to hold and 1 DIGEST_MISMATCH", v.Summary())
+	}
+	// Every re-sealed entry's row shows another seal; entry 4's Money Impact differs too.
+	if n := v.Counts[audit.ProblemSealMismatch]; n != 7 {
+		t.Errorf("%d SEAL_MISMATCH, want 7 (entries 4 to 10)", n)
+	}
+	if !slices.ContainsFunc(v.Problems, func(p audit.Problem) bool {
+		return p.Kind == audit.ProblemAlteredCell && p.ChangeID == edited.Subject && p.Column == audit.LogImpact && p.Ledger == "0.00"
+	}) {
+		t.Errorf("problems %v lack the altered Money Impact of change %s", problemKinds(v), edited.Subject)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	next := s.run(t, nil)
+	att := s.attest(t, next.Run)
+	if att.Digest.Name != "" || !strings.Contains(att.Digest.Withheld, "ledger failed verification") {
+		t.Errorf("digest after a rewritten ledger = %+v, want none signed", att.Digest)
+	}
+}
+
+// TestConcurrentWritersWriteOnce: a run's flush and another writer (an
+// overlapping run, a webhook refresh) publish the same pending changes at
+// once: each change is sealed once and written once.
+func TestConcurrentWritersWriteOnce(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	expected, err := s.setup.Script(s.srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	// Recorded but not written: the audit sheet could not be reached.
+	if _, err := s.runner(t, func(o *pipeline.Options) { o.AuditSheetID = 12345 }).Run(context.Background()); err == nil {
+		t.Fatal("Run() with a missing audit sheet succeeded")
+	}
+	var wg sync.WaitGroup
+	written := make([][]audit.Change, 4)
+	for i := range written {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs, err := s.runner(t, nil).FlushAudit(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			written[i] = cs
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, w := range written {
+		total += len(w)
+	}
+	rows := s.auditRows(t)
+	if total != len(expected) || len(rows) != len(expected) {
+		t.Errorf("4 concurrent flushes wrote %d rows in all, the sheet has %d; want %d each", total, len(rows), len(expected))
+	}
+	if v := s.verify(t); !v.OK() || v.Entries != uint64(len(expected)) {
+		t.Errorf("Verify() = %s; want clean with %d entries (each change sealed once)", v.Summary(), len(expected))
+	}
+}
+
+// TestAnalyzeRefusesBatchesItDidNotQueue: only what the system scanned enters
+// the log. A batch of an unrecorded run (the sample event), or of a sheet its
+// run did not scan, is refused with a clear error and writes nothing.
+func TestAnalyzeRefusesBatchesItDidNotQueue(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 100, Weeks: 2})
+	ctx := context.Background()
+	q, pub := &memQueue{}, &memPublisher{}
+	r := s.runner(t, nil)
+	run, err := r.ScanToQueue(ctx, pipeline.ScanRequest{}, q, s.store, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "analyze", "sqs-batch.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct{ Records []struct{ Body string } }
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	sample, err := pipeline.DecodeBatch(ctx, []byte(ev.Records[0].Body), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSheet := q.batches[0]
+	otherSheet.ID, otherSheet.Sheet.ID = run.RunID+"/x", 4583173393803140
+	tests := []struct {
+		name string
+		b    pipeline.Batch
+	}{
+		{name: "the sample event: its run is not recorded", b: sample},
+		{name: "a sheet its run did not scan", b: otherSheet},
+		{name: "no run id", b: pipeline.Batch{ID: "x", Sheet: otherSheet.Sheet}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := r.AnalyzeBatch(ctx, tt.b, s.store, pub)
+			if !errors.Is(err, pipeline.ErrBatchRefused) {
+				t.Errorf("AnalyzeBatch() error = %v, want ErrBatchRefused", err)
+			}
+		})
+	}
+	if n := len(s.auditRows(t)); n != 0 {
+		t.Errorf("audit sheet has %d rows after refused batches, want 0", n)
+	}
+	if _, err := r.ScanToQueue(ctx, pipeline.ScanRequest{SheetIDs: []int64{4583173393803140}}, q, s.store, pub); err == nil ||
+		!strings.Contains(err.Error(), "not a configured source") {
+		t.Errorf("ScanToQueue(an unconfigured sheet) error = %v, want it refused", err)
+	}
+}
+
+// TestSetupTypesTheAuditSheet: the audit sheet's columns are typed so
+// Smartsheet can sum, filter and sort them, the product's columns are
+// locked, the run's status lives in summary fields; a sheet made by an
+// earlier version is brought up to date.
+func TestSetupTypesTheAuditSheet(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 50, Weeks: 2})
+	// An older audit sheet: every column TEXT_NUMBER, no Seal, no summary.
+	var old []smartsheet.Column
+	for _, c := range pipeline.AuditColumns {
+		if c.Title == audit.LogSeal || c.Title == audit.LogChangedOn {
+			continue
+		}
+		old = append(old, smartsheet.Column{Title: c.Title, Type: smartsheet.TypeTextNumber, Primary: c.Primary})
+	}
+	legacy, err := s.client.CreateSheet(ctx, "Old Audit Log", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{s.auditID, legacy.ID} {
+		got, _, err := pipeline.EnsureAuditSheet(ctx, s.client, s.store, id, "")
+		if err != nil || got != id {
+			t.Fatalf("EnsureAuditSheet(%d) = %d, %v", id, got, err)
+		}
+		sh, _, err := s.client.GetSheet(ctx, id, smartsheet.GetSheetOptions{PageSize: 1, Include: []string{smartsheet.IncludeFormat}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range pipeline.AuditColumns {
+			c := sh.Column(want.Title)
+			if c == nil {
+				t.Errorf("sheet %d lacks column %q", id, want.Title)
+				continue
+			}
+			if !want.Primary && (c.Type != want.Type || c.Format != want.Format || c.Locked == nil || !*c.Locked) {
+				t.Errorf("sheet %d column %q = %s format %q locked %v; want %s format %q locked", id, c.Title, c.Type, c.Format, c.Locked, want.Type, want.Format)
+			}
+		}
+		fields, err := s.client.GetSummaryFields(ctx, id)
+		if err != nil || len(fields) != len(pipeline.SummaryFields) {
+			t.Errorf("sheet %d has %d summary fields, %v; want %d", id, len(fields), err, len(pipeline.SummaryFields))
+		}
+	}
+	// Setting up again changes nothing.
+	s.srv.ResetCounters()
+	if _, _, err := pipeline.EnsureAuditSheet(ctx, s.client, s.store, legacy.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []string{smartsim.EndpointAddColumns, smartsim.EndpointUpdateColumn, smartsim.EndpointAddSummaryFields} {
+		if n := s.srv.Counter(ep).Calls; n != 0 {
+			t.Errorf("a second setup made %d %s calls, want 0", n, ep)
+		}
+	}
+}
