@@ -19,10 +19,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/aws/kmssign"
 	"github.com/fieldaudit/billing-audit/shared/bolt"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/demo"
@@ -31,6 +33,7 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/localstack"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/rie"
+	"github.com/fieldaudit/billing-audit/shared/s3"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 	"github.com/fieldaudit/billing-audit/shared/smartsim"
 	"github.com/fieldaudit/billing-audit/shared/xlsx"
@@ -433,6 +436,94 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("audit sheet attachments = %+v, want the one workbook that is in S3", atts)
 	}
 
+	t.Run("the report verified the log and signed digests with the KMS key into the Object Lock bucket", func(t *testing.T) {
+		checkDigests(t, ctx, cfg, vars, 2)
+		fields, err := chainSim.SummaryFields(auditID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summaryValue(fields, pipeline.SumIntegrity); !strings.HasPrefix(got, "verified: 10 audit rows match 10 ledger entries") {
+			t.Errorf("summary %s = %q, want the log verified", pipeline.SumIntegrity, got)
+		}
+	})
+
+	t.Run("sample events write nothing to the audit sheet", func(t *testing.T) {
+		before := len(auditRowsWithoutRun(t, chainSim, auditID))
+		for _, name := range []string{"sqs-batch.json", "sqs-refresh.json"} {
+			ev, err := os.ReadFile(filepath.Join(moduleRoot, "events", "analyze", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			off := chain.Analyze.LogLen()
+			out, err := chain.Analyze.Invoke(ctx, ev)
+			if err != nil {
+				t.Fatalf("invoke analyze with %s: %v", name, err)
+			}
+			var resp events.SQSEventResponse
+			if err := json.Unmarshal(out, &resp); err != nil {
+				t.Fatalf("analyze answered %s: %v", out, err)
+			}
+			logs := chain.Analyze.Logs()[off:]
+			switch name {
+			case "sqs-batch.json": // a batch no scan queued: refused, kept for the DLQ, counted
+				if len(resp.BatchItemFailures) != 2 || !strings.Contains(logs, `"alert":"BATCH_REFUSED"`) {
+					t.Errorf("%s: failures %v, logs:\n%s\nwant both messages refused and a BATCH_REFUSED line", name, resp.BatchItemFailures, tail(logs))
+				}
+			default: // a refresh of a sheet never scanned: nothing to compare with
+				if len(resp.BatchItemFailures) != 0 {
+					t.Errorf("%s: failures %v, want none", name, resp.BatchItemFailures)
+				}
+			}
+		}
+		if after := len(auditRowsWithoutRun(t, chainSim, auditID)); after != before {
+			t.Errorf("audit sheet went from %d to %d rows after the sample events, want no change", before, after)
+		}
+	})
+
+	t.Run("tampering with the audit sheet is found through the chain", func(t *testing.T) {
+		tam, err := demo.Tamper(chainSim, auditID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain.Analysis.Duplicate, chain.Reports.Duplicate = false, false
+		off := chain.Report.LogLen()
+		next := mustScan(t, chain, schedule)
+		if err := chain.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mustFinished(t, ddb, next.RunID)
+		logs := chain.Report.Logs()[off:]
+		if !strings.Contains(logs, `"alert":"AUDIT_LOG_TAMPERED"`) {
+			t.Errorf("report logs lack the AUDIT_LOG_TAMPERED alert:\n%s", tail(logs))
+		}
+		fields, err := chainSim.SummaryFields(auditID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := summaryValue(fields, pipeline.SumIntegrity)
+		if !strings.HasPrefix(got, "TAMPERING DETECTED: 3 problems (1 ALTERED_CELL, 1 DELETED_ROW, 1 FORGED_ROW)") {
+			t.Errorf("summary %s = %q, want the three problems named", pipeline.SumIntegrity, got)
+		}
+		// Verifying from the same table and sheet names each one.
+		r, err := pipeline.New(mustClient(t, chainSim), ddb, pipeline.Options{Audit: audit.DefaultConfig(), AuditSheetID: auditID,
+			SourceFolderIDs: []int64{chainSetup.Gen.FolderID}, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := r.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		named := map[string]audit.ProblemKind{}
+		for _, p := range v.Problems {
+			named[p.ChangeID] = p.Kind
+		}
+		if named[tam.Deleted] != audit.ProblemDeletedRow || named[tam.Altered] != audit.ProblemAlteredCell || named[tam.Forged] != audit.ProblemForgedRow {
+			t.Errorf("Verify() named %v, want %s deleted, %s altered, %s forged", named, tam.Deleted, tam.Altered, tam.Forged)
+		}
+		checkDigests(t, ctx, cfg, vars, 3)
+	})
+
 	t.Run("poison message ends in the dead-letter queue", func(t *testing.T) {
 		chain.Analysis.Duplicate = false
 		sq := awssqs.NewFromConfig(cfg)
@@ -477,6 +568,46 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Logf("end to end in %s", time.Since(began).Round(time.Millisecond))
+}
+
+// checkDigests reads the digests the report function signed into the digest bucket, and verifies each with the
+// KMS key's public key alone, as a third party would.
+func checkDigests(t *testing.T, ctx context.Context, cfg aws.Config, vars map[string]string, atLeast int) {
+	t.Helper()
+	store := s3.NewDigests(awss3.NewFromConfig(cfg, func(o *awss3.Options) { o.UsePathStyle = true }), vars["DIGEST_BUCKET"], "digests/", 0)
+	names, err := store.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) < atLeast {
+		t.Fatalf("digest bucket holds %d digests %v, want at least %d (one per completed run)", len(names), names, atLeast)
+	}
+	pub, err := kmssign.New(kms.NewFromConfig(cfg), vars["DIGEST_KEY_ID"]).PublicKeyPEM(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		data, sig, err := store.Get(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := audit.ParseDigest(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := audit.VerifySignature(pub, d.Algorithm, data, sig); err != nil || d.Algorithm != audit.AlgECDSASHA256 {
+			t.Errorf("digest %s (%s): %v", n, d.Algorithm, err)
+		}
+	}
+}
+
+func summaryValue(fields []smartsheet.SummaryField, title string) string {
+	for _, f := range fields {
+		if f.Title == title {
+			return f.ObjectValue.Text()
+		}
+	}
+	return ""
 }
 
 // rewind dates the sheets' last scan back to at, as if the baseline had been taken then.
