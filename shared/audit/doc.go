@@ -15,6 +15,12 @@
 //	for each row: changes, f := d.Compare(baseline, snapshot, firstScan, window)
 //	for each change: audit.AttributeChain(ctx, &c, attributors...); d.Classify(&c, window)
 //
+// The audit log of record is also domain: [LogFields] is what an audit row
+// holds, [LedgerEntry] seals it into a hash chain ([NextEntry], [ChainCheck]),
+// [Digest] is what is signed after each run ([VerifySignature] checks it with
+// the public key alone), and [CompareRow] and [Verification] name every
+// difference between the audit sheet and the ledger.
+//
 // Money is decimal.Decimal throughout. Times are UTC; calendar dates (a week
 // ending, a snapshot date) are midnight UTC of that date, and the audit
 // timezone ([Config.Location]) only decides when a week-ending day ends.

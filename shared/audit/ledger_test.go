@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,8 +190,64 @@ func TestCompareRow(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("CompareRow() (-want +got):\n%s", diff)
 			}
+			// The prints agree with CompareRow: equal exactly when it finds nothing.
+			same := EntryPrint(e, tt.editable) == SheetRowPrint(e.Fields, row, tt.editable)
+			if same != (len(got) == 0) {
+				t.Errorf("prints equal = %v, CompareRow found %d problems", same, len(got))
+			}
 		})
 	}
+}
+
+func TestEncodeEntry(t *testing.T) {
+	for _, e := range mustLedger(t, 3) {
+		b := EncodeEntry(e)
+		got, err := DecodeEntry(b)
+		if err != nil {
+			t.Fatalf("DecodeEntry(EncodeEntry(entry %d)) error = %v", e.Seq, err)
+		}
+		if diff := cmp.Diff(e, got); diff != "" {
+			t.Errorf("entry %d round trip (-want +got):\n%s", e.Seq, diff)
+		}
+		if got.ComputeHash() != e.Hash || !strings.HasPrefix(string(b), string(e.Canonical())) {
+			t.Errorf("entry %d: the stored bytes do not start with what was hashed", e.Seq)
+		}
+	}
+	e := mustLedger(t, 1)[0]
+	b := EncodeEntry(e)
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{name: "empty", b: nil},
+		{name: "truncated", b: b[:len(b)-10]},
+		{name: "trailing bytes", b: append(slices.Clone(b), "3:abc\n"...)},
+		{name: "length beyond the end", b: []byte("23:billing-audit-ledger/v1\n999:x\n")},
+		{name: "other version", b: []byte(strings.Replace(string(b), LedgerVersion, "billing-audit-ledger/v9", 1))},
+		{name: "bad length", b: []byte("x:y\n")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := DecodeEntry(tt.b); err == nil {
+				t.Errorf("DecodeEntry(%s) = nil error, want one", tt.name)
+			}
+		})
+	}
+}
+
+func FuzzDecodeEntry(f *testing.F) {
+	for _, e := range mustLedger(f, 2) {
+		f.Add(EncodeEntry(e))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := DecodeEntry(b)
+		if err != nil {
+			return
+		}
+		if again, err := DecodeEntry(EncodeEntry(e)); err != nil || !cmp.Equal(e, again) {
+			t.Errorf("re-encoding a decoded entry does not round trip: %v", err)
+		}
+	})
 }
 
 func pemOf(tb testing.TB, pub any) []byte {
@@ -329,5 +386,22 @@ func TestVerificationSummary(t *testing.T) {
 	v.Add(Problem{Kind: ProblemBrokenChain})
 	if v.LedgerOK() {
 		t.Error("LedgerOK() with a broken chain = true, want false")
+	}
+}
+
+// TestCanonicalDecimal: the fast path agrees with decimal.Decimal.String.
+func TestCanonicalDecimal(t *testing.T) {
+	for _, in := range []string{"0", "00", "0.0", "-0", "-0.00", "+12", "0123", "4350.00", "4350", "-40.50", ".5", "5.", "-.50",
+		"1200.000100", "99999999999999999999.99", "1", "10", "100.10"} {
+		got, ok := canonicalDecimal(in)
+		want := decimal.RequireFromString(in).String()
+		if !ok || got != want {
+			t.Errorf("canonicalDecimal(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "-", "+", ".", "1e3", "1,200", "$5", "12a", "--1", "1.2.3", " 1"} {
+		if got, ok := canonicalDecimal(in); ok {
+			t.Errorf("canonicalDecimal(%q) = %q, true; want the slow path", in, got)
+		}
 	}
 }

@@ -163,24 +163,83 @@ func ChangedAtText(a Attribution, loc *time.Location) string {
 }
 
 // sameValue reports whether a cell read back from the sheet holds what the
-// ledger sealed for a field of that kind. Text must match exactly, except
-// that plain numbers compare by value (Smartsheet keeps "91234567" in a text
-// column as a number); numbers compare by value; dates as dates.
+// ledger sealed for a field of that kind (see normalizeField).
 func sameValue(kind FieldKind, sealed, found string) bool {
-	sealed, found = strings.TrimSpace(sealed), strings.TrimSpace(found)
-	if sealed == found {
-		return true
+	return normalizeField(kind, sealed) == normalizeField(kind, found)
+}
+
+// normalizeField is the form in which a field's value is compared: text
+// exactly (trimmed), except that a plain number compares by value, since
+// Smartsheet keeps "91234567" in a text column as a number and returns
+// "4350" for 4350.00; numbers by value; dates as YYYY-MM-DD.
+func normalizeField(kind FieldKind, s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return s
 	}
-	switch kind {
-	case FieldDate:
-		a, okA, errA := ParseDate(sealed, time.UTC)
-		b, okB, errB := ParseDate(found, time.UTC)
-		return okA && okB && errA == nil && errB == nil && a.Equal(b)
-	default:
-		a, errA := parsePlainNumber(sealed)
-		b, errB := parsePlainNumber(found)
-		return errA == nil && errB == nil && a.Equal(b)
+	if kind == FieldDate {
+		if t, ok, err := ParseDate(s, time.UTC); ok && err == nil {
+			return FormatDate(t)
+		}
+		return s
 	}
+	if n, ok := canonicalDecimal(s); ok {
+		return n
+	}
+	if d, err := parsePlainNumber(s); err == nil {
+		return d.String()
+	}
+	return s
+}
+
+// canonicalDecimal is the fast path of normalizeField for the usual plain
+// number ("0123", "4350.00", "-40.50"): the value written without a plus
+// sign, leading or trailing zeros, as decimal.Decimal.String writes it. ok
+// is false for anything else (text, exponents), which takes the slow path.
+func canonicalDecimal(s string) (string, bool) {
+	neg := false
+	body := s
+	switch {
+	case body == "":
+		return "", false
+	case body[0] == '-':
+		neg, body = true, body[1:]
+	case body[0] == '+':
+		body = body[1:]
+	}
+	intPart, frac, hasDot := strings.Cut(body, ".")
+	if intPart == "" && frac == "" {
+		return "", false
+	}
+	for _, part := range []string{intPart, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return "", false
+			}
+		}
+	}
+	if hasDot && frac == "" && intPart == "" {
+		return "", false
+	}
+	intPart = strings.TrimLeft(intPart, "0")
+	frac = strings.TrimRight(frac, "0")
+	if intPart == "" {
+		intPart = "0"
+	}
+	if intPart == "0" && frac == "" {
+		return "0", true
+	}
+	out := intPart
+	if frac != "" {
+		out += "." + frac
+	}
+	if neg {
+		out = "-" + out
+	}
+	if !neg && !hasDot && out == s {
+		return s, true // already canonical: no allocation
+	}
+	return out, true
 }
 
 // parsePlainNumber parses a number written the way Smartsheet returns one:

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -154,7 +156,7 @@ func CompareRow(e LedgerEntry, row SheetRow, editable, missing map[string]bool) 
 			p.Kind, p.Column, p.Ledger, p.Sheet = ProblemAlteredCell, f.Title, f.Value, got.Value
 			ps = append(ps, p)
 		}
-		if f.Link != got.Link && f.Link != "" {
+		if f.Link != got.Link {
 			p := base
 			p.Kind, p.Column, p.Ledger, p.Sheet = ProblemAlteredCell, f.Title+" (link)", f.Link, got.Link
 			ps = append(ps, p)
@@ -168,6 +170,84 @@ func CompareRow(e LedgerEntry, row SheetRow, editable, missing map[string]bool) 
 		}
 	}
 	return ps
+}
+
+// RowPrint is a short fingerprint of what verification compares in an audit
+// row: every sealed field (normalised as CompareRow compares it), its link,
+// and the Seal. Verification keeps one per ledger entry, so it reads the
+// ledger once and compares a page of sheet rows without the entries; only a
+// row whose print differs has its entry read again, for CompareRow to name
+// what differs.
+type RowPrint [16]byte
+
+// EntryPrint is the print of the row an entry must have; skip lists columns
+// left out (editable or missing ones).
+func EntryPrint(e LedgerEntry, skip map[string]bool) RowPrint {
+	var scratch [2048]byte
+	b := scratch[:0]
+	for _, f := range e.Fields {
+		if !skip[f.Title] {
+			b = appendPart(b, f.Title, normalizeField(f.Kind, f.Value), f.Link)
+		}
+	}
+	if !skip[LogSeal] {
+		b = appendPart(b, LogSeal, e.Seal(), "")
+	}
+	return printOf(b)
+}
+
+// SheetRowPrint is the print of a sheet row read back, laid out as the
+// fields of its entry (their titles and kinds; values are ignored).
+func SheetRowPrint(layout []Field, row SheetRow, skip map[string]bool) RowPrint {
+	return CellsPrint(layout, func(title string) SheetCell { return row.Cells[title] }, skip)
+}
+
+// CellsPrint is SheetRowPrint over a row given as a lookup of its cells by
+// column title (verification reads a page into one reused buffer).
+func CellsPrint(layout []Field, cell func(title string) SheetCell, skip map[string]bool) RowPrint {
+	var scratch [2048]byte
+	b := scratch[:0]
+	for _, f := range layout {
+		if !skip[f.Title] {
+			c := cell(f.Title)
+			b = appendPart(b, f.Title, normalizeField(f.Kind, c.Value), c.Link)
+		}
+	}
+	if !skip[LogSeal] {
+		b = appendPart(b, LogSeal, strings.TrimSpace(cell(LogSeal).Value), "")
+	}
+	return printOf(b)
+}
+
+func printOf(b []byte) RowPrint {
+	sum := sha256.Sum256(b)
+	var p RowPrint
+	copy(p[:], sum[:])
+	return p
+}
+
+// appendPart appends length-prefixed parts, so no two rows print alike by
+// accident of where one value ends and the next begins.
+func appendPart(b []byte, parts ...string) []byte {
+	for _, s := range parts {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// SameLayout reports whether two entries' fields have the same titles and
+// kinds in the same order.
+func SameLayout(a, b []Field) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Title != b[i].Title || a[i].Kind != b[i].Kind {
+			return false
+		}
+	}
+	return true
 }
 
 // EditableColumns are the audit-log columns people are meant to edit; the

@@ -3,7 +3,6 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -24,7 +23,9 @@ func (s *Store) LedgerHead(_ context.Context) (audit.LedgerEntry, bool, error) {
 			return nil
 		}
 		ok = true
-		return json.Unmarshal(v, &e)
+		var err error
+		e, err = audit.DecodeEntry(v)
+		return err
 	})
 	if err != nil {
 		return e, false, fmt.Errorf("read ledger head: %w", err)
@@ -43,7 +44,8 @@ func (s *Store) AppendLedger(_ context.Context, entries []audit.LedgerEntry) err
 		b := tx.Bucket(bucketLedger)
 		head := audit.LedgerEntry{Hash: audit.GenesisHash}
 		if k, v := b.Cursor().Last(); k != nil {
-			if err := json.Unmarshal(v, &head); err != nil {
+			var err error
+			if head, err = audit.DecodeEntry(v); err != nil {
 				return fmt.Errorf("ledger head: %w", err)
 			}
 		}
@@ -51,11 +53,7 @@ func (s *Store) AppendLedger(_ context.Context, entries []audit.LedgerEntry) err
 			if e.Seq != head.Seq+1 || e.Prev != head.Hash {
 				return fmt.Errorf("entry %d after head %d: %w", e.Seq, head.Seq, pipeline.ErrLedgerConflict)
 			}
-			v, err := json.Marshal(e)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(seqKey(e.Seq), v); err != nil {
+			if err := b.Put(seqKey(e.Seq), audit.EncodeEntry(e)); err != nil {
 				return err
 			}
 			head = e
@@ -78,8 +76,8 @@ func (s *Store) LedgerEntries(ctx context.Context, from uint64, fn func(audit.Le
 		err := s.db.View(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bucketLedger).Cursor()
 			for k, v := c.Seek(seqKey(next)); k != nil && len(page) < ledgerPage; k, v = c.Next() {
-				var e audit.LedgerEntry
-				if err := json.Unmarshal(v, &e); err != nil {
+				e, err := audit.DecodeEntry(v)
+				if err != nil {
 					return fmt.Errorf("entry %d: %w", binary.BigEndian.Uint64(k), err)
 				}
 				page = append(page, e)
@@ -116,8 +114,8 @@ func (s *Store) LedgerEntriesBySeq(_ context.Context, seqs []uint64) (map[uint64
 			if v == nil {
 				continue
 			}
-			var e audit.LedgerEntry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := audit.DecodeEntry(v)
+			if err != nil {
 				return fmt.Errorf("entry %d: %w", seq, err)
 			}
 			out[seq] = e

@@ -257,6 +257,9 @@ func (s *Store) MarkWritten(_ context.Context, rows []pipeline.WrittenRow) error
 				if w.RowID != 0 {
 					r.AuditRowID = w.RowID
 				}
+				if w.Seq != 0 {
+					r.Seq, r.Hash = w.Seq, w.Hash
+				}
 			}); err != nil {
 				return err
 			}

@@ -279,6 +279,20 @@ func TestCrashBetweenAuditWriteAndStateSave(t *testing.T) {
 	if p, _ := s.store.Pending(context.Background()); len(p) != 0 {
 		t.Errorf("after recovery %d changes still pending, want 0", len(p))
 	}
+	// Each change was sealed once, before the crash; the recovery noted the
+	// entries on their changes and wrote nothing again.
+	if v := s.verify(t); !v.OK() || v.Entries != uint64(len(expected)) || v.Matched != len(expected) {
+		t.Errorf("after recovery Verify() = %s; want clean with %d entries and rows", v.Summary(), len(expected))
+	}
+	recs, err := s.store.Changes(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Seq == 0 || r.Hash == "" || !r.Written {
+			t.Errorf("change %s after recovery: seq %d, written %v; want its ledger entry noted", r.Change.ChangeID, r.Seq, r.Written)
+		}
+	}
 }
 
 func TestCrashBeforeAuditWriteLeavesNoGap(t *testing.T) {

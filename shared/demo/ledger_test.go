@@ -276,8 +276,8 @@ func TestResealedLedgerIsCaughtByTheDigest(t *testing.T) {
 		b := tx.Bucket([]byte("ledger"))
 		var head audit.LedgerEntry
 		return b.ForEach(func(k, v []byte) error {
-			var e audit.LedgerEntry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := audit.DecodeEntry(v)
+			if err != nil {
 				return err
 			}
 			if e.Seq >= 4 {
@@ -290,11 +290,7 @@ func TestResealedLedgerIsCaughtByTheDigest(t *testing.T) {
 					edited = e
 				}
 				e = audit.NextEntry(head, e.Type, e.Subject, e.SealedAt, e.Fields)
-				nv, err := json.Marshal(e)
-				if err != nil {
-					return err
-				}
-				if err := b.Put(k, nv); err != nil {
+				if err := b.Put(k, audit.EncodeEntry(e)); err != nil {
 					return err
 				}
 			}

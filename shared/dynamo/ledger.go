@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -30,8 +29,9 @@ var (
 
 func ledgerSK(seq uint64) string { return fmt.Sprintf("%s%020d", ledgerPrefix, seq) }
 
-// ledgerItem is one ledger entry. It has no ttl: the ledger is kept for as
-// long as the table, whatever the change records' retention.
+// ledgerItem is one ledger entry, its data as audit.EncodeEntry writes it.
+// It has no ttl: the ledger is kept for as long as the table, whatever the
+// change records' retention.
 type ledgerItem struct {
 	PK   string `dynamodbav:"pk"`
 	SK   string `dynamodbav:"sk"`
@@ -40,11 +40,11 @@ type ledgerItem struct {
 
 func decodeEntry(item map[string]types.AttributeValue) (audit.LedgerEntry, error) {
 	var it ledgerItem
-	var e audit.LedgerEntry
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return e, err
+		return audit.LedgerEntry{}, err
 	}
-	if err := json.Unmarshal([]byte(it.Data), &e); err != nil {
+	e, err := audit.DecodeEntry([]byte(it.Data))
+	if err != nil {
 		return e, fmt.Errorf("ledger item %s: %w", it.SK, err)
 	}
 	return e, nil
@@ -75,12 +75,12 @@ func (s *Store) LedgerHead(ctx context.Context) (audit.LedgerEntry, bool, error)
 }
 
 // AppendLedger appends entries one conditional PutItem each
-// (attribute_not_exists on the entry's sequence number), in order: a
-// sequence number is taken once, so two writers can never both extend the
-// chain from the same head, and the one that loses stops with
-// ErrLedgerConflict. Not a transaction: an entry stands on its own (its Prev
-// ties it to the one before), and moto copies the whole table per
-// transaction item.
+// (attribute_not_exists on the entry's sequence number), after checking that
+// the first follows an entry that is there: a sequence number is taken once,
+// so two writers can never both extend the chain from the same head, and the
+// one that loses gets ErrLedgerConflict. Not a transaction: an entry stands
+// on its own (its Prev ties it to the one before), a transaction holds 100
+// items at most, and moto copies the whole table per transaction item.
 func (s *Store) AppendLedger(ctx context.Context, entries []audit.LedgerEntry) error {
 	if len(entries) == 0 {
 		return nil
@@ -112,33 +112,43 @@ func (s *Store) AppendLedger(ctx context.Context, entries []audit.LedgerEntry) e
 		if i > 0 && (e.Seq != entries[i-1].Seq+1 || e.Prev != entries[i-1].Hash) {
 			return fmt.Errorf("append ledger entry %d: does not follow entry %d", e.Seq, entries[i-1].Seq)
 		}
-		data, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("append ledger entry %d: %w", e.Seq, err)
-		}
-		item, err := attributevalue.MarshalMap(ledgerItem{PK: pkLedger, SK: ledgerSK(e.Seq), Data: string(data)})
-		if err != nil {
-			return err
-		}
-		err = s.retry(ctx, func() (bool, error) {
-			_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
-				TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-			})
-			switch {
-			case err == nil:
-				return true, nil
-			case isTransient(err):
-				return false, nil
-			default:
-				return false, err
-			}
+	}
+	// A few puts in flight: each takes its slot conditionally, so a writer
+	// that ignored the audit-log lease collides on a slot and stops. The
+	// entries of one call form one chain, whatever order they land in.
+	err := s.concurrently(ctx, len(entries), func(ctx context.Context, i int) error {
+		return s.putEntry(ctx, entries[i])
+	})
+	if err != nil {
+		return fmt.Errorf("append %d ledger entries from %d: %w", len(entries), first.Seq, err)
+	}
+	return nil
+}
+
+// putEntry puts one entry in its slot, once.
+func (s *Store) putEntry(ctx context.Context, e audit.LedgerEntry) error {
+	item, err := attributevalue.MarshalMap(ledgerItem{PK: pkLedger, SK: ledgerSK(e.Seq), Data: string(audit.EncodeEntry(e))})
+	if err != nil {
+		return err
+	}
+	err = s.retry(ctx, func() (bool, error) {
+		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		})
-		if isConditionFailed(err) {
-			return s.appendConflict(ctx, e)
+		switch {
+		case err == nil:
+			return true, nil
+		case isTransient(err):
+			return false, nil
+		default:
+			return false, err
 		}
-		if err != nil {
-			return fmt.Errorf("append ledger entry %d: %w", e.Seq, err)
-		}
+	})
+	if isConditionFailed(err) {
+		return s.appendConflict(ctx, e)
+	}
+	if err != nil {
+		return fmt.Errorf("append ledger entry %d: %w", e.Seq, err)
 	}
 	return nil
 }

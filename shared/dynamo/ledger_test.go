@@ -2,7 +2,6 @@ package dynamo_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"testing"
@@ -218,11 +217,7 @@ func TestLedgerScenariosOnDynamoDB(t *testing.T) {
 					e.Fields[i].Value = "1.00"
 				}
 			}
-			data, err := json.Marshal(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			item, _ := attributevalue.MarshalMap(map[string]string{"pk": "LEDGER", "sk": "SEQ#00000000000000000003", "data": string(data)})
+			item, _ := attributevalue.MarshalMap(map[string]string{"pk": "LEDGER", "sk": "SEQ#00000000000000000003", "data": string(audit.EncodeEntry(e))})
 			if _, err := api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.store.Table()), Item: item}); err != nil {
 				t.Fatal(err)
 			}

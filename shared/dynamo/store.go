@@ -662,16 +662,23 @@ func (s *Store) MarkWritten(ctx context.Context, rows []pipeline.WrittenRow) err
 func (s *Store) markWritten(ctx context.Context, w pipeline.WrittenRow) error {
 	update := "SET #w = :t, gsi1pk = #dpk, gsi1sk = #dsk"
 	values := map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}}
+	names := map[string]string{"#w": "written", "#dpk": "dpk", "#dsk": "dsk"}
 	if w.RowID != 0 {
 		update += ", auditRowId = :row"
 		values[":row"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(w.RowID, 10)}
+	}
+	if w.Seq != 0 {
+		update += ", seq = :seq, #h = :hash"
+		names["#h"] = "hash" // a reserved word
+		values[":seq"] = &types.AttributeValueMemberN{Value: strconv.FormatUint(w.Seq, 10)}
+		values[":hash"] = &types.AttributeValueMemberS{Value: w.Hash}
 	}
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       key(changePK(w.ChangeID), skChange),
 		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),
-		ExpressionAttributeNames:  map[string]string{"#w": "written", "#dpk": "dpk", "#dsk": "dsk"},
+		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
 	if isConditionFailed(err) {

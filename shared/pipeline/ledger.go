@@ -23,12 +23,14 @@ import (
 // under the audit-log lease:
 //
 //  1. seals each recorded change not yet in the ledger: one entry per change,
-//     chained to the head, appended conditionally (AppendLedger), then noted
-//     on the change record (MarkSealed);
+//     chained to the head, appended conditionally (AppendLedger);
 //  2. appends the sealed changes not yet on the audit sheet as rows, in
 //     ledger order, from the sealed fields (what is sealed is what is
 //     written), each with its Seal;
-//  3. marks them written, with their row ids.
+//  3. marks them written, with their row ids and ledger entries, and moves
+//     the ledger cursor: every entry up to it is noted on its change. A
+//     writer that stops between 1 and 3 leaves entries after the cursor,
+//     which the next writer notes on their changes first (syncLedger).
 //
 // A write whose answer is lost (a 5xx or a timeout after Smartsheet may have
 // applied it) is never replayed blindly: the rows' Change IDs are read back
@@ -46,9 +48,9 @@ const (
 	// DefaultLeaseWait is how long a writer waits for the lease by default.
 	DefaultLeaseWait = 2 * time.Minute
 	// ledgerCursorKey (meta) is the last ledger entry whose change record is
-	// known to carry its seal: entries after it are re-applied to their
-	// records by the next writer (a writer may stop between the append and
-	// MarkSealed).
+	// known to carry its seal: entries after it are noted on their records
+	// by the next writer (a writer may stop between the append and marking
+	// the rows written).
 	ledgerCursorKey = "ledger-synced"
 	// inFlightKey (meta) lists the Change IDs of an audit write that may
 	// have reached the sheet without being marked written.
@@ -125,6 +127,15 @@ func (r *Runner) publish(ctx context.Context, fresh []audit.Change) ([]audit.Cha
 	if err != nil {
 		return written, fmt.Errorf("write audit rows: %w", err)
 	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	// Every entry is now noted on its change record.
+	if head, ok, err := r.store.LedgerHead(ctx); err != nil || !ok {
+		return written, err
+	} else if err := r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)); err != nil {
+		return written, err
+	}
 	return written, nil
 }
 
@@ -175,20 +186,10 @@ func (r *Runner) seal(ctx context.Context, fresh []audit.Change) ([]ChangeRecord
 		todo[i].Seq, todo[i].Hash = head.Seq, head.Hash
 		entries[head.Seq] = head
 	}
-	if len(chain) > 0 {
-		if err := r.store.AppendLedger(ctx, chain); err != nil {
-			return nil, nil, err
-		}
-		seals := make([]Sealed, len(chain))
-		for i, e := range chain {
-			seals[i] = Sealed{ChangeID: e.Subject, Seq: e.Seq, Hash: e.Hash}
-		}
-		if err := r.store.MarkSealed(ctx, seals); err != nil {
-			return nil, nil, err
-		}
-		if err := r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)); err != nil {
-			return nil, nil, err
-		}
+	// The records learn their entries when they are marked written (or,
+	// if this writer stops first, from the next writer's syncLedger).
+	if err := r.store.AppendLedger(ctx, chain); err != nil {
+		return nil, nil, err
 	}
 	slices.SortFunc(todo, func(a, b ChangeRecord) int { return cmp.Compare(a.Seq, b.Seq) })
 	return todo, entries, nil
@@ -281,6 +282,14 @@ func (r *Runner) appendRows(ctx context.Context, holder string, recs []ChangeRec
 			if err := r.opts.AfterAuditWrite(); err != nil {
 				return written, err
 			}
+		}
+		bySeq := make(map[string]ChangeRecord, len(chunk))
+		for _, rec := range chunk {
+			bySeq[rec.Change.ChangeID] = rec
+		}
+		for i := range done {
+			rec := bySeq[done[i].ChangeID]
+			done[i].Seq, done[i].Hash = rec.Seq, rec.Hash
 		}
 		if err := r.store.MarkWritten(ctx, done); err != nil {
 			return written, err
@@ -381,7 +390,7 @@ func (r *Runner) reconcileInFlight(ctx context.Context, cols map[string]int64, r
 	kept := recs[:0:0]
 	for _, rec := range recs {
 		if rowIDs := onSheet[rec.Change.ChangeID]; len(rowIDs) > 0 {
-			found = append(found, WrittenRow{ChangeID: rec.Change.ChangeID, RowID: rowIDs[0]})
+			found = append(found, WrittenRow{ChangeID: rec.Change.ChangeID, RowID: rowIDs[0], Seq: rec.Seq, Hash: rec.Hash})
 		} else {
 			kept = append(kept, rec)
 		}

@@ -50,10 +50,13 @@ type Sealed struct {
 	Hash     string
 }
 
-// WrittenRow says which audit-sheet row holds a change (RowID 0: unknown).
+// WrittenRow says which audit-sheet row holds a change (RowID 0: unknown),
+// and which ledger entry sealed it (Seq 0: already noted).
 type WrittenRow struct {
 	ChangeID string
 	RowID    int64
+	Seq      uint64
+	Hash     string
 }
 
 // RunRecord is the summary of one run.
@@ -108,7 +111,8 @@ type Store interface {
 	ChangeRecords(ctx context.Context, changeIDs []string) (map[string]ChangeRecord, error)
 	// MarkSealed records the ledger entry of each change.
 	MarkSealed(ctx context.Context, seals []Sealed) error
-	// MarkWritten flags changes as present on the audit sheet.
+	// MarkWritten flags changes as present on the audit sheet, noting their
+	// rows and, when given, their ledger entries.
 	MarkWritten(ctx context.Context, rows []WrittenRow) error
 	// Changes returns recorded changes detected in [from, to).
 	Changes(ctx context.Context, from, to time.Time) ([]ChangeRecord, error)

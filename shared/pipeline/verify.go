@@ -43,20 +43,33 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 			pinned[dg.LastSeq] = ""
 		}
 	}
+	// The sheet's columns first: a sealed column the sheet lacks is named
+	// once and left out of every row's comparison.
+	skip := maps.Clone(audit.EditableColumns)
+	if r.opts.AuditSheetID != 0 {
+		s, _, err := r.api.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
+		if err != nil {
+			return v, fmt.Errorf("verify: read audit sheet %d: %w", r.opts.AuditSheetID, err)
+		}
+		for title := range missingColumns(&v, s.Columns) {
+			skip[title] = true
+		}
+	}
 
-	// The ledger, in one pass: its chain, an index of Change ID → entry, and
-	// the hashes the digests pin.
+	// The ledger, in one pass: its chain, an index of Change ID → entry and
+	// the print of the row the entry must have, and the hashes the digests
+	// pin.
 	var chain audit.ChainCheck
-	index := make(map[string]uint64)
+	ix := ledgerIndex{entries: make(map[string]indexed)}
 	err = r.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
 		v.Add(chain.Add(e)...)
 		if e.Type == audit.EntryChange {
-			if first, dup := index[e.Subject]; dup {
+			if first, dup := ix.entries[e.Subject]; dup {
 				v.Add(audit.Problem{Kind: audit.ProblemDuplicateEntry, ChangeID: e.Subject, Seq: e.Seq,
 					WorkRequest: audit.FieldValue(e.Fields, audit.LogWorkRequest),
-					Detail:      fmt.Sprintf("sealed again; first sealed as entry %d", first)})
+					Detail:      fmt.Sprintf("sealed again; first sealed as entry %d", first.seq)})
 			} else {
-				index[e.Subject] = e.Seq
+				ix.add(e, skip)
 			}
 		}
 		if _, ok := pinned[e.Seq]; ok {
@@ -82,7 +95,7 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 		rowsV := v
 		rowsV.Counts, rowsV.Problems = maps.Clone(v.Counts), slices.Clone(v.Problems)
 		seen = make([]bool, head.Seq+1)
-		err = r.verifySheet(ctx, &rowsV, index, seen)
+		err = r.verifySheet(ctx, &rowsV, &ix, skip, seen)
 		if errors.Is(err, smartsheet.ErrSheetChanged) && attempt < 3 {
 			continue // someone edited the sheet while it was read: read it again
 		}
@@ -92,7 +105,38 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 	if err != nil {
 		return v, fmt.Errorf("verify the audit sheet: %w", err)
 	}
-	return v, r.verifyUnseen(ctx, &v, index, seen)
+	return v, r.verifyUnseen(ctx, &v, &ix, seen)
+}
+
+// indexed is what verification keeps of a ledger entry between the ledger
+// pass and the sheet pass: about 100 bytes, not the entry.
+type indexed struct {
+	seq    uint64
+	layout int32
+	print  audit.RowPrint
+}
+
+// ledgerIndex maps Change IDs to their entries' prints, and keeps the few
+// distinct field layouts the prints were made with.
+type ledgerIndex struct {
+	entries map[string]indexed
+	layouts [][]audit.Field
+}
+
+func (ix *ledgerIndex) add(e audit.LedgerEntry, skip map[string]bool) {
+	layout := len(ix.layouts) - 1
+	if layout < 0 || !audit.SameLayout(ix.layouts[layout], e.Fields) {
+		layout = slices.IndexFunc(ix.layouts, func(l []audit.Field) bool { return audit.SameLayout(l, e.Fields) })
+		if layout < 0 {
+			spec := make([]audit.Field, len(e.Fields))
+			for i, f := range e.Fields {
+				spec[i] = audit.Field{Title: f.Title, Kind: f.Kind}
+			}
+			ix.layouts = append(ix.layouts, spec)
+			layout = len(ix.layouts) - 1
+		}
+	}
+	ix.entries[e.Subject] = indexed{seq: e.Seq, layout: int32(layout), print: audit.EntryPrint(e, skip)}
 }
 
 // storedDigest is one digest as stored.
@@ -145,50 +189,84 @@ func (r *Runner) verifyDigests(ctx context.Context, v *audit.Verification, diges
 }
 
 // verifySheet reads the audit sheet page by page and compares each row with
-// the ledger entry of its Change ID.
-func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, index map[string]uint64, seen []bool) error {
+// the print of its Change ID's entry; the entries of rows that differ are
+// read to name what differs.
+func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *ledgerIndex, skip map[string]bool, seen []bool) error {
 	var titles map[int64]string
-	var missing map[string]bool
+	var pos map[int64]int       // column id → position in buf
+	var titlePos map[string]int // column title → position in buf
+	var buf []audit.SheetCell
 	return r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
 		if titles == nil {
-			titles, missing = r.sheetLayout(v, s.Columns)
+			titles, pos, titlePos = make(map[int64]string, len(s.Columns)), make(map[int64]int, len(s.Columns)), make(map[string]int, len(s.Columns))
+			for i, c := range s.Columns {
+				titles[c.ID], pos[c.ID], titlePos[c.Title] = c.Title, i, i
+			}
+			buf = make([]audit.SheetCell, len(s.Columns))
 		}
-		rows := make([]audit.SheetRow, 0, len(s.Rows))
+		cell := func(title string) audit.SheetCell {
+			if i, ok := titlePos[title]; ok {
+				return buf[i]
+			}
+			return audit.SheetCell{}
+		}
+		var differ []audit.SheetRow
 		var seqs []uint64
+		first := len(v.Problems)
+		// The page's problems are named in sheet order.
+		defer func() {
+			slices.SortStableFunc(v.Problems[first:], func(a, b audit.Problem) int { return a.RowNumber - b.RowNumber })
+		}()
 		for i := range s.Rows {
-			row := sheetRow(&s.Rows[i], titles)
-			if row.Blank() {
+			row := &s.Rows[i]
+			clear(buf)
+			blank := true
+			for _, c := range row.Cells {
+				p, ok := pos[c.ColumnID]
+				if !ok {
+					continue
+				}
+				buf[p].Value = c.Value.Text()
+				if c.Hyperlink != nil {
+					buf[p].Link = c.Hyperlink.URL
+				}
+				blank = blank && strings.TrimSpace(buf[p].Value) == "" && buf[p].Link == ""
+			}
+			if blank {
 				continue
 			}
-			rows = append(rows, row)
-			if seq, ok := index[strings.TrimSpace(row.Cells[audit.LogChangeID].Value)]; ok {
-				seqs = append(seqs, seq)
+			v.Rows++
+			id := strings.TrimSpace(cell(audit.LogChangeID).Value)
+			in, ok := ix.entries[id]
+			switch {
+			case !ok:
+				v.Add(audit.Problem{Kind: audit.ProblemForgedRow, ChangeID: id, WorkRequest: cell(audit.LogWorkRequest).Value,
+					RowNumber: row.RowNumber, RowID: row.ID, Detail: "no ledger entry records this row"})
+			case seen[in.seq]:
+				v.Add(audit.Problem{Kind: audit.ProblemDuplicateRow, ChangeID: id, WorkRequest: cell(audit.LogWorkRequest).Value,
+					RowNumber: row.RowNumber, RowID: row.ID, Seq: in.seq, Detail: "the change is on the audit sheet more than once"})
+			default:
+				seen[in.seq] = true
+				if audit.CellsPrint(ix.layouts[in.layout], cell, skip) == in.print {
+					v.Matched++
+				} else {
+					differ, seqs = append(differ, sheetRow(row, titles)), append(seqs, in.seq)
+				}
 			}
+		}
+		if len(differ) == 0 {
+			return nil
 		}
 		entries, err := r.store.LedgerEntriesBySeq(ctx, seqs)
 		if err != nil {
 			return err
 		}
-		for _, row := range rows {
-			v.Rows++
-			id := strings.TrimSpace(row.Cells[audit.LogChangeID].Value)
-			seq, ok := index[id]
+		for i, row := range differ {
+			e, ok := entries[seqs[i]]
 			if !ok {
-				v.Add(audit.Problem{Kind: audit.ProblemForgedRow, ChangeID: id, WorkRequest: row.Cells[audit.LogWorkRequest].Value,
-					RowNumber: row.RowNumber, RowID: row.RowID, Detail: "no ledger entry records this row"})
-				continue
+				return fmt.Errorf("ledger entry %d vanished during verification", seqs[i])
 			}
-			if seen[seq] {
-				v.Add(audit.Problem{Kind: audit.ProblemDuplicateRow, ChangeID: id, WorkRequest: row.Cells[audit.LogWorkRequest].Value,
-					RowNumber: row.RowNumber, RowID: row.RowID, Seq: seq, Detail: "the change is on the audit sheet more than once"})
-				continue
-			}
-			seen[seq] = true
-			e, ok := entries[seq]
-			if !ok {
-				return fmt.Errorf("ledger entry %d vanished during verification", seq)
-			}
-			if ps := audit.CompareRow(e, row, audit.EditableColumns, missing); len(ps) > 0 {
+			if ps := audit.CompareRow(e, row, audit.EditableColumns, skip); len(ps) > 0 {
 				v.Add(ps...)
 			} else {
 				v.Matched++
@@ -198,13 +276,10 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, index m
 	})
 }
 
-// sheetLayout maps the sheet's column ids to titles and reports the sealed
-// columns it lacks, once.
-func (r *Runner) sheetLayout(v *audit.Verification, cols []smartsheet.Column) (map[int64]string, map[string]bool) {
-	titles := make(map[int64]string, len(cols))
+// missingColumns reports, once each, the sealed columns the sheet lacks.
+func missingColumns(v *audit.Verification, cols []smartsheet.Column) map[string]bool {
 	have := map[string]bool{}
 	for _, c := range cols {
-		titles[c.ID] = c.Title
 		have[c.Title] = true
 	}
 	missing := map[string]bool{}
@@ -215,7 +290,7 @@ func (r *Runner) sheetLayout(v *audit.Verification, cols []smartsheet.Column) (m
 				Detail: "the audit sheet has no such column (deleted or renamed): its cells cannot be compared"})
 		}
 	}
-	return titles, missing
+	return missing
 }
 
 func sheetRow(row *smartsheet.Row, titles map[int64]string) audit.SheetRow {
@@ -236,11 +311,11 @@ func sheetRow(row *smartsheet.Row, titles map[int64]string) audit.SheetRow {
 
 // verifyUnseen names the ledger entries whose row is not on the sheet: a row
 // written and then deleted is a problem; one not written yet is pending.
-func (r *Runner) verifyUnseen(ctx context.Context, v *audit.Verification, index map[string]uint64, seen []bool) error {
+func (r *Runner) verifyUnseen(ctx context.Context, v *audit.Verification, ix *ledgerIndex, seen []bool) error {
 	var unseen []uint64
-	for _, seq := range index {
-		if !seen[seq] {
-			unseen = append(unseen, seq)
+	for _, in := range ix.entries {
+		if !seen[in.seq] {
+			unseen = append(unseen, in.seq)
 		}
 	}
 	slices.Sort(unseen)

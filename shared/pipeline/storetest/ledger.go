@@ -95,6 +95,12 @@ func testSealAndWrite(t *testing.T, s pipeline.Store) {
 	if err := s.MarkWritten(ctx, []pipeline.WrittenRow{{ChangeID: "s1", RowID: 4242}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Commit(ctx, pipeline.Commit{SheetID: 9, Changes: []audit.Change{change("s3", 3)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkWritten(ctx, []pipeline.WrittenRow{{ChangeID: "s3", RowID: 43, Seq: 9, Hash: "def"}}); err != nil {
+		t.Fatal(err)
+	}
 	recs, err := s.ChangeRecords(ctx, []string{"s1", "s2", "s1", "missing"})
 	if err != nil || len(recs) != 2 {
 		t.Fatalf("ChangeRecords() = %d, %v; want 2", len(recs), err)
@@ -104,6 +110,10 @@ func testSealAndWrite(t *testing.T, s pipeline.Store) {
 	}
 	if r := recs["s2"]; r.Seq != 0 || r.Written {
 		t.Errorf("ChangeRecords()[s2] = seq %d written %v; want unsealed and pending", r.Seq, r.Written)
+	}
+	recs, err = s.ChangeRecords(ctx, []string{"s3"})
+	if r := recs["s3"]; err != nil || r.Seq != 9 || r.Hash != "def" || !r.Written || r.AuditRowID != 43 {
+		t.Errorf("ChangeRecords()[s3] = seq %d hash %q written %v row %d, %v; want 9, def, true, 43 (MarkWritten noting the entry)", r.Seq, r.Hash, r.Written, r.AuditRowID, err)
 	}
 }
 
