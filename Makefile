@@ -1,6 +1,7 @@
 # Billing Audit — build, test and demo.
 #   make demo   full audit run against the built-in Smartsheet simulator (no credentials, no AWS)
 #   make test   vet, every test, short fuzzing, template lint
+#   make bench-verify   verify of a 100,000-row audit log (figures in BENCHMARKS.md)
 SHELL := /bin/bash
 GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
@@ -8,7 +9,7 @@ PKGS := ./...
 FUZZTIME ?= 50000x
 BIN := bin
 
-.PHONY: all build test deps vet unit e2e fuzz lint-template demo bench smartsim clean tools
+.PHONY: all build test deps vet unit e2e fuzz lint-template demo bench bench-verify smartsim clean tools
 
 all: build
 
@@ -34,7 +35,7 @@ e2e:
 
 # Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run): a count of inputs, which
 # ends cleanly on a busy machine where a time limit can end in "context deadline exceeded".
-FUZZ_TARGETS := shared/audit:FuzzParseMoney shared/audit:FuzzParseQuantity shared/audit:FuzzParseDate \
+FUZZ_TARGETS := shared/audit:FuzzParseMoney shared/audit:FuzzParseQuantity shared/audit:FuzzParseDate shared/audit:FuzzDecodeEntry \
 	shared/smartsheet:FuzzDecodeSheet shared/webhook:FuzzHandle
 fuzz:
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) bash infra/fuzz.sh $(FUZZ_TARGETS)
@@ -59,6 +60,10 @@ smartsim:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+
+# Verification of a 100,000-entry ledger against a 100,000-row audit sheet (the simulator in its own process).
+bench-verify:
+	$(GO) test -run '^$$' -bench BenchmarkVerify100k -benchtime 3x -timeout 30m ./shared/pipeline
 
 # --- Lambda functions (SAM) ------------------------------------------------------------------------------------------
 # `sam build` (BuildMethod: makefile, CodeUri: .) calls build-<LogicalId> with ARTIFACTS_DIR set; each writes the

@@ -17,7 +17,9 @@
 //	sheet state    SHEET#<id>         STATE               -                   -                       data (JSON SheetState)
 //	baseline       SHEET#<id>         ROW#<row id, %020d> -                   -                       data (JSON Baseline)
 //	change         CHANGE#<id>        CHANGE              PENDING             <recordedAt>#<id>       data (JSON Change), recordedAt, written, dpk, dsk, ttl
-//	  once written                                        DETECTED#<YYYY-MM>  <detectedAt>#<id>
+//	  once written                                        DETECTED#<YYYY-MM>  <detectedAt>#<id>       + seq, hash (its ledger entry), auditRowId
+//	ledger entry   LEDGER             SEQ#<seq, %020d>    -                   -                       data (audit.EncodeEntry), no ttl
+//	lease          LEASE              <name>              -                   -                       holder, expiresAt (epoch ms)
 //	change months  INDEX              CHANGE_MONTHS       -                   -                       months (SS of YYYY-MM)
 //	run record     RUN#<id>           RUN                 RUNS                <startedAt>#<id>        data (JSON RunRecord)
 //	fan-in counter RUN#<id>           FANIN               -                   -                       expected, done, sealedAt, completedAt, completedBy
@@ -48,6 +50,16 @@
 // SheetState, Baselines, Meta — are strongly consistent). The pipeline writes
 // pending changes at the end of a run, and one missed now is written by the
 // next run.
+//
+// # The ledger
+//
+// Ledger entries are appended with one conditional PutItem each
+// (attribute_not_exists on the sequence number), after checking that the
+// entry before the first is there with the hash it names; they are read in
+// order with strongly consistent Queries on LEDGER. They have no ttl: the
+// ledger lives as long as the table. Writers of the audit log take the
+// audit-log lease first (a conditional PutItem on LEASE/audit-log), so one
+// writer extends the chain at a time (see shared/pipeline/ledger.go).
 //
 // # Retention
 //
