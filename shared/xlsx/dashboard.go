@@ -48,11 +48,15 @@ func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 	}
 	g.set(1, 5, r.StatusDetail, st.text)
 	if in := r.Integrity; in != nil {
-		style := st.text
+		style := st.wrap
 		if !in.Verification.OK() {
-			style = st.statusByLevel[audit.LevelChanges]
+			style = st.alertWrap
 		}
-		g.set(1, 6, "Audit log: "+in.Verification.Summary(), style)
+		g.set(1, 6, "Audit log "+in.Verification.Summary(), style)
+		g.merge("A6", "D6") // within the first printed page
+		if g.err == nil {
+			g.err = f.SetRowHeight(SheetDashboard, 6, 30)
+		}
 	}
 
 	g.row(7, []int{st.label}, "Period", periodText(*r)+" ("+tzName(r)+")")

@@ -148,7 +148,7 @@ func writeIntegrity(g *grid, st *styles, r *audit.Report, row int) int {
 	}
 	verdict, style := "VERIFIED", st.text
 	if !v.OK() {
-		verdict, style = "TAMPERING DETECTED", st.statusByLevel[audit.LevelChanges]
+		verdict, style = "TAMPERING DETECTED", st.alert
 	}
 	put("Verdict", verdict, style)
 	put("Summary", v.Summary(), st.wrap)

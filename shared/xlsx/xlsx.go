@@ -154,6 +154,9 @@ func FileName(r audit.Report) string {
 type styles struct {
 	title, subtitle, label, header, note, wrap     int
 	text, link                                     int
+	// alert is a value that must not be missed (the audit log failed
+	// verification): bold dark red on light red; alertWrap wraps.
+	alert, alertWrap int
 	integer, money, moneyBold, percent, date, when int
 	statusByLevel                                  map[audit.Level]int
 	riskFill                                       map[audit.Risk]int // conditional formats
@@ -203,6 +206,17 @@ func newStyles(f *excelize.File) (*styles, error) {
 		wrap:      add(&excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}}),
 		text:      add(&excelize.Style{NumFmt: 49}),
 		link:      add(&excelize.Style{Font: &excelize.Font{Color: "0563C1", Underline: "single"}}),
+		alert: add(&excelize.Style{
+			NumFmt: 49,
+			Font:   &excelize.Font{Bold: true, Color: "9C0006"},
+			Fill:   excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"FFC7CE"}},
+		}),
+		alertWrap: add(&excelize.Style{
+			NumFmt:    49,
+			Font:      &excelize.Font{Bold: true, Color: "9C0006"},
+			Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"FFC7CE"}},
+			Alignment: &excelize.Alignment{WrapText: true, Vertical: "center"},
+		}),
 		integer:   add(&excelize.Style{NumFmt: 3}),
 		money:     add(num(MoneyFormat, false)),
 		moneyBold: add(num(MoneyFormat, true)),

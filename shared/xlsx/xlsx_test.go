@@ -435,3 +435,54 @@ func convertWithLibreOffice(t *testing.T, b []byte) {
 		t.Errorf("PDF of %d bytes does not look like a PDF", len(pdf))
 	}
 }
+
+// TestIntegrity: what verifying the audit log found is on the dashboard and
+// on System Insights, each problem named; a clean log says verified; a
+// report without verification says so.
+func TestIntegrity(t *testing.T) {
+	tampered := audit.Verification{Entries: 12, HeadSeq: 12, HeadHash: strings.Repeat("ab", 32), Rows: 11, Matched: 9, Digests: 3}
+	tampered.Add(
+		audit.Problem{Kind: audit.ProblemAlteredCell, ChangeID: "c2", WorkRequest: "91234567", RowNumber: 2, Seq: 2,
+			Column: audit.LogImpact, Ledger: "120.00", Sheet: "0"},
+		audit.Problem{Kind: audit.ProblemDeletedRow, ChangeID: "c1", WorkRequest: "91234500", Seq: 1, Detail: "the row was written to the audit sheet and is no longer there"},
+	)
+	clean := audit.Verification{Entries: 12, HeadSeq: 12, HeadHash: strings.Repeat("ab", 32), Rows: 12, Matched: 12, Digests: 3}
+	tests := []struct {
+		name        string
+		integrity   *audit.Integrity
+		wantVerdict string
+		wantRows    []string // cells that must appear on System Insights
+	}{
+		{name: "tampered", integrity: &audit.Integrity{Verification: tampered, DigestName: "0000000004-run", DigestLocation: "out/digests/0000000004-run.json"},
+			wantVerdict: "TAMPERING DETECTED", wantRows: []string{"ALTERED_CELL", "c2", `"120.00" → "0"`, "DELETED_ROW", "c1", "the row was written to the audit sheet and is no longer there"}},
+		{name: "clean", integrity: &audit.Integrity{Verification: clean, DigestWithheld: "test mode"},
+			wantVerdict: "VERIFIED", wantRows: []string{"none: test mode"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := scenarioInput(t)
+			in.Integrity = tt.integrity
+			r := audit.BuildReport(in)
+			b, f := MustWorkbook(t, r)
+			verdict := findCell(t, f, SheetInsights, "Verdict")
+			if got := cellValue(t, f, SheetInsights, offset(t, verdict, 1)); got != tt.wantVerdict {
+				t.Errorf("verdict = %q, want %q", got, tt.wantVerdict)
+			}
+			for _, v := range tt.wantRows {
+				findCell(t, f, SheetInsights, v)
+			}
+			line := "Audit log " + tt.integrity.Verification.Summary()
+			if got := cellValue(t, f, SheetDashboard, "A6"); got != line {
+				t.Errorf("dashboard A6 = %q, want %q", got, line)
+			}
+			tamperRule := len(r.Recommendations) > 0 && r.Recommendations[0].Rule == audit.RuleInvestigateTampering
+			if tamperRule != !tt.integrity.Verification.OK() {
+				t.Errorf("first recommendation %v, want INVESTIGATE_TAMPERING exactly when tampered", r.Recommendations)
+			}
+			convertWithLibreOffice(t, b)
+		})
+	}
+	r := audit.BuildReport(scenarioInput(t))
+	_, f := MustWorkbook(t, r)
+	findCell(t, f, SheetInsights, "Not verified in this run.")
+}
