@@ -152,11 +152,11 @@ func FileName(r audit.Report) string {
 
 // styles are the style ids, created once per workbook.
 type styles struct {
-	title, subtitle, label, header, note, wrap     int
-	text, link                                     int
+	title, subtitle, label, header, note, wrap int
+	text, link                                 int
 	// alert is a value that must not be missed (the audit log failed
 	// verification): bold dark red on light red; alertWrap wraps.
-	alert, alertWrap int
+	alert, alertWrap                               int
 	integer, money, moneyBold, percent, date, when int
 	statusByLevel                                  map[audit.Level]int
 	riskFill                                       map[audit.Risk]int // conditional formats
@@ -202,10 +202,10 @@ func newStyles(f *excelize.File) (*styles, error) {
 			Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"1F4E78"}},
 			Alignment: &excelize.Alignment{Vertical: "center", WrapText: true},
 		}),
-		note:      add(&excelize.Style{Font: &excelize.Font{Italic: true, Color: "595959"}}),
-		wrap:      add(&excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}}),
-		text:      add(&excelize.Style{NumFmt: 49}),
-		link:      add(&excelize.Style{Font: &excelize.Font{Color: "0563C1", Underline: "single"}}),
+		note: add(&excelize.Style{Font: &excelize.Font{Italic: true, Color: "595959"}}),
+		wrap: add(&excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}}),
+		text: add(&excelize.Style{NumFmt: 49}),
+		link: add(&excelize.Style{Font: &excelize.Font{Color: "0563C1", Underline: "single"}}),
 		alert: add(&excelize.Style{
 			NumFmt: 49,
 			Font:   &excelize.Font{Bold: true, Color: "9C0006"},
