@@ -140,13 +140,13 @@ func ChangeID(sheetID, rowID int64, generation uint64, columnKey string, kind Ki
 	h.Write(buf[:])
 	binary.BigEndian.PutUint64(buf[:], uint64(rowID))
 	h.Write(buf[:])
-	if generation > 0 {
-		// Generation 0 (a row's first baseline) hashes as before generations
-		// existed, so ids recorded then keep matching.
-		h.Write([]byte("g"))
-		binary.BigEndian.PutUint64(buf[:], generation)
-		h.Write(buf[:])
-	}
+	// Always part of the id, 0 included: an id made before generations
+	// existed hashes differently, so a baseline stored then (read as
+	// generation 0) cannot give a re-applied edit the id of its first
+	// occurrence.
+	h.Write([]byte("g"))
+	binary.BigEndian.PutUint64(buf[:], generation)
+	h.Write(buf[:])
 	for _, s := range []string{columnKey, string(kind), oldValue, newValue} {
 		h.Write([]byte(strconv.Itoa(len(s))))
 		h.Write([]byte{':'})

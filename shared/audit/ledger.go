@@ -20,8 +20,18 @@ import (
 // EntryType says what a ledger entry records.
 type EntryType string
 
-// EntryChange records a detected change and its audit-log row.
-const EntryChange EntryType = "change"
+// The entry types.
+const (
+	// EntryChange records a detected change and its audit-log row.
+	EntryChange EntryType = "change"
+	// EntryAdopted records an audit-log row written before the ledger
+	// existed (an earlier version), sealed as it stood when the ledger was
+	// created. Its row has no Seal.
+	EntryAdopted EntryType = "adopted"
+)
+
+// HasSeal reports whether the entry's row carries a Seal.
+func (e LedgerEntry) HasSeal() bool { return e.Type != EntryAdopted }
 
 // LedgerVersion names the canonical encoding of entries (see
 // [LedgerEntry.Canonical]); it is hashed with every entry.
@@ -31,9 +41,13 @@ const LedgerVersion = "billing-audit-ledger/v1"
 var GenesisHash = strings.Repeat("0", 64)
 
 // SealLength is how many hex characters of an entry's hash the audit-log row
-// shows as its Seal: 64 bits, enough for a person to match row and entry
+// shows in its Seal: 64 bits, enough for a person to match row and entry
 // (the check itself compares every field).
 const SealLength = 16
+
+// SealPrefix starts every Seal, so a seal is never all digits: Smartsheet
+// would keep one as a number and lose its leading zeros.
+const SealPrefix = "S"
 
 // LedgerEntry is one entry of the ledger.
 type LedgerEntry struct {
@@ -52,8 +66,9 @@ type LedgerEntry struct {
 	Hash string `json:"hash"`
 }
 
-// Seal is the short form of the entry's hash shown on its audit-log row.
-func (e LedgerEntry) Seal() string { return ShortSeal(e.Hash) }
+// Seal is what the entry's audit-log row shows in its Seal column:
+// SealPrefix and the first SealLength characters of the hash.
+func (e LedgerEntry) Seal() string { return SealPrefix + ShortSeal(e.Hash) }
 
 // ShortSeal is the first SealLength characters of a hash.
 func ShortSeal(hash string) string {

@@ -173,8 +173,8 @@ func TestCompareRow(t *testing.T) {
 		{name: "link changed", edit: func(r SheetRow) {
 			r.Cells[LogSourceRow] = SheetCell{Value: "Row 3", Link: "https://evil.example"}
 		}, want: []Problem{{Kind: ProblemAlteredCell, Column: LogSourceRow + " (link)", Ledger: e.Fields[3].Link, Sheet: "https://evil.example"}}},
-		{name: "seal changed", edit: func(r SheetRow) { r.Cells[LogSeal] = SheetCell{Value: "0000000000000000"} },
-			want: []Problem{{Kind: ProblemSealMismatch, Column: LogSeal, Ledger: e.Seal(), Sheet: "0000000000000000"}}},
+		{name: "seal changed", edit: func(r SheetRow) { r.Cells[LogSeal] = SheetCell{Value: "S0000000000000000"} },
+			want: []Problem{{Kind: ProblemSealMismatch, Column: LogSeal, Ledger: e.Seal(), Sheet: "S0000000000000000"}}},
 		{name: "editable column ignored", edit: func(r SheetRow) { r.Cells[LogRisk] = SheetCell{Value: "LOW"} },
 			editable: map[string]bool{LogRisk: true}},
 		{name: "date as another text of the same day", edit: func(r SheetRow) { r.Cells[LogWeekEnding] = SheetCell{Value: "2026-11-22T00:00:00Z"} }},
@@ -191,11 +191,18 @@ func TestCompareRow(t *testing.T) {
 				t.Errorf("CompareRow() (-want +got):\n%s", diff)
 			}
 			// The prints agree with CompareRow: equal exactly when it finds nothing.
-			same := EntryPrint(e, tt.editable) == SheetRowPrint(e.Fields, row, tt.editable)
+			same := EntryPrint(e, tt.editable) == SheetRowPrint(e.Fields, true, row, tt.editable)
 			if same != (len(got) == 0) {
 				t.Errorf("prints equal = %v, CompareRow found %d problems", same, len(got))
 			}
 		})
+	}
+}
+
+func TestSealIsNeverANumber(t *testing.T) {
+	e := LedgerEntry{Hash: "0123456789012345" + strings.Repeat("0", 48)}
+	if got := e.Seal(); got != "S0123456789012345" {
+		t.Errorf("Seal() = %q, want S0123456789012345", got)
 	}
 }
 

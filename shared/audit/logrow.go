@@ -31,9 +31,9 @@ const (
 	LogKind         = "Kind"
 	LogRunID        = "Run ID"
 	LogChangeID     = "Change ID"
-	// LogSeal holds the first [SealLength] characters of the row's ledger
-	// entry hash, so a person can match a row with its ledger entry. It is
-	// written with the row but is not one of its sealed fields.
+	// LogSeal holds the row's [LedgerEntry.Seal] (the first characters of
+	// its ledger entry's hash), so a person can match a row with its entry.
+	// It is written with the row but is not one of its sealed fields.
 	LogSeal = "Seal"
 )
 
@@ -117,6 +117,16 @@ func LogFields(c Change, loc *time.Location) []Field {
 		text(LogRunID, c.RunID),
 		text(LogChangeID, c.ChangeID),
 	}
+}
+
+// LogLayout is the titles and kinds of the audit-log row's fields, in column
+// order, without values.
+func LogLayout() []Field {
+	fs := LogFields(Change{}, time.UTC)
+	for i := range fs {
+		fs[i].Value, fs[i].Link = "", ""
+	}
+	return fs
 }
 
 // FieldValue returns the value of the field with that title, or "".

@@ -43,6 +43,10 @@ const (
 	ProblemAlteredEntry ProblemKind = "ALTERED_ENTRY"
 	// ProblemDuplicateEntry: a change was sealed into the ledger twice.
 	ProblemDuplicateEntry ProblemKind = "DUPLICATE_ENTRY"
+	// ProblemEntryMissing: the ledger lacks an entry, or holds another one,
+	// where a change record or the audit sheet's Ledger Head says one was
+	// sealed: entries after the last digest were cut or rewritten.
+	ProblemEntryMissing ProblemKind = "ENTRY_MISSING"
 
 	// ProblemDigestSignature: a digest's signature does not verify with
 	// the public key.
@@ -61,7 +65,7 @@ const (
 // digest is signed over it.
 func (k ProblemKind) LedgerProblem() bool {
 	switch k {
-	case ProblemOutOfOrder, ProblemBrokenChain, ProblemAlteredEntry, ProblemDuplicateEntry,
+	case ProblemOutOfOrder, ProblemBrokenChain, ProblemAlteredEntry, ProblemDuplicateEntry, ProblemEntryMissing,
 		ProblemDigestSignature, ProblemDigestMismatch, ProblemDigestChain:
 		return true
 	}
@@ -162,7 +166,7 @@ func CompareRow(e LedgerEntry, row SheetRow, editable, missing map[string]bool) 
 			ps = append(ps, p)
 		}
 	}
-	if !missing[LogSeal] {
+	if !missing[LogSeal] && e.HasSeal() {
 		if got := strings.TrimSpace(row.Cells[LogSeal].Value); got != e.Seal() {
 			p := base
 			p.Kind, p.Column, p.Ledger, p.Sheet = ProblemSealMismatch, LogSeal, e.Seal(), got
@@ -190,21 +194,22 @@ func EntryPrint(e LedgerEntry, skip map[string]bool) RowPrint {
 			b = appendPart(b, f.Title, normalizeField(f.Kind, f.Value), f.Link)
 		}
 	}
-	if !skip[LogSeal] {
+	if !skip[LogSeal] && e.HasSeal() {
 		b = appendPart(b, LogSeal, e.Seal(), "")
 	}
 	return printOf(b)
 }
 
 // SheetRowPrint is the print of a sheet row read back, laid out as the
-// fields of its entry (their titles and kinds; values are ignored).
-func SheetRowPrint(layout []Field, row SheetRow, skip map[string]bool) RowPrint {
-	return CellsPrint(layout, func(title string) SheetCell { return row.Cells[title] }, skip)
+// fields of its entry (their titles and kinds; values are ignored); sealed
+// says whether the entry's row carries a Seal (LedgerEntry.HasSeal).
+func SheetRowPrint(layout []Field, sealed bool, row SheetRow, skip map[string]bool) RowPrint {
+	return CellsPrint(layout, sealed, func(title string) SheetCell { return row.Cells[title] }, skip)
 }
 
 // CellsPrint is SheetRowPrint over a row given as a lookup of its cells by
 // column title (verification reads a page into one reused buffer).
-func CellsPrint(layout []Field, cell func(title string) SheetCell, skip map[string]bool) RowPrint {
+func CellsPrint(layout []Field, sealed bool, cell func(title string) SheetCell, skip map[string]bool) RowPrint {
 	var scratch [2048]byte
 	b := scratch[:0]
 	for _, f := range layout {
@@ -213,7 +218,7 @@ func CellsPrint(layout []Field, cell func(title string) SheetCell, skip map[stri
 			b = appendPart(b, f.Title, normalizeField(f.Kind, c.Value), c.Link)
 		}
 	}
-	if !skip[LogSeal] {
+	if !skip[LogSeal] && sealed {
 		b = appendPart(b, LogSeal, strings.TrimSpace(cell(LogSeal).Value), "")
 	}
 	return printOf(b)

@@ -75,7 +75,7 @@ func (s *stack) runner(t *testing.T, mod func(*pipeline.Options)) *pipeline.Runn
 	t.Helper()
 	o := pipeline.Options{
 		Audit: audit.DefaultConfig(), SourceFolderIDs: []int64{s.setup.Gen.FolderID}, AuditSheetID: s.auditID,
-		Clock: s.srv.Now, Logger: slog.New(slog.DiscardHandler), Signer: s.signer, Digests: s.digests,
+		Clock: s.srv.Now, Logger: slog.New(slog.DiscardHandler), Signer: s.signer, Digests: s.digests, ReadBackDelay: time.Millisecond,
 	}
 	if mod != nil {
 		mod(&o)

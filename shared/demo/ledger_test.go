@@ -15,6 +15,7 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/bolt"
 	"github.com/fieldaudit/billing-audit/shared/demo"
+	"github.com/fieldaudit/billing-audit/shared/digestfile"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 	"github.com/fieldaudit/billing-audit/shared/smartsim"
@@ -263,48 +264,23 @@ func TestResealedLedgerIsCaughtByTheDigest(t *testing.T) {
 	s.attest(t, sum.Run)
 
 	// Rewrite entry 4's Money Impact and re-seal the chain from there.
-	path := s.store.Path()
-	if err := s.store.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var edited audit.LedgerEntry
-	err = db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket([]byte("ledger"))
-		var head audit.LedgerEntry
-		return b.ForEach(func(k, v []byte) error {
-			e, err := audit.DecodeEntry(v)
-			if err != nil {
-				return err
-			}
-			if e.Seq >= 4 {
-				if e.Seq == 4 {
-					for i := range e.Fields {
-						if e.Fields[i].Title == audit.LogImpact {
-							e.Fields[i].Value = "0.00"
-						}
+	var head audit.LedgerEntry
+	s.rewriteLedger(t, func(e audit.LedgerEntry) audit.LedgerEntry {
+		if e.Seq >= 4 {
+			if e.Seq == 4 {
+				for i := range e.Fields {
+					if e.Fields[i].Title == audit.LogImpact {
+						e.Fields[i].Value = "0.00"
 					}
-					edited = e
 				}
-				e = audit.NextEntry(head, e.Type, e.Subject, e.SealedAt, e.Fields)
-				if err := b.Put(k, audit.EncodeEntry(e)); err != nil {
-					return err
-				}
+				edited = e
 			}
-			head = e
-			return nil
-		})
+			e = audit.NextEntry(head, e.Type, e.Subject, e.SealedAt, e.Fields)
+		}
+		head = e
+		return e
 	})
-	if cerr := db.Close(); err != nil || cerr != nil {
-		t.Fatal(err, cerr)
-	}
-	if s.store, err = bolt.Open(s.dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.store.Close() })
 
 	v := s.verify(t)
 	if v.LedgerOK() || v.Counts[audit.ProblemDigestMismatch] != 1 || v.Counts[audit.ProblemBrokenChain]+v.Counts[audit.ProblemAlteredEntry] != 0 {
@@ -324,6 +300,79 @@ func TestResealedLedgerIsCaughtByTheDigest(t *testing.T) {
 	att := s.attest(t, next.Run)
 	if att.Digest.Name != "" || !strings.Contains(att.Digest.Withheld, "ledger failed verification") {
 		t.Errorf("digest after a rewritten ledger = %+v, want none signed", att.Digest)
+	}
+}
+
+// rewriteLedger passes every ledger entry of the state file through edit
+// (in order), as someone with the file would.
+func (s *stack) rewriteLedger(t *testing.T, edit func(audit.LedgerEntry) audit.LedgerEntry) {
+	t.Helper()
+	s.rawBolt(t, func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("ledger"))
+		return b.ForEach(func(k, v []byte) error {
+			e, err := audit.DecodeEntry(v)
+			if err != nil {
+				return err
+			}
+			return b.Put(k, audit.EncodeEntry(edit(e)))
+		})
+	})
+}
+
+// rawBolt closes the store, runs fn in a transaction on its file, and
+// reopens it.
+func (s *stack) rawBolt(t *testing.T, fn func(*bbolt.Tx) error) {
+	t.Helper()
+	path := s.store.Path()
+	if err := s.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	if s.store, err = bolt.Open(s.dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.store.Close() })
+}
+
+// TestRenumberedEntryIsNamed: an entry whose sequence number was edited, to
+// anything, is named by verification; it does not stop it.
+func TestRenumberedEntryIsNamed(t *testing.T) {
+	tests := []struct {
+		name string
+		seq  uint64
+	}{
+		{name: "beyond the head", seq: 1000},
+		{name: "huge", seq: 1 << 62},
+		{name: "a duplicate number", seq: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, demo.Size{Sheets: 3, Rows: 200, Weeks: 3})
+			s.run(t, nil)
+			s.srv.AdvanceClock(time.Hour)
+			if _, err := s.setup.Script(s.srv); err != nil {
+				t.Fatal(err)
+			}
+			s.srv.AdvanceClock(time.Hour)
+			s.run(t, nil)
+			s.rewriteLedger(t, func(e audit.LedgerEntry) audit.LedgerEntry {
+				if e.Seq == 3 {
+					e.Seq = tt.seq
+				}
+				return e
+			})
+			v := s.verify(t)
+			if v.Counts[audit.ProblemOutOfOrder] == 0 || v.LedgerOK() {
+				t.Errorf("Verify() = %s; want the renumbering named", v.Summary())
+			}
+		})
 	}
 }
 
@@ -473,5 +522,200 @@ func TestSetupTypesTheAuditSheet(t *testing.T) {
 		if n := s.srv.Counter(ep).Calls; n != 0 {
 			t.Errorf("a second setup made %d %s calls, want 0", n, ep)
 		}
+	}
+}
+
+// TestUpgradeAdoptsEarlierRows: an audit sheet written by a version without
+// the ledger — change rows without a Seal, its status row at the top, a row
+// deleted since — is adopted once: the rows as they stand are sealed, so the
+// log verifies, the deleted row is named, and a later edit of an old row is
+// named too.
+func TestUpgradeAdoptsEarlierRows(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 200, Weeks: 3})
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	// The earlier version: it recorded the changes and wrote them as rows
+	// without a Seal (here: record them, write the rows by hand).
+	if _, err := s.runner(t, func(o *pipeline.Options) { o.AuditSheetID = 12345 }).Run(ctx); err == nil {
+		t.Fatal("Run() with a missing audit sheet succeeded")
+	}
+	pending, err := s.store.Pending(ctx)
+	if err != nil || len(pending) != 10 {
+		t.Fatalf("Pending() = %d, %v; want 10", len(pending), err)
+	}
+	// The state file as the earlier version left it: no ledger.
+	s.rawBolt(t, func(tx *bbolt.Tx) error {
+		if err := tx.DeleteBucket([]byte("ledger")); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte("ledger")); err != nil {
+			return err
+		}
+		meta := tx.Bucket([]byte("meta"))
+		return errors.Join(meta.Delete([]byte("ledger-adopted")), meta.Delete([]byte("ledger-synced")))
+	})
+	sh, _ := s.srv.Sheet(s.auditID)
+	col := map[string]int64{}
+	for _, c := range sh.Columns {
+		col[c.Title] = c.ID
+	}
+	cellsOf := func(fields []audit.Field) []smartsheet.Cell {
+		var cells []smartsheet.Cell
+		for _, f := range fields {
+			if f.Value == "" || f.Title == audit.LogChangedOn || f.Title == audit.LogDetectedOn {
+				continue // columns the earlier version did not have
+			}
+			cells = append(cells, smartsheet.Cell{ColumnID: col[f.Title], Value: smartsheet.StringValue(f.Value)})
+		}
+		return cells
+	}
+	status := smartsheet.Row{ToTop: true, Cells: []smartsheet.Cell{
+		{ColumnID: col[audit.LogWorkRequest], Value: smartsheet.StringValue("CHANGES DETECTED")},
+		{ColumnID: col[audit.LogChangeID], Value: smartsheet.StringValue("AUDIT-STATUS")},
+		{ColumnID: col[audit.LogImpact], Value: smartsheet.NumberValue("7432.50")},
+	}}
+	var rows []smartsheet.Row
+	for _, p := range pending {
+		rows = append(rows, smartsheet.Row{ToBottom: true, Cells: cellsOf(audit.LogFields(p.Change, time.UTC))})
+	}
+	added, err := s.srv.AddRows(smartsim.Edit{User: smartsim.DefaultUser}, s.auditID, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.srv.AddRows(smartsim.Edit{User: smartsim.DefaultUser}, s.auditID, []smartsheet.Row{status}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.MarkWritten(ctx, pipeline.WrittenIDs(ids(pending)...)); err != nil {
+		t.Fatal(err)
+	}
+	// Someone deleted one row before the upgrade.
+	gone := pending[3].Change.ChangeID
+	if _, err := s.srv.DeleteRows(smartsim.Edit{User: demo.Dana}, s.auditID, []int64{added[3].ID}); err != nil {
+		t.Fatal(err)
+	}
+
+	v := s.verify(t)
+	want := []string{string(audit.ProblemDeletedRow) + " " + gone}
+	if diff := cmp.Diff(want, problemKinds(v)); diff != "" || v.Matched != 10 || v.Entries != 11 {
+		t.Errorf("after the upgrade Verify() = %s, matched %d of %d entries; problems (-want +got):\n%s", v.Summary(), v.Matched, v.Entries, diff)
+	}
+	// Adopted once: a second verification adds nothing to the ledger.
+	if again := s.verify(t); again.Entries != 11 {
+		t.Errorf("second Verify() = %d entries, want 11", again.Entries)
+	}
+	// An old row edited after the upgrade is named.
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Dana}, s.auditID, added[0].ID, col[audit.LogImpact], smartsheet.NumberValue("1")); err != nil {
+		t.Fatal(err)
+	}
+	v = s.verify(t)
+	if v.Counts[audit.ProblemAlteredCell] != 1 {
+		t.Errorf("after editing an adopted row Verify() = %s; want 1 ALTERED_CELL", v.Summary())
+	}
+	// New changes are sealed as usual after the adopted rows.
+	s.srv.AdvanceClock(time.Hour)
+	sheet := s.setup.Gen.SheetIDs[1]
+	row, _ := s.closedWeekRow(t, sheet, 3)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Kim}, sheet, row, s.setup.Columns[sheet][smartsim.ColTotalPrice], smartsheet.NumberValue("777.00")); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Minute)
+	if sum := s.run(t, nil); sum.Run.AuditRows != 1 {
+		t.Fatalf("run after the upgrade wrote %d rows, want 1", sum.Run.AuditRows)
+	}
+	if v := s.verify(t); v.Entries != 12 || v.Matched != 10 || v.Total() != 2 {
+		t.Errorf("Verify() = %s, %d entries, %d matched; want 12 entries, the new row matched, the 2 old problems", v.Summary(), v.Entries, v.Matched)
+	}
+}
+
+func ids(rs []pipeline.ChangeRecord) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Change.ChangeID
+	}
+	return out
+}
+
+// TestDigestsCheckedWithTheStoredKey: the digests are checked with the
+// public key stored beside them, as a third party checks them, so a verify
+// without the signing key still checks them; a replaced public key is named.
+func TestDigestsCheckedWithTheStoredKey(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 100, Weeks: 2})
+	base := s.run(t, nil)
+	s.attest(t, base.Run)
+	s.srv.AdvanceClock(time.Hour)
+	next := s.run(t, nil)
+	s.attest(t, next.Run)
+	withoutKey, err := s.runner(t, func(o *pipeline.Options) { o.Signer = nil }).Verify(context.Background())
+	if err != nil || !withoutKey.OK() || withoutKey.Digests != 2 {
+		t.Errorf("Verify() without the signing key = %s, %v; want clean with 2 digests checked", withoutKey.Summary(), err)
+	}
+	other := filepath.Join(t.TempDir(), "other")
+	if _, err := digestfile.CreateKey(other); err != nil {
+		t.Fatal(err)
+	}
+	o, err := digestfile.Open(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, _ := o.PublicKeyPEM(context.Background())
+	path := filepath.Join(string(s.digests), digestfile.PublicKeyFile)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	v := s.verify(t)
+	if v.Counts[audit.ProblemDigestSignature] != 3 { // the key mismatch, and each digest fails with the stored key
+		t.Errorf("Verify() with a replaced public key = %s; want 3 DIGEST_BAD_SIGNATURE", v.Summary())
+	}
+}
+
+// TestNewestEntriesCutWithTheirRows: entries sealed after the last digest,
+// cut from the ledger together with their rows on the sheet, are still
+// named: their change records say which entries sealed them.
+func TestNewestEntriesCutWithTheirRows(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 200, Weeks: 3})
+	base := s.run(t, nil)
+	s.attest(t, base.Run)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	s.run(t, nil) // written, not yet attested: no digest pins these entries
+	rows := s.auditRows(t)
+	sh, _ := s.srv.Sheet(s.auditID)
+	var cut []int64
+	for i := 7; i < len(rows); i++ {
+		cut = append(cut, sh.Rows[i].ID)
+	}
+	if _, err := s.srv.DeleteRows(smartsim.Edit{User: demo.Dana}, s.auditID, cut); err != nil {
+		t.Fatal(err)
+	}
+	s.rawBolt(t, func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("ledger"))
+		var keys [][]byte
+		b.ForEach(func(k, v []byte) error {
+			if e, _ := audit.DecodeEntry(v); e.Seq > 7 {
+				keys = append(keys, slices.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	v := s.verify(t)
+	if v.Counts[audit.ProblemEntryMissing] != 3 || v.LedgerOK() {
+		t.Errorf("Verify() after cutting entries 8-10 and their rows = %s; want 3 ENTRY_MISSING", v.Summary())
 	}
 }

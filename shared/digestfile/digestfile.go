@@ -187,6 +187,19 @@ func (d Dir) Get(_ context.Context, name string) ([]byte, []byte, error) {
 	return data, sig, nil
 }
 
+// PublicKey reads public-key.pem beside the digests; ok is false when there
+// is none.
+func (d Dir) PublicKey(context.Context) ([]byte, bool, error) {
+	data, err := os.ReadFile(filepath.Join(string(d), PublicKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read public key: %w", err)
+	}
+	return data, true, nil
+}
+
 // PutPublicKey writes public-key.pem beside the digests, once; a different
 // key later is refused (a new key needs a new digest folder).
 func (d Dir) PutPublicKey(_ context.Context, pemData []byte) error {
@@ -210,15 +223,28 @@ func (d Dir) PutPublicKey(_ context.Context, pemData []byte) error {
 }
 
 // writeNew creates path with data, read-only; an existing file is
-// fs.ErrExist.
+// fs.ErrExist. The data goes to a temporary file, synced, then linked into
+// place: a crash never leaves a partial digest under the name.
 func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
 		return err
 	}
-	return f.Close()
+	if err := tmp.Chmod(0o444); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Link(tmp.Name(), path)
 }

@@ -80,7 +80,9 @@ func (s *Store) LedgerHead(ctx context.Context) (audit.LedgerEntry, bool, error)
 // so two writers can never both extend the chain from the same head, and the
 // one that loses gets ErrLedgerConflict. Not a transaction: an entry stands
 // on its own (its Prev ties it to the one before), a transaction holds 100
-// items at most, and moto copies the whole table per transaction item.
+// items at most, and moto copies the whole table per transaction item. The
+// puts go one after the other: entries put in parallel could land after one
+// that failed, and leave a gap in the chain.
 func (s *Store) AppendLedger(ctx context.Context, entries []audit.LedgerEntry) error {
 	if len(entries) == 0 {
 		return nil
@@ -113,14 +115,13 @@ func (s *Store) AppendLedger(ctx context.Context, entries []audit.LedgerEntry) e
 			return fmt.Errorf("append ledger entry %d: does not follow entry %d", e.Seq, entries[i-1].Seq)
 		}
 	}
-	// A few puts in flight: each takes its slot conditionally, so a writer
-	// that ignored the audit-log lease collides on a slot and stops. The
-	// entries of one call form one chain, whatever order they land in.
-	err := s.concurrently(ctx, len(entries), func(ctx context.Context, i int) error {
-		return s.putEntry(ctx, entries[i])
-	})
-	if err != nil {
-		return fmt.Errorf("append %d ledger entries from %d: %w", len(entries), first.Seq, err)
+	// In order, one at a time, stopping at the first failure: what is
+	// appended is always a prefix of entries, so a writer that stops leaves
+	// no gap for the next one to build past.
+	for _, e := range entries {
+		if err := s.putEntry(ctx, e); err != nil {
+			return err
+		}
 	}
 	return nil
 }

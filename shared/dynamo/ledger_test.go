@@ -2,6 +2,8 @@ package dynamo_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/demo"
 	"github.com/fieldaudit/billing-audit/shared/digestfile"
@@ -66,7 +69,7 @@ func newLedgerStack(t *testing.T, api testAPI) *ledgerStack {
 func (s *ledgerStack) runner(t *testing.T, mod func(*pipeline.Options)) *pipeline.Runner {
 	t.Helper()
 	o := pipeline.Options{Audit: audit.DefaultConfig(), SourceFolderIDs: []int64{s.setup.Gen.FolderID}, AuditSheetID: s.auditID,
-		Clock: s.srv.Now, Logger: slog.New(slog.DiscardHandler), Signer: s.signer, Digests: s.digests, PageSize: 500}
+		Clock: s.srv.Now, Logger: slog.New(slog.DiscardHandler), Signer: s.signer, Digests: s.digests, PageSize: 500, ReadBackDelay: time.Millisecond}
 	if mod != nil {
 		mod(&o)
 	}
@@ -229,5 +232,67 @@ func TestLedgerScenariosOnDynamoDB(t *testing.T) {
 				t.Errorf("Verify() = %s; want 1 ALTERED_ENTRY", v.Summary())
 			}
 		})
+	})
+}
+
+// failEntry fails the put of one ledger entry (a throttle the SDK gave up
+// on, a function killed mid-append), and loses the answer of another (the
+// put applied, the error seen).
+type failEntry struct {
+	dynamo.API
+	fail, lose string // sort keys
+}
+
+func (f *failEntry) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if sk, ok := in.Item["sk"].(*types.AttributeValueMemberS); ok {
+		switch sk.Value {
+		case f.fail:
+			f.fail = ""
+			return nil, errors.New("put failed")
+		case f.lose:
+			f.lose = ""
+			if _, err := f.API.PutItem(ctx, in, opts...); err != nil {
+				return nil, err
+			}
+			return nil, &types.ProvisionedThroughputExceededException{Message: aws.String("answer lost")}
+		}
+	}
+	return f.API.PutItem(ctx, in, opts...)
+}
+
+// TestAppendStopsAtTheFirstFailure: an append that fails part way leaves a
+// prefix of its entries and no gap; the next append continues from there;
+// an entry whose put was applied but answered with an error counts as put.
+func TestAppendStopsAtTheFirstFailure(t *testing.T) {
+	forEach(t, func(t *testing.T, api testAPI) {
+		ctx := context.Background()
+		f := &failEntry{API: api, fail: "SEQ#00000000000000000004", lose: "SEQ#00000000000000000002"}
+		s := dynamo.New(f, mustTable(t, api), dynamo.Options{Backoff: time.Millisecond})
+		var head audit.LedgerEntry
+		var entries []audit.LedgerEntry
+		for i := range 8 {
+			c := testChange(fmt.Sprint("c", i))
+			head = audit.NextEntry(head, audit.EntryChange, c.ChangeID, t0, audit.LogFields(c, time.UTC))
+			entries = append(entries, head)
+		}
+		if err := s.AppendLedger(ctx, entries); err == nil {
+			t.Fatal("AppendLedger() with a failing put = nil, want the error")
+		}
+		got, ok, err := s.LedgerHead(ctx)
+		if err != nil || !ok || got.Seq != 3 {
+			t.Fatalf("LedgerHead() after the failure = %d, %v, %v; want entry 3 (a prefix, no gap)", got.Seq, ok, err)
+		}
+		if err := s.AppendLedger(ctx, entries[3:]); err != nil {
+			t.Fatalf("AppendLedger(the rest) = %v", err)
+		}
+		var check audit.ChainCheck
+		var problems []audit.Problem
+		n := 0
+		if err := s.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error { n++; problems = append(problems, check.Add(e)...); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != 8 || len(problems) != 0 {
+			t.Errorf("ledger = %d entries, problems %v; want 8, a sound chain", n, problems)
+		}
 	})
 }

@@ -34,6 +34,8 @@ type DigestStore interface {
 	Get(ctx context.Context, name string) (digest, signature []byte, err error)
 	// PutPublicKey stores the verifying key beside the digests.
 	PutPublicKey(ctx context.Context, pem []byte) error
+	// PublicKey reads it back (ok=false before the first digest).
+	PublicKey(ctx context.Context) (pem []byte, ok bool, err error)
 }
 
 // DigestResult says what WriteDigest did.
@@ -62,11 +64,14 @@ func (a Attestation) Integrity() *audit.Integrity {
 // hold of the audit-log lease, so the digest pins exactly the ledger that
 // was verified. Test mode verifies and signs nothing.
 func (r *Runner) Attest(ctx context.Context, run RunRecord) (Attestation, error) {
-	_, release, err := r.lockAuditLog(ctx)
+	ctx, release, err := r.lockAuditLog(ctx)
 	if err != nil {
 		return Attestation{}, fmt.Errorf("attest run %s: %w", run.RunID, err)
 	}
 	defer release()
+	if err := r.adoptLegacy(ctx); err != nil {
+		return Attestation{}, fmt.Errorf("attest run %s: %w", run.RunID, err)
+	}
 	var a Attestation
 	if a.Verification, err = r.verify(ctx); err != nil {
 		return a, fmt.Errorf("attest run %s: %w", run.RunID, err)
@@ -185,6 +190,10 @@ func (r *Runner) writeDigest(ctx context.Context, run RunRecord, v audit.Verific
 		prev, err := audit.ParseDigest(data)
 		if err != nil {
 			return DigestResult{}, fmt.Errorf("digest %s: %w", last, err)
+		}
+		if prev.RunID == run.RunID {
+			// Signed already (its attestation was not kept): one per run.
+			return DigestResult{Name: last, Digest: prev}, nil
 		}
 		d.Number, d.PreviousDigest = prev.Number+1, audit.HashBytes(data)
 	}

@@ -57,6 +57,8 @@ const (
 	inFlightKey = "audit-write-in-flight"
 	// maxResends bounds the read-back-and-resend rounds after lost answers.
 	maxResends = 3
+	// DefaultReadBackDelay is Options.ReadBackDelay's default.
+	DefaultReadBackDelay = 3 * time.Second
 )
 
 // ErrAuditLogBusy says another writer held the audit-log lease for longer
@@ -73,35 +75,60 @@ func newHolder() string {
 }
 
 // lockAuditLog takes the audit-log lease, waiting up to opts.LeaseWait, and
-// returns the function that releases it.
-func (r *Runner) lockAuditLog(ctx context.Context) (holder string, release func(), err error) {
-	holder = newHolder()
+// returns a context that carries it (see renewLease) and the function that
+// releases it.
+func (r *Runner) lockAuditLog(ctx context.Context) (context.Context, func(), error) {
+	holder := newHolder()
 	deadline := time.Now().Add(r.opts.LeaseWait)
 	wait := 50 * time.Millisecond
 	for {
 		ok, err := r.store.AcquireLease(ctx, AuditLogLease, holder, auditLogLeaseTTL)
 		if err != nil {
-			return "", nil, err
+			return ctx, nil, fmt.Errorf("take the audit-log lease: %w", err)
 		}
 		if ok {
-			return holder, func() {
+			return context.WithValue(ctx, leaseKey{}, holder), func() {
 				if err := r.store.ReleaseLease(context.WithoutCancel(ctx), AuditLogLease, holder); err != nil {
 					r.log.WarnContext(ctx, "release the audit-log lease", slog.Any("error", err))
 				}
 			}, nil
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return "", nil, ErrAuditLogBusy
+			return ctx, nil, ErrAuditLogBusy
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return "", nil, ctx.Err()
+			return ctx, nil, ctx.Err()
 		case <-t.C:
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+type leaseKey struct{}
+
+// ErrLeaseLost says a writer's audit-log lease expired and another writer
+// took it: the writer stops where it is (what it left is finished by the
+// next one) rather than write beside another.
+var ErrLeaseLost = errors.New("the audit-log lease expired and was taken by another writer")
+
+// renewLease extends the lease ctx carries before a step that writes or reads
+// the audit log, and fails when it was lost.
+func (r *Runner) renewLease(ctx context.Context) error {
+	holder, ok := ctx.Value(leaseKey{}).(string)
+	if !ok {
+		return errors.New("renew the audit-log lease: not held")
+	}
+	held, err := r.store.AcquireLease(ctx, AuditLogLease, holder, auditLogLeaseTTL)
+	if err != nil {
+		return fmt.Errorf("renew the audit-log lease: %w", err)
+	}
+	if !held {
+		return ErrLeaseLost
+	}
+	return nil
 }
 
 // publish seals and writes every recorded change that is not on the audit
@@ -114,16 +141,19 @@ func (r *Runner) publish(ctx context.Context, fresh []audit.Change) ([]audit.Cha
 	if r.opts.AuditSheetID == 0 {
 		return nil, errNoAuditSheet
 	}
-	holder, release, err := r.lockAuditLog(ctx)
+	ctx, release, err := r.lockAuditLog(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("write audit rows: %w", err)
 	}
 	defer release()
+	if err := r.adoptLegacy(ctx); err != nil {
+		return nil, err
+	}
 	recs, entries, err := r.seal(ctx, fresh)
 	if err != nil {
 		return nil, fmt.Errorf("seal changes into the ledger: %w", err)
 	}
-	written, err := r.appendRows(ctx, holder, recs, entries)
+	written, err := r.appendRows(ctx, recs, entries)
 	if err != nil {
 		return written, fmt.Errorf("write audit rows: %w", err)
 	}
@@ -232,7 +262,7 @@ func (r *Runner) syncLedger(ctx context.Context) (audit.LedgerEntry, error) {
 
 // appendRows writes sealed records to the audit sheet, 500 rows a request,
 // in ledger order, and marks them written.
-func (r *Runner) appendRows(ctx context.Context, holder string, recs []ChangeRecord, entries map[uint64]audit.LedgerEntry) ([]audit.Change, error) {
+func (r *Runner) appendRows(ctx context.Context, recs []ChangeRecord, entries map[uint64]audit.LedgerEntry) ([]audit.Change, error) {
 	cols, err := r.auditColumns(ctx)
 	if err != nil {
 		return nil, err
@@ -260,10 +290,6 @@ func (r *Runner) appendRows(ctx context.Context, holder string, recs []ChangeRec
 	}
 	var written []audit.Change
 	for chunk := range slices.Chunk(recs, maxRowsPerRequest) {
-		// A long write keeps its lease.
-		if _, err := r.store.AcquireLease(ctx, AuditLogLease, holder, auditLogLeaseTTL); err != nil {
-			return written, err
-		}
 		rows := make([]smartsheet.Row, len(chunk))
 		ids := make([]string, len(chunk))
 		for i, rec := range chunk {
@@ -314,7 +340,12 @@ func (r *Runner) addAuditRows(ctx context.Context, cols map[string]int64, ids []
 	}
 	var done []WrittenRow
 	sendIDs, send := ids, rows
+	ambiguous := false
 	for attempt := 0; ; attempt++ {
+		// A long write keeps its lease, or stops.
+		if err := r.renewLease(ctx); err != nil {
+			return nil, err
+		}
 		res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, send, smartsheet.AddRowsOptions{ToBottom: true, NoReplay: true})
 		if err == nil {
 			if len(res.Rows) != len(send) {
@@ -326,18 +357,33 @@ func (r *Runner) addAuditRows(ctx context.Context, cols map[string]int64, ids []
 			return done, nil
 		}
 		if !smartsheet.IsAmbiguous(err) {
+			if ambiguous {
+				// An earlier attempt may still land: the marker stays for
+				// the next writer to reconcile.
+				return nil, err
+			}
 			// Nothing was applied: the rows stay pending, no marker needed.
 			if cerr := r.setInFlight(ctx, nil); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
 			return nil, err
 		}
+		ambiguous = true
 		if attempt >= maxResends {
 			// The marker stays: the next writer reconciles first.
 			return nil, fmt.Errorf("audit rows still unconfirmed after %d read-backs: %w", attempt, err)
 		}
+		// A write whose answer was lost may still be being applied: give it
+		// time before reading the sheet back.
+		wait := r.opts.ReadBackDelay << attempt
 		r.log.WarnContext(ctx, "audit write unconfirmed: reading the sheet back before sending again",
-			slog.Int("rows", len(send)), slog.Any("error", err))
+			slog.Int("rows", len(send)), slog.Duration("after", wait), slog.Any("error", err))
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, err
+		}
+		if err := r.renewLease(ctx); err != nil {
+			return nil, err
+		}
 		onSheet, rerr := r.auditRowsByChangeID(ctx, cols)
 		if rerr != nil {
 			return nil, errors.Join(err, rerr)
@@ -358,6 +404,20 @@ func (r *Runner) addAuditRows(ctx context.Context, cols map[string]int64, ids []
 	}
 }
 
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // setInFlight records (ids non-empty) or clears the in-flight marker.
 func (r *Runner) setInFlight(ctx context.Context, ids []string) error {
 	v := ""
@@ -375,24 +435,33 @@ func (r *Runner) setInFlight(ctx context.Context, ids []string) error {
 }
 
 // reconcileInFlight finishes a write that stopped after it may have reached
-// the sheet: the records of the marker that are on the sheet are marked
-// written and dropped from recs.
+// the sheet: the changes the marker names (read as they are now: the pending
+// index may lag) that are on the sheet are marked written and dropped from
+// recs.
 func (r *Runner) reconcileInFlight(ctx context.Context, cols map[string]int64, recs []ChangeRecord) ([]ChangeRecord, error) {
 	v, ok, err := r.store.Meta(ctx, inFlightKey)
 	if err != nil || !ok || v == "" {
 		return recs, err
+	}
+	var ids []string
+	if err := json.Unmarshal([]byte(v), &ids); err != nil {
+		return nil, fmt.Errorf("read the audit write in flight: %w", err)
+	}
+	marked, err := r.store.ChangeRecords(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	onSheet, err := r.auditRowsByChangeID(ctx, cols)
 	if err != nil {
 		return nil, err
 	}
 	var found []WrittenRow
-	kept := recs[:0:0]
-	for _, rec := range recs {
-		if rowIDs := onSheet[rec.Change.ChangeID]; len(rowIDs) > 0 {
-			found = append(found, WrittenRow{ChangeID: rec.Change.ChangeID, RowID: rowIDs[0], Seq: rec.Seq, Hash: rec.Hash})
-		} else {
-			kept = append(kept, rec)
+	landed := map[string]bool{}
+	for _, id := range ids {
+		rec, ok := marked[id]
+		if rowIDs := onSheet[id]; ok && !rec.Written && len(rowIDs) > 0 {
+			found = append(found, WrittenRow{ChangeID: id, RowID: rowIDs[0], Seq: rec.Seq, Hash: rec.Hash})
+			landed[id] = true
 		}
 	}
 	if len(found) > 0 {
@@ -401,6 +470,7 @@ func (r *Runner) reconcileInFlight(ctx context.Context, cols map[string]int64, r
 			return nil, err
 		}
 	}
+	kept := slices.DeleteFunc(slices.Clone(recs), func(rec ChangeRecord) bool { return landed[rec.Change.ChangeID] })
 	return kept, r.setInFlight(ctx, nil)
 }
 

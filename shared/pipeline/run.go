@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -54,6 +55,10 @@ type Options struct {
 	// LeaseWait is how long a writer of the audit log waits for another to
 	// finish (default DefaultLeaseWait).
 	LeaseWait time.Duration
+	// ReadBackDelay is how long after an audit write whose answer was lost
+	// the sheet is read back, doubled at each further try (default
+	// DefaultReadBackDelay): a write still being applied then shows.
+	ReadBackDelay time.Duration
 	// Signer signs the digests and Digests keeps them (see WriteDigest);
 	// without them no digest is written and verification skips digests.
 	Signer  Signer
@@ -85,6 +90,9 @@ type Runner struct {
 
 	mu       sync.Mutex
 	findings []audit.Finding
+
+	// adopted: the rows written before the ledger are adopted (adopt.go).
+	adopted atomic.Bool
 }
 
 // New builds a Runner.
@@ -109,6 +117,9 @@ func New(api SheetAPI, store Store, opts Options) (*Runner, error) {
 	}
 	if opts.LeaseWait <= 0 {
 		opts.LeaseWait = DefaultLeaseWait
+	}
+	if opts.ReadBackDelay <= 0 {
+		opts.ReadBackDelay = DefaultReadBackDelay
 	}
 	sum := sha256.Sum256(fmt.Appendf(nil, "%v|%v|%v", opts.Audit.Columns, opts.Audit.Tracked, opts.Audit.TrackColumns))
 	return &Runner{

@@ -1,12 +1,15 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
@@ -23,11 +26,14 @@ const verifyPageSize = 5000
 // ledger. It repairs nothing. It holds the audit-log lease, so no writer
 // moves the ledger or the sheet while it compares them.
 func (r *Runner) Verify(ctx context.Context) (audit.Verification, error) {
-	_, release, err := r.lockAuditLog(ctx)
+	ctx, release, err := r.lockAuditLog(ctx)
 	if err != nil {
 		return audit.Verification{}, fmt.Errorf("verify: %w", err)
 	}
 	defer release()
+	if err := r.adoptLegacy(ctx); err != nil {
+		return audit.Verification{}, err
+	}
 	return r.verify(ctx)
 }
 
@@ -56,6 +62,13 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 		}
 	}
 
+	// The Ledger Head the audit sheet's summary shows: the ledger may not
+	// be shorter, nor hold another entry there.
+	headSeq, headSeal := r.summaryHead(ctx)
+	if headSeq > 0 {
+		pinned[headSeq] = ""
+	}
+
 	// The ledger, in one pass: its chain, an index of Change ID → entry and
 	// the print of the row the entry must have, and the hashes the digests
 	// pin.
@@ -63,7 +76,7 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 	ix := ledgerIndex{entries: make(map[string]indexed)}
 	err = r.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
 		v.Add(chain.Add(e)...)
-		if e.Type == audit.EntryChange {
+		if e.Type == audit.EntryChange || e.Type == audit.EntryAdopted {
 			if first, dup := ix.entries[e.Subject]; dup {
 				v.Add(audit.Problem{Kind: audit.ProblemDuplicateEntry, ChangeID: e.Subject, Seq: e.Seq,
 					WorkRequest: audit.FieldValue(e.Fields, audit.LogWorkRequest),
@@ -86,15 +99,33 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 	if err := r.verifyDigests(ctx, &v, digests, pinned); err != nil {
 		return v, err
 	}
+	if headSeq > 0 && audit.ShortSeal(pinned[headSeq]) != headSeal {
+		v.Add(audit.Problem{Kind: audit.ProblemEntryMissing, Seq: headSeq, Detail: fmt.Sprintf(
+			"the audit sheet's %s field says the ledger reached entry %d with hash %s; the ledger has %s there (last entry %d)",
+			SumLedger, headSeq, headSeal, orNone(audit.ShortSeal(pinned[headSeq])), head.Seq)})
+	}
+	if err := r.verifyRecords(ctx, &v, &ix, digests); err != nil {
+		return v, err
+	}
 	if r.opts.AuditSheetID == 0 {
 		v.Skipped = append(v.Skipped, "the audit sheet (no AUDIT_SHEET_ID)")
 		return v, nil
 	}
-	var seen []bool
+	if _, adopted, err := r.store.Meta(ctx, adoptedKey); err != nil {
+		return v, err
+	} else if !adopted {
+		// Test mode writes nothing, so the rows of an earlier version are
+		// not adopted yet: comparing would call each of them forged.
+		v.Skipped = append(v.Skipped, "the audit sheet (its rows from before the ledger are sealed by the first run that writes)")
+		return v, nil
+	}
+	var seen map[uint64]bool
 	for attempt := 1; ; attempt++ {
 		rowsV := v
 		rowsV.Counts, rowsV.Problems = maps.Clone(v.Counts), slices.Clone(v.Problems)
-		seen = make([]bool, head.Seq+1)
+		// A map, not a slice by sequence number: a tampered entry may name
+		// any number.
+		seen = make(map[uint64]bool, len(ix.entries))
 		err = r.verifySheet(ctx, &rowsV, &ix, skip, seen)
 		if errors.Is(err, smartsheet.ErrSheetChanged) && attempt < 3 {
 			continue // someone edited the sheet while it was read: read it again
@@ -113,6 +144,8 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 type indexed struct {
 	seq    uint64
 	layout int32
+	sealed bool   // the row carries a Seal (not an adopted row)
+	seal   string // the hash's first characters, as records keep it
 	print  audit.RowPrint
 }
 
@@ -136,7 +169,69 @@ func (ix *ledgerIndex) add(e audit.LedgerEntry, skip map[string]bool) {
 			layout = len(ix.layouts) - 1
 		}
 	}
-	ix.entries[e.Subject] = indexed{seq: e.Seq, layout: int32(layout), print: audit.EntryPrint(e, skip)}
+	ix.entries[e.Subject] = indexed{seq: e.Seq, layout: int32(layout), sealed: e.HasSeal(), seal: audit.ShortSeal(e.Hash),
+		print: audit.EntryPrint(e, skip)}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no entry"
+	}
+	return s
+}
+
+// summaryHead reads the Ledger Head the audit sheet's summary shows ("entry
+// N, hash H"); 0 when there is none or it cannot be read (the comparison is
+// then skipped: the summary is a second witness, not the first).
+func (r *Runner) summaryHead(ctx context.Context) (uint64, string) {
+	if r.opts.AuditSheetID == 0 {
+		return 0, ""
+	}
+	fields, err := r.api.GetSummaryFields(ctx, r.opts.AuditSheetID)
+	if err != nil {
+		r.log.WarnContext(ctx, "read the audit sheet's summary", slog.Any("error", err))
+		return 0, ""
+	}
+	for _, f := range fields {
+		if f.Title != SumLedger {
+			continue
+		}
+		var seq uint64
+		var seal string
+		if _, err := fmt.Sscanf(f.ObjectValue.Text(), "entry %d, hash %s", &seq, &seal); err == nil {
+			return seq, seal
+		}
+	}
+	return 0, ""
+}
+
+// verifyRecords checks the change records written since shortly before the
+// last digest against the ledger: each names the entry that sealed it, and
+// the ledger must hold that entry. Entries after the last digest are pinned
+// by nothing else, so this finds them cut or rewritten.
+func (r *Runner) verifyRecords(ctx context.Context, v *audit.Verification, ix *ledgerIndex, digests []storedDigest) error {
+	var since time.Time
+	if len(digests) > 0 {
+		if d, err := audit.ParseDigest(digests[len(digests)-1].data); err == nil {
+			since = d.CreatedAt.Add(-24 * time.Hour)
+		}
+	}
+	recs, err := r.store.Changes(ctx, since, time.Time{})
+	if err != nil {
+		return fmt.Errorf("verify the change records: %w", err)
+	}
+	for _, rec := range recs {
+		if rec.Seq == 0 {
+			continue // not noted yet: nothing to compare
+		}
+		in, ok := ix.entries[rec.Change.ChangeID]
+		if ok && in.seq == rec.Seq && in.seal == audit.ShortSeal(rec.Hash) {
+			continue
+		}
+		v.Add(audit.Problem{Kind: audit.ProblemEntryMissing, ChangeID: rec.Change.ChangeID, WorkRequest: rec.Change.WorkRequest, Seq: rec.Seq,
+			Detail: fmt.Sprintf("the change was sealed as entry %d (hash %s); the ledger no longer holds that entry", rec.Seq, audit.ShortSeal(rec.Hash))})
+	}
+	return nil
 }
 
 // storedDigest is one digest as stored.
@@ -165,13 +260,34 @@ func (r *Runner) readDigests(ctx context.Context) ([]storedDigest, error) {
 }
 
 func (r *Runner) verifyDigests(ctx context.Context, v *audit.Verification, digests []storedDigest, pinned map[uint64]string) error {
-	if r.opts.Digests == nil || r.opts.Signer == nil {
-		v.Skipped = append(v.Skipped, "signed digests (no signing key or digest store configured)")
+	if r.opts.Digests == nil {
+		v.Skipped = append(v.Skipped, "signed digests (no digest store configured)")
 		return nil
 	}
-	pub, err := r.opts.Signer.PublicKeyPEM(ctx)
+	// The key beside the digests verifies them, as it does for a third
+	// party; the signing key, when there is one, must be that key.
+	pub, ok, err := r.opts.Digests.PublicKey(ctx)
 	if err != nil {
-		return fmt.Errorf("read the digest public key: %w", err)
+		return fmt.Errorf("read the digests' public key: %w", err)
+	}
+	if r.opts.Signer != nil {
+		own, err := r.opts.Signer.PublicKeyPEM(ctx)
+		if err != nil {
+			return fmt.Errorf("read the signing key's public key: %w", err)
+		}
+		switch {
+		case !ok:
+			pub = own
+		case !bytes.Equal(bytes.TrimSpace(pub), bytes.TrimSpace(own)):
+			v.Add(audit.Problem{Kind: audit.ProblemDigestSignature,
+				Detail: "the public key beside the digests is not the signing key's: one of them was replaced"})
+		}
+	}
+	if len(pub) == 0 {
+		if len(digests) > 0 {
+			v.Add(audit.Problem{Kind: audit.ProblemDigestSignature, Detail: "no public key beside the digests: none can be checked"})
+		}
+		return nil
 	}
 	check := audit.DigestCheck{PublicKey: pub, HashAt: func(seq uint64) (string, bool, error) {
 		h := pinned[seq]
@@ -191,12 +307,15 @@ func (r *Runner) verifyDigests(ctx context.Context, v *audit.Verification, diges
 // verifySheet reads the audit sheet page by page and compares each row with
 // the print of its Change ID's entry; the entries of rows that differ are
 // read to name what differs.
-func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *ledgerIndex, skip map[string]bool, seen []bool) error {
+func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *ledgerIndex, skip map[string]bool, seen map[uint64]bool) error {
 	var titles map[int64]string
 	var pos map[int64]int       // column id → position in buf
 	var titlePos map[string]int // column title → position in buf
 	var buf []audit.SheetCell
 	return r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
+		if err := r.renewLease(ctx); err != nil {
+			return err
+		}
 		if titles == nil {
 			titles, pos, titlePos = make(map[int64]string, len(s.Columns)), make(map[int64]int, len(s.Columns)), make(map[string]int, len(s.Columns))
 			for i, c := range s.Columns {
@@ -247,7 +366,7 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 					RowNumber: row.RowNumber, RowID: row.ID, Seq: in.seq, Detail: "the change is on the audit sheet more than once"})
 			default:
 				seen[in.seq] = true
-				if audit.CellsPrint(ix.layouts[in.layout], cell, skip) == in.print {
+				if audit.CellsPrint(ix.layouts[in.layout], in.sealed, cell, skip) == in.print {
 					v.Matched++
 				} else {
 					differ, seqs = append(differ, sheetRow(row, titles)), append(seqs, in.seq)
@@ -311,7 +430,7 @@ func sheetRow(row *smartsheet.Row, titles map[int64]string) audit.SheetRow {
 
 // verifyUnseen names the ledger entries whose row is not on the sheet: a row
 // written and then deleted is a problem; one not written yet is pending.
-func (r *Runner) verifyUnseen(ctx context.Context, v *audit.Verification, ix *ledgerIndex, seen []bool) error {
+func (r *Runner) verifyUnseen(ctx context.Context, v *audit.Verification, ix *ledgerIndex, seen map[uint64]bool) error {
 	var unseen []uint64
 	for _, in := range ix.entries {
 		if !seen[in.seq] {

@@ -122,6 +122,26 @@ func (d *Digests) PutPublicKey(ctx context.Context, pem []byte) error {
 	return nil
 }
 
+// PublicKey reads the PEM public key stored beside the digests; ok is false
+// when there is none yet.
+func (d *Digests) PublicKey(ctx context.Context) ([]byte, bool, error) {
+	key := d.prefix + PublicKeyName
+	out, err := d.api.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(d.bucket), Key: aws.String(key)})
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nsk) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get s3://%s/%s: %w", d.bucket, key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, false, fmt.Errorf("read s3://%s/%s: %w", d.bucket, key, err)
+	}
+	return data, true, nil
+}
+
 // List returns the names of the digests (without prefix and extension) in
 // lexical order.
 func (d *Digests) List(ctx context.Context) ([]string, error) {
