@@ -146,10 +146,16 @@ type DigestCheck struct {
 	// HashAt returns the hash of ledger entry seq, ok=false if there is none.
 	HashAt func(seq uint64) (hash string, ok bool, err error)
 
-	prev    []byte
-	count   int
-	last    Digest
-	started bool
+	prevHash string // HashBytes of the previous digest's bytes
+	count    int
+	last     Digest
+	started  bool
+}
+
+// StartAfter makes the check begin after a digest already checked: the next
+// digest must name prevHash (that digest's HashBytes) and follow number.
+func (c *DigestCheck) StartAfter(number uint64, prevHash string) {
+	c.prevHash, c.last, c.started = prevHash, Digest{Number: number}, true
 }
 
 // Add checks one digest (its stored bytes and signature) and returns the
@@ -162,7 +168,7 @@ func (c *DigestCheck) Add(name string, data, sig []byte) ([]Problem, error) {
 	d, err := ParseDigest(data)
 	if err != nil {
 		add(ProblemDigestSignature, err.Error())
-		c.prev = data
+		c.prevHash = HashBytes(data)
 		return ps, nil
 	}
 	if err := VerifySignature(c.PublicKey, d.Algorithm, data, sig); err != nil {
@@ -170,7 +176,7 @@ func (c *DigestCheck) Add(name string, data, sig []byte) ([]Problem, error) {
 	}
 	wantPrev := ""
 	if c.started {
-		wantPrev = HashBytes(c.prev)
+		wantPrev = c.prevHash
 	}
 	if d.PreviousDigest != wantPrev {
 		add(ProblemDigestChain, fmt.Sprintf("names previous digest %s, but the digest before it hashes to %s", ShortSeal(d.PreviousDigest), ShortSeal(wantPrev)))
@@ -190,7 +196,7 @@ func (c *DigestCheck) Add(name string, data, sig []byte) ([]Problem, error) {
 			add(ProblemDigestMismatch, fmt.Sprintf("pins ledger entry %d with hash %s, the ledger has %s (re-sealed)", d.LastSeq, ShortSeal(d.HeadHash), ShortSeal(h)))
 		}
 	}
-	c.prev, c.last, c.started = data, d, true
+	c.prevHash, c.last, c.started = HashBytes(data), d, true
 	c.count++
 	return ps, nil
 }
@@ -198,5 +204,6 @@ func (c *DigestCheck) Add(name string, data, sig []byte) ([]Problem, error) {
 // Count is the number of digests checked.
 func (c *DigestCheck) Count() int { return c.count }
 
-// Last is the last digest checked and its bytes (zero before any).
-func (c *DigestCheck) Last() (Digest, []byte) { return c.last, c.prev }
+// Last is the last digest checked and the hash of its bytes (zero before
+// any).
+func (c *DigestCheck) Last() (Digest, string) { return c.last, c.prevHash }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -255,10 +256,14 @@ func SameLayout(a, b []Field) bool {
 	return true
 }
 
-// EditableColumns are the audit-log columns people are meant to edit; the
+// editableColumns are the audit-log columns people are meant to edit; the
 // product never seals them and verification ignores them. None yet: review
 // columns (reviewer, disposition) will be declared here.
-var EditableColumns = map[string]bool{}
+var editableColumns = map[string]bool{}
+
+// EditableColumns returns the titles of the audit-log columns people are
+// meant to edit (a copy: the set is fixed).
+func EditableColumns() map[string]bool { return maps.Clone(editableColumns) }
 
 // MaxProblemsListed bounds the problems a verification keeps one by one; the
 // counts by kind stay exact beyond it.

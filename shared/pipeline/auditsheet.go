@@ -19,7 +19,7 @@ import (
 // of Changed At), and Unauthorized, Risk, Kind and Attribution are
 // picklists. The product's columns are locked: only the sheet's owner and
 // admins can edit them, and verification names any edit they make.
-var AuditColumns = []smartsheet.Column{
+var AuditColumns = lockProduct([]smartsheet.Column{
 	{Title: audit.LogWorkRequest, Type: smartsheet.TypeTextNumber, Primary: true},
 	{Title: audit.LogWeekEnding, Type: smartsheet.TypeDate},
 	{Title: audit.LogSourceSheet, Type: smartsheet.TypeTextNumber},
@@ -40,15 +40,17 @@ var AuditColumns = []smartsheet.Column{
 	{Title: audit.LogRunID, Type: smartsheet.TypeTextNumber},
 	{Title: audit.LogChangeID, Type: smartsheet.TypeTextNumber},
 	{Title: audit.LogSeal, Type: smartsheet.TypeTextNumber},
-}
+})
 
-func init() {
-	locked := true
-	for i := range AuditColumns {
-		if !audit.EditableColumns[AuditColumns[i].Title] {
-			AuditColumns[i].Locked = &locked
+// lockProduct locks every column but those people are meant to edit.
+func lockProduct(cols []smartsheet.Column) []smartsheet.Column {
+	locked, editable := true, audit.EditableColumns()
+	for i := range cols {
+		if !editable[cols[i].Title] {
+			cols[i].Locked = &locked
 		}
 	}
+	return cols
 }
 
 func auditColumnsKey(sheetID int64) string { return "audit-columns:" + strconv.FormatInt(sheetID, 10) }

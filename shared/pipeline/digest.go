@@ -69,11 +69,8 @@ func (r *Runner) Attest(ctx context.Context, run RunRecord) (Attestation, error)
 		return Attestation{}, fmt.Errorf("attest run %s: %w", run.RunID, err)
 	}
 	defer release()
-	if err := r.adoptLegacy(ctx); err != nil {
-		return Attestation{}, fmt.Errorf("attest run %s: %w", run.RunID, err)
-	}
 	var a Attestation
-	if a.Verification, err = r.verify(ctx); err != nil {
+	if a.Verification, err = r.verify(ctx, false); err != nil {
 		return a, fmt.Errorf("attest run %s: %w", run.RunID, err)
 	}
 	if !a.Verification.OK() {
@@ -133,7 +130,7 @@ func (a Attestation) summaryValues(loc *time.Location) map[string]smartsheet.Val
 func (r *Runner) AttestOnce(ctx context.Context, run RunRecord) (Attestation, error) {
 	key := "attestation:" + run.RunID
 	if v, ok, err := r.store.Meta(ctx, key); err != nil {
-		return Attestation{}, err
+		return Attestation{}, fmt.Errorf("read the attestation of run %s: %w", run.RunID, err)
 	} else if ok {
 		var a Attestation
 		if err := json.Unmarshal([]byte(v), &a); err == nil {
@@ -154,7 +151,7 @@ func (r *Runner) AttestOnce(ctx context.Context, run RunRecord) (Attestation, er
 	if err != nil {
 		return a, err
 	}
-	return a, r.store.PutMeta(ctx, key, string(b))
+	return a, wrapErr("keep the attestation of run "+run.RunID, r.store.PutMeta(ctx, key, string(b)))
 }
 
 // TamperAlert marks the log line of a failed verification (the alert

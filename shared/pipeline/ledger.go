@@ -162,9 +162,9 @@ func (r *Runner) publish(ctx context.Context, fresh []audit.Change) ([]audit.Cha
 	}
 	// Every entry is now noted on its change record.
 	if head, ok, err := r.store.LedgerHead(ctx); err != nil || !ok {
-		return written, err
+		return written, wrapErr("move the ledger cursor", err)
 	} else if err := r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)); err != nil {
-		return written, err
+		return written, fmt.Errorf("move the ledger cursor to %d: %w", head.Seq, err)
 	}
 	return written, nil
 }
@@ -230,11 +230,11 @@ func (r *Runner) seal(ctx context.Context, fresh []audit.Change) ([]ChangeRecord
 func (r *Runner) syncLedger(ctx context.Context) (audit.LedgerEntry, error) {
 	head, _, err := r.store.LedgerHead(ctx)
 	if err != nil {
-		return head, err
+		return head, fmt.Errorf("read the ledger head: %w", err)
 	}
 	cursor := uint64(0)
 	if v, ok, err := r.store.Meta(ctx, ledgerCursorKey); err != nil {
-		return head, err
+		return head, fmt.Errorf("read the ledger cursor: %w", err)
 	} else if ok {
 		cursor, _ = strconv.ParseUint(v, 10, 64)
 	}
@@ -249,15 +249,26 @@ func (r *Runner) syncLedger(ctx context.Context) (audit.LedgerEntry, error) {
 		return nil
 	})
 	if err != nil {
-		return head, err
+		return head, fmt.Errorf("read ledger entries after %d: %w", cursor, err)
 	}
 	if len(seals) > 0 {
 		r.log.InfoContext(ctx, "ledger entries noted on their changes after an interrupted write", slog.Int("entries", len(seals)))
 		if err := r.store.MarkSealed(ctx, seals); err != nil {
-			return head, err
+			return head, fmt.Errorf("note ledger entries %d-%d on their changes: %w", cursor+1, head.Seq, err)
 		}
 	}
-	return head, r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10))
+	if err := r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)); err != nil {
+		return head, fmt.Errorf("move the ledger cursor to %d: %w", head.Seq, err)
+	}
+	return head, nil
+}
+
+// wrapErr wraps a non-nil error with the step.
+func wrapErr(step string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", step, err)
 }
 
 // appendRows writes sealed records to the audit sheet, 500 rows a request,
@@ -297,7 +308,7 @@ func (r *Runner) appendRows(ctx context.Context, recs []ChangeRecord, entries ma
 			if !ok || e.Subject != rec.Change.ChangeID {
 				return written, fmt.Errorf("change %s: ledger entry %d not found", rec.Change.ChangeID, rec.Seq)
 			}
-			rows[i] = AuditRow(cols, e)
+			rows[i] = auditRow(cols, e)
 			ids[i] = rec.Change.ChangeID
 		}
 		done, err := r.addAuditRows(ctx, cols, ids, rows)
@@ -474,10 +485,10 @@ func (r *Runner) reconcileInFlight(ctx context.Context, cols map[string]int64, r
 	return kept, r.setInFlight(ctx, nil)
 }
 
-// AuditRow lays a ledger entry out as its audit-log row: each sealed field
+// auditRow lays a ledger entry out as its audit-log row: each sealed field
 // in its column (text always as a string value, never a formula; numbers as
 // numbers; dates as DATE values), the Source Row's link, and the Seal.
-func AuditRow(cols map[string]int64, e audit.LedgerEntry) smartsheet.Row {
+func auditRow(cols map[string]int64, e audit.LedgerEntry) smartsheet.Row {
 	cells := make([]smartsheet.Cell, 0, len(e.Fields)+1)
 	for _, f := range e.Fields {
 		id := cols[f.Title]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/bolt"
+	"github.com/fieldaudit/billing-audit/shared/digestfile"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 	"github.com/shopspring/decimal"
@@ -69,8 +70,17 @@ func BenchmarkVerify100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	keyDir := b.TempDir()
+	if _, err := digestfile.CreateKey(keyDir); err != nil {
+		b.Fatal(err)
+	}
+	signer, err := digestfile.Open(keyDir)
+	if err != nil {
+		b.Fatal(err)
+	}
 	r, err := pipeline.New(client, store, pipeline.Options{Audit: audit.DefaultConfig(), SourceSheetIDs: []int64{1}, AuditSheetID: auditID,
-		Logger: slog.New(slog.DiscardHandler), Clock: func() time.Time { return at }})
+		Logger: slog.New(slog.DiscardHandler), Clock: func() time.Time { return at },
+		Signer: signer, Digests: digestfile.Dir(b.TempDir())})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,6 +101,11 @@ func BenchmarkVerify100k(b *testing.B) {
 		b.Fatalf("WriteAudit() = %d rows, %v; want %d", len(written), err, n)
 	}
 	publish := time.Since(start)
+	// The run's attestation (a verification and the first digest), as every
+	// run ends: what a later verify checks against.
+	if att, err := r.Attest(ctx, pipeline.RunRecord{RunID: "20261125T150000Z-bench0", Changes: n}); err != nil || !att.Verification.OK() || att.Digest.Name == "" {
+		b.Fatalf("Attest() = %s, %+v, %v", att.Verification.Summary(), att.Digest, err)
+	}
 	// The seal alone: the same n changes sealed into a fresh ledger.
 	sealStore, err := bolt.Open(b.TempDir())
 	if err != nil {
@@ -141,7 +156,7 @@ func BenchmarkVerify100k(b *testing.B) {
 		if p := stop(); p > peak {
 			peak = p
 		}
-		if err != nil || !v.OK() || v.Matched != n || v.Entries != n {
+		if err != nil || !v.OK() || v.Matched != n || v.Entries != n || v.Digests != 1 {
 			b.Fatalf("Verify() = %s, %v; want %d rows clean", v.Summary(), err, n)
 		}
 		b.StartTimer()

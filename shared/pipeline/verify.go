@@ -3,12 +3,14 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -31,15 +33,17 @@ func (r *Runner) Verify(ctx context.Context) (audit.Verification, error) {
 		return audit.Verification{}, fmt.Errorf("verify: %w", err)
 	}
 	defer release()
-	if err := r.adoptLegacy(ctx); err != nil {
-		return audit.Verification{}, err
-	}
-	return r.verify(ctx)
+	return r.verify(ctx, true)
 }
 
-func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
+// verify checks the audit log. full checks every digest; otherwise the
+// digests after the last one found sound (the digest checkpoint) and the
+// newest, whose pin alone catches any rewrite of the ledger up to it (every
+// entry before it is chained into its hash): a run's attestation stays fast
+// however many digests the years add.
+func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, error) {
 	v := audit.Verification{At: r.opts.Clock().UTC()}
-	digests, err := r.readDigests(ctx)
+	digests, from, err := r.readDigests(ctx, full)
 	if err != nil {
 		return v, err
 	}
@@ -51,7 +55,7 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 	}
 	// The sheet's columns first: a sealed column the sheet lacks is named
 	// once and left out of every row's comparison.
-	skip := maps.Clone(audit.EditableColumns)
+	skip := audit.EditableColumns()
 	if r.opts.AuditSheetID != 0 {
 		s, _, err := r.api.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
 		if err != nil {
@@ -96,7 +100,7 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 	head := chain.Head()
 	v.Entries, v.HeadSeq, v.HeadHash = chain.Count(), head.Seq, head.Hash
 
-	if err := r.verifyDigests(ctx, &v, digests, pinned); err != nil {
+	if err := r.verifyDigests(ctx, &v, digests, from, pinned); err != nil {
 		return v, err
 	}
 	if headSeq > 0 && audit.ShortSeal(pinned[headSeq]) != headSeal {
@@ -114,8 +118,9 @@ func (r *Runner) verify(ctx context.Context) (audit.Verification, error) {
 	if _, adopted, err := r.store.Meta(ctx, adoptedKey); err != nil {
 		return v, err
 	} else if !adopted {
-		// Test mode writes nothing, so the rows of an earlier version are
-		// not adopted yet: comparing would call each of them forged.
+		// The rows of an earlier version are adopted by the first run that
+		// writes (verification writes nothing): until then comparing would
+		// call each of them forged.
 		v.Skipped = append(v.Skipped, "the audit sheet (its rows from before the ledger are sealed by the first run that writes)")
 		return v, nil
 	}
@@ -240,26 +245,76 @@ type storedDigest struct {
 	data, sig []byte
 }
 
-func (r *Runner) readDigests(ctx context.Context) ([]storedDigest, error) {
+// digestCheckpoint (meta) is the newest digest found sound: its name,
+// number and the hash of its bytes.
+const digestCheckpointKey = "digest-checkpoint"
+
+type digestCheckpoint struct {
+	Name   string `json:"name"`
+	Number uint64 `json:"number"`
+	Hash   string `json:"hash"`
+}
+
+// readDigests reads the digests to check, in order, and where their chain
+// starts from (zero: the first digest). Eight are read at a time.
+func (r *Runner) readDigests(ctx context.Context, full bool) ([]storedDigest, digestCheckpoint, error) {
+	var from digestCheckpoint
 	if r.opts.Digests == nil {
-		return nil, nil
+		return nil, from, nil
 	}
 	names, err := r.opts.Digests.List(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list digests: %w", err)
+		return nil, from, fmt.Errorf("list digests: %w", err)
 	}
-	out := make([]storedDigest, len(names))
-	for i, name := range names {
-		data, sig, err := r.opts.Digests.Get(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("read digest %s: %w", name, err)
+	start := 0
+	if !full && len(names) > 0 {
+		if v, ok, err := r.store.Meta(ctx, digestCheckpointKey); err != nil {
+			return nil, from, err
+		} else if ok {
+			var cp digestCheckpoint
+			if json.Unmarshal([]byte(v), &cp) == nil {
+				if i := slices.Index(names, cp.Name); i >= 0 {
+					start, from = i+1, cp
+				}
+			}
 		}
-		out[i] = storedDigest{name: name, data: data, sig: sig}
+		if start == len(names) {
+			// Nothing new: the newest digest alone, trusting its link.
+			start, from = len(names)-1, digestCheckpoint{}
+		}
 	}
-	return out, nil
+	names = names[start:]
+	out := make([]storedDigest, len(names))
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			data, sig, err := r.opts.Digests.Get(ctx, name)
+			if err != nil {
+				errs[i] = fmt.Errorf("read digest %s: %w", name, err)
+				return
+			}
+			out[i] = storedDigest{name: name, data: data, sig: sig}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, from, err
+	}
+	if from.Name == "" && start > 0 {
+		// The newest alone: its chain starts at the digest it names.
+		if d, err := audit.ParseDigest(out[0].data); err == nil && d.Number > 0 {
+			from = digestCheckpoint{Number: d.Number - 1, Hash: d.PreviousDigest}
+		}
+	}
+	return out, from, nil
 }
 
-func (r *Runner) verifyDigests(ctx context.Context, v *audit.Verification, digests []storedDigest, pinned map[uint64]string) error {
+func (r *Runner) verifyDigests(ctx context.Context, v *audit.Verification, digests []storedDigest, from digestCheckpoint, pinned map[uint64]string) error {
 	if r.opts.Digests == nil {
 		v.Skipped = append(v.Skipped, "signed digests (no digest store configured)")
 		return nil
@@ -293,15 +348,28 @@ func (r *Runner) verifyDigests(ctx context.Context, v *audit.Verification, diges
 		h := pinned[seq]
 		return h, h != "", nil
 	}}
+	if from.Number > 0 || from.Hash != "" {
+		check.StartAfter(from.Number, from.Hash)
+	}
+	found := 0
 	for _, d := range digests {
 		ps, err := check.Add(d.name, d.data, d.sig)
 		if err != nil {
 			return err
 		}
 		v.Add(ps...)
+		found += len(ps)
 	}
 	v.Digests = check.Count()
-	return nil
+	if found > 0 || len(digests) == 0 || r.opts.TestMode {
+		return nil
+	}
+	last, hash := check.Last()
+	b, err := json.Marshal(digestCheckpoint{Name: digests[len(digests)-1].name, Number: last.Number, Hash: hash})
+	if err != nil {
+		return err
+	}
+	return r.store.PutMeta(ctx, digestCheckpointKey, string(b))
 }
 
 // verifySheet reads the audit sheet page by page and compares each row with
@@ -385,7 +453,7 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 			if !ok {
 				return fmt.Errorf("ledger entry %d vanished during verification", seqs[i])
 			}
-			if ps := audit.CompareRow(e, row, audit.EditableColumns, skip); len(ps) > 0 {
+			if ps := audit.CompareRow(e, row, skip, skip); len(ps) > 0 {
 				v.Add(ps...)
 			} else {
 				v.Matched++
@@ -402,8 +470,9 @@ func missingColumns(v *audit.Verification, cols []smartsheet.Column) map[string]
 		have[c.Title] = true
 	}
 	missing := map[string]bool{}
+	editable := audit.EditableColumns()
 	for _, c := range AuditColumns {
-		if !have[c.Title] && !audit.EditableColumns[c.Title] {
+		if !have[c.Title] && !editable[c.Title] {
 			missing[c.Title] = true
 			v.Add(audit.Problem{Kind: audit.ProblemMissingColumn, Column: c.Title,
 				Detail: "the audit sheet has no such column (deleted or renamed): its cells cannot be compared"})
@@ -441,7 +510,7 @@ func (r *Runner) verifyUnseen(ctx context.Context, v *audit.Verification, ix *le
 	for chunk := range slices.Chunk(unseen, 500) {
 		entries, err := r.store.LedgerEntriesBySeq(ctx, chunk)
 		if err != nil {
-			return err
+			return fmt.Errorf("read the ledger entries of rows not on the sheet: %w", err)
 		}
 		ids := make([]string, 0, len(chunk))
 		for _, seq := range chunk {
@@ -449,7 +518,7 @@ func (r *Runner) verifyUnseen(ctx context.Context, v *audit.Verification, ix *le
 		}
 		recs, err := r.store.ChangeRecords(ctx, ids)
 		if err != nil {
-			return err
+			return fmt.Errorf("read the changes of rows not on the sheet: %w", err)
 		}
 		for _, seq := range chunk {
 			e := entries[seq]
