@@ -728,3 +728,73 @@ func TestNewestEntriesCutWithTheirRows(t *testing.T) {
 		t.Errorf("Verify() after cutting entries 8-10 and their rows = %s; want 3 ENTRY_MISSING", v.Summary())
 	}
 }
+
+// TestConcurrentAnalysesOfOneRow: a scan batch and a webhook refresh hold
+// two snapshots of a row edited twice (A→B, then B→C) and commit at the same
+// moment. One commits; the other finds the baseline moved and leaves the row
+// to the next scan: the log shows A→B and B→C, each once, never A→C too.
+func TestConcurrentAnalysesOfOneRow(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 100, Weeks: 2})
+	s.run(t, nil)
+	sheet := s.setup.Gen.SheetIDs[0]
+	row, _ := s.closedWeekRow(t, sheet, 0)
+	price := s.setup.Columns[sheet][smartsim.ColTotalPrice]
+	fetch := func(runID string) pipeline.Batch {
+		t.Helper()
+		var got []pipeline.Batch
+		if _, _, err := s.runner(t, nil).FetchSheet(ctx, runID, pipeline.SheetRef{ID: sheet}, s.srv.Now(), func(b pipeline.Batch) error {
+			got = append(got, b)
+			return nil
+		}); err != nil || len(got) == 0 {
+			t.Fatalf("FetchSheet() = %d batches, %v", len(got), err)
+		}
+		return got[0]
+	}
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Kim}, sheet, row, price, smartsheet.NumberValue("5000.00")); err != nil {
+		t.Fatal(err)
+	}
+	first := fetch("run-a") // the row as 5000.00
+	s.srv.AdvanceClock(time.Minute)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Raj}, sheet, row, price, smartsheet.NumberValue("6000.00")); err != nil {
+		t.Fatal(err)
+	}
+	second := fetch("run-b") // the row as 6000.00
+
+	var other []audit.Change
+	done := make(chan error, 1)
+	started := false
+	r := s.runner(t, func(o *pipeline.Options) {
+		o.BeforeCommit = func(pipeline.Batch) {
+			if started {
+				return
+			}
+			started = true
+			// The second analysis compares now, against the same baseline,
+			// then waits for this one's commit.
+			go func() {
+				cs, _, err := s.runner(t, nil).Analyze(ctx, second)
+				other = cs
+				done <- err
+			}()
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	mine, _, err := r.Analyze(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != 1 || mine[0].NewValue != "5000.00" || len(other) != 0 {
+		t.Fatalf("committed %v and %v; want the first's edit to 5000.00 and nothing from the second", mine, other)
+	}
+	// The next scan sees 5000.00 → 6000.00.
+	s.srv.AdvanceClock(time.Minute)
+	sum := s.run(t, nil)
+	if len(sum.Changes) != 1 || sum.Changes[0].OldValue != "5000.00" || sum.Changes[0].NewValue != "6000.00" {
+		t.Errorf("next scan found %+v, want 5000.00 → 6000.00", sum.Changes)
+	}
+}

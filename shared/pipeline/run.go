@@ -52,6 +52,9 @@ type Options struct {
 	// AfterAuditWrite is a test hook called after rows reach the audit sheet and
 	// before they are marked written; an error stops the run there, as a crash would.
 	AfterAuditWrite func() error
+	// BeforeCommit is a test hook called when an analysis holds its sheet's
+	// commit lease, just before it checks its rows and commits them.
+	BeforeCommit func(Batch)
 	// LeaseWait is how long a writer of the audit log waits for another to
 	// finish (default DefaultLeaseWait).
 	LeaseWait time.Duration

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -328,11 +329,79 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 	if r.opts.TestMode {
 		return changes, findings, nil
 	}
-	fresh, err := r.store.Commit(ctx, Commit{SheetID: b.Sheet.ID, Changes: changes, PutBaselines: put, DeleteBaselines: b.Deleted})
+	// Two analyses of one row may run at once (a webhook refresh and a scan
+	// batch): each commits only the rows whose baseline is still the one it
+	// compared against, one commit per sheet at a time.
+	release, err := r.lockSheet(ctx, b.Sheet.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	if r.opts.BeforeCommit != nil {
+		r.opts.BeforeCommit(b)
+	}
+	changes, put, deleted, err := r.keepCurrent(ctx, b, ids, prev, changes, put)
+	if err != nil {
+		return nil, nil, err
+	}
+	fresh, err := r.store.Commit(ctx, Commit{SheetID: b.Sheet.ID, Changes: changes, PutBaselines: put, DeleteBaselines: deleted})
 	if err != nil {
 		return nil, nil, err
 	}
 	return fresh, findings, nil
+}
+
+// lockSheet takes the sheet's commit lease, waiting up to opts.LeaseWait.
+func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (func(), error) {
+	name := "sheet-commit:" + strconv.FormatInt(sheetID, 10)
+	holder := newHolder()
+	deadline := time.Now().Add(r.opts.LeaseWait)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ok, err := r.store.AcquireLease(ctx, name, holder, auditLogLeaseTTL)
+		if err != nil {
+			return nil, fmt.Errorf("take the commit lease of sheet %d: %w", sheetID, err)
+		}
+		if ok {
+			return func() {
+				if err := r.store.ReleaseLease(context.WithoutCancel(ctx), name, holder); err != nil {
+					r.log.WarnContext(ctx, "release a sheet's commit lease", slog.Int64("sheet", sheetID), slog.Any("error", err))
+				}
+			}, nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("sheet %d: another analysis held its commit lease for %s", sheetID, r.opts.LeaseWait)
+		}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// keepCurrent drops the rows whose baseline changed since the batch read it
+// (another analysis committed them meanwhile: it compared the newer state,
+// and the next scan compares again), with their changes and new baselines.
+func (r *Runner) keepCurrent(ctx context.Context, b Batch, ids []int64, before map[int64]audit.Baseline,
+	changes []audit.Change, put []audit.Baseline) ([]audit.Change, []audit.Baseline, []int64, error) {
+	now, err := r.store.Baselines(ctx, b.Sheet.ID, ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	moved := map[int64]bool{}
+	for _, id := range ids {
+		was, had := before[id]
+		is, has := now[id]
+		if had != has || (had && (was.Generation != is.Generation || !was.SeenAt.Equal(is.SeenAt))) {
+			moved[id] = true
+		}
+	}
+	if len(moved) == 0 {
+		return changes, put, b.Deleted, nil
+	}
+	r.log.InfoContext(ctx, "rows committed by another analysis meanwhile: left to it", slog.Int64("sheet", b.Sheet.ID), slog.Int("rows", len(moved)))
+	changes = slices.DeleteFunc(changes, func(c audit.Change) bool { return moved[c.RowID] })
+	put = slices.DeleteFunc(put, func(bl audit.Baseline) bool { return moved[bl.RowID] })
+	deleted := slices.DeleteFunc(slices.Clone(b.Deleted), func(id int64) bool { return moved[id] })
+	return changes, put, deleted, nil
 }
 
 // baselineStale reports a row whose untracked context (row number, link)
