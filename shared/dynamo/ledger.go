@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -195,33 +194,20 @@ func (s *Store) LedgerEntries(ctx context.Context, from uint64, fn func(audit.Le
 // consistent BatchGetItems.
 func (s *Store) LedgerEntriesBySeq(ctx context.Context, seqs []uint64) (map[uint64]audit.LedgerEntry, error) {
 	out := make(map[uint64]audit.LedgerEntry, len(seqs))
-	uniq := slices.Clone(seqs)
-	slices.Sort(uniq)
-	uniq = slices.Compact(uniq)
-	for chunk := range slices.Chunk(uniq, maxBatchGet) {
-		keys := make([]map[string]types.AttributeValue, len(chunk))
-		for i, seq := range chunk {
-			keys[i] = key(pkLedger, ledgerSK(seq))
-		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		err := s.retry(ctx, func() (bool, error) {
-			res, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return false, err
-			}
-			for _, item := range res.Responses[s.table] {
-				e, err := decodeEntry(item)
-				if err != nil {
-					return false, err
-				}
-				out[e.Seq] = e
-			}
-			req = res.UnprocessedKeys
-			return len(req) == 0, nil
-		})
+	keys := make([]map[string]types.AttributeValue, 0, len(seqs))
+	for _, seq := range sortedUnique(seqs) {
+		keys = append(keys, key(pkLedger, ledgerSK(seq)))
+	}
+	err := s.batchGet(ctx, keys, "", func(item map[string]types.AttributeValue) error {
+		e, err := decodeEntry(item)
 		if err != nil {
-			return nil, fmt.Errorf("read ledger entries: %w", err)
+			return err
 		}
+		out[e.Seq] = e
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read ledger entries: %w", err)
 	}
 	return out, nil
 }

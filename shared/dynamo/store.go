@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -273,41 +274,65 @@ func (s *Store) query(ctx context.Context, in *dynamodb.QueryInput, fn func(map[
 // Baselines returns the baselines of the given rows that have one.
 func (s *Store) Baselines(ctx context.Context, sheetID int64, rowIDs []int64) (map[int64]audit.Baseline, error) {
 	out := make(map[int64]audit.Baseline, len(rowIDs))
-	ids := slices.Clone(rowIDs)
-	slices.Sort(ids)
-	ids = slices.Compact(ids) // BatchGetItem refuses a key twice
 	pk := sheetPK(sheetID)
-	for chunk := range slices.Chunk(ids, maxBatchGet) {
-		keys := make([]map[string]types.AttributeValue, len(chunk))
-		for i, id := range chunk {
-			keys[i] = key(pk, rowSK(id))
+	keys := make([]map[string]types.AttributeValue, 0, len(rowIDs))
+	for _, id := range sortedUnique(rowIDs) {
+		keys = append(keys, key(pk, rowSK(id)))
+	}
+	err := s.batchGet(ctx, keys, "data", func(item map[string]types.AttributeValue) error {
+		var it dataItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return err
 		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("#d"),
-			ExpressionAttributeNames: map[string]string{"#d": "data"}}}
+		var bl audit.Baseline
+		if err := json.Unmarshal([]byte(it.Data), &bl); err != nil {
+			return err
+		}
+		out[bl.RowID] = bl
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read baselines of sheet %d: %w", sheetID, err)
+	}
+	return out, nil
+}
+
+// sortedUnique is ids sorted without repeats: BatchGetItem refuses a key
+// twice.
+func sortedUnique[T cmp.Ordered](ids []T) []T {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// batchGet reads items by key with strongly consistent BatchGetItems of at
+// most 100 keys (projected to attr when it is not ""), retrying what
+// DynamoDB leaves unprocessed, and calls fn on each item found.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, attr string, fn func(map[string]types.AttributeValue) error) error {
+	for chunk := range slices.Chunk(keys, maxBatchGet) {
+		ka := types.KeysAndAttributes{Keys: chunk, ConsistentRead: aws.Bool(true)}
+		if attr != "" {
+			ka.ProjectionExpression, ka.ExpressionAttributeNames = aws.String("#a"), map[string]string{"#a": attr}
+		}
+		req := map[string]types.KeysAndAttributes{s.table: ka}
 		err := s.retry(ctx, func() (bool, error) {
 			res, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
 				return false, err
 			}
 			for _, item := range res.Responses[s.table] {
-				var it dataItem
-				if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				if err := fn(item); err != nil {
 					return false, err
 				}
-				var bl audit.Baseline
-				if err := json.Unmarshal([]byte(it.Data), &bl); err != nil {
-					return false, err
-				}
-				out[bl.RowID] = bl
 			}
 			req = res.UnprocessedKeys
 			return len(req) == 0, nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("read baselines of sheet %d: %w", sheetID, err)
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // errUnfinished is returned when DynamoDB still left work unprocessed after
@@ -725,33 +750,20 @@ func (s *Store) MarkSealed(ctx context.Context, seals []pipeline.Sealed) error {
 // BatchGetItems (the index that Pending queries may lag).
 func (s *Store) ChangeRecords(ctx context.Context, ids []string) (map[string]pipeline.ChangeRecord, error) {
 	out := make(map[string]pipeline.ChangeRecord, len(ids))
-	uniq := slices.Clone(ids)
-	slices.Sort(uniq)
-	uniq = slices.Compact(uniq)
-	for chunk := range slices.Chunk(uniq, maxBatchGet) {
-		keys := make([]map[string]types.AttributeValue, len(chunk))
-		for i, id := range chunk {
-			keys[i] = key(changePK(id), skChange)
-		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		err := s.retry(ctx, func() (bool, error) {
-			res, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return false, err
-			}
-			for _, item := range res.Responses[s.table] {
-				r, err := changeRecord(item)
-				if err != nil {
-					return false, err
-				}
-				out[r.Change.ChangeID] = r
-			}
-			req = res.UnprocessedKeys
-			return len(req) == 0, nil
-		})
+	keys := make([]map[string]types.AttributeValue, 0, len(ids))
+	for _, id := range sortedUnique(ids) {
+		keys = append(keys, key(changePK(id), skChange))
+	}
+	err := s.batchGet(ctx, keys, "", func(item map[string]types.AttributeValue) error {
+		r, err := changeRecord(item)
 		if err != nil {
-			return nil, fmt.Errorf("read change records: %w", err)
+			return err
 		}
+		out[r.Change.ChangeID] = r
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read change records: %w", err)
 	}
 	return out, nil
 }

@@ -18,20 +18,22 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// syntheticChanges are n recorded changes as a big run records them: every
-// field of an audit row filled.
+// syntheticChanges are n recorded changes, every field of an audit row
+// filled, detected one every five minutes up to at (100,000 changes: a
+// year of a busy fleet).
 func syntheticChanges(n int, at time.Time) []audit.Change {
 	out := make([]audit.Change, n)
 	for i := range out {
 		delta := decimal.New(int64(100+i%900), 0)
-		t := at.Add(-time.Duration(i%3600) * time.Second)
+		detected := at.Add(-time.Duration(n-i) * 5 * time.Minute)
+		t := detected.Add(-time.Duration(i%3600) * time.Second)
 		out[i] = audit.Change{
 			ChangeID: fmt.Sprintf("%032x", i+1), RunID: "20261125T150000Z-bench0", Kind: audit.KindValueChanged,
 			SheetID: int64(1 + i%68), SheetName: fmt.Sprintf("Billing Log - Crew %02d", i%68), RowID: int64(1_000_000 + i),
 			RowNumber: 1 + i%3000, Permalink: fmt.Sprintf("https://app.smartsheet.com/b/home?lx=r%d", 1_000_000+i),
 			WorkRequest: fmt.Sprint(90_000_000 + i), WeekEnding: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC),
 			Column: "Units Total Price", ColumnKey: audit.ColPrice, OldValue: "1200.00", NewValue: delta.Add(decimal.New(1200, 0)).StringFixed(2),
-			Delta: &delta, Impact: delta, Risk: audit.RiskMedium, Status: audit.StatusUnauthorized, DetectedAt: at,
+			Delta: &delta, Impact: delta, Risk: audit.RiskMedium, Status: audit.StatusUnauthorized, DetectedAt: detected,
 			Attribution: audit.Attribution{User: "kim.lee@fieldops.example.com", Name: "Kim Lee", Time: &t, Source: audit.SourceWebhook},
 		}
 	}
@@ -39,7 +41,7 @@ func syntheticChanges(n int, at time.Time) []audit.Change {
 }
 
 // BenchmarkVerify100k is `billing-audit verify` of an audit log of 100,000
-// changes: the ledger's 100,000 entries re-hashed and chained, and the
+// changes (a year of them): the ledger's 100,000 entries re-hashed and chained, and the
 // 100,000-row audit sheet read from the simulator (its own process, over
 // loopback HTTP) 5,000 rows a page and compared row by row with the ledger.
 // The setup records the changes and publishes them (seal + write) through
