@@ -31,7 +31,18 @@ var (
 	bucketRuns      = []byte("runs")
 	bucketMeta      = []byte("meta")
 	bucketLedger    = []byte("ledger") // seq (8 bytes, big-endian) → entry
+	// bucketDetected indexes changes by detection time: "<detectedAt>#<id>"
+	// (sortable UTC) → nil, so Changes(from, to) reads only its range.
+	bucketDetected = []byte("detected")
 )
+
+// detectedForm is the detection time in bucketDetected keys: fixed width, so
+// byte order is time order.
+const detectedForm = "2006-01-02T15:04:05.000000000Z"
+
+func detectedKey(c audit.Change) []byte {
+	return []byte(c.DetectedAt.UTC().Format(detectedForm) + "#" + c.ChangeID)
+}
 
 // Store is a pipeline.Store in a bbolt file.
 type Store struct {
@@ -68,13 +79,32 @@ func Open(dir string) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		return indexDetected(tx)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("init store: %w", err)
 	}
 	return &Store{db: db, now: func() time.Time { return time.Now().UTC() }, leases: map[string]lease{}}, nil
+}
+
+// indexDetected creates the detection-time index, from the recorded changes
+// when a file of an earlier version has none.
+func indexDetected(tx *bbolt.Tx) error {
+	if tx.Bucket(bucketDetected) != nil {
+		return nil
+	}
+	idx, err := tx.CreateBucket(bucketDetected)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketChanges).ForEach(func(_, v []byte) error {
+		var r pipeline.ChangeRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		return idx.Put(detectedKey(r.Change), nil)
+	})
 }
 
 // Close closes the file.
@@ -176,6 +206,9 @@ func (s *Store) Commit(_ context.Context, c pipeline.Commit) ([]audit.Change, er
 				return err
 			}
 			if err := pending.Put(key, []byte(now.Format(time.RFC3339Nano))); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketDetected).Put(detectedKey(ch), nil); err != nil {
 				return err
 			}
 			fresh = append(fresh, ch)
@@ -339,17 +372,28 @@ func (s *Store) ChangeRecords(_ context.Context, ids []string) (map[string]pipel
 func (s *Store) Changes(_ context.Context, from, to time.Time) ([]pipeline.ChangeRecord, error) {
 	var out []pipeline.ChangeRecord
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketChanges).ForEach(func(_, v []byte) error {
+		changes := tx.Bucket(bucketChanges)
+		c := tx.Bucket(bucketDetected).Cursor()
+		k, _ := c.First()
+		if !from.IsZero() {
+			k, _ = c.Seek([]byte(from.UTC().Format(detectedForm)))
+		}
+		var end []byte
+		if !to.IsZero() {
+			end = []byte(to.UTC().Format(detectedForm))
+		}
+		for ; k != nil && (end == nil || bytes.Compare(k, end) < 0); k, _ = c.Next() {
+			_, id, ok := bytes.Cut(k, []byte("#"))
+			if !ok {
+				return fmt.Errorf("detection index key %q", k)
+			}
 			var r pipeline.ChangeRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
+			if err := json.Unmarshal(changes.Get(id), &r); err != nil {
+				return fmt.Errorf("change %s: %w", id, err)
 			}
-			at := r.Change.DetectedAt
-			if (from.IsZero() || !at.Before(from)) && (to.IsZero() || at.Before(to)) {
-				out = append(out, r)
-			}
-			return nil
-		})
+			out = append(out, r)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read changes: %w", err)

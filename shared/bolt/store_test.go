@@ -5,9 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/bolt"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/pipeline/storetest"
+	bbolt "go.etcd.io/bbolt"
 )
 
 func TestStoreContract(t *testing.T) {
@@ -66,4 +68,37 @@ func TestLeasesContract(t *testing.T) {
 		s.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
 		return s, func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
 	})
+}
+
+// TestDetectionIndexBuiltForOlderFiles: a state file of an earlier version
+// has no detection-time index; opening it builds one from its changes.
+func TestDetectionIndexBuiltForOlderFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, err := bolt.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
+	c := audit.Change{ChangeID: "c1", Kind: audit.KindValueChanged, SheetID: 1, RowID: 2, DetectedAt: at}
+	if _, err := s.Commit(t.Context(), pipeline.Commit{SheetID: 1, Changes: []audit.Change{c}}); err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	s.Close()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket([]byte("detected")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err = bolt.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Changes(t.Context(), at, at.Add(time.Second))
+	if err != nil || len(got) != 1 || got[0].Change.ChangeID != "c1" {
+		t.Errorf("Changes() after reopening an older file = %v, %v; want c1", got, err)
+	}
 }
