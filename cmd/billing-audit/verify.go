@@ -55,7 +55,7 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer, logger *slo
 
 func printVerification(w io.Writer, v audit.Verification) {
 	fmt.Fprintf(w, "Audit log: %s\n", v.Summary())
-	fmt.Fprintf(w, "  ledger: %d entries, head %d %s\n", v.Entries, v.HeadSeq, v.HeadHash)
+	fmt.Fprintf(w, "  ledger: %d entries for audit rows, head entry %d %s\n", v.Entries, v.HeadSeq, v.HeadHash)
 	fmt.Fprintf(w, "  audit sheet: %d rows read, %d match the ledger, %d not written yet\n", v.Rows, v.Matched, v.Pending)
 	fmt.Fprintf(w, "  signed digests checked: %d\n", v.Digests)
 	for _, s := range v.Skipped {

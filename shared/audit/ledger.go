@@ -28,10 +28,34 @@ const (
 	// existed (an earlier version), sealed as it stood when the ledger was
 	// created. Its row has no Seal.
 	EntryAdopted EntryType = "adopted"
+	// EntryAdoption closes the adoption: every row of the audit sheet as
+	// the ledger found it is sealed before it, as an EntryAdopted entry. It
+	// is written once, before any change entry, even for an empty sheet:
+	// verification compares the audit sheet only once the ledger holds it,
+	// and a store flag an intruder could clear decides nothing. Its fields
+	// count what was adopted. It has no audit-log row.
+	EntryAdoption EntryType = "adoption"
+	// EntryUnreadable stands, when reading the ledger, for an entry the
+	// store holds but that cannot be decoded: its bytes were edited. It is
+	// never written; verification names it (see [UnreadableEntry]).
+	EntryUnreadable EntryType = "unreadable"
 )
+
+// UnreadableEntry is what a store returns, in its place, for the entry at seq
+// that it cannot decode: verification then names an altered entry instead of
+// failing, and reads on.
+func UnreadableEntry(seq uint64, err error) LedgerEntry {
+	return LedgerEntry{Seq: seq, Type: EntryUnreadable, Fields: []Field{{Title: "Error", Kind: FieldText, Value: err.Error()}}}
+}
+
+// AdoptionSubject is the Subject of the EntryAdoption entry.
+const AdoptionSubject = "ledger-adoption"
 
 // HasSeal reports whether the entry's row carries a Seal.
 func (e LedgerEntry) HasSeal() bool { return e.Type != EntryAdopted }
+
+// HasRow reports whether the entry stands for a row of the audit sheet.
+func (e LedgerEntry) HasRow() bool { return e.Type == EntryChange || e.Type == EntryAdopted }
 
 // LedgerVersion names the canonical encoding of entries (see
 // [LedgerEntry.Canonical]); it is hashed with every entry.
@@ -156,6 +180,15 @@ func (c *ChainCheck) Add(e LedgerEntry) []Problem {
 	}
 	if e.Seq != wantSeq {
 		at(ProblemOutOfOrder, fmt.Sprintf("entry %d follows entry %d: entries are missing, repeated or out of order", e.Seq, c.last.Seq))
+	}
+	if e.Type == EntryUnreadable {
+		at(ProblemAlteredEntry, fmt.Sprintf("entry %d cannot be read (%s): it was changed after it was sealed", e.Seq, FieldValue(e.Fields, "Error")))
+		c.last, c.started = e, true
+		c.n++
+		return ps
+	}
+	if c.last.Type == EntryUnreadable && c.started {
+		wantPrev = e.Prev // the entry before cannot be read: its hash is unknown
 	}
 	if e.Prev != wantPrev {
 		at(ProblemBrokenChain, fmt.Sprintf("entry %d names previous hash %s, but the entry before it hashes to %s: an entry before it was changed, removed or re-sealed",

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -111,6 +112,16 @@ func TestChainCheck(t *testing.T) {
 			es[1], es[2] = es[2], es[1]
 			return es
 		}, want: []ProblemKind{ProblemOutOfOrder, ProblemBrokenChain, ProblemOutOfOrder, ProblemBrokenChain, ProblemOutOfOrder, ProblemBrokenChain}},
+		{name: "entry unreadable", tamper: func(es []LedgerEntry) []LedgerEntry {
+			// The store could not decode it: named once, the next entry's
+			// link is not held against it.
+			es[2] = UnreadableEntry(3, errors.New("bad bytes"))
+			return es
+		}, want: []ProblemKind{ProblemAlteredEntry}},
+		{name: "unreadable entry out of place", tamper: func(es []LedgerEntry) []LedgerEntry {
+			es[2] = UnreadableEntry(9, errors.New("bad bytes"))
+			return es
+		}, want: []ProblemKind{ProblemOutOfOrder, ProblemAlteredEntry, ProblemOutOfOrder}},
 		{name: "whole chain re-sealed from entry 3", tamper: func(es []LedgerEntry) []LedgerEntry {
 			// Undetectable by the chain alone: the signed digest catches it.
 			head := es[1]

@@ -33,6 +33,13 @@ const (
 	// ProblemMissingColumn: the audit sheet lacks a column the ledger
 	// records (deleted or renamed).
 	ProblemMissingColumn ProblemKind = "MISSING_COLUMN"
+	// ProblemSummaryMismatch: the audit sheet's Ledger Head summary field
+	// names an entry the ledger does not hold, or holds with another hash:
+	// the ledger lost or re-sealed entries since the product last wrote the
+	// field — or someone with the rights to edit the locked field changed
+	// it. It is not counted a ledger problem (a sheet admin's edit must not
+	// stop digests); the change records and the digests witness the ledger.
+	ProblemSummaryMismatch ProblemKind = "SUMMARY_MISMATCH"
 
 	// ProblemOutOfOrder: ledger sequence numbers skip, repeat or go back.
 	ProblemOutOfOrder ProblemKind = "OUT_OF_ORDER"
@@ -45,8 +52,8 @@ const (
 	// ProblemDuplicateEntry: a change was sealed into the ledger twice.
 	ProblemDuplicateEntry ProblemKind = "DUPLICATE_ENTRY"
 	// ProblemEntryMissing: the ledger lacks an entry, or holds another one,
-	// where a change record or the audit sheet's Ledger Head says one was
-	// sealed: entries after the last digest were cut or rewritten.
+	// where a change record says one was sealed: entries after the last
+	// digest were cut or rewritten.
 	ProblemEntryMissing ProblemKind = "ENTRY_MISSING"
 
 	// ProblemDigestSignature: a digest's signature does not verify with
@@ -273,8 +280,9 @@ const MaxProblemsListed = 1000
 // the signed digests, and the audit sheet row by row against the ledger.
 type Verification struct {
 	At time.Time `json:"at"`
-	// Entries is the number of ledger entries; HeadSeq and HeadHash are the
-	// last one's.
+	// Entries is the number of ledger entries that stand for audit rows
+	// (the adoption entry has none); HeadSeq and HeadHash are the last
+	// entry's.
 	Entries  uint64 `json:"entries"`
 	HeadSeq  uint64 `json:"headSeq"`
 	HeadHash string `json:"headHash,omitempty"`
@@ -343,7 +351,7 @@ func (v Verification) Summary() string {
 			if v.Matched == 1 {
 				verb = "matches"
 			}
-			s = fmt.Sprintf("verified: %s %s %s (head %d, %s)", plural(v.Matched, "audit row"), verb, plural(int(v.Entries), "ledger entry"), v.HeadSeq, ShortSeal(v.HeadHash))
+			s = fmt.Sprintf("verified: %s %s %s (head entry %d, %s)", plural(v.Matched, "audit row"), verb, plural(int(v.Entries), "ledger entry"), v.HeadSeq, ShortSeal(v.HeadHash))
 		}
 		s += fmt.Sprintf("; %s valid", plural(v.Digests, "signed digest"))
 		if v.Pending > 0 {

@@ -78,7 +78,7 @@ func (s *Store) LedgerEntries(ctx context.Context, from uint64, fn func(audit.Le
 			for k, v := c.Seek(seqKey(next)); k != nil && len(page) < ledgerPage; k, v = c.Next() {
 				e, err := audit.DecodeEntry(v)
 				if err != nil {
-					return fmt.Errorf("entry %d: %w", binary.BigEndian.Uint64(k), err)
+					e = audit.UnreadableEntry(binary.BigEndian.Uint64(k), err)
 				}
 				page = append(page, e)
 			}
@@ -116,7 +116,7 @@ func (s *Store) LedgerEntriesBySeq(_ context.Context, seqs []uint64) (map[uint64
 			}
 			e, err := audit.DecodeEntry(v)
 			if err != nil {
-				return fmt.Errorf("entry %d: %w", seq, err)
+				e = audit.UnreadableEntry(seq, err)
 			}
 			out[seq] = e
 		}
@@ -143,6 +143,19 @@ func (s *Store) AcquireLease(_ context.Context, name, holder string, ttl time.Du
 	defer s.leaseMu.Unlock()
 	now := s.now()
 	if l, ok := s.leases[name]; ok && l.holder != holder && now.Before(l.until) {
+		return false, nil
+	}
+	s.leases[name] = lease{holder: holder, until: now.Add(ttl)}
+	return true, nil
+}
+
+// RenewLease extends a lease holder has and that has not expired.
+func (s *Store) RenewLease(_ context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	now := s.now()
+	l, ok := s.leases[name]
+	if !ok || l.holder != holder || !now.Before(l.until) {
 		return false, nil
 	}
 	s.leases[name] = lease{holder: holder, until: now.Add(ttl)}

@@ -266,12 +266,14 @@ func TestResealedLedgerIsCaughtByTheDigest(t *testing.T) {
 	sum := s.run(t, nil)
 	s.attest(t, sum.Run)
 
-	// Rewrite entry 4's Money Impact and re-seal the chain from there.
+	// Rewrite entry 5's Money Impact (the first change of the second run;
+	// entry 1 is the adoption of the empty sheet) and re-seal the chain
+	// from there.
 	var edited audit.LedgerEntry
 	var head audit.LedgerEntry
 	s.rewriteLedger(t, func(e audit.LedgerEntry) audit.LedgerEntry {
-		if e.Seq >= 4 {
-			if e.Seq == 4 {
+		if e.Seq >= 5 {
+			if e.Seq == 5 {
 				for i := range e.Fields {
 					if e.Fields[i].Title == audit.LogImpact {
 						e.Fields[i].Value = "0.00"
@@ -289,9 +291,9 @@ func TestResealedLedgerIsCaughtByTheDigest(t *testing.T) {
 	if v.LedgerOK() || v.Counts[audit.ProblemDigestMismatch] != 1 || v.Counts[audit.ProblemBrokenChain]+v.Counts[audit.ProblemAlteredEntry] != 0 {
 		t.Errorf("Verify() = %s; want the chain to hold and 1 DIGEST_MISMATCH", v.Summary())
 	}
-	// Every re-sealed entry's row shows another seal; entry 4's Money Impact differs too.
+	// Every re-sealed entry's row shows another seal; entry 5's Money Impact differs too.
 	if n := v.Counts[audit.ProblemSealMismatch]; n != 7 {
-		t.Errorf("%d SEAL_MISMATCH, want 7 (entries 4 to 10)", n)
+		t.Errorf("%d SEAL_MISMATCH, want 7 (entries 5 to 11)", n)
 	}
 	if !slices.ContainsFunc(v.Problems, func(p audit.Problem) bool {
 		return p.Kind == audit.ProblemAlteredCell && p.ChangeID == edited.Subject && p.Column == audit.LogImpact && p.Ledger == "0.00"
@@ -596,6 +598,14 @@ func TestUpgradeAdoptsEarlierRows(t *testing.T) {
 	if err := s.store.MarkWritten(ctx, pipeline.WrittenIDs(ids(pending)...)); err != nil {
 		t.Fatal(err)
 	}
+	// A row whose change record has expired (the store's retention).
+	expired := smartsheet.Row{ToBottom: true, Cells: []smartsheet.Cell{
+		{ColumnID: col[audit.LogWorkRequest], Value: smartsheet.StringValue("WR-EXPIRED")},
+		{ColumnID: col[audit.LogChangeID], Value: smartsheet.StringValue("0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e")},
+	}}
+	if _, err := s.srv.AddRows(smartsim.Edit{User: smartsim.DefaultUser}, s.auditID, []smartsheet.Row{expired}); err != nil {
+		t.Fatal(err)
+	}
 	// Someone deleted one row before the upgrade.
 	gone := pending[3].Change.ChangeID
 	if _, err := s.srv.DeleteRows(smartsim.Edit{User: demo.Dana}, s.auditID, []int64{added[3].ID}); err != nil {
@@ -606,16 +616,38 @@ func TestUpgradeAdoptsEarlierRows(t *testing.T) {
 	if v := s.verify(t); !v.OK() || len(v.Skipped) == 0 {
 		t.Errorf("Verify() before the first run = %s; want the audit sheet not checked yet", v.Summary())
 	}
+	// The first writer stops after appending the adopted entries, before
+	// their records learn them and before the adoption entry: verification
+	// still leaves the sheet alone, and the next writer finishes.
 	s.srv.AdvanceClock(time.Hour)
-	s.run(t, nil) // adopts
+	crash := errors.New("crash")
+	if _, err := s.runner(t, func(o *pipeline.Options) { o.AfterAdoptChunk = func() error { return crash } }).Run(ctx); !errors.Is(err, crash) {
+		t.Fatalf("Run() with a crash during adoption = %v, want the crash", err)
+	}
+	if v := s.verify(t); !v.OK() || len(v.Skipped) == 0 {
+		t.Errorf("Verify() after an unfinished adoption = %s; want the audit sheet not checked yet", v.Summary())
+	}
+	s.srv.AdvanceClock(time.Hour)
+	s.run(t, nil) // finishes the adoption
 	v := s.verify(t)
 	want := []string{string(audit.ProblemDeletedRow) + " " + gone}
-	if diff := cmp.Diff(want, problemKinds(v)); diff != "" || v.Matched != 10 || v.Entries != 11 {
+	// 9 change rows, the status row and the expired change's row match;
+	// 12 entries: those 11 and the deleted change.
+	if diff := cmp.Diff(want, problemKinds(v)); diff != "" || v.Matched != 11 || v.Entries != 12 {
 		t.Errorf("after the upgrade Verify() = %s, matched %d of %d entries; problems (-want +got):\n%s", v.Summary(), v.Matched, v.Entries, diff)
 	}
-	// Adopted once: a second verification adds nothing to the ledger.
-	if again := s.verify(t); again.Entries != 11 {
-		t.Errorf("second Verify() = %d entries, want 11", again.Entries)
+	// Adopted once, each row once, and every record learned its entry.
+	if again := s.verify(t); again.Entries != 12 || again.HeadSeq != 13 {
+		t.Errorf("second Verify() = %d entries, head %d; want 12 and 13 (the adoption entry)", again.Entries, again.HeadSeq)
+	}
+	recs, err := s.store.ChangeRecords(ctx, ids(pending))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, rec := range recs {
+		if rec.Seq == 0 {
+			t.Errorf("change %s: no ledger entry noted after the adoption", id)
+		}
 	}
 	// An old row edited after the upgrade is named.
 	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Dana}, s.auditID, added[0].ID, col[audit.LogImpact], smartsheet.NumberValue("1")); err != nil {
@@ -636,8 +668,8 @@ func TestUpgradeAdoptsEarlierRows(t *testing.T) {
 	if sum := s.run(t, nil); sum.Run.AuditRows != 1 {
 		t.Fatalf("run after the upgrade wrote %d rows, want 1", sum.Run.AuditRows)
 	}
-	if v := s.verify(t); v.Entries != 12 || v.Matched != 10 || v.Total() != 2 {
-		t.Errorf("Verify() = %s, %d entries, %d matched; want 12 entries, the new row matched, the 2 old problems", v.Summary(), v.Entries, v.Matched)
+	if v := s.verify(t); v.Entries != 13 || v.Matched != 11 || v.Total() != 2 {
+		t.Errorf("Verify() = %s, %d entries, %d matched; want 13 entries, the new row matched, the 2 old problems", v.Summary(), v.Entries, v.Matched)
 	}
 }
 
@@ -711,7 +743,7 @@ func TestNewestEntriesCutWithTheirRows(t *testing.T) {
 		b := tx.Bucket([]byte("ledger"))
 		var keys [][]byte
 		b.ForEach(func(k, v []byte) error {
-			if e, _ := audit.DecodeEntry(v); e.Seq > 7 {
+			if e, _ := audit.DecodeEntry(v); e.Seq > 8 { // entry 1 is the adoption
 				keys = append(keys, slices.Clone(k))
 			}
 			return nil
@@ -724,15 +756,18 @@ func TestNewestEntriesCutWithTheirRows(t *testing.T) {
 		return nil
 	})
 	v := s.verify(t)
+	t.Log(v.Summary())
 	if v.Counts[audit.ProblemEntryMissing] != 3 || v.LedgerOK() {
-		t.Errorf("Verify() after cutting entries 8-10 and their rows = %s; want 3 ENTRY_MISSING", v.Summary())
+		t.Errorf("Verify() after cutting entries 9-11 and their rows = %s; want 3 ENTRY_MISSING", v.Summary())
 	}
 }
 
 // TestConcurrentAnalysesOfOneRow: a scan batch and a webhook refresh hold
 // two snapshots of a row edited twice (A→B, then B→C) and commit at the same
-// moment. One commits; the other finds the baseline moved and leaves the row
-// to the next scan: the log shows A→B and B→C, each once, never A→C too.
+// moment. One commits A→B; the other finds the baseline moved and compares
+// its snapshot with the new baseline: B→C. Each edit is logged once, never
+// A→C as well, and nothing is left for a later scan to find (which, past
+// the scan's overlap, it would not).
 func TestConcurrentAnalysesOfOneRow(t *testing.T) {
 	ctx := context.Background()
 	s := newStack(t, demo.Size{Sheets: 3, Rows: 100, Weeks: 2})
@@ -788,13 +823,65 @@ func TestConcurrentAnalysesOfOneRow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(mine) != 1 || mine[0].NewValue != "5000.00" || len(other) != 0 {
-		t.Fatalf("committed %v and %v; want the first's edit to 5000.00 and nothing from the second", mine, other)
+	if len(mine) != 1 || mine[0].NewValue != "5000.00" {
+		t.Fatalf("the first analysis committed %+v; want its edit to 5000.00", mine)
 	}
-	// The next scan sees 5000.00 → 6000.00.
-	s.srv.AdvanceClock(time.Minute)
+	if len(other) != 1 || other[0].OldValue != "5000.00" || other[0].NewValue != "6000.00" || other[0].Attribution.User != demo.Raj.Email {
+		t.Fatalf("the second analysis committed %+v; want Raj's 5000.00 → 6000.00", other)
+	}
+	// Nothing left over, even for a scan well past the overlap.
+	s.srv.AdvanceClock(time.Hour)
+	if sum := s.run(t, nil); len(sum.Changes) != 0 {
+		t.Errorf("next scan found %+v, want nothing", sum.Changes)
+	}
+}
+
+// TestSummaryLedgerHeadEdited: the audit sheet's summary fields are locked,
+// but the sheet's owner may still edit them. An edited Ledger Head is named
+// (SUMMARY_MISMATCH) without counting as a ledger problem: the next
+// attestation still signs a digest and writes the field again.
+func TestSummaryLedgerHeadEdited(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 200, Weeks: 3})
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
 	sum := s.run(t, nil)
-	if len(sum.Changes) != 1 || sum.Changes[0].OldValue != "5000.00" || sum.Changes[0].NewValue != "6000.00" {
-		t.Errorf("next scan found %+v, want 5000.00 → 6000.00", sum.Changes)
+	s.attest(t, sum.Run)
+	fields, err := s.srv.SummaryFields(s.auditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head string
+	for _, f := range fields {
+		if f.Locked == nil || !*f.Locked {
+			t.Errorf("summary field %q is not locked", f.Title)
+		}
+		if f.Title == pipeline.SumLedger {
+			head = f.ObjectValue.Text()
+		}
+	}
+	if !strings.HasPrefix(head, "entry 11, hash ") {
+		t.Fatalf("%s = %q, want entry 11 (the adoption and 10 changes)", pipeline.SumLedger, head)
+	}
+	if err := s.srv.SetSummaryField(smartsim.Edit{User: demo.Dana}, s.auditID, pipeline.SumLedger, smartsheet.StringValue("entry 2, hash 0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	v := s.verify(t)
+	if got := problemKinds(v); !slices.Equal(got, []string{string(audit.ProblemSummaryMismatch) + " "}) || !v.LedgerOK() {
+		t.Fatalf("Verify() after editing %s = %v (%s); want 1 SUMMARY_MISMATCH and the ledger sound", pipeline.SumLedger, got, v.Summary())
+	}
+	if p := v.Problems[0]; p.Seq != 2 || p.Sheet != "0123456789abcdef" || p.Ledger == "" || p.Ledger == p.Sheet {
+		t.Errorf("problem = %+v, want entry 2 with the sheet's and the ledger's hash", p)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	next := s.run(t, nil)
+	if att := s.attest(t, next.Run); att.Digest.Name == "" {
+		t.Errorf("attestation after an edited summary = %+v, want a digest signed", att.Digest)
+	}
+	if v := s.verify(t); !v.OK() {
+		t.Errorf("Verify() after the summary was written again = %s, want no problem", v.Summary())
 	}
 }

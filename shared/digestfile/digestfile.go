@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
 )
@@ -224,8 +225,60 @@ func (d Dir) PutPublicKey(_ context.Context, pemData []byte) error {
 
 // writeNew creates path with data, read-only; an existing file is
 // fs.ErrExist. The data goes to a temporary file, synced, then linked into
-// place: a crash never leaves a partial digest under the name.
+// place: a crash never leaves a partial digest under the name. Where the
+// file system has no hard links (some network and FAT-style mounts), the
+// file is created exclusively and written in place instead; a crash there
+// can leave a partial file, which the next Put refuses to overwrite and
+// names. The folder is synced after, so the new name survives a crash too.
 func writeNew(path string, data []byte) error {
+	err := linkNew(path, data)
+	if err == nil || errors.Is(err, fs.ErrExist) || !errors.Is(err, errNoLink) {
+		if err == nil {
+			err = syncDir(filepath.Dir(path))
+		}
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// link is os.Link; tests replace it to play a file system without links.
+var link = os.Link
+
+// errNoLink says the file system refused a hard link for a reason other
+// than an existing name.
+var errNoLink = errors.New("hard links not supported")
+
+// syncDir syncs a folder, so the names created in it are durable. A file
+// system that cannot sync a folder (EINVAL on some) is left as it is.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// linkNew writes data to a synced temporary file and links it to path.
+func linkNew(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
@@ -246,5 +299,10 @@ func writeNew(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Link(tmp.Name(), path)
+	err = link(tmp.Name(), path)
+	if err != nil && !errors.Is(err, fs.ErrExist) && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) ||
+		errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) || errors.Is(err, errors.ErrUnsupported)) {
+		return fmt.Errorf("%w: %w", errNoLink, err)
+	}
+	return err
 }

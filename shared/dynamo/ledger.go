@@ -37,16 +37,22 @@ type ledgerItem struct {
 	Data string `dynamodbav:"data"`
 }
 
-func decodeEntry(item map[string]types.AttributeValue) (audit.LedgerEntry, error) {
+// decodeEntry reads a ledger item; one that cannot be decoded (edited in
+// the table) is returned as audit.UnreadableEntry, for verification to name.
+func decodeEntry(item map[string]types.AttributeValue) audit.LedgerEntry {
+	var seq uint64
+	if sk, ok := item["sk"].(*types.AttributeValueMemberS); ok {
+		seq, _ = strconv.ParseUint(strings.TrimPrefix(sk.Value, ledgerPrefix), 10, 64)
+	}
 	var it ledgerItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return audit.LedgerEntry{}, err
+		return audit.UnreadableEntry(seq, fmt.Errorf("ledger item %d: %w", seq, err))
 	}
 	e, err := audit.DecodeEntry([]byte(it.Data))
 	if err != nil {
-		return e, fmt.Errorf("ledger item %s: %w", it.SK, err)
+		return audit.UnreadableEntry(seq, fmt.Errorf("ledger item %d: %w", seq, err))
 	}
-	return e, nil
+	return e
 }
 
 // LedgerHead reads the last entry: one strongly consistent Query, newest
@@ -66,9 +72,10 @@ func (s *Store) LedgerHead(ctx context.Context) (audit.LedgerEntry, bool, error)
 	if len(out.Items) == 0 {
 		return audit.LedgerEntry{}, false, nil
 	}
-	e, err := decodeEntry(out.Items[0])
-	if err != nil {
-		return e, false, fmt.Errorf("read ledger head: %w", err)
+	e := decodeEntry(out.Items[0])
+	if e.Type == audit.EntryUnreadable {
+		// No writer extends a chain from an entry it cannot read.
+		return e, false, fmt.Errorf("read ledger head: %s", audit.FieldValue(e.Fields, "Error"))
 	}
 	return e, true, nil
 }
@@ -158,7 +165,12 @@ func (s *Store) putEntry(ctx context.Context, e audit.LedgerEntry) error {
 // lost: then the append went through.
 func (s *Store) appendConflict(ctx context.Context, e audit.LedgerEntry) error {
 	have, err := s.LedgerEntriesBySeq(ctx, []uint64{e.Seq})
-	if err == nil && have[e.Seq].Hash == e.Hash {
+	if err != nil {
+		// Not known to be a conflict: the caller retries or stops, and the
+		// next writer finds out.
+		return fmt.Errorf("append ledger entry %d: refused, and reading it back failed: %w", e.Seq, err)
+	}
+	if have[e.Seq].Hash == e.Hash {
 		return nil
 	}
 	return fmt.Errorf("append ledger entry %d: %w", e.Seq, pipeline.ErrLedgerConflict)
@@ -178,11 +190,7 @@ func (s *Store) LedgerEntries(ctx context.Context, from uint64, fn func(audit.Le
 		ConsistentRead: aws.Bool(true),
 	}
 	err := s.query(ctx, in, func(item map[string]types.AttributeValue) error {
-		e, err := decodeEntry(item)
-		if err != nil {
-			return err
-		}
-		return fn(e)
+		return fn(decodeEntry(item))
 	})
 	if err != nil {
 		return fmt.Errorf("read ledger from %d: %w", from, err)
@@ -199,10 +207,7 @@ func (s *Store) LedgerEntriesBySeq(ctx context.Context, seqs []uint64) (map[uint
 		keys = append(keys, key(pkLedger, ledgerSK(seq)))
 	}
 	err := s.batchGet(ctx, keys, "", func(item map[string]types.AttributeValue) error {
-		e, err := decodeEntry(item)
-		if err != nil {
-			return err
-		}
+		e := decodeEntry(item)
 		out[e.Seq] = e
 		return nil
 	})
@@ -235,6 +240,30 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	}
 	if err != nil {
 		return false, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// RenewLease extends the lease with one conditional UpdateItem: only while
+// holder has it and it has not expired.
+func (s *Store) RenewLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	now := s.now()
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.table,
+		Key:                 key(pkLease, name),
+		UpdateExpression:    aws.String("SET expiresAt = :until"),
+		ConditionExpression: aws.String("holder = :holder AND expiresAt >= :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":until":  &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)},
+			":now":    &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
+			":holder": &types.AttributeValueMemberS{Value: holder},
+		},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("renew lease %s: %w", name, err)
 	}
 	return true, nil
 }

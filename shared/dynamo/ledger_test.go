@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -230,6 +231,25 @@ func TestLedgerScenariosOnDynamoDB(t *testing.T) {
 			}
 			if v.Counts[audit.ProblemAlteredEntry] != 1 || v.LedgerOK() {
 				t.Errorf("Verify() = %s; want 1 ALTERED_ENTRY", v.Summary())
+			}
+			// Another entry's bytes are mangled past decoding: named too,
+			// and verification reads on.
+			item, _ = attributevalue.MarshalMap(map[string]string{"pk": "LEDGER", "sk": "SEQ#00000000000000000005", "data": "not an entry"})
+			if _, err := api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.store.Table()), Item: item}); err != nil {
+				t.Fatal(err)
+			}
+			v, err = s.runner(t, nil).Verify(ctx)
+			if err != nil {
+				t.Fatalf("Verify() with an unreadable entry: %v", err)
+			}
+			var seqs []uint64
+			for _, p := range v.Problems {
+				if p.Kind == audit.ProblemAlteredEntry {
+					seqs = append(seqs, p.Seq)
+				}
+			}
+			if !slices.Equal(seqs, []uint64{3, 5}) || v.Counts[audit.ProblemBrokenChain] != 0 {
+				t.Errorf("Verify() = %s, altered entries %v; want entries 3 and 5 altered, no broken chain", v.Summary(), seqs)
 			}
 		})
 	})

@@ -2,9 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,21 +16,46 @@ import (
 
 // An audit sheet written by a version without the ledger holds rows no
 // ledger entry records: every change row, and the status row that version
-// kept at the top. Once per store, before anything else is sealed or
-// verified, those rows are adopted: each is sealed as an EntryAdopted entry
-// holding the row as it stands, so verification names any later edit of
-// them instead of calling every old row forged. A change the product wrote
-// whose row is no longer there is sealed as the product wrote it, and
-// verification names it deleted. Rows the product never wrote stay unknown:
-// forged.
+// kept at the top (Change ID AUDIT-STATUS). Before anything else is sealed, those rows are adopted:
+// each row with a Change ID is sealed as an EntryAdopted entry holding the
+// row as it stands, so verification names any later edit of it instead of
+// calling every old row forged. A change the product wrote whose row is no
+// longer there is sealed as the product wrote it, and verification names it
+// deleted. Rows without a Change ID stay unknown: forged.
+//
+// Every row with a Change ID is adopted, not only those a change record
+// confirms: records expire (the store's retention), and a row that outlived
+// its record is no forgery. The adoption entry counts the rows no record
+// confirmed, and the writer logs them: the ledger cannot vouch for what was
+// on the sheet before it existed, only for everything since.
+//
+// Adoption is resumable. It appends adoptChunk entries at a time, renewing
+// the lease before each, and stops short of the function's deadline; the
+// next writer skips what the ledger already holds and carries on. It ends
+// with the EntryAdoption entry, which verification reads to know the audit
+// sheet can be compared (a store flag an intruder could clear decides
+// nothing; adoptedKey only spares later writers a look at the ledger).
 
-// adoptedKey (meta) is set once the rows written before the ledger are
-// adopted.
+// adoptedKey (meta) caches that the ledger holds the adoption entry.
 const adoptedKey = "ledger-adopted"
 
-// legacyStatusID is the Change ID under which the earlier versions kept
-// their status row.
-const legacyStatusID = "AUDIT-STATUS"
+// adoptChunk is how many adopted entries are appended at a time.
+const adoptChunk = 500
+
+// adoptMargin is the time before the function's deadline at which adoption
+// stops, to be resumed by the next writer.
+const adoptMargin = 30 * time.Second
+
+// Fields of the adoption entry.
+const (
+	adoptionRows        = "Rows adopted"
+	adoptionUnconfirmed = "Rows no change record confirmed"
+)
+
+// ErrAdoptionUnfinished says the rows written before the ledger were not all
+// adopted before the function's deadline: nothing is sealed until they are,
+// and the next writer resumes where this one stopped.
+var ErrAdoptionUnfinished = errors.New("the adoption of the audit rows written before the ledger is unfinished; the next writer resumes it")
 
 // adoptLegacy adopts the rows written before the ledger existed, once. The
 // caller holds the audit-log lease. Test mode adopts nothing (it writes
@@ -43,75 +70,157 @@ func (r *Runner) adoptLegacy(ctx context.Context) error {
 		r.adopted.Store(true)
 		return nil
 	}
-	recs, err := r.store.Changes(ctx, time.Time{}, time.Time{})
-	if err != nil {
-		return fmt.Errorf("adopt earlier audit rows: %w", err)
+	if err := r.adopt(ctx); err != nil {
+		return fmt.Errorf("adopt the audit rows written before the ledger: %w", err)
 	}
-	legacy := map[string]ChangeRecord{}
-	for _, rec := range recs {
-		if rec.Written && rec.Seq == 0 {
-			legacy[rec.Change.ChangeID] = rec
-		}
-	}
-	rows, err := r.legacyRows(ctx, legacy)
-	if err != nil {
-		return fmt.Errorf("adopt earlier audit rows: %w", err)
-	}
-	head, err := r.syncLedger(ctx)
-	if err != nil {
-		return err
-	}
-	now := r.opts.Clock().UTC()
-	var chain []audit.LedgerEntry
-	var written []WrittenRow
-	add := func(subject string, fields []audit.Field, rowID int64) {
-		head = audit.NextEntry(head, audit.EntryAdopted, subject, now, fields)
-		chain = append(chain, head)
-		if _, ok := legacy[subject]; ok {
-			written = append(written, WrittenRow{ChangeID: subject, RowID: rowID, Seq: head.Seq, Hash: head.Hash})
-		}
-	}
-	for _, row := range rows {
-		add(row.id, row.fields, row.rowID)
-	}
-	// Written, and gone from the sheet before the ledger existed.
-	ids := make([]string, 0, len(legacy))
-	for id := range legacy {
-		if !slices.ContainsFunc(rows, func(r legacyRow) bool { return r.id == id }) {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		add(id, audit.LogFields(legacy[id].Change, r.opts.Audit.Location), 0)
-	}
-	if len(chain) > 0 {
-		r.log.InfoContext(ctx, "sealing the audit rows written before the ledger", slog.Int("rows", len(rows)), slog.Int("gone", len(ids)))
-		if err := r.store.AppendLedger(ctx, chain); err != nil {
-			return fmt.Errorf("adopt earlier audit rows: %w", err)
-		}
-		if err := r.store.MarkWritten(ctx, written); err != nil {
-			return fmt.Errorf("adopt earlier audit rows: %w", err)
-		}
-	}
-	if err := r.store.PutMeta(ctx, adoptedKey, fmt.Sprint(len(chain))); err != nil {
+	if err := r.store.PutMeta(ctx, adoptedKey, "1"); err != nil {
 		return err
 	}
 	r.adopted.Store(true)
 	return nil
 }
 
+func (r *Runner) adopt(ctx context.Context) error {
+	head, err := r.syncLedger(ctx)
+	if err != nil {
+		return err
+	}
+	done, finished, err := r.adoptedSoFar(ctx)
+	if err != nil || finished {
+		return err
+	}
+	recs, err := r.store.Changes(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		return fmt.Errorf("read the change records: %w", err)
+	}
+	known := make(map[string]bool, len(recs))
+	legacy := map[string]ChangeRecord{}
+	for _, rec := range recs {
+		known[rec.Change.ChangeID] = true
+		if rec.Written && rec.Seq == 0 && !done[rec.Change.ChangeID] {
+			legacy[rec.Change.ChangeID] = rec
+		}
+	}
+	rows, err := r.legacyRows(ctx, done)
+	if err != nil {
+		return err
+	}
+	// Written, and gone from the sheet before the ledger existed.
+	onSheet := make(map[string]bool, len(rows))
+	for _, row := range rows {
+		onSheet[row.id] = true
+	}
+	var gone []string
+	for id := range legacy {
+		if !onSheet[id] {
+			gone = append(gone, id)
+		}
+	}
+	slices.Sort(gone)
+	for _, id := range gone {
+		rows = append(rows, legacyRow{id: id, fields: audit.LogFields(legacy[id].Change, r.opts.Audit.Location)})
+	}
+	var unconfirmed []string
+	for _, row := range rows {
+		if !known[row.id] {
+			unconfirmed = append(unconfirmed, row.id)
+		}
+	}
+	if len(rows) > 0 {
+		r.log.InfoContext(ctx, "sealing the audit rows written before the ledger",
+			slog.Int("rows", len(rows)-len(gone)), slog.Int("gone", len(gone)), slog.Int("already sealed", len(done)))
+	}
+	if len(unconfirmed) > 0 {
+		r.log.WarnContext(ctx, "adopting audit rows no change record confirms (written before the ledger; their records expired or never existed)",
+			slog.Int("rows", len(unconfirmed)), slog.Any("first", unconfirmed[:min(len(unconfirmed), 10)]))
+	}
+	now := r.opts.Clock().UTC()
+	for chunk := range slices.Chunk(rows, adoptChunk) {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < adoptMargin {
+			return ErrAdoptionUnfinished
+		}
+		if err := r.renewLease(ctx); err != nil {
+			return err
+		}
+		chain := make([]audit.LedgerEntry, 0, len(chunk))
+		var written []WrittenRow
+		for _, row := range chunk {
+			head = audit.NextEntry(head, audit.EntryAdopted, row.id, now, row.fields)
+			chain = append(chain, head)
+			if _, ok := legacy[row.id]; ok {
+				written = append(written, WrittenRow{ChangeID: row.id, RowID: row.rowID, Seq: head.Seq, Hash: head.Hash})
+			}
+		}
+		if err := r.store.AppendLedger(ctx, chain); err != nil {
+			return err
+		}
+		if r.opts.AfterAdoptChunk != nil {
+			if err := r.opts.AfterAdoptChunk(); err != nil {
+				return err
+			}
+		}
+		if err := r.store.MarkWritten(ctx, written); err != nil {
+			return err
+		}
+	}
+	// Count over the whole adoption, resumed or not.
+	for _, row := range rows {
+		done[row.id] = true
+	}
+	unknown := 0
+	for id := range done {
+		if !known[id] {
+			unknown++
+		}
+	}
+	if err := r.renewLease(ctx); err != nil {
+		return err
+	}
+	head = audit.NextEntry(head, audit.EntryAdoption, audit.AdoptionSubject, now, []audit.Field{
+		{Title: adoptionRows, Kind: audit.FieldNumber, Value: strconv.Itoa(len(done))},
+		{Title: adoptionUnconfirmed, Kind: audit.FieldNumber, Value: strconv.Itoa(unknown)},
+	})
+	if err := r.store.AppendLedger(ctx, []audit.LedgerEntry{head}); err != nil {
+		return err
+	}
+	// The cursor passes the adopted entries, which MarkWritten noted.
+	return wrapErr("move the ledger cursor", r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)))
+}
+
+// adoptedSoFar reads the ledger up to its adoption entry: the subjects of
+// the row entries before it, and whether it is there.
+func (r *Runner) adoptedSoFar(ctx context.Context) (map[string]bool, bool, error) {
+	done := map[string]bool{}
+	finished := false
+	errFound := errors.New("found")
+	err := r.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
+		if e.Type == audit.EntryAdoption {
+			finished = true
+			return errFound
+		}
+		if e.HasRow() {
+			done[e.Subject] = true
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return nil, false, fmt.Errorf("read the ledger: %w", err)
+	}
+	return done, finished, nil
+}
+
 // legacyRow is a row of the audit sheet to adopt: its Change ID, its row id
-// and its cells as sealed fields.
+// (0 for a row no longer there) and its cells as sealed fields.
 type legacyRow struct {
 	id     string
 	rowID  int64
 	fields []audit.Field
 }
 
-// legacyRows reads the audit sheet and returns, in sheet order, the rows of
-// the legacy changes and the status rows of earlier versions.
-func (r *Runner) legacyRows(ctx context.Context, legacy map[string]ChangeRecord) ([]legacyRow, error) {
+// legacyRows reads the audit sheet and returns, in sheet order, its rows
+// with a Change ID the ledger does not hold yet (the first row of an ID
+// seen twice: the second stays a duplicate).
+func (r *Runner) legacyRows(ctx context.Context, done map[string]bool) ([]legacyRow, error) {
 	layout := audit.LogLayout()
 	var out []legacyRow
 	var titles map[int64]string
@@ -126,7 +235,7 @@ func (r *Runner) legacyRows(ctx context.Context, legacy map[string]ChangeRecord)
 		for i := range s.Rows {
 			row := sheetRow(&s.Rows[i], titles)
 			id := strings.TrimSpace(row.Cells[audit.LogChangeID].Value)
-			if _, ok := legacy[id]; (!ok && id != legacyStatusID) || seen[id] {
+			if id == "" || done[id] || seen[id] {
 				continue
 			}
 			seen[id] = true
@@ -139,5 +248,8 @@ func (r *Runner) legacyRows(ctx context.Context, legacy map[string]ChangeRecord)
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("read audit sheet %d: %w", r.opts.AuditSheetID, err)
+	}
+	return out, nil
 }

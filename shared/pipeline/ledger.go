@@ -79,7 +79,7 @@ func newHolder() string {
 // releases it.
 func (r *Runner) lockAuditLog(ctx context.Context) (context.Context, func(), error) {
 	holder := newHolder()
-	deadline := time.Now().Add(r.opts.LeaseWait)
+	deadline := leaseDeadline(ctx, r.opts.LeaseWait)
 	wait := 50 * time.Millisecond
 	for {
 		ok, err := r.store.AcquireLease(ctx, AuditLogLease, holder, auditLogLeaseTTL)
@@ -107,12 +107,27 @@ func (r *Runner) lockAuditLog(ctx context.Context) (context.Context, func(), err
 	}
 }
 
+// leaseMargin is the time a waiter keeps, before its context's deadline,
+// to report that it gave up (a Lambda function that waits out its own
+// timeout is killed without a word).
+const leaseMargin = 15 * time.Second
+
+// leaseDeadline is when a waiter for a lease gives up: after wait, or
+// leaseMargin before ctx's deadline, whichever is first.
+func leaseDeadline(ctx context.Context, wait time.Duration) time.Time {
+	d := time.Now().Add(wait)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-leaseMargin).Before(d) {
+		d = dl.Add(-leaseMargin)
+	}
+	return d
+}
+
 type leaseKey struct{}
 
-// ErrLeaseLost says a writer's audit-log lease expired and another writer
-// took it: the writer stops where it is (what it left is finished by the
-// next one) rather than write beside another.
-var ErrLeaseLost = errors.New("the audit-log lease expired and was taken by another writer")
+// ErrLeaseLost says a writer's audit-log lease expired (another writer may
+// have taken it since): the writer stops where it is (what it left is
+// finished by the next one) rather than write beside another.
+var ErrLeaseLost = errors.New("the audit-log lease expired; another writer may hold it")
 
 // renewLease extends the lease ctx carries before a step that writes or reads
 // the audit log, and fails when it was lost.
@@ -121,7 +136,7 @@ func (r *Runner) renewLease(ctx context.Context) error {
 	if !ok {
 		return errors.New("renew the audit-log lease: not held")
 	}
-	held, err := r.store.AcquireLease(ctx, AuditLogLease, holder, auditLogLeaseTTL)
+	held, err := r.store.RenewLease(ctx, AuditLogLease, holder, auditLogLeaseTTL)
 	if err != nil {
 		return fmt.Errorf("renew the audit-log lease: %w", err)
 	}
@@ -242,14 +257,24 @@ func (r *Runner) syncLedger(ctx context.Context) (audit.LedgerEntry, error) {
 		return head, nil
 	}
 	var seals []Sealed
+	var ids []string
 	err = r.store.LedgerEntries(ctx, cursor+1, func(e audit.LedgerEntry) error {
-		if e.Type == audit.EntryChange {
+		if e.HasRow() {
 			seals = append(seals, Sealed{ChangeID: e.Subject, Seq: e.Seq, Hash: e.Hash})
+			ids = append(ids, e.Subject)
 		}
 		return nil
 	})
 	if err != nil {
 		return head, fmt.Errorf("read ledger entries after %d: %w", cursor, err)
+	}
+	if len(seals) > 0 {
+		// An adopted row may have no change record (see adopt.go).
+		recs, err := r.store.ChangeRecords(ctx, ids)
+		if err != nil {
+			return head, fmt.Errorf("read the changes of ledger entries after %d: %w", cursor, err)
+		}
+		seals = slices.DeleteFunc(seals, func(s Sealed) bool { _, ok := recs[s.ChangeID]; return !ok })
 	}
 	if len(seals) > 0 {
 		r.log.InfoContext(ctx, "ledger entries noted on their changes after an interrupted write", slog.Int("entries", len(seals)))

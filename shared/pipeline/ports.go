@@ -157,6 +157,10 @@ type Leases interface {
 	// AcquireLease takes the lease for holder until ttl from now, when it is
 	// free, expired or already the holder's; acquired=false otherwise.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (acquired bool, err error)
+	// RenewLease extends holder's lease to ttl from now, only while holder
+	// still has it unexpired: a holder whose lease lapsed — even if no one
+	// took it — must not carry on as if it had held it throughout.
+	RenewLease(ctx context.Context, name, holder string, ttl time.Duration) (renewed bool, err error)
 	// ReleaseLease frees the lease if holder still has it.
 	ReleaseLease(ctx context.Context, name, holder string) error
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// AfterAuditWrite is a test hook called after rows reach the audit sheet and
 	// before they are marked written; an error stops the run there, as a crash would.
 	AfterAuditWrite func() error
+	// AfterAdoptChunk is a test hook called after each chunk of adopted
+	// entries is appended, before their records learn them; an error stops
+	// the adoption there, as a crash would.
+	AfterAdoptChunk func() error
 	// BeforeCommit is a test hook called when an analysis holds its sheet's
 	// commit lease, just before it checks its rows and commits them.
 	BeforeCommit func(Batch)

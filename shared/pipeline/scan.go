@@ -297,17 +297,61 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 	if err != nil {
 		return nil, nil, err
 	}
-	var put []audit.Baseline
+	changes, findings, put := compareBatch(det, b, prev, nil)
+	if err := r.attribute(ctx, b, det, changes); err != nil {
+		return nil, nil, err
+	}
+	if r.opts.TestMode {
+		return changes, findings, nil
+	}
+	// Two analyses of one row may run at once (a webhook refresh and a scan
+	// batch): commits to a sheet go one at a time, and a row whose baseline
+	// another analysis moved meanwhile is compared again with it.
+	release, err := r.lockSheet(ctx, b.Sheet.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	if r.opts.BeforeCommit != nil {
+		r.opts.BeforeCommit(b)
+	}
+	now, err := r.store.Baselines(ctx, b.Sheet.ID, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	if moved := movedRows(ids, prev, now); len(moved) > 0 {
+		r.log.InfoContext(ctx, "rows committed by another analysis meanwhile: compared again", slog.Int64("sheet", b.Sheet.ID), slog.Int("rows", len(moved)))
+		changes = slices.DeleteFunc(changes, func(c audit.Change) bool { return moved[c.RowID] })
+		put = slices.DeleteFunc(put, func(bl audit.Baseline) bool { return moved[bl.RowID] })
+		again, _, againPut := compareBatch(det, b, now, moved)
+		if err := r.attribute(ctx, b, det, again); err != nil {
+			return nil, nil, err
+		}
+		changes, put = append(changes, again...), append(put, againPut...)
+	}
+	fresh, err := r.store.Commit(ctx, Commit{SheetID: b.Sheet.ID, Changes: changes, PutBaselines: put, DeleteBaselines: b.Deleted})
+	if err != nil {
+		return nil, nil, err
+	}
+	return fresh, findings, nil
+}
+
+// compareBatch compares the batch's rows (those in only, when it is not nil)
+// with their baselines: the changes, the findings and the baselines to put.
+// A row read before its stored baseline was written is skipped (a webhook
+// refresh ran while the batch waited in the queue): comparing it would
+// report the edit backwards.
+func compareBatch(det *audit.Detector, b Batch, base map[int64]audit.Baseline, only map[int64]bool) (changes []audit.Change, findings []audit.Finding, put []audit.Baseline) {
 	for i := range b.Rows {
 		cur := &b.Rows[i]
+		if only != nil && !only[cur.RowID] {
+			continue
+		}
 		var p *audit.Baseline
-		if bl, ok := prev[cur.RowID]; ok {
+		if bl, ok := base[cur.RowID]; ok {
 			p = &bl
 		}
 		if p != nil && !cur.ModifiedAt.IsZero() && cur.ModifiedAt.Before(p.ModifiedAt) {
-			// Read before the stored baseline was (a webhook refresh ran
-			// while this batch waited in the queue): comparing would report
-			// the edit backwards.
 			continue
 		}
 		cs, fs := det.Compare(p, cur, b.FirstScan, b.Window)
@@ -318,46 +362,43 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 		}
 	}
 	for _, id := range b.Deleted {
-		if bl, ok := prev[id]; ok {
+		if only != nil && !only[id] {
+			continue
+		}
+		if bl, ok := base[id]; ok {
 			cs, _ := det.Compare(&bl, nil, false, b.Window)
 			changes = append(changes, cs...)
 		}
 	}
-	if err := r.attribute(ctx, b, det, changes); err != nil {
-		return nil, nil, err
-	}
-	if r.opts.TestMode {
-		return changes, findings, nil
-	}
-	// Two analyses of one row may run at once (a webhook refresh and a scan
-	// batch): each commits only the rows whose baseline is still the one it
-	// compared against, one commit per sheet at a time.
-	release, err := r.lockSheet(ctx, b.Sheet.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer release()
-	if r.opts.BeforeCommit != nil {
-		r.opts.BeforeCommit(b)
-	}
-	changes, put, deleted, err := r.keepCurrent(ctx, b, ids, prev, changes, put)
-	if err != nil {
-		return nil, nil, err
-	}
-	fresh, err := r.store.Commit(ctx, Commit{SheetID: b.Sheet.ID, Changes: changes, PutBaselines: put, DeleteBaselines: deleted})
-	if err != nil {
-		return nil, nil, err
-	}
-	return fresh, findings, nil
+	return changes, findings, put
 }
 
-// lockSheet takes the sheet's commit lease, waiting up to opts.LeaseWait.
+// movedRows are the rows whose baseline changed between before and now.
+func movedRows(ids []int64, before, now map[int64]audit.Baseline) map[int64]bool {
+	moved := map[int64]bool{}
+	for _, id := range ids {
+		was, had := before[id]
+		is, has := now[id]
+		if had != has || (had && (was.Generation != is.Generation || !was.SeenAt.Equal(is.SeenAt))) {
+			moved[id] = true
+		}
+	}
+	return moved
+}
+
+// sheetCommitLeaseTTL bounds a sheet's commit lease: it is held while one
+// analysis checks and commits its rows (seconds), so a holder that died
+// blocks the sheet's commits for two minutes at most.
+const sheetCommitLeaseTTL = 2 * time.Minute
+
+// lockSheet takes the sheet's commit lease, waiting up to opts.LeaseWait
+// (less when ctx's deadline is nearer: see leaseDeadline).
 func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (func(), error) {
 	name := "sheet-commit:" + strconv.FormatInt(sheetID, 10)
 	holder := newHolder()
-	deadline := time.Now().Add(r.opts.LeaseWait)
+	deadline := leaseDeadline(ctx, r.opts.LeaseWait)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		ok, err := r.store.AcquireLease(ctx, name, holder, auditLogLeaseTTL)
+		ok, err := r.store.AcquireLease(ctx, name, holder, sheetCommitLeaseTTL)
 		if err != nil {
 			return nil, fmt.Errorf("take the commit lease of sheet %d: %w", sheetID, err)
 		}
@@ -369,39 +410,12 @@ func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (func(), error) {
 			}, nil
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return nil, fmt.Errorf("sheet %d: another analysis held its commit lease for %s", sheetID, r.opts.LeaseWait)
+			return nil, fmt.Errorf("sheet %d: another analysis held its commit lease for as long as this one could wait", sheetID)
 		}
 		if err := sleepCtx(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
-}
-
-// keepCurrent drops the rows whose baseline changed since the batch read it
-// (another analysis committed them meanwhile: it compared the newer state,
-// and the next scan compares again), with their changes and new baselines.
-func (r *Runner) keepCurrent(ctx context.Context, b Batch, ids []int64, before map[int64]audit.Baseline,
-	changes []audit.Change, put []audit.Baseline) ([]audit.Change, []audit.Baseline, []int64, error) {
-	now, err := r.store.Baselines(ctx, b.Sheet.ID, ids)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	moved := map[int64]bool{}
-	for _, id := range ids {
-		was, had := before[id]
-		is, has := now[id]
-		if had != has || (had && (was.Generation != is.Generation || !was.SeenAt.Equal(is.SeenAt))) {
-			moved[id] = true
-		}
-	}
-	if len(moved) == 0 {
-		return changes, put, b.Deleted, nil
-	}
-	r.log.InfoContext(ctx, "rows committed by another analysis meanwhile: left to it", slog.Int64("sheet", b.Sheet.ID), slog.Int("rows", len(moved)))
-	changes = slices.DeleteFunc(changes, func(c audit.Change) bool { return moved[c.RowID] })
-	put = slices.DeleteFunc(put, func(bl audit.Baseline) bool { return moved[bl.RowID] })
-	deleted := slices.DeleteFunc(slices.Clone(b.Deleted), func(id int64) bool { return moved[id] })
-	return changes, put, deleted, nil
 }
 
 // baselineStale reports a row whose untracked context (row number, link)

@@ -29,8 +29,10 @@ const (
 )
 
 // SummaryFields is the layout of the audit sheet's summary, in order. Net
-// Impact is a number shown as dollars; the rest are text.
-var SummaryFields = []smartsheet.SummaryField{
+// Impact is a number shown as dollars; the rest are text. Every field is
+// locked (only the sheet's owner and admins may edit it): the product alone
+// writes them, and verification reads the Ledger Head back.
+var SummaryFields = lockSummary([]smartsheet.SummaryField{
 	{Title: SumStatus, Type: smartsheet.TypeTextNumber},
 	{Title: SumIntegrity, Type: smartsheet.TypeTextNumber},
 	{Title: SumPeriod, Type: smartsheet.TypeTextNumber},
@@ -42,6 +44,14 @@ var SummaryFields = []smartsheet.SummaryField{
 	{Title: SumVerifiedAt, Type: smartsheet.TypeTextNumber},
 	{Title: SumLedger, Type: smartsheet.TypeTextNumber},
 	{Title: SumDigest, Type: smartsheet.TypeTextNumber},
+})
+
+func lockSummary(fields []smartsheet.SummaryField) []smartsheet.SummaryField {
+	locked := true
+	for i := range fields {
+		fields[i].Locked = &locked
+	}
+	return fields
 }
 
 func summaryKey(sheetID int64) string { return "audit-summary:" + strconv.FormatInt(sheetID, 10) }
@@ -54,13 +64,23 @@ func ensureSummaryFields(ctx context.Context, api SheetAPI, store MetaStore, she
 		return nil, fmt.Errorf("read the summary of audit sheet %d: %w", sheetID, err)
 	}
 	ids := make(map[string]int64, len(SummaryFields))
+	unlocked := map[string]bool{}
 	for _, f := range have {
 		ids[f.Title] = f.ID
+		unlocked[f.Title] = f.Locked == nil || !*f.Locked
 	}
-	var missing []smartsheet.SummaryField
+	var missing, relock []smartsheet.SummaryField
 	for _, f := range SummaryFields {
 		if ids[f.Title] == 0 {
 			missing = append(missing, f)
+		} else if unlocked[f.Title] {
+			// Added unlocked by an earlier version, or unlocked since.
+			relock = append(relock, smartsheet.SummaryField{ID: ids[f.Title], Locked: f.Locked})
+		}
+	}
+	if len(relock) > 0 {
+		if _, err := api.UpdateSummaryFields(ctx, sheetID, relock); err != nil {
+			return nil, fmt.Errorf("lock the summary fields of audit sheet %d: %w", sheetID, err)
 		}
 	}
 	if len(missing) > 0 {

@@ -78,9 +78,15 @@ func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, err
 	// pin.
 	var chain audit.ChainCheck
 	ix := ledgerIndex{entries: make(map[string]indexed)}
+	var rowEntries uint64
+	adopted := false
 	err = r.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
 		v.Add(chain.Add(e)...)
-		if e.Type == audit.EntryChange || e.Type == audit.EntryAdopted {
+		if e.Type == audit.EntryAdoption {
+			adopted = true
+		}
+		if e.HasRow() {
+			rowEntries++
 			if first, dup := ix.entries[e.Subject]; dup {
 				v.Add(audit.Problem{Kind: audit.ProblemDuplicateEntry, ChangeID: e.Subject, Seq: e.Seq,
 					WorkRequest: audit.FieldValue(e.Fields, audit.LogWorkRequest),
@@ -98,15 +104,16 @@ func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, err
 		return v, fmt.Errorf("verify the ledger: %w", err)
 	}
 	head := chain.Head()
-	v.Entries, v.HeadSeq, v.HeadHash = chain.Count(), head.Seq, head.Hash
+	v.Entries, v.HeadSeq, v.HeadHash = rowEntries, head.Seq, head.Hash
 
 	if err := r.verifyDigests(ctx, &v, digests, from, pinned); err != nil {
 		return v, err
 	}
 	if headSeq > 0 && audit.ShortSeal(pinned[headSeq]) != headSeal {
-		v.Add(audit.Problem{Kind: audit.ProblemEntryMissing, Seq: headSeq, Detail: fmt.Sprintf(
-			"the audit sheet's %s field says the ledger reached entry %d with hash %s; the ledger has %s there (last entry %d)",
-			SumLedger, headSeq, headSeal, orNone(audit.ShortSeal(pinned[headSeq])), head.Seq)})
+		v.Add(audit.Problem{Kind: audit.ProblemSummaryMismatch, Seq: headSeq, Column: SumLedger,
+			Ledger: orNone(audit.ShortSeal(pinned[headSeq])), Sheet: headSeal, Detail: fmt.Sprintf(
+				"the audit sheet's %s field says the ledger reached entry %d with hash %s; the ledger has %s there (last entry %d)",
+				SumLedger, headSeq, headSeal, orNone(audit.ShortSeal(pinned[headSeq])), head.Seq)})
 	}
 	if err := r.verifyRecords(ctx, &v, &ix, digests); err != nil {
 		return v, err
@@ -115,13 +122,13 @@ func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, err
 		v.Skipped = append(v.Skipped, "the audit sheet (no AUDIT_SHEET_ID)")
 		return v, nil
 	}
-	if _, adopted, err := r.store.Meta(ctx, adoptedKey); err != nil {
-		return v, err
-	} else if !adopted {
-		// The rows of an earlier version are adopted by the first run that
-		// writes (verification writes nothing): until then comparing would
-		// call each of them forged.
-		v.Skipped = append(v.Skipped, "the audit sheet (its rows from before the ledger are sealed by the first run that writes)")
+	if !adopted {
+		// The rows on the sheet before the ledger are adopted by the first
+		// run that writes (verification writes nothing), which ends with
+		// the adoption entry: until then comparing would call each of them
+		// forged. An intruder who cut the adoption entry out broke the
+		// chain, and the digests name it.
+		v.Skipped = append(v.Skipped, "the audit sheet (the ledger has not adopted its rows yet: the first run that writes does)")
 		return v, nil
 	}
 	var seen map[uint64]bool
@@ -210,15 +217,22 @@ func (r *Runner) summaryHead(ctx context.Context) (uint64, string) {
 	return 0, ""
 }
 
-// verifyRecords checks the change records written since shortly before the
-// last digest against the ledger: each names the entry that sealed it, and
-// the ledger must hold that entry. Entries after the last digest are pinned
-// by nothing else, so this finds them cut or rewritten.
+// recordsBeforeDigest is how long before the last digest verifyRecords
+// starts: records are read by detection time, and a change detected during
+// an outage of the audit sheet is sealed when the sheet is back, possibly
+// days later, after the digest.
+const recordsBeforeDigest = 7 * 24 * time.Hour
+
+// verifyRecords checks the change records detected since a week before the
+// last digest (all of them when there is none) against the ledger: each
+// names the entry that sealed it, and the ledger must hold that entry.
+// Entries after the last digest are pinned by nothing else, so this finds
+// them cut or rewritten.
 func (r *Runner) verifyRecords(ctx context.Context, v *audit.Verification, ix *ledgerIndex, digests []storedDigest) error {
 	var since time.Time
 	if len(digests) > 0 {
 		if d, err := audit.ParseDigest(digests[len(digests)-1].data); err == nil {
-			since = d.CreatedAt.Add(-24 * time.Hour)
+			since = d.CreatedAt.Add(-recordsBeforeDigest)
 		}
 	}
 	recs, err := r.store.Changes(ctx, since, time.Time{})

@@ -126,6 +126,31 @@ func (s *Server) SummaryFields(sheetID int64) ([]smartsheet.SummaryField, error)
 	return renderSummary(sh.Summary, fullSummaryView), nil
 }
 
+// SetSummaryField sets the value of a sheet's summary field, found by title,
+// as e.User: an edit in the Smartsheet UI by someone allowed to make it (the
+// simulator does not enforce locks; see normLocked).
+func (s *Server) SetSummaryField(e Edit, sheetID int64, title string, v smartsheet.Value) error {
+	s.mu.Lock()
+	sh := s.st.Sheets[sheetID]
+	if sh == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("summary of sheet %d: %w", sheetID, errNotFound())
+	}
+	i := slices.IndexFunc(sh.Summary, func(f *summaryRec) bool { return f.Title == title })
+	if i < 0 {
+		s.mu.Unlock()
+		return fmt.Errorf("summary field %q of sheet %d: %w", title, sheetID, errNotFound())
+	}
+	in := summaryInput{in: smartsheet.SummaryField{ID: sh.Summary[i].ID, ObjectValue: v}, keys: map[string]json.RawMessage{"objectValue": nil}}
+	_, evs, aerr := s.updateSummaryLocked(sh, []summaryInput{in}, false, e)
+	s.mu.Unlock()
+	if aerr != nil {
+		return fmt.Errorf("set summary field %q of sheet %d: %w", title, sheetID, aerr)
+	}
+	s.dispatch(evs)
+	return nil
+}
+
 // summaryInput is one decoded field of an add or update request, with the
 // keys it carried (an update changes only those).
 type summaryInput struct {

@@ -118,7 +118,8 @@ func testSealAndWrite(t *testing.T, s pipeline.Store) {
 }
 
 // RunLeases is the contract of pipeline.Leases: one holder at a time, a
-// holder renews its own lease, a released or expired lease is free. open
+// holder renews its own lease, a released or expired lease is free and can
+// no longer be renewed. open
 // returns fresh leases and a way to move their clock forward.
 func RunLeases(t *testing.T, open func(t *testing.T) (pipeline.Leases, func(time.Duration))) {
 	ctx := context.Background()
@@ -142,6 +143,20 @@ func RunLeases(t *testing.T, open func(t *testing.T) (pipeline.Leases, func(time
 			{name: "a waits", do: func() (bool, error) { return l.AcquireLease(ctx, "log", "a", time.Minute) }},
 			{name: "b releases", do: func() (bool, error) { return false, l.ReleaseLease(ctx, "log", "b") }},
 			{name: "a takes the released lease", do: func() (bool, error) { return l.AcquireLease(ctx, "log", "a", time.Minute) }, want: true},
+			{name: "a renews its lease", advance: 50 * time.Second, do: func() (bool, error) { return l.RenewLease(ctx, "log", "a", time.Minute) }, want: true},
+			{name: "b cannot renew a's lease", do: func() (bool, error) { return l.RenewLease(ctx, "log", "b", time.Minute) }},
+			{name: "the renewed lease holds past the first minute", advance: 50 * time.Second, do: func() (bool, error) { return l.AcquireLease(ctx, "log", "b", time.Minute) }},
+			{name: "a cannot renew once expired", advance: 11 * time.Second, do: func() (bool, error) { return l.RenewLease(ctx, "log", "a", time.Minute) }},
+			{name: "nor once released", do: func() (bool, error) {
+				if ok, err := l.AcquireLease(ctx, "log", "b", time.Minute); !ok || err != nil {
+					return false, fmt.Errorf("b could not take the expired lease: %v, %v", ok, err)
+				}
+				if err := l.ReleaseLease(ctx, "log", "b"); err != nil {
+					return false, err
+				}
+				return l.RenewLease(ctx, "log", "b", time.Minute)
+			}},
+			{name: "nor a lease never taken", do: func() (bool, error) { return l.RenewLease(ctx, "never", "a", time.Minute) }},
 		}
 		for _, st := range steps {
 			advance(st.advance)
