@@ -34,11 +34,12 @@ const (
 	// records (deleted or renamed).
 	ProblemMissingColumn ProblemKind = "MISSING_COLUMN"
 	// ProblemSummaryMismatch: the audit sheet's Ledger Head summary field
-	// names an entry the ledger does not hold, or holds with another hash:
-	// the ledger lost or re-sealed entries since the product last wrote the
-	// field — or someone with the rights to edit the locked field changed
-	// it. It is not counted a ledger problem (a sheet admin's edit must not
-	// stop digests); the change records and the digests witness the ledger.
+	// names an entry the ledger holds with another hash: the ledger was
+	// re-sealed since the product last wrote the field — or someone with the
+	// rights to edit the locked field changed it. It is not counted a ledger
+	// problem (a sheet admin's edit must not stop digests; the digests pin
+	// re-sealed entries). A Ledger Head beyond the ledger's end is
+	// ENTRY_MISSING.
 	ProblemSummaryMismatch ProblemKind = "SUMMARY_MISMATCH"
 
 	// ProblemOutOfOrder: ledger sequence numbers skip, repeat or go back.
@@ -52,8 +53,10 @@ const (
 	// ProblemDuplicateEntry: a change was sealed into the ledger twice.
 	ProblemDuplicateEntry ProblemKind = "DUPLICATE_ENTRY"
 	// ProblemEntryMissing: the ledger lacks an entry, or holds another one,
-	// where a change record says one was sealed: entries after the last
-	// digest were cut or rewritten.
+	// where a change record says one was sealed, or ends before the entry
+	// the audit sheet's Ledger Head names: entries after the last digest
+	// were cut or rewritten. Also a change sealed with no adoption entry
+	// before it (the adoption entry was removed).
 	ProblemEntryMissing ProblemKind = "ENTRY_MISSING"
 
 	// ProblemDigestSignature: a digest's signature does not verify with

@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"os"
@@ -536,6 +537,11 @@ func TestSetupTypesTheAuditSheet(t *testing.T) {
 // log verifies, the deleted row is named, and a later edit of an old row is
 // named too.
 func TestUpgradeAdoptsEarlierRows(t *testing.T) {
+	t.Run("in one go", func(t *testing.T) { testUpgrade(t, false) })
+	t.Run("resumed after a crash", func(t *testing.T) { testUpgrade(t, true) })
+}
+
+func testUpgrade(t *testing.T, crash bool) {
 	ctx := context.Background()
 	s := newStack(t, demo.Size{Sheets: 3, Rows: 200, Weeks: 3})
 	s.run(t, nil)
@@ -595,7 +601,10 @@ func TestUpgradeAdoptsEarlierRows(t *testing.T) {
 	if _, err := s.srv.AddRows(smartsim.Edit{User: smartsim.DefaultUser}, s.auditID, []smartsheet.Row{status}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.store.MarkWritten(ctx, pipeline.WrittenIDs(ids(pending)...)); err != nil {
+	// The earlier version stopped between writing pending[5]'s row and
+	// marking it written: its row is there, its record still pending.
+	unmarked := pending[5].Change.ChangeID
+	if err := s.store.MarkWritten(ctx, pipeline.WrittenIDs(slices.DeleteFunc(ids(pending), func(id string) bool { return id == unmarked })...)); err != nil {
 		t.Fatal(err)
 	}
 	// A row whose change record has expired (the store's retention).
@@ -619,13 +628,15 @@ func TestUpgradeAdoptsEarlierRows(t *testing.T) {
 	// The first writer stops after appending the adopted entries, before
 	// their records learn them and before the adoption entry: verification
 	// still leaves the sheet alone, and the next writer finishes.
-	s.srv.AdvanceClock(time.Hour)
-	crash := errors.New("crash")
-	if _, err := s.runner(t, func(o *pipeline.Options) { o.AfterAdoptChunk = func() error { return crash } }).Run(ctx); !errors.Is(err, crash) {
-		t.Fatalf("Run() with a crash during adoption = %v, want the crash", err)
-	}
-	if v := s.verify(t); !v.OK() || len(v.Skipped) == 0 {
-		t.Errorf("Verify() after an unfinished adoption = %s; want the audit sheet not checked yet", v.Summary())
+	if crash {
+		s.srv.AdvanceClock(time.Hour)
+		errCrash := errors.New("crash")
+		if _, err := s.runner(t, func(o *pipeline.Options) { o.AfterAdoptChunk = func() error { return errCrash } }).Run(ctx); !errors.Is(err, errCrash) {
+			t.Fatalf("Run() with a crash during adoption = %v, want the crash", err)
+		}
+		if v := s.verify(t); !v.OK() || len(v.Skipped) == 0 {
+			t.Errorf("Verify() after an unfinished adoption = %s; want the audit sheet not checked yet", v.Summary())
+		}
 	}
 	s.srv.AdvanceClock(time.Hour)
 	s.run(t, nil) // finishes the adoption
@@ -645,9 +656,18 @@ func TestUpgradeAdoptsEarlierRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, rec := range recs {
-		if rec.Seq == 0 {
-			t.Errorf("change %s: no ledger entry noted after the adoption", id)
+		if rec.Seq == 0 || !rec.Written {
+			t.Errorf("change %s: seq %d, written %v after the adoption; want its entry noted and written", id, rec.Seq, rec.Written)
 		}
+	}
+	n := 0
+	for _, row := range s.auditRows(t) {
+		if row[audit.LogChangeID] == unmarked {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the change the earlier version wrote but never marked is on the sheet %d times, want 1 (adopted, not written again)", n)
 	}
 	// An old row edited after the upgrade is named.
 	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Dana}, s.auditID, added[0].ID, col[audit.LogImpact], smartsheet.NumberValue("1")); err != nil {
@@ -883,5 +903,94 @@ func TestSummaryLedgerHeadEdited(t *testing.T) {
 	}
 	if v := s.verify(t); !v.OK() {
 		t.Errorf("Verify() after the summary was written again = %s, want no problem", v.Summary())
+	}
+
+	// A Ledger Head beyond the ledger's end says the ledger lost entries:
+	// a ledger problem. No digest is signed and the witness is kept.
+	beyond := "entry 99, hash 0123456789abcdef"
+	if err := s.srv.SetSummaryField(smartsim.Edit{User: demo.Dana}, s.auditID, pipeline.SumLedger, smartsheet.StringValue(beyond)); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	again := s.run(t, nil)
+	att := s.attest(t, again.Run)
+	if v := att.Verification; v.Counts[audit.ProblemEntryMissing] != 1 || v.LedgerOK() || att.Digest.Name != "" {
+		t.Errorf("attestation with the Ledger Head past the ledger = %s, digest %+v; want 1 ENTRY_MISSING and no digest", v.Summary(), att.Digest)
+	}
+	fields, err = s.srv.SummaryFields(s.auditID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fields {
+		if f.Title == pipeline.SumLedger && f.ObjectValue.Text() != beyond {
+			t.Errorf("%s after a failed verification = %q, want the witness kept (%q)", f.Title, f.ObjectValue.Text(), beyond)
+		}
+	}
+}
+
+// TestAdoptionEntryCannotBeForgedAway: the writer reads back the adoption
+// entry its store flag names, so a flag forged before the first run does not
+// skip adoption; and a ledger re-sealed without its adoption entry is named
+// while the audit sheet is still compared.
+func TestAdoptionEntryCannotBeForgedAway(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 200, Weeks: 3})
+	s.rawBolt(t, func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists([]byte("meta"))
+		if err != nil {
+			return err
+		}
+		return meta.Put([]byte("ledger-adoption-entry"), []byte("7"))
+	})
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	s.run(t, nil)
+	if v := s.verify(t); !v.OK() || len(v.Skipped) != 0 || v.Matched != 10 {
+		t.Fatalf("Verify() after a forged adoption flag = %s, skipped %v; want the sheet compared and clean", v.Summary(), v.Skipped)
+	}
+
+	// Entry 1 (the adoption) cut out and the chain re-sealed, then an
+	// audit row edited: both named.
+	var head audit.LedgerEntry
+	s.rawBolt(t, func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("ledger"))
+		var es []audit.LedgerEntry
+		if err := b.ForEach(func(_, v []byte) error {
+			e, err := audit.DecodeEntry(v)
+			es = append(es, e)
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := b.Delete(binary.BigEndian.AppendUint64(nil, uint64(len(es)))); err != nil {
+			return err
+		}
+		for i, e := range es[1:] {
+			head = audit.NextEntry(head, e.Type, e.Subject, e.SealedAt, e.Fields)
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, uint64(i+1)), audit.EncodeEntry(head)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	sh, _ := s.srv.Sheet(s.auditID)
+	var impact int64
+	for _, c := range sh.Columns {
+		if c.Title == audit.LogImpact {
+			impact = c.ID
+		}
+	}
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Dana}, s.auditID, sh.Rows[0].ID, impact, smartsheet.NumberValue("0")); err != nil {
+		t.Fatal(err)
+	}
+	v := s.verify(t)
+	if v.LedgerOK() || len(v.Skipped) != 0 || v.Counts[audit.ProblemAlteredCell] != 1 ||
+		!slices.ContainsFunc(v.Problems, func(p audit.Problem) bool {
+			return p.Kind == audit.ProblemEntryMissing && strings.Contains(p.Detail, "no adoption entry")
+		}) {
+		t.Errorf("Verify() without the adoption entry = %s, skipped %v; want the missing adoption entry and the altered cell named", v.Summary(), v.Skipped)
 	}
 }

@@ -242,16 +242,17 @@ func writeNew(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return err
+	if err != nil {
+		// A partial file would stand for the digest: remove it (only a
+		// crash leaves one, which the next Put names).
+		return errors.Join(err, os.Remove(path))
 	}
 	return syncDir(filepath.Dir(path))
 }

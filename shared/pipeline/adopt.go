@@ -36,8 +36,9 @@ import (
 // sheet can be compared (a store flag an intruder could clear decides
 // nothing; adoptedKey only spares later writers a look at the ledger).
 
-// adoptedKey (meta) caches that the ledger holds the adoption entry.
-const adoptedKey = "ledger-adopted"
+// adoptedKey (meta) caches the sequence number of the adoption entry, which
+// the writer reads back (one read) before trusting it.
+const adoptedKey = "ledger-adoption-entry"
 
 // adoptChunk is how many adopted entries are appended at a time.
 const adoptChunk = 500
@@ -64,46 +65,72 @@ func (r *Runner) adoptLegacy(ctx context.Context) error {
 	if r.adopted.Load() || r.opts.TestMode || r.opts.AuditSheetID == 0 {
 		return nil
 	}
-	if _, ok, err := r.store.Meta(ctx, adoptedKey); err != nil {
+	if v, ok, err := r.store.Meta(ctx, adoptedKey); err != nil {
 		return err
-	} else if ok {
-		r.adopted.Store(true)
-		return nil
+	} else if seq, perr := strconv.ParseUint(v, 10, 64); ok && perr == nil {
+		es, err := r.store.LedgerEntriesBySeq(ctx, []uint64{seq})
+		if err != nil {
+			return fmt.Errorf("read the adoption entry %d: %w", seq, err)
+		}
+		if e, ok := es[seq]; ok && e.Type == audit.EntryAdoption {
+			r.adopted.Store(true)
+			return nil
+		}
+		r.log.WarnContext(ctx, "the ledger has no adoption entry where the store says it is: looking for it", slog.Uint64("seq", seq))
 	}
-	if err := r.adopt(ctx); err != nil {
+	seq, err := r.adopt(ctx)
+	if err != nil {
 		return fmt.Errorf("adopt the audit rows written before the ledger: %w", err)
 	}
-	if err := r.store.PutMeta(ctx, adoptedKey, "1"); err != nil {
+	if err := r.store.PutMeta(ctx, adoptedKey, strconv.FormatUint(seq, 10)); err != nil {
 		return err
 	}
 	r.adopted.Store(true)
 	return nil
 }
 
-func (r *Runner) adopt(ctx context.Context) error {
+// adopt adopts what is left to adopt and returns the adoption entry's
+// sequence number (0 when the ledger lacks one but already seals changes).
+func (r *Runner) adopt(ctx context.Context) (uint64, error) {
 	head, err := r.syncLedger(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	done, finished, err := r.adoptedSoFar(ctx)
-	if err != nil || finished {
-		return err
+	so, err := r.adoptedSoFar(ctx)
+	switch {
+	case err != nil:
+		return 0, err
+	case so.adoption > 0:
+		return so.adoption, nil
+	case so.change > 0:
+		// The ledger seals changes but its adoption entry is gone: cut out,
+		// or never written because a store flag said it was. Adopting now
+		// would adopt whatever was added to the sheet since — forged rows
+		// included. Nothing is adopted, and verification names the gap.
+		r.log.ErrorContext(ctx, "the ledger seals changes but holds no adoption entry before them: not adopting; `billing-audit verify` names it",
+			slog.Uint64("first change entry", so.change), slog.String("alert", TamperAlert))
+		return 0, nil
 	}
+	done := so.subjects
 	recs, err := r.store.Changes(ctx, time.Time{}, time.Time{})
 	if err != nil {
-		return fmt.Errorf("read the change records: %w", err)
+		return 0, fmt.Errorf("read the change records: %w", err)
 	}
 	known := make(map[string]bool, len(recs))
+	// legacy: the changes no entry seals yet. Those written are the earlier
+	// version's rows; one not marked written may be on the sheet all the
+	// same (that version stopped between writing and marking it), and is
+	// adopted, not written again.
 	legacy := map[string]ChangeRecord{}
 	for _, rec := range recs {
 		known[rec.Change.ChangeID] = true
-		if rec.Written && rec.Seq == 0 && !done[rec.Change.ChangeID] {
+		if rec.Seq == 0 && !done[rec.Change.ChangeID] {
 			legacy[rec.Change.ChangeID] = rec
 		}
 	}
 	rows, err := r.legacyRows(ctx, done)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// Written, and gone from the sheet before the ledger existed.
 	onSheet := make(map[string]bool, len(rows))
@@ -111,8 +138,8 @@ func (r *Runner) adopt(ctx context.Context) error {
 		onSheet[row.id] = true
 	}
 	var gone []string
-	for id := range legacy {
-		if !onSheet[id] {
+	for id, rec := range legacy {
+		if rec.Written && !onSheet[id] {
 			gone = append(gone, id)
 		}
 	}
@@ -137,10 +164,10 @@ func (r *Runner) adopt(ctx context.Context) error {
 	now := r.opts.Clock().UTC()
 	for chunk := range slices.Chunk(rows, adoptChunk) {
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < adoptMargin {
-			return ErrAdoptionUnfinished
+			return 0, ErrAdoptionUnfinished
 		}
 		if err := r.renewLease(ctx); err != nil {
-			return err
+			return 0, err
 		}
 		chain := make([]audit.LedgerEntry, 0, len(chunk))
 		var written []WrittenRow
@@ -152,15 +179,15 @@ func (r *Runner) adopt(ctx context.Context) error {
 			}
 		}
 		if err := r.store.AppendLedger(ctx, chain); err != nil {
-			return err
+			return 0, err
 		}
 		if r.opts.AfterAdoptChunk != nil {
 			if err := r.opts.AfterAdoptChunk(); err != nil {
-				return err
+				return 0, err
 			}
 		}
 		if err := r.store.MarkWritten(ctx, written); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	// Count over the whole adoption, resumed or not.
@@ -174,39 +201,53 @@ func (r *Runner) adopt(ctx context.Context) error {
 		}
 	}
 	if err := r.renewLease(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	head = audit.NextEntry(head, audit.EntryAdoption, audit.AdoptionSubject, now, []audit.Field{
 		{Title: adoptionRows, Kind: audit.FieldNumber, Value: strconv.Itoa(len(done))},
 		{Title: adoptionUnconfirmed, Kind: audit.FieldNumber, Value: strconv.Itoa(unknown)},
 	})
 	if err := r.store.AppendLedger(ctx, []audit.LedgerEntry{head}); err != nil {
-		return err
+		return 0, err
 	}
 	// The cursor passes the adopted entries, which MarkWritten noted.
-	return wrapErr("move the ledger cursor", r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)))
+	return head.Seq, wrapErr("move the ledger cursor", r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)))
 }
 
-// adoptedSoFar reads the ledger up to its adoption entry: the subjects of
-// the row entries before it, and whether it is there.
-func (r *Runner) adoptedSoFar(ctx context.Context) (map[string]bool, bool, error) {
-	done := map[string]bool{}
-	finished := false
-	errFound := errors.New("found")
+// soFar is what the ledger holds of the adoption: the subjects of its row
+// entries up to the adoption entry, and the sequence numbers of the
+// adoption entry and of the first change entry (0: none).
+type soFar struct {
+	subjects         map[string]bool
+	adoption, change uint64
+}
+
+// adoptedSoFar reads the ledger up to its adoption entry, or its first
+// change entry. An entry it cannot read stops it: what the ledger holds is
+// then unknown, and adopting again could adopt a row twice.
+func (r *Runner) adoptedSoFar(ctx context.Context) (soFar, error) {
+	so := soFar{subjects: map[string]bool{}}
+	errStop := errors.New("stop")
 	err := r.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
-		if e.Type == audit.EntryAdoption {
-			finished = true
-			return errFound
+		switch e.Type {
+		case audit.EntryAdoption:
+			so.adoption = e.Seq
+			return errStop
+		case audit.EntryChange:
+			so.change = e.Seq
+			return errStop
+		case audit.EntryUnreadable:
+			return fmt.Errorf("entry %d cannot be read: run `billing-audit verify`", e.Seq)
 		}
 		if e.HasRow() {
-			done[e.Subject] = true
+			so.subjects[e.Subject] = true
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errFound) {
-		return nil, false, fmt.Errorf("read the ledger: %w", err)
+	if err != nil && !errors.Is(err, errStop) {
+		return so, fmt.Errorf("read the ledger: %w", err)
 	}
-	return done, finished, nil
+	return so, nil
 }
 
 // legacyRow is a row of the audit sheet to adopt: its Change ID, its row id

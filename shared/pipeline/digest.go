@@ -116,12 +116,17 @@ func (a Attestation) summaryValues(loc *time.Location) map[string]smartsheet.Val
 	if loc == nil {
 		loc = time.UTC
 	}
-	return map[string]smartsheet.Value{
+	values := map[string]smartsheet.Value{
 		SumIntegrity:  smartsheet.StringValue(line),
 		SumVerifiedAt: smartsheet.StringValue(v.At.In(loc).Format(time.RFC3339)),
-		SumLedger:     smartsheet.StringValue(ledger),
 		SumDigest:     smartsheet.StringValue(digest),
 	}
+	// The Ledger Head witnesses the ledger's length: a ledger that failed
+	// verification (one cut short, say) must not overwrite the witness.
+	if v.LedgerOK() {
+		values[SumLedger] = smartsheet.StringValue(ledger)
+	}
+	return values
 }
 
 // AttestOnce is Attest for a run that may already have been attested (a

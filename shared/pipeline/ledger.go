@@ -256,11 +256,11 @@ func (r *Runner) syncLedger(ctx context.Context) (audit.LedgerEntry, error) {
 	if head.Seq <= cursor {
 		return head, nil
 	}
-	var seals []Sealed
+	var entries []audit.LedgerEntry
 	var ids []string
 	err = r.store.LedgerEntries(ctx, cursor+1, func(e audit.LedgerEntry) error {
 		if e.HasRow() {
-			seals = append(seals, Sealed{ChangeID: e.Subject, Seq: e.Seq, Hash: e.Hash})
+			entries = append(entries, audit.LedgerEntry{Seq: e.Seq, Type: e.Type, Subject: e.Subject, Hash: e.Hash})
 			ids = append(ids, e.Subject)
 		}
 		return nil
@@ -268,18 +268,34 @@ func (r *Runner) syncLedger(ctx context.Context) (audit.LedgerEntry, error) {
 	if err != nil {
 		return head, fmt.Errorf("read ledger entries after %d: %w", cursor, err)
 	}
-	if len(seals) > 0 {
-		// An adopted row may have no change record (see adopt.go).
+	var seals []Sealed
+	var adopted []WrittenRow
+	if len(entries) > 0 {
 		recs, err := r.store.ChangeRecords(ctx, ids)
 		if err != nil {
 			return head, fmt.Errorf("read the changes of ledger entries after %d: %w", cursor, err)
 		}
-		seals = slices.DeleteFunc(seals, func(s Sealed) bool { _, ok := recs[s.ChangeID]; return !ok })
+		for _, e := range entries {
+			rec, ok := recs[e.Subject]
+			switch {
+			case !ok: // an adopted row may have no change record (see adopt.go)
+			case rec.Seq == e.Seq && rec.Hash == e.Hash: // already noted
+			case e.Type == audit.EntryAdopted:
+				// An adopted row is on the sheet: its change is written,
+				// even one the earlier version never marked so.
+				adopted = append(adopted, WrittenRow{ChangeID: e.Subject, RowID: rec.AuditRowID, Seq: e.Seq, Hash: e.Hash})
+			default:
+				seals = append(seals, Sealed{ChangeID: e.Subject, Seq: e.Seq, Hash: e.Hash})
+			}
+		}
 	}
-	if len(seals) > 0 {
-		r.log.InfoContext(ctx, "ledger entries noted on their changes after an interrupted write", slog.Int("entries", len(seals)))
+	if len(seals)+len(adopted) > 0 {
+		r.log.InfoContext(ctx, "ledger entries noted on their changes after an interrupted write", slog.Int("entries", len(seals)+len(adopted)))
 		if err := r.store.MarkSealed(ctx, seals); err != nil {
 			return head, fmt.Errorf("note ledger entries %d-%d on their changes: %w", cursor+1, head.Seq, err)
+		}
+		if err := r.store.MarkWritten(ctx, adopted); err != nil {
+			return head, fmt.Errorf("note adopted entries %d-%d on their changes: %w", cursor+1, head.Seq, err)
 		}
 	}
 	if err := r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)); err != nil {

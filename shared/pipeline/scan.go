@@ -307,7 +307,7 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 	// Two analyses of one row may run at once (a webhook refresh and a scan
 	// batch): commits to a sheet go one at a time, and a row whose baseline
 	// another analysis moved meanwhile is compared again with it.
-	release, err := r.lockSheet(ctx, b.Sheet.ID)
+	holder, release, err := r.lockSheet(ctx, b.Sheet.ID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -328,6 +328,14 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 			return nil, nil, err
 		}
 		changes, put = append(changes, again...), append(put, againPut...)
+		// Attribution may have waited on Smartsheet: commit only if the
+		// lease is still this analysis's (another may have taken a lapsed
+		// one and committed these rows).
+		if ok, err := r.store.RenewLease(ctx, sheetLeaseName(b.Sheet.ID), holder, sheetCommitLeaseTTL); err != nil {
+			return nil, nil, fmt.Errorf("sheet %d: renew the commit lease: %w", b.Sheet.ID, err)
+		} else if !ok {
+			return nil, nil, fmt.Errorf("sheet %d: the commit lease lapsed while attributing; the batch is retried", b.Sheet.ID)
+		}
 	}
 	fresh, err := r.store.Commit(ctx, Commit{SheetID: b.Sheet.ID, Changes: changes, PutBaselines: put, DeleteBaselines: b.Deleted})
 	if err != nil {
@@ -391,29 +399,31 @@ func movedRows(ids []int64, before, now map[int64]audit.Baseline) map[int64]bool
 // blocks the sheet's commits for two minutes at most.
 const sheetCommitLeaseTTL = 2 * time.Minute
 
-// lockSheet takes the sheet's commit lease, waiting up to opts.LeaseWait
+func sheetLeaseName(sheetID int64) string { return "sheet-commit:" + strconv.FormatInt(sheetID, 10) }
+
+// lockSheet takes the sheet's commit lease and returns its holder id, waiting up to opts.LeaseWait
 // (less when ctx's deadline is nearer: see leaseDeadline).
-func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (func(), error) {
-	name := "sheet-commit:" + strconv.FormatInt(sheetID, 10)
+func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (string, func(), error) {
+	name := sheetLeaseName(sheetID)
 	holder := newHolder()
 	deadline := leaseDeadline(ctx, r.opts.LeaseWait)
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		ok, err := r.store.AcquireLease(ctx, name, holder, sheetCommitLeaseTTL)
 		if err != nil {
-			return nil, fmt.Errorf("take the commit lease of sheet %d: %w", sheetID, err)
+			return "", nil, fmt.Errorf("take the commit lease of sheet %d: %w", sheetID, err)
 		}
 		if ok {
-			return func() {
+			return holder, func() {
 				if err := r.store.ReleaseLease(context.WithoutCancel(ctx), name, holder); err != nil {
 					r.log.WarnContext(ctx, "release a sheet's commit lease", slog.Int64("sheet", sheetID), slog.Any("error", err))
 				}
 			}, nil
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return nil, fmt.Errorf("sheet %d: another analysis held its commit lease for as long as this one could wait", sheetID)
+			return "", nil, fmt.Errorf("sheet %d: another analysis held its commit lease for as long as this one could wait", sheetID)
 		}
 		if err := sleepCtx(ctx, wait); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	}
 }

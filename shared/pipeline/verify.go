@@ -79,11 +79,18 @@ func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, err
 	var chain audit.ChainCheck
 	ix := ledgerIndex{entries: make(map[string]indexed)}
 	var rowEntries uint64
-	adopted := false
+	adopted, sealedBeforeAdoption := false, false
 	err = r.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
 		v.Add(chain.Add(e)...)
-		if e.Type == audit.EntryAdoption {
+		switch {
+		case e.Type == audit.EntryAdoption:
 			adopted = true
+		case e.Type == audit.EntryChange && !adopted && !sealedBeforeAdoption:
+			// Adoption comes before any change: its entry was cut out, or
+			// never written because a forged store flag said it was.
+			sealedBeforeAdoption = true
+			v.Add(audit.Problem{Kind: audit.ProblemEntryMissing, Seq: e.Seq, Detail: fmt.Sprintf(
+				"entry %d seals a change, but no adoption entry comes before it: the ledger's adoption entry was removed, or never written", e.Seq)})
 		}
 		if e.HasRow() {
 			rowEntries++
@@ -110,7 +117,16 @@ func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, err
 		return v, err
 	}
 	if headSeq > 0 && audit.ShortSeal(pinned[headSeq]) != headSeal {
-		v.Add(audit.Problem{Kind: audit.ProblemSummaryMismatch, Seq: headSeq, Column: SumLedger,
+		// A ledger shorter than the head the sheet witnessed lost entries:
+		// a ledger problem, and the field keeps its value until someone
+		// looks (see summaryValues). Another hash at a number the ledger
+		// has is named, without stopping the digests, which pin what
+		// counts.
+		kind := audit.ProblemSummaryMismatch
+		if headSeq > head.Seq {
+			kind = audit.ProblemEntryMissing
+		}
+		v.Add(audit.Problem{Kind: kind, Seq: headSeq, Column: SumLedger,
 			Ledger: orNone(audit.ShortSeal(pinned[headSeq])), Sheet: headSeal, Detail: fmt.Sprintf(
 				"the audit sheet's %s field says the ledger reached entry %d with hash %s; the ledger has %s there (last entry %d)",
 				SumLedger, headSeq, headSeal, orNone(audit.ShortSeal(pinned[headSeq])), head.Seq)})
@@ -122,12 +138,12 @@ func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, err
 		v.Skipped = append(v.Skipped, "the audit sheet (no AUDIT_SHEET_ID)")
 		return v, nil
 	}
-	if !adopted {
+	if !adopted && !sealedBeforeAdoption {
 		// The rows on the sheet before the ledger are adopted by the first
 		// run that writes (verification writes nothing), which ends with
 		// the adoption entry: until then comparing would call each of them
-		// forged. An intruder who cut the adoption entry out broke the
-		// chain, and the digests name it.
+		// forged. Once a change is sealed the sheet is compared whatever
+		// happened to the adoption entry.
 		v.Skipped = append(v.Skipped, "the audit sheet (the ledger has not adopted its rows yet: the first run that writes does)")
 		return v, nil
 	}
