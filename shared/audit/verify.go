@@ -348,7 +348,7 @@ func (v Verification) Summary() string {
 	if v.OK() {
 		var s string
 		if v.Entries == 0 && v.Rows == 0 {
-			s = "verified: the ledger is empty and the audit sheet holds no change row"
+			s = "verified: the ledger seals no audit row yet and the audit sheet holds none"
 		} else {
 			verb := "match"
 			if v.Matched == 1 {
