@@ -25,13 +25,13 @@ unit:
 	$(GO) test -count=1 -timeout 10m -skip '^(TestEndToEnd|TestWebhookThroughChain)$$' $(PKGS)
 
 # The serverless chain end to end: moto with template.yaml deployed, the real bootstraps under aws-lambda-rie (one
-# emulator per function), the SQS mappings played by shared/localchain, the demo scenario with duplicated messages and
+# emulator per function), the SQS mappings played by shared/local/localchain, the demo scenario with duplicated messages and
 # a killed analyze, compared with the local run; then the real-time path (webhook function behind an HTTP API
 # stand-in, WebhookQueue → analyze). Skips when moto_server is missing; installs aws-lambda-rie if needed.
 RIE_MODULE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 e2e:
 	@command -v aws-lambda-rie >/dev/null || [ -x "$(GOBIN)/aws-lambda-rie" ] || $(GO) install $(RIE_MODULE)
-	$(GO) test -count=1 -timeout 10m -run '^(TestEndToEnd|TestWebhookThroughChain)$$' -v ./shared/localchain 2>&1 | grep -v '" [0-9][0-9]* -$$'; exit $${PIPESTATUS[0]}
+	$(GO) test -count=1 -timeout 10m -run '^(TestEndToEnd|TestWebhookThroughChain)$$' -v ./shared/local/localchain 2>&1 | grep -v '" [0-9][0-9]* -$$'; exit $${PIPESTATUS[0]}
 
 # Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run): a count of inputs, which
 # ends cleanly on a busy machine where a time limit can end in "context deadline exceeded".

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures the Lambda functions: bootstrap sizes for linux/arm64 as `sam build` makes them (make build-<Function>),
-# then, under aws-lambda-rie on a local moto stack (shared/localchain benchmarks), each function's cold start
+# then, under aws-lambda-rie on a local moto stack (shared/local/localchain benchmarks), each function's cold start
 # (emulator process start to first answer), warm latency and peak RSS, and the analyze function on a batch of
 # 500 changed rows (changes/s, ms/batch, peak RSS). Needs Go and moto_server; installs aws-lambda-rie if missing.
 #   infra/measure-lambdas.sh            (BENCHTIME=3x by default)
@@ -23,5 +23,5 @@ command -v aws-lambda-rie >/dev/null || [ -x "$("$GO" env GOPATH)/bin/aws-lambda
   "$GO" install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 echo
 echo "under aws-lambda-rie ($("$GO" env GOOS)/$("$GO" env GOARCH), $(nproc) cores):"
-"$GO" test -run '^$' -bench 'BenchmarkColdStart|BenchmarkAnalyze500' -benchtime "${BENCHTIME:-3x}" ./shared/localchain 2>&1 |
+"$GO" test -run '^$' -bench 'BenchmarkColdStart|BenchmarkAnalyze500' -benchtime "${BENCHTIME:-3x}" ./shared/local/localchain 2>&1 |
   grep -E '^(Benchmark|goos|goarch|cpu|ok|FAIL|---)'

@@ -13,8 +13,8 @@ import (
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/config"
-	"github.com/fieldaudit/billing-audit/shared/demo"
-	"github.com/fieldaudit/billing-audit/shared/smartsim"
+	"github.com/fieldaudit/billing-audit/shared/local/demo"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
 )
 
 // demoToken is the simulator's token in the demo; it grants nothing elsewhere.

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsimtest"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
-	"github.com/fieldaudit/billing-audit/shared/smartsim"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -105,7 +106,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 
 func TestSetupAndRunAgainstSimulator(t *testing.T) {
 	cleanEnv(t)
-	srv := smartsim.Start(t, smartsim.Options{Clock: func() time.Time { return time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC) }})
+	srv := smartsimtest.Start(t, smartsim.Options{Clock: func() time.Time { return time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC) }})
 	gen, err := srv.Populate(smartsim.GenConfig{Sheets: 2, Rows: 200, Weeks: 3})
 	if err != nil {
 		t.Fatal(err)

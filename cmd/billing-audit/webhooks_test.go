@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/bolt"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsimtest"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
-	"github.com/fieldaudit/billing-audit/shared/smartsim"
 )
 
 // echoReceiver answers every verification challenge (and every callback)
@@ -44,7 +45,7 @@ func writeEnv(t *testing.T, lines ...string) {
 
 func TestWebhooksCommands(t *testing.T) {
 	cleanEnv(t)
-	srv := smartsim.Start(t, smartsim.Options{})
+	srv := smartsimtest.Start(t, smartsim.Options{})
 	gen, err := srv.Populate(smartsim.GenConfig{Sheets: 2, Rows: 20, Weeks: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func TestWebhooksCommands(t *testing.T) {
 // registers the webhooks, and an edit reaches the audit sheet by itself.
 func TestListenCommand(t *testing.T) {
 	cleanEnv(t)
-	srv := smartsim.Start(t, smartsim.Options{Webhooks: smartsim.WebhookOptions{Debounce: 100 * time.Millisecond}})
+	srv := smartsimtest.Start(t, smartsim.Options{Webhooks: smartsim.WebhookOptions{Debounce: 100 * time.Millisecond}})
 	gen, err := srv.Populate(smartsim.GenConfig{Sheets: 1, Rows: 20, Weeks: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Command localstack deploys the real template.yaml into a local moto server (no Docker, no SAM CLI, no aws CLI)
 // and writes the names of what it created to an env file (.local/stack.env) for the functions and the tests.
-// The deployment itself is shared/localstack.
+// The deployment itself is shared/local/localstack.
 //
 //	go run ./cmd/localstack -endpoint http://127.0.0.1:5055 -env-file .local/stack.env
 package main
@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fieldaudit/billing-audit/shared/localstack"
+	"github.com/fieldaudit/billing-audit/shared/local/localstack"
 )
 
 func main() {

@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
-	"github.com/fieldaudit/billing-audit/shared/smartsim"
 )
 
 func main() {

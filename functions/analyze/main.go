@@ -12,12 +12,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/fieldaudit/billing-audit/shared/cloud"
+	"github.com/fieldaudit/billing-audit/shared/aws/lambdaapp"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 )
 
-type handler struct{ app *cloud.App }
+type handler struct{ app *lambdaapp.App }
 
 func (h handler) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
@@ -55,6 +55,6 @@ func (h handler) one(ctx context.Context, m events.SQSMessage) error {
 }
 
 func main() {
-	app := cloud.Must(cloud.New(context.Background(), true, config.EnvTable, config.EnvEventBus, config.EnvReportBucket))
+	app := lambdaapp.Must(lambdaapp.New(context.Background(), true, config.EnvTable, config.EnvEventBus, config.EnvReportBucket))
 	lambda.Start(handler{app}.handle)
 }

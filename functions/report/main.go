@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/fieldaudit/billing-audit/shared/audit"
-	"github.com/fieldaudit/billing-audit/shared/cloud"
+	"github.com/fieldaudit/billing-audit/shared/aws/lambdaapp"
+	"github.com/fieldaudit/billing-audit/shared/aws/s3store"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
-	"github.com/fieldaudit/billing-audit/shared/s3"
 	"github.com/fieldaudit/billing-audit/shared/xlsx"
 )
 
@@ -28,7 +28,7 @@ type request struct {
 	ForceReport bool   `json:"forceReport,omitempty"`
 }
 
-type handler struct{ app *cloud.App }
+type handler struct{ app *lambdaapp.App }
 
 func (h handler) handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	var probe struct {
@@ -88,7 +88,7 @@ func (h handler) report(ctx context.Context, runID string, force bool) (pipeline
 	h.app.Log.InfoContext(ctx, "attested", "run", run.RunID, "verification", att.Verification.Summary(),
 		"digest", att.Digest.Location, "withheld", att.Digest.Withheld)
 	ro := pipeline.ReportOptions{
-		Workbook: xlsx.Workbook{}, Sink: s3.Reports{Blobs: h.app.Blobs, Prefix: "reports/"},
+		Workbook: xlsx.Workbook{}, Sink: s3store.Reports{Blobs: h.app.Blobs, Prefix: "reports/"},
 		Force: force || run.ForceReport, Findings: run.Findings, Integrity: att.Integrity(),
 	}
 	if h.app.Config.AnonymizeUsers {
@@ -122,6 +122,6 @@ func (h handler) findRun(ctx context.Context, runID string) (pipeline.RunRecord,
 }
 
 func main() {
-	app := cloud.Must(cloud.New(context.Background(), true, config.EnvTable, config.EnvReportBucket, config.EnvDigestKeyID, config.EnvDigestBucket))
+	app := lambdaapp.Must(lambdaapp.New(context.Background(), true, config.EnvTable, config.EnvReportBucket, config.EnvDigestKeyID, config.EnvDigestBucket))
 	lambda.Start(handler{app}.handle)
 }

@@ -9,7 +9,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/fieldaudit/billing-audit/shared/cloud"
+	"github.com/fieldaudit/billing-audit/shared/aws/lambdaapp"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 )
@@ -24,7 +24,7 @@ type response struct {
 	TestMode      bool   `json:"testMode,omitempty"`
 }
 
-type handler struct{ app *cloud.App }
+type handler struct{ app *lambdaapp.App }
 
 func (h handler) handle(ctx context.Context, raw json.RawMessage) (response, error) {
 	var req pipeline.ScanRequest
@@ -44,6 +44,6 @@ func (h handler) handle(ctx context.Context, raw json.RawMessage) (response, err
 }
 
 func main() {
-	app := cloud.Must(cloud.New(context.Background(), true, config.EnvTable, config.EnvAnalysisQueueURL, config.EnvEventBus, config.EnvReportBucket))
+	app := lambdaapp.Must(lambdaapp.New(context.Background(), true, config.EnvTable, config.EnvAnalysisQueueURL, config.EnvEventBus, config.EnvReportBucket))
 	lambda.Start(handler{app}.handle)
 }

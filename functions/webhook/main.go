@@ -13,7 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/fieldaudit/billing-audit/shared/cloud"
+	"github.com/fieldaudit/billing-audit/shared/aws/lambdaapp"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/webhook"
@@ -38,7 +38,7 @@ func (h handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 }
 
 // newReceiver wires the receiver to the cloud adapters.
-func newReceiver(app *cloud.App) *webhook.Receiver {
+func newReceiver(app *lambdaapp.App) *webhook.Receiver {
 	return &webhook.Receiver{
 		Secrets:        webhook.StoredSecrets(app.WebhookSecrets, nil),
 		Nonces:         app.WebhookStore,
@@ -49,6 +49,6 @@ func newReceiver(app *cloud.App) *webhook.Receiver {
 }
 
 func main() {
-	app := cloud.Must(cloud.New(context.Background(), false, config.EnvTable, config.EnvWebhookQueueURL, config.EnvWebhookSecrets))
+	app := lambdaapp.Must(lambdaapp.New(context.Background(), false, config.EnvTable, config.EnvWebhookQueueURL, config.EnvWebhookSecrets))
 	lambda.Start(handler{newReceiver(app)}.handle)
 }

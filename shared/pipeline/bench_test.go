@@ -16,9 +16,10 @@ import (
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/bolt"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsimtest"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
-	"github.com/fieldaudit/billing-audit/shared/smartsim"
 )
 
 // peakHeap samples the live heap every millisecond until stop is called and
@@ -134,7 +135,7 @@ func BenchmarkFullScan(b *testing.B) {
 // 5,000 rows, nothing changed. It costs one small call per sheet.
 func BenchmarkIncrementalScan(b *testing.B) {
 	const sheets, rows = 20, 5000
-	srv := smartsim.Start(b, smartsim.Options{Limits: smartsim.Limits{Disabled: true}})
+	srv := smartsimtest.Start(b, smartsim.Options{Limits: smartsim.Limits{Disabled: true}})
 	gen, err := srv.Populate(smartsim.GenConfig{Sheets: sheets, Rows: rows, Weeks: 8})
 	if err != nil {
 		b.Fatal(err)

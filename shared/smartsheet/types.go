@@ -1,7 +1,7 @@
 // Package smartsheet holds the Smartsheet API 2.0 wire model and a client that
 // is correct, economical and patient under Smartsheet's rate limits.
 //
-// The same model types are used by the simulator in shared/smartsim, so one
+// The same model types are used by the simulator in shared/local/smartsim, so one
 // set of JSON shapes (checked against ../shared/smartsheet/openapi.json and the
 // SDK test scenarios) serves both sides.
 package smartsheet

@@ -21,13 +21,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/fieldaudit/billing-audit/shared/aws/kmssign"
-	"github.com/fieldaudit/billing-audit/shared/localstack"
+	"github.com/fieldaudit/billing-audit/shared/local/localstacktest"
 )
 
 // MustMotoKMS starts moto and returns a KMS client on it.
 func MustMotoKMS(tb testing.TB) *kms.Client {
 	tb.Helper()
-	endpoint := localstack.StartMoto(tb)
+	endpoint := localstacktest.StartMoto(tb)
 	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion("us-east-1"), awsconfig.WithBaseEndpoint(endpoint),
 		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
 	if err != nil {
