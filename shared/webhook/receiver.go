@@ -20,11 +20,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
+	"net/textproto"
 	"strings"
 	"time"
 
-	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
 
 // Header names of the Smartsheet webhook protocol.
@@ -52,7 +51,7 @@ func (r Request) Header(name string) string {
 	if v, ok := r.Headers[name]; ok {
 		return v
 	}
-	if v, ok := r.Headers[http.CanonicalHeaderKey(name)]; ok {
+	if v, ok := r.Headers[textproto.CanonicalMIMEHeaderKey(name)]; ok {
 		return v
 	}
 	for k, v := range r.Headers {
@@ -157,19 +156,32 @@ const (
 	outInternal
 )
 
+// The HTTP statuses the receiver answers with. They are spelled here, not
+// taken from net/http: the webhook rules are domain code, free of any
+// transport, and every adapter (the Lambda's API event, net/http for
+// `billing-audit listen`) writes Response as it is.
+const (
+	statusOK           = 200
+	statusBadRequest   = 400
+	statusUnauthorized = 401
+	statusForbidden    = 403
+	statusTooLarge     = 413
+	statusInternal     = 500
+)
+
 // outcomes is the single table from outcome to HTTP status and body. Bodies
 // are generic: no internal detail reaches the caller.
 var outcomes = map[outcome]struct {
 	status int
 	body   string
 }{
-	outOK:           {http.StatusOK, `{"status":"ok"}`},
-	outDuplicate:    {http.StatusOK, `{"status":"duplicate"}`},
-	outBadRequest:   {http.StatusBadRequest, `{"error":"bad request"}`},
-	outUnauthorized: {http.StatusUnauthorized, `{"error":"unauthorized"}`},
-	outForbidden:    {http.StatusForbidden, `{"error":"forbidden"}`},
-	outTooLarge:     {http.StatusRequestEntityTooLarge, `{"error":"request too large"}`},
-	outInternal:     {http.StatusInternalServerError, `{"error":"internal error"}`},
+	outOK:           {statusOK, `{"status":"ok"}`},
+	outDuplicate:    {statusOK, `{"status":"duplicate"}`},
+	outBadRequest:   {statusBadRequest, `{"error":"bad request"}`},
+	outUnauthorized: {statusUnauthorized, `{"error":"unauthorized"}`},
+	outForbidden:    {statusForbidden, `{"error":"forbidden"}`},
+	outTooLarge:     {statusTooLarge, `{"error":"request too large"}`},
+	outInternal:     {statusInternal, `{"error":"internal error"}`},
 }
 
 func answer(o outcome) Response {
@@ -228,7 +240,7 @@ func (r *Receiver) Handle(ctx context.Context, req Request) Response {
 		lg.WarnContext(ctx, "webhook: body too large", "bytes", len(req.Body))
 		return answer(outTooLarge)
 	}
-	var cb smartsheet.WebhookCallback
+	var cb callbackBody
 	if err := json.Unmarshal(req.Body, &cb); err != nil || !isObject(req.Body) {
 		lg.WarnContext(ctx, "webhook: malformed body", "bytes", len(req.Body))
 		return answer(outBadRequest)
@@ -292,7 +304,7 @@ func (r *Receiver) Handle(ctx context.Context, req Request) Response {
 }
 
 // challenge answers a verification request for a webhook we registered.
-func (r *Receiver) challenge(ctx context.Context, header string, cb smartsheet.WebhookCallback) Response {
+func (r *Receiver) challenge(ctx context.Context, header string, cb callbackBody) Response {
 	lg := r.log().With("webhookId", cb.WebhookID)
 	value := header
 	if value == "" {
@@ -320,14 +332,40 @@ func (r *Receiver) challenge(ctx context.Context, header string, cb smartsheet.W
 		return answer(outInternal)
 	}
 	lg.InfoContext(ctx, "webhook: challenge answered")
-	return Response{Status: http.StatusOK, Body: body, Headers: map[string]string{
+	return Response{Status: statusOK, Body: body, Headers: map[string]string{
 		"Content-Type": "application/json", HeaderResponse: value,
 	}}
 }
 
+// callbackBody is the body Smartsheet posts to a webhook's callback URL (the
+// OpenAPI spec's WebhookCallback), decoded here rather than with the
+// Smartsheet client's types so the rules depend on no client.
+type callbackBody struct {
+	Nonce            string      `json:"nonce,omitempty"`
+	Timestamp        time.Time   `json:"timestamp"`
+	WebhookID        int64       `json:"webhookId"`
+	Scope            string      `json:"scope,omitempty"`
+	ScopeObjectID    int64       `json:"scopeObjectId,omitempty"`
+	Events           []eventBody `json:"events,omitempty"`
+	NewWebhookStatus string      `json:"newWebhookStatus,omitempty"`
+	Challenge        string      `json:"challenge,omitempty"`
+}
+
+// eventBody is one event of a callback.
+type eventBody struct {
+	ObjectType  string    `json:"objectType"`
+	EventType   string    `json:"eventType"`
+	ID          int64     `json:"id,omitempty"`
+	RowID       int64     `json:"rowId,omitempty"`
+	ColumnID    int64     `json:"columnId,omitempty"`
+	UserID      int64     `json:"userId,omitempty"`
+	Timestamp   time.Time `json:"timestamp"`
+	ChangeAgent string    `json:"changeAgent,omitempty"`
+}
+
 // reduce keeps the events the audit uses: cell events, and row created or
 // deleted; minus our own writes and untracked columns.
-func (r *Receiver) reduce(cb smartsheet.WebhookCallback) Callback {
+func (r *Receiver) reduce(cb callbackBody) Callback {
 	out := Callback{WebhookID: cb.WebhookID, SheetID: cb.ScopeObjectID, Nonce: cb.Nonce,
 		Time: cb.Timestamp.UTC(), NewStatus: cb.NewWebhookStatus}
 	var cols map[int64]bool
