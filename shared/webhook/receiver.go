@@ -23,7 +23,6 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
-
 )
 
 // Header names of the Smartsheet webhook protocol.
