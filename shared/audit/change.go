@@ -55,20 +55,6 @@ const (
 	RiskUnknown Risk = "UNKNOWN"
 )
 
-// RiskFor grades an impact by its absolute value: HIGH above HighRisk, MEDIUM
-// above MediumRisk, else LOW. The thresholds themselves fall in the lower band.
-func (c Config) RiskFor(impact decimal.Decimal) Risk {
-	a := impact.Abs()
-	switch {
-	case a.GreaterThan(c.HighRisk):
-		return RiskHigh
-	case a.GreaterThan(c.MediumRisk):
-		return RiskMedium
-	default:
-		return RiskLow
-	}
-}
-
 // Change is one detected change to a billed row.
 type Change struct {
 	// ChangeID is the same whenever the same change is detected again, and

@@ -79,58 +79,6 @@ type ScanWindow struct {
 	Current  time.Time `json:"current"`
 }
 
-// Cutoff is the instant from which an edit to a row of the given week ending
-// is unauthorized: the end of that day in the audit timezone, plus Grace.
-func (c Config) Cutoff(weekEnding time.Time) time.Time {
-	y, m, d := weekEnding.Date()
-	return time.Date(y, m, d+1, 0, 0, 0, 0, c.location()).Add(c.Grace).UTC()
-}
-
-// Classify sets ch.Risk from ch.Impact, and ch.Status from the change time:
-// ch.Attribution.Time when known, else the attribution window, else w. A time
-// at or after the cutoff is UNAUTHORIZED; a window wholly before it is
-// AUTHORIZED, wholly after it UNAUTHORIZED, and straddling it NEEDS_REVIEW,
-// as is a change whose week ending is unknown. A WEEK_MOVED change is judged
-// against the earlier of its two weeks.
-func (c Config) Classify(ch *Change, w ScanWindow) {
-	if ch.Unvalued {
-		ch.Risk = RiskUnknown
-	} else {
-		ch.Risk = c.RiskFor(ch.Impact)
-	}
-	week := ch.WeekEnding
-	if ch.Kind == KindWeekMoved && !ch.MovedTo.IsZero() && (week.IsZero() || ch.MovedTo.Before(week)) {
-		week = ch.MovedTo
-	}
-	if week.IsZero() {
-		ch.Status = StatusNeedsReview
-		return
-	}
-	cut := c.Cutoff(week)
-	if t := ch.Attribution.Time; t != nil {
-		if t.Before(cut) {
-			ch.Status = StatusAuthorized
-		} else {
-			ch.Status = StatusUnauthorized
-		}
-		return
-	}
-	start, end := ch.Attribution.WindowStart, ch.Attribution.WindowEnd
-	if end.IsZero() {
-		start, end = w.Previous, w.Current
-	}
-	switch {
-	case end.IsZero():
-		ch.Status = StatusNeedsReview
-	case end.Before(cut):
-		ch.Status = StatusAuthorized
-	case !start.IsZero() && !start.Before(cut):
-		ch.Status = StatusUnauthorized
-	default:
-		ch.Status = StatusNeedsReview
-	}
-}
-
 // valueKind says how a column's values are compared.
 type valueKind uint8
 
@@ -208,9 +156,6 @@ func (d *Detector) NextBaseline(prev *Baseline, cur RowSnapshot, changed bool, s
 	}
 	return b
 }
-
-// Classify is [Config.Classify] with the detector's configuration.
-func (d *Detector) Classify(c *Change, w ScanWindow) { d.cfg.Classify(c, w) }
 
 // Compare compares a row with its baseline. prev nil means a new row, cur
 // nil a deleted one.
