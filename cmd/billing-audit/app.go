@@ -95,43 +95,29 @@ func (a *app) auditSheetID(ctx context.Context) (int64, error) {
 	return strconv.ParseInt(v, 10, 64)
 }
 
-func auditConfig(cfg config.Config) audit.Config {
-	ac := audit.DefaultConfig()
-	ac.TrackColumns = cfg.TrackColumns
-	ac.Location = cfg.Location
-	ac.Grace = cfg.Grace
-	ac.HighRisk, ac.MediumRisk = cfg.HighRisk, cfg.MediumRisk
-	return ac
-}
-
+// runner is the pipeline over the CLI's adapters: the Smartsheet client, the
+// bbolt store and the digest files. The options come from the same builder
+// the Lambdas use (config.PipelineOptions); only the audit sheet found by
+// setup, the progress line and the demo's clock are the CLI's own.
 func (a *app) runner(ctx context.Context, logger *slog.Logger, progress pipeline.Progress) (*pipeline.Runner, error) {
 	auditID, err := a.auditSheetID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	opts := pipeline.Options{
-		Audit:             auditConfig(a.cfg),
-		SourceSheetIDs:    a.cfg.SourceSheetIDs,
-		SourceFolderIDs:   a.cfg.SourceFolderIDs,
-		AuditSheetID:      auditID,
-		SkipCellHistory:   a.cfg.SkipCellHistory,
-		TestMode:          a.cfg.TestMode,
-		Logger:            logger,
-		Progress:          progress,
-		Stats:             a.client.Stats,
-		RequestsPerMinute: a.cfg.RequestsPerMinute,
-		HistoryPerMinute:  a.cfg.HistoryPerMinute,
-		Clock:             a.clock,
+	cfg := a.cfg
+	cfg.AuditSheetID = auditID
+	ports := config.Ports{
+		Logger: logger, Stats: a.client.Stats,
 		// Attribution: webhook record (stored by `listen`) → writer info → cell history → unknown.
-		Webhooks:           pipeline.WebhookAttributor(a.store, a.client),
-		WebhookCallbackURL: a.cfg.WebhookCallbackURL,
-		WebhookAPI:         a.client,
-		WebhookSecrets:     a.store,
-		Digests:            a.digests,
+		WebhookRecords: a.store, Users: a.client,
+		WebhookAPI: a.client, WebhookSecrets: a.store,
+		Digests: a.digests,
 	}
 	if a.signer != nil {
-		opts.Signer = a.signer
+		ports.Signer = a.signer
 	}
+	opts := cfg.PipelineOptions(ports)
+	opts.Progress, opts.Clock = progress, a.clock
 	return pipeline.New(a.client, a.store, opts)
 }
 

@@ -1,6 +1,9 @@
 // Package config reads the operator CLI's settings from environment variables
 // (and an optional .env file) into one typed struct, failing fast with the
-// variable's name. Every variable is documented in README.md and .env.example.
+// variable's name, and the Lambda functions' (LoadFunction). Every variable is
+// documented in README.md and .env.example. It also turns the settings into
+// the pipeline's options (PipelineOptions), the one builder the CLI and the
+// Lambdas share.
 package config
 
 import (

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 )
 
@@ -22,6 +23,8 @@ const (
 	EnvDigestBucket = "DIGEST_BUCKET"
 	// EnvDigestRetentionDays is how many days each digest object stays locked.
 	EnvDigestRetentionDays = "DIGEST_RETENTION_DAYS"
+	// EnvLogLevel is the functions' log level: DEBUG, INFO, WARN or ERROR.
+	EnvLogLevel = "LOG_LEVEL"
 )
 
 // DefaultDigestRetentionDays is template.yaml's DigestRetentionDays default:
@@ -46,6 +49,11 @@ type Function struct {
 	DigestKeyID         string
 	DigestBucket        string
 	DigestRetentionDays int
+	// LogLevel is LOG_LEVEL (default INFO). template.yaml sets the same
+	// spelling in LOG_LEVEL and in LoggingConfig.ApplicationLogLevel: Lambda
+	// drops JSON lines below the latter, so both must say DEBUG for a debug
+	// line to reach CloudWatch.
+	LogLevel slog.Level
 }
 
 // LoadFunction reads a function's configuration; the variables in need must
@@ -69,6 +77,11 @@ func LoadFunction(getenv Getenv, need ...string) (Function, error) {
 		DigestBucket:        p.raw(EnvDigestBucket),
 		DigestRetentionDays: p.positive(EnvDigestRetentionDays, DefaultDigestRetentionDays),
 	}
+	level, err := ParseLogLevel(p.raw(EnvLogLevel))
+	if err != nil {
+		p.fail(EnvLogLevel, err.Error())
+	}
+	f.LogLevel = level
 	var missing []string
 	for _, n := range need {
 		if p.raw(n) == "" {
@@ -80,4 +93,22 @@ func LoadFunction(getenv Getenv, need ...string) (Function, error) {
 	}
 	errs = append(errs, p.errs...)
 	return f, errors.Join(errs...)
+}
+
+// ParseLogLevel reads a LOG_LEVEL value: DEBUG, INFO, WARN or ERROR in any
+// case, INFO when empty. It is the one spelling the code and template.yaml
+// share (Lambda's ApplicationLogLevel uses the same words); anything else is
+// an error rather than a silent INFO, so a typo cannot hide debug logs.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "", "INFO":
+		return slog.LevelInfo, nil
+	case "DEBUG":
+		return slog.LevelDebug, nil
+	case "WARN":
+		return slog.LevelWarn, nil
+	case "ERROR":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("must be DEBUG, INFO, WARN or ERROR, got %q", s)
 }
