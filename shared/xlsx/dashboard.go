@@ -28,14 +28,35 @@ func riskLabel(r *audit.Report, risk audit.Risk) string {
 	return string(risk)
 }
 
+// writeDashboard writes the executive dashboard: the status line on top, then
+// money tables read down the page, the top items to act on, coverage, and the
+// risk chart beside the tables. Each section writes from a row and returns
+// the last row it wrote, so a section can grow without the others moving by
+// hand.
 func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 	g := &grid{f: f, sheet: SheetDashboard}
 	g.widths(26, 16, 24, 24, 18, 14, 12, 26, 18, 14)
-	loc := r.Location
-	money3 := []int{st.label, st.integer, st.money, st.money}
+	writeDashboardHead(g, st, r)
 
+	row := writeTotals(g, st, r, 9) + 2
+	riskFirst := row + 2 // the first data row of "By risk", below its title and header
+	riskLast := writeBreakdown(g, st, row, "By risk", "Risk", riskLines(r))
+	row = writeBreakdown(g, st, riskLast+2, "By kind", "Kind", kindLines(r))
+	row = writeBreakdown(g, st, row+2, "By status", "Status", statusLines(r))
+	row = writeTop(g, st, r, row+2)
+	writeCoverage(g, st, r, row+2)
+
+	if g.err != nil {
+		return g.err
+	}
+	return f.AddChart(SheetDashboard, "G7", riskChart(riskFirst, riskLast))
+}
+
+// writeDashboardHead writes rows 1 to 7: title, run line, status (StatusCell),
+// its detail, the audit log's verdict when verified, and the period.
+func writeDashboardHead(g *grid, st *styles, r *audit.Report) {
 	g.set(1, 1, "Billing audit — Executive Dashboard", st.title)
-	sub := fmt.Sprintf("Run %s · generated %s (%s)", r.RunID, formatWhen(r.GeneratedAt, loc), tzName(r))
+	sub := fmt.Sprintf("Run %s · generated %s (%s)", r.RunID, formatWhen(r.GeneratedAt, r.Location), tzName(r))
 	if r.TestMode {
 		sub += " · TEST MODE: nothing was written to Smartsheet"
 	}
@@ -44,7 +65,7 @@ func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 	g.set(1, 4, r.Status, st.statusByLevel[r.Level])
 	g.merge("A4", "F4")
 	if g.err == nil {
-		g.err = f.SetRowHeight(SheetDashboard, 4, 40)
+		g.err = g.f.SetRowHeight(SheetDashboard, 4, 40)
 	}
 	g.set(1, 5, r.StatusDetail, st.text)
 	if in := r.Integrity; in != nil {
@@ -55,54 +76,84 @@ func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 		g.set(1, 6, "Audit log "+in.Verification.Summary(), style)
 		g.merge("A6", "D6") // within the first printed page
 		if g.err == nil {
-			g.err = f.SetRowHeight(SheetDashboard, 6, 30)
+			g.err = g.f.SetRowHeight(SheetDashboard, 6, 30)
 		}
 	}
 
 	g.row(7, []int{st.label}, "Period", periodText(*r)+" ("+tzName(r)+")")
+}
 
-	row := 9
+// moneyStyles are the styles of a "label, count, gross, net" line.
+func moneyStyles(st *styles) []int { return []int{st.label, st.integer, st.money, st.money} }
+
+// writeTotals writes the "Money impact" table from row on and returns the
+// last row written.
+func writeTotals(g *grid, st *styles, r *audit.Report, row int) int {
 	g.set(1, row, "Money impact", st.subtitle)
 	row++
 	g.header(row, st.header, "Changes", "Count", "Gross (sum of |impact|)", "Net (signed sum)")
-	row++
 	t := r.Totals
-	g.row(row, money3, "All changes", t.All.Count, t.All.Gross, t.All.Net)
-	g.row(row+1, money3, "Unauthorized", t.Unauthorized.Count, t.Unauthorized.Gross, t.Unauthorized.Net)
-	g.row(row+2, money3, "Needs review", t.NeedsReview.Count, t.NeedsReview.Gross, t.NeedsReview.Net)
-	g.row(row+3, money3, "Estimated (quantity × unit price)", t.Estimated.Count, t.Estimated.Gross, t.Estimated.Net)
-	g.row(row+4, []int{st.label, st.integer}, "Impact not computable", t.Unvalued)
-	row += 6
-
-	g.set(1, row, "By risk", st.subtitle)
-	row++
-	g.header(row, st.header, "Risk", "Count", "Gross impact", "Net impact")
-	riskFirst := row + 1
-	for _, rt := range r.ByRisk {
+	for _, l := range []impactLine{
+		{"All changes", t.All},
+		{"Unauthorized", t.Unauthorized},
+		{"Needs review", t.NeedsReview},
+		{"Estimated (quantity × unit price)", t.Estimated},
+	} {
 		row++
-		g.row(row, money3, riskLabel(r, rt.Risk), rt.Count, rt.Gross, rt.Net)
+		g.row(row, moneyStyles(st), l.label, l.Count, l.Gross, l.Net)
 	}
-	riskLast := row
-	row += 2
-
-	g.set(1, row, "By kind", st.subtitle)
 	row++
-	g.header(row, st.header, "Kind", "Count", "Gross impact", "Net impact")
-	for _, kt := range r.ByKind {
-		row++
-		g.row(row, money3, string(kt.Kind), kt.Count, kt.Gross, kt.Net)
-	}
-	row += 2
+	g.row(row, []int{st.label, st.integer}, "Impact not computable", t.Unvalued)
+	return row
+}
 
-	g.set(1, row, "By status", st.subtitle)
+// impactLine is one labelled line of a money table.
+type impactLine struct {
+	label string
+	audit.Impact
+}
+
+func riskLines(r *audit.Report) []impactLine {
+	lines := make([]impactLine, 0, len(r.ByRisk))
+	for _, t := range r.ByRisk {
+		lines = append(lines, impactLine{riskLabel(r, t.Risk), t.Impact})
+	}
+	return lines
+}
+
+func kindLines(r *audit.Report) []impactLine {
+	lines := make([]impactLine, 0, len(r.ByKind))
+	for _, t := range r.ByKind {
+		lines = append(lines, impactLine{string(t.Kind), t.Impact})
+	}
+	return lines
+}
+
+func statusLines(r *audit.Report) []impactLine {
+	lines := make([]impactLine, 0, len(r.ByStatus))
+	for _, t := range r.ByStatus {
+		lines = append(lines, impactLine{string(t.Status), t.Impact})
+	}
+	return lines
+}
+
+// writeBreakdown writes a titled "first, Count, Gross impact, Net impact"
+// table from row on and returns the last row written (the header's when
+// lines is empty).
+func writeBreakdown(g *grid, st *styles, row int, title, first string, lines []impactLine) int {
+	g.set(1, row, title, st.subtitle)
 	row++
-	g.header(row, st.header, "Status", "Count", "Gross impact", "Net impact")
-	for _, s := range r.ByStatus {
+	g.header(row, st.header, first, "Count", "Gross impact", "Net impact")
+	for _, l := range lines {
 		row++
-		g.row(row, money3, string(s.Status), s.Count, s.Gross, s.Net)
+		g.row(row, moneyStyles(st), l.label, l.Count, l.Gross, l.Net)
 	}
-	row += 2
+	return row
+}
 
+// writeTop writes the largest unauthorized changes from row on, each linked
+// to its Smartsheet row, and returns the last row written.
+func writeTop(g *grid, st *styles, r *audit.Report, row int) int {
 	g.set(1, row, fmt.Sprintf("Act on these first: the %d largest unauthorized changes", audit.TopItems), st.subtitle)
 	row++
 	g.header(row, st.header, "Work Request #", "Row", "Source Sheet", "Column", "Money impact", "Risk", "Week ending", "Changed by", "Changed at", "Kind")
@@ -112,45 +163,48 @@ func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 	}
 	for _, c := range r.Top {
 		row++
-		g.set(1, row, c.WorkRequest, st.text)
-		label := fmt.Sprintf("Row %d", c.RowNumber)
-		g.set(2, row, label, 0)
-		if u, ok := linkURL(c.Permalink); ok && g.err == nil {
-			ref := g.cell(2, row)
-			tip := "Open the row in Smartsheet"
-			g.err = f.SetCellHyperLink(SheetDashboard, ref, u, "External", excelize.HyperlinkOpts{Display: &label, Tooltip: &tip})
-			if g.err == nil {
-				g.err = f.SetCellStyle(SheetDashboard, ref, ref, st.link)
-			}
-		}
-		g.set(3, row, c.SheetName, st.text)
-		g.set(4, row, c.Column, st.text)
-		if c.Unvalued {
-			g.set(5, row, "not computable", st.note)
-		} else {
-			g.set(5, row, c.Impact, st.money)
-		}
-		g.set(6, row, string(c.Risk), 0)
-		if !c.WeekEnding.IsZero() {
-			g.set(7, row, dateSerial(c.WeekEnding), st.date)
-		}
-		g.set(8, row, audit.Who(c.Attribution), st.text)
-		if c.Attribution.Time != nil {
-			g.set(9, row, serial(*c.Attribution.Time, loc), st.when)
-		}
-		g.set(10, row, string(c.Kind), 0)
+		writeTopItem(g, st, r, row, c)
 	}
-	row += 2
+	return row
+}
 
+func writeTopItem(g *grid, st *styles, r *audit.Report, row int, c *audit.Change) {
+	g.set(1, row, c.WorkRequest, st.text)
+	label := fmt.Sprintf("Row %d", c.RowNumber)
+	g.set(2, row, label, 0)
+	if u, ok := linkURL(c.Permalink); ok && g.err == nil {
+		ref := g.cell(2, row)
+		tip := "Open the row in Smartsheet"
+		g.err = g.f.SetCellHyperLink(SheetDashboard, ref, u, "External", excelize.HyperlinkOpts{Display: &label, Tooltip: &tip})
+		if g.err == nil {
+			g.err = g.f.SetCellStyle(SheetDashboard, ref, ref, st.link)
+		}
+	}
+	g.set(3, row, c.SheetName, st.text)
+	g.set(4, row, c.Column, st.text)
+	if c.Unvalued {
+		g.set(5, row, "not computable", st.note)
+	} else {
+		g.set(5, row, c.Impact, st.money)
+	}
+	g.set(6, row, string(c.Risk), 0)
+	if !c.WeekEnding.IsZero() {
+		g.set(7, row, dateSerial(c.WeekEnding), st.date)
+	}
+	g.set(8, row, audit.Who(c.Attribution), st.text)
+	if c.Attribution.Time != nil {
+		g.set(9, row, serial(*c.Attribution.Time, r.Location), st.when)
+	}
+	g.set(10, row, string(c.Kind), 0)
+}
+
+// writeCoverage writes how much was read and attributed, from row on.
+func writeCoverage(g *grid, st *styles, r *audit.Report, row int) {
 	cv := r.Coverage
 	g.set(1, row, "Coverage", st.subtitle)
 	row++
 	g.header(row, st.header, "Measure", "Value")
-	for _, kv := range []struct {
-		label string
-		v     any
-		style int
-	}{
+	lines := []measure{
 		{"Sheets scanned", cv.SheetsScanned, st.integer},
 		{"Sheets skipped (unchanged since last scan)", cv.SheetsSkipped, st.integer},
 		{"Rows scanned", cv.RowsScanned, st.integer},
@@ -158,29 +212,27 @@ func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 		{"Changes with a known author", cv.Attributed, st.integer},
 		{"Share with a known author", cv.AttributedShare, st.percent},
 		{"Changes with an exact time", cv.ExactTime, st.integer},
-	} {
-		row++
-		g.row(row, []int{st.label, kv.style}, kv.label, kv.v)
 	}
 	for _, s := range cv.BySource {
-		row++
-		g.row(row, []int{st.label, st.integer}, "Attributed by "+string(s.Source), s.Count)
+		lines = append(lines, measure{"Attributed by " + string(s.Source), s.Count, st.integer})
 	}
+	writeMeasures(g, st, row, lines)
+}
 
-	if g.err != nil {
-		return g.err
-	}
-	return f.AddChart(SheetDashboard, "G7", &excelize.Chart{
+// riskChart charts the gross impact column of "By risk" (rows first to last,
+// its header the row above).
+func riskChart(first, last int) *excelize.Chart {
+	return &excelize.Chart{
 		Type: excelize.Col,
 		Series: []excelize.ChartSeries{{
-			Name:       absRef(SheetDashboard, 3, riskFirst-1, riskFirst-1),
-			Categories: absRef(SheetDashboard, 1, riskFirst, riskLast),
-			Values:     absRef(SheetDashboard, 3, riskFirst, riskLast),
+			Name:       absRef(SheetDashboard, 3, first-1, first-1),
+			Categories: absRef(SheetDashboard, 1, first, last),
+			Values:     absRef(SheetDashboard, 3, first, last),
 			Fill:       excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"C00000"}},
 		}},
 		Title:     []excelize.RichTextRun{{Text: "Gross money impact by risk"}},
 		Legend:    excelize.ChartLegend{Position: "none"},
 		Dimension: excelize.ChartDimension{Width: 520, Height: 300},
 		YAxis:     excelize.ChartAxis{NumFmt: excelize.ChartNumFmt{CustomNumFmt: `"$"#,##0`}},
-	})
+	}
 }

@@ -2,6 +2,7 @@ package xlsx
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 
@@ -25,12 +26,32 @@ const (
 
 var detailsWidths = []float64{16, 12, 24, 10, 20, 16, 16, 10, 14, 13, 10, 14, 12, 15, 28, 17, 34, 40, 34}
 
+// writeDetails streams Change Details, one row per change: the sheet can hold
+// 100,000 rows, which normal-mode cells would keep in memory all at once.
 func writeDetails(f *excelize.File, st *styles, r *audit.Report) error {
 	sw, err := f.NewStreamWriter(SheetDetails)
 	if err != nil {
 		return err
 	}
-	// Panes and widths must be set before the first row.
+	if err := startDetails(sw, st); err != nil {
+		return err
+	}
+	d := newDetailsRow(st, r.Location)
+	for n, c := range r.Changes {
+		ref, err := excelize.CoordinatesToCellName(1, n+2)
+		if err != nil {
+			return err
+		}
+		if err := sw.SetRow(ref, d.fill(c)); err != nil {
+			return fmt.Errorf("row %d: %w", n+2, err)
+		}
+	}
+	return finishDetails(f, sw, st, len(r.Changes)+1)
+}
+
+// startDetails writes what the stream writer needs before the first row:
+// the frozen header pane, column widths, and the header row.
+func startDetails(sw *excelize.StreamWriter, st *styles) error {
 	if err := sw.SetPanes(&excelize.Panes{
 		Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft",
 		Selection: []excelize.Selection{{SQRef: "A2", ActiveCell: "A2", Pane: "bottomLeft"}},
@@ -46,76 +67,91 @@ func writeDetails(f *excelize.File, st *styles, r *audit.Report) error {
 	for i, h := range DetailsColumns {
 		hdr[i] = excelize.Cell{StyleID: st.header, Value: h}
 	}
-	if err := sw.SetRow("A1", hdr, excelize.RowOpts{Height: 30}); err != nil {
-		return err
-	}
+	return sw.SetRow("A1", hdr, excelize.RowOpts{Height: 30})
+}
 
-	loc := r.Location
-	vals := make([]any, len(DetailsColumns))
-	cells := make([]excelize.Cell, len(DetailsColumns))
-	text := func(i int, s string) {
-		if s == "" {
-			vals[i] = nil
-			return
-		}
-		cells[i] = excelize.Cell{StyleID: st.text, Value: s}
-		vals[i] = &cells[i]
-	}
-	num := func(i int, v float64, style int) {
-		cells[i] = excelize.Cell{StyleID: style, Value: v}
-		vals[i] = &cells[i]
-	}
-	for n, c := range r.Changes {
-		clear(cells)
-		text(0, c.WorkRequest)
-		vals[1] = nil
-		if !c.WeekEnding.IsZero() {
-			num(1, dateSerial(c.WeekEnding), st.date)
-		}
-		text(2, c.SheetName)
-		label := fmt.Sprintf("Row %d", c.RowNumber)
-		if u, ok := linkURL(c.Permalink); ok {
-			cells[3] = excelize.Cell{StyleID: st.link, Formula: hyperlinkFormula(u, label), Value: label}
-			vals[3] = &cells[3]
-		} else {
-			text(3, label)
-		}
-		text(4, c.Column)
-		text(5, c.OldValue)
-		text(6, c.NewValue)
-		vals[7] = nil
-		if c.Delta != nil {
-			d, _ := c.Delta.Float64()
-			num(7, d, 0)
-		}
-		vals[8] = nil
-		if !c.Unvalued {
-			num(8, money(c.Impact), st.money)
-		}
-		text(9, valuation(c))
-		text(10, string(c.Risk))
-		text(11, string(c.Status))
-		cells[12] = excelize.Cell{Value: c.Unauthorized()} // TRUE/FALSE: filterable, cheaper than text
-		vals[12] = &cells[12]
-		text(13, string(c.Kind))
-		text(14, audit.Who(c.Attribution))
-		vals[15] = nil
-		if c.Attribution.Time != nil {
-			num(15, serial(*c.Attribution.Time, loc), st.when)
-		}
-		text(16, attributionText(c.Attribution, loc))
-		text(17, c.Note)
-		text(18, c.ChangeID)
-		ref, err := excelize.CoordinatesToCellName(1, n+2)
-		if err != nil {
-			return err
-		}
-		if err := sw.SetRow(ref, vals); err != nil {
-			return fmt.Errorf("row %d: %w", n+2, err)
-		}
-	}
+// detailsRow is one Change Details row, its cells reused for every change:
+// SetRow encodes a row as it is given, so one set of cells serves the whole
+// sheet instead of one allocation per cell per row.
+type detailsRow struct {
+	st    *styles
+	loc   *time.Location
+	vals  []any // nil for an empty cell, else a pointer into cells
+	cells []excelize.Cell
+}
 
-	last := len(r.Changes) + 1
+func newDetailsRow(st *styles, loc *time.Location) *detailsRow {
+	return &detailsRow{
+		st: st, loc: loc,
+		vals:  make([]any, len(DetailsColumns)),
+		cells: make([]excelize.Cell, len(DetailsColumns)),
+	}
+}
+
+// text sets column i (0-based) to s, leaving it empty when s is.
+func (d *detailsRow) text(i int, s string) {
+	if s == "" {
+		d.vals[i] = nil
+		return
+	}
+	d.cells[i] = excelize.Cell{StyleID: d.st.text, Value: s}
+	d.vals[i] = &d.cells[i]
+}
+
+func (d *detailsRow) num(i int, v float64, style int) {
+	d.cells[i] = excelize.Cell{StyleID: style, Value: v}
+	d.vals[i] = &d.cells[i]
+}
+
+// fill sets the row to c, in DetailsColumns' order, and returns its values.
+func (d *detailsRow) fill(c *audit.Change) []any {
+	st := d.st
+	clear(d.cells)
+	d.text(0, c.WorkRequest)
+	d.vals[1] = nil
+	if !c.WeekEnding.IsZero() {
+		d.num(1, dateSerial(c.WeekEnding), st.date)
+	}
+	d.text(2, c.SheetName)
+	label := fmt.Sprintf("Row %d", c.RowNumber)
+	if u, ok := linkURL(c.Permalink); ok {
+		d.cells[3] = excelize.Cell{StyleID: st.link, Formula: hyperlinkFormula(u, label), Value: label}
+		d.vals[3] = &d.cells[3]
+	} else {
+		d.text(3, label)
+	}
+	d.text(4, c.Column)
+	d.text(5, c.OldValue)
+	d.text(6, c.NewValue)
+	d.vals[7] = nil
+	if c.Delta != nil {
+		v, _ := c.Delta.Float64()
+		d.num(7, v, 0)
+	}
+	d.vals[8] = nil
+	if !c.Unvalued {
+		d.num(8, money(c.Impact), st.money)
+	}
+	d.text(9, valuation(c))
+	d.text(10, string(c.Risk))
+	d.text(11, string(c.Status))
+	d.cells[12] = excelize.Cell{Value: c.Unauthorized()} // TRUE/FALSE: filterable, cheaper than text
+	d.vals[12] = &d.cells[12]
+	d.text(13, string(c.Kind))
+	d.text(14, audit.Who(c.Attribution))
+	d.vals[15] = nil
+	if c.Attribution.Time != nil {
+		d.num(15, serial(*c.Attribution.Time, d.loc), st.when)
+	}
+	d.text(16, attributionText(c.Attribution, d.loc))
+	d.text(17, c.Note)
+	d.text(18, c.ChangeID)
+	return d.vals
+}
+
+// finishDetails colours the Risk column, makes rows 1 to last a table and
+// flushes the stream.
+func finishDetails(f *excelize.File, sw *excelize.StreamWriter, st *styles, last int) error {
 	if last < 2 {
 		last = 2 // a table needs a data row
 	}

@@ -13,40 +13,53 @@ import (
 // kind always cover every finding.
 const MaxFindingRows = 10000
 
+// writeInsights writes System Insights: how the run went, section by section
+// down the page, each section starting two rows below the last.
 func writeInsights(f *excelize.File, st *styles, r *audit.Report) error {
 	g := &grid{f: f, sheet: SheetInsights}
 	g.widths(44, 18, 30, 12, 22, 60)
-	loc := r.Location
-	run, api := r.Run, r.API
-
 	g.set(1, 1, "System Insights", st.title)
 	g.set(1, 2, "How the run went: API use against the budgets, rate limiting, coverage, data findings and the recommendations they trigger.", st.note)
 
-	row := 4
+	row := writeRunFacts(g, st, r, 4)
+	row = writeIntegrity(g, st, r, row+2)
+	row = writeAPICalls(g, st, r, row+2)
+	row = writeBudgets(g, st, r, row+2)
+	row = writeFindingGroups(g, st, r, row+2)
+	row = writeRecommendations(g, st, r, row+2)
+	writeFindings(g, st, r, row+2)
+	return g.err
+}
+
+// writeRunFacts writes the "Run" table from row on and returns the last row
+// written.
+func writeRunFacts(g *grid, st *styles, r *audit.Report, row int) int {
+	run, api, loc := r.Run, r.API, r.Location
 	g.set(1, row, "Run", st.subtitle)
 	row++
 	g.header(row, st.header, "Measure", "Value")
-	put := func(label string, v any, style int) {
-		row++
-		g.row(row, []int{st.label, style}, label, v)
-	}
-	put("Run ID", r.RunID, st.text)
+	lines := []measure{{"Run ID", r.RunID, st.text}}
 	if !run.StartedAt.IsZero() {
-		put("Started ("+tzName(r)+")", serial(run.StartedAt, loc), st.when)
+		lines = append(lines, measure{"Started (" + tzName(r) + ")", serial(run.StartedAt, loc), st.when})
 	}
 	if !run.FinishedAt.IsZero() {
-		put("Finished ("+tzName(r)+")", serial(run.FinishedAt, loc), st.when)
+		lines = append(lines, measure{"Finished (" + tzName(r) + ")", serial(run.FinishedAt, loc), st.when})
 	}
-	put("Scan duration", formatDuration(api.Duration), 0)
-	put("Scan duration (seconds)", api.Duration.Seconds(), 0)
-	put("Test mode (nothing written)", yesNo(run.TestMode), 0)
-	put("Sheets scanned", run.SheetsScanned, st.integer)
-	put("Sheets skipped as unchanged", run.SheetsSkipped, st.integer)
-	put("Rows scanned", run.RowsScanned, st.integer)
+	lines = append(lines,
+		measure{"Scan duration", formatDuration(api.Duration), 0},
+		measure{"Scan duration (seconds)", api.Duration.Seconds(), 0},
+		measure{"Test mode (nothing written)", yesNo(run.TestMode), 0},
+		measure{"Sheets scanned", run.SheetsScanned, st.integer},
+		measure{"Sheets skipped as unchanged", run.SheetsSkipped, st.integer},
+		measure{"Rows scanned", run.RowsScanned, st.integer},
+	)
+	return writeMeasures(g, st, row, lines)
+}
 
-	row = writeIntegrity(g, st, r, row+2)
-
-	row += 2
+// writeAPICalls writes the calls by endpoint and their total from row on and
+// returns the last row written.
+func writeAPICalls(g *grid, st *styles, r *audit.Report, row int) int {
+	api := r.API
 	g.set(1, row, "API calls by endpoint", st.subtitle)
 	row++
 	g.header(row, st.header, "Endpoint", "Calls", "Share of calls")
@@ -60,24 +73,34 @@ func writeInsights(f *excelize.File, st *styles, r *audit.Report) error {
 	}
 	row++
 	g.row(row, []int{st.label, st.integer}, "Total", api.Total)
+	return row
+}
 
-	row += 2
+// writeBudgets writes API use against the request and cell-history budgets
+// from row on and returns the last row written.
+func writeBudgets(g *grid, st *styles, r *audit.Report, row int) int {
+	api := r.API
 	g.set(1, row, "Budgets and rate limiting", st.subtitle)
 	row++
 	g.header(row, st.header, "Measure", "Value")
-	put("Request budget (calls per minute)", api.RequestBudgetPerMinute, st.integer)
-	put("Average rate achieved (calls per minute)", api.AvgPerMinute, st.integer)
-	put("Calls the budget allowed over the scan", api.RequestCapacity, st.integer)
-	put("Share of the request budget used", api.RequestUse, st.percent)
-	put("Cell-history calls spent", api.HistoryCalls, st.integer)
-	put("Cell-history budget (calls per minute)", api.HistoryBudgetPerMinute, st.integer)
-	put("Cell-history calls the budget allowed", api.HistoryCapacity, st.integer)
-	put("Share of the cell-history budget used", api.HistoryUse, st.percent)
-	put("Rate-limit waits", api.RateLimitWaits, st.integer)
-	put("Time spent waiting for the rate limit", formatDuration(api.RateLimitWait), 0)
-	put("Retries", api.Retries, st.integer)
+	return writeMeasures(g, st, row, []measure{
+		{"Request budget (calls per minute)", api.RequestBudgetPerMinute, st.integer},
+		{"Average rate achieved (calls per minute)", api.AvgPerMinute, st.integer},
+		{"Calls the budget allowed over the scan", api.RequestCapacity, st.integer},
+		{"Share of the request budget used", api.RequestUse, st.percent},
+		{"Cell-history calls spent", api.HistoryCalls, st.integer},
+		{"Cell-history budget (calls per minute)", api.HistoryBudgetPerMinute, st.integer},
+		{"Cell-history calls the budget allowed", api.HistoryCapacity, st.integer},
+		{"Share of the cell-history budget used", api.HistoryUse, st.percent},
+		{"Rate-limit waits", api.RateLimitWaits, st.integer},
+		{"Time spent waiting for the rate limit", formatDuration(api.RateLimitWait), 0},
+		{"Retries", api.Retries, st.integer},
+	})
+}
 
-	row += 2
+// writeFindingGroups writes the count of findings by kind from row on and
+// returns the last row written.
+func writeFindingGroups(g *grid, st *styles, r *audit.Report, row int) int {
 	g.set(1, row, "Findings by kind", st.subtitle)
 	row++
 	g.header(row, st.header, "Kind", "Count", "Sheets")
@@ -89,8 +112,12 @@ func writeInsights(f *excelize.File, st *styles, r *audit.Report) error {
 		row++
 		g.row(row, []int{st.text, st.integer, st.wrap}, string(fg.Kind), fg.Count, strings.Join(fg.Sheets, ", "))
 	}
+	return row
+}
 
-	row += 2
+// writeRecommendations writes the rules that fired from row on and returns
+// the last row written.
+func writeRecommendations(g *grid, st *styles, r *audit.Report, row int) int {
 	g.set(1, row, "Recommendations", st.subtitle)
 	row++
 	g.header(row, st.header, "Action", "Rule", "Triggered by")
@@ -103,8 +130,12 @@ func writeInsights(f *excelize.File, st *styles, r *audit.Report) error {
 		g.row(row, []int{st.wrap, st.text, st.wrap}, rec.Action, string(rec.Rule), rec.Trigger)
 		g.merge(g.cell(3, row), g.cell(6, row))
 	}
+	return row
+}
 
-	row += 2
+// writeFindings lists the findings from row on, at most MaxFindingRows of
+// them.
+func writeFindings(g *grid, st *styles, r *audit.Report, row int) {
 	g.set(1, row, "Findings", st.subtitle)
 	row++
 	g.header(row, st.header, "Kind", "Sheet", "Column", "Row", "Raw value", "Message")
@@ -122,7 +153,6 @@ func writeInsights(f *excelize.File, st *styles, r *audit.Report) error {
 		g.row(row, []int{st.text, st.text, st.text, st.integer, st.text, st.wrap},
 			string(fd.Kind), sheetName(fd), fd.Column, rowNum, fd.Raw, fd.Message)
 	}
-	return g.err
 }
 
 // MaxIntegrityRows caps the problems listed on System Insights; the counts

@@ -11,18 +11,37 @@ import (
 // TrendTable is the name of the Excel table holding the weekly trend.
 const TrendTable = "WeeklyTrend"
 
+// trendHeaderRow is the header row of the weekly trend table, under its
+// title; the trend charts refer to the table from there.
+const trendHeaderRow = 5
+
 // heatmapRow is the earliest row of the weekday × hour table.
 const heatmapRow = 36
 
 var weekdays = []string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
 
+// writeTrends writes Trends & Analytics: the weekly trend table, the
+// projection, the top editors, the weekday × hour heat map, and two charts of
+// the weekly trend beside the tables.
 func writeTrends(f *excelize.File, st *styles, r *audit.Report) error {
 	g := &grid{f: f, sheet: SheetTrends}
 	g.widths(30, 11, 13, 15, 15, 17, 17, 9, 10, 9, 11)
 	g.set(1, 1, "Trends & Analytics", st.title)
 	g.set(1, 2, fmt.Sprintf("Weeks are Monday to Sunday in %s; a change counts in the week it was made (its attribution time when known, else when it was detected). Gross = sum of |impact|; net = signed sum.", tzName(r)), st.note)
 
-	row := 4
+	last := writeWeeks(g, st, r, trendHeaderRow-1)
+	row := writeProjection(g, st, r, last+2)
+	row = writeTopEditors(g, st, r, row+2)
+	writeHeatmap(g, st, r, max(row+2, heatmapRow)) // below the charts, which sit beside the tables above
+	if g.err != nil || len(r.Weeks) == 0 {
+		return g.err
+	}
+	return addTrendCharts(f, trendHeaderRow, last)
+}
+
+// writeWeeks writes the weekly trend from row on, its header and weeks an
+// Excel table, and returns the last row written.
+func writeWeeks(g *grid, st *styles, r *audit.Report, row int) int {
 	g.set(1, row, fmt.Sprintf("Last %d weeks", len(r.Weeks)), st.subtitle)
 	row++
 	first := row
@@ -34,14 +53,17 @@ func writeTrends(f *excelize.File, st *styles, r *audit.Report) error {
 			dateSerial(w.WeekEnding), w.All.Count, w.Unauthorized.Count, w.All.Gross, w.All.Net,
 			w.Unauthorized.Gross, w.Unauthorized.Net, w.High, w.Medium, w.Low, w.Unknown)
 	}
-	last := row
 	if g.err == nil && len(r.Weeks) > 0 {
-		g.err = f.AddTable(SheetTrends, &excelize.Table{
-			Range: fmt.Sprintf("A%d:K%d", first, last), Name: TrendTable, StyleName: "TableStyleLight9",
+		g.err = g.f.AddTable(SheetTrends, &excelize.Table{
+			Range: fmt.Sprintf("A%d:K%d", first, row), Name: TrendTable, StyleName: "TableStyleLight9",
 		})
 	}
+	return row
+}
 
-	row += 2
+// writeProjection writes the next week's projection, or why there is none,
+// from row on and returns the last row written.
+func writeProjection(g *grid, st *styles, r *audit.Report, row int) int {
 	g.set(1, row, "Projection", st.subtitle)
 	row++
 	if p := r.Projection; p != nil {
@@ -51,8 +73,12 @@ func writeTrends(f *excelize.File, st *styles, r *audit.Report) error {
 	} else {
 		g.set(1, row, fmt.Sprintf("No projection: fewer than %d of the last %d weeks have changes.", audit.MinProjectionWeeks, len(r.Weeks)), st.note)
 	}
+	return row
+}
 
-	row += 2
+// writeTopEditors writes the editors of closed weeks from row on and returns
+// the last row written.
+func writeTopEditors(g *grid, st *styles, r *audit.Report, row int) int {
 	g.set(1, row, "Top editors of closed weeks (unauthorized changes)", st.subtitle)
 	row++
 	g.header(row, st.header, "User", "Changes", "Gross impact", "Net impact")
@@ -64,8 +90,12 @@ func writeTrends(f *excelize.File, st *styles, r *audit.Report) error {
 		row++
 		g.row(row, []int{st.text, st.integer, st.money, st.money}, e.User, e.Count, e.Gross, e.Net)
 	}
+	return row
+}
 
-	row = max(row+2, heatmapRow) // below the charts, which sit beside the tables above
+// writeHeatmap writes the weekday × hour counts from row on, coloured by a
+// two-colour scale.
+func writeHeatmap(g *grid, st *styles, r *audit.Report, row int) {
 	g.set(1, row, fmt.Sprintf("Changes by weekday and hour (%s, changes with a known time)", tzName(r)), st.subtitle)
 	row++
 	hdr := []any{"Weekday"}
@@ -92,14 +122,15 @@ func writeTrends(f *excelize.File, st *styles, r *audit.Report) error {
 	row++
 	g.set(1, row, fmt.Sprintf("%d changes without a known time are not shown.", r.Untimed), st.note)
 	if g.err == nil {
-		g.err = f.SetConditionalFormat(SheetTrends, fmt.Sprintf("B%d:Y%d", heatFirst, heatLast), []excelize.ConditionalFormatOptions{{
+		g.err = g.f.SetConditionalFormat(SheetTrends, fmt.Sprintf("B%d:Y%d", heatFirst, heatLast), []excelize.ConditionalFormatOptions{{
 			Type: "2_color_scale", Criteria: "=", MinType: "min", MaxType: "max", MinColor: "#FFFFFF", MaxColor: "#F8696B",
 		}})
 	}
-	if g.err != nil || len(r.Weeks) == 0 {
-		return g.err
-	}
+}
 
+// addTrendCharts charts the trend table (header row first, weeks to last):
+// changes and unauthorized changes per week, and the unauthorized gross.
+func addTrendCharts(f *excelize.File, first, last int) error {
 	cats := absRef(SheetTrends, 1, first+1, last)
 	if err := f.AddChart(SheetTrends, "M4", &excelize.Chart{
 		Type: excelize.Line,

@@ -404,6 +404,23 @@ func (g *grid) header(row int, style int, titles ...string) {
 	}
 }
 
+// measure is one "label, value" line of a Measure/Value table.
+type measure struct {
+	label string
+	v     any
+	style int
+}
+
+// writeMeasures writes lines on the rows below row, label styled as a label
+// and value with its own style, and returns the last row written.
+func writeMeasures(g *grid, st *styles, row int, lines []measure) int {
+	for _, m := range lines {
+		row++
+		g.row(row, []int{st.label, m.style}, m.label, m.v)
+	}
+	return row
+}
+
 func (g *grid) widths(widths ...float64) {
 	for i, w := range widths {
 		if g.err != nil {

@@ -1,7 +1,8 @@
 // Package dynamo is the DynamoDB adapter of pipeline.Store: the cloud store
-// of baselines, change records, scan watermarks, run records, settings, and
-// the fan-in counter that tells the serverless chain when every batch of a
-// run is done.
+// of baselines, change records, scan watermarks, the audit ledger and its
+// leases, run records, settings, the fan-in counter that tells the serverless
+// chain when every batch of a run is done, and the webhook receiver's nonces
+// and attribution records.
 //
 // # Table
 //
@@ -13,22 +14,114 @@
 //
 // # Items
 //
-//	what           pk                 sk                  gsi1pk              gsi1sk                  other
-//	sheet state    SHEET#<id>         STATE               -                   -                       data (JSON SheetState)
-//	baseline       SHEET#<id>         ROW#<row id, %020d> -                   -                       data (JSON Baseline)
-//	change         CHANGE#<id>        CHANGE              PENDING             <recordedAt>#<id>       data (JSON Change), recordedAt, written, dpk, dsk, ttl
-//	  once written                                        DETECTED#<YYYY-MM>  <detectedAt>#<id>       + seq, hash (its ledger entry), auditRowId
-//	ledger entry   LEDGER             SEQ#<seq, %020d>    -                   -                       data (audit.EncodeEntry), no ttl
-//	lease          LEASE              <name>              -                   -                       holder, expiresAt (epoch ms)
-//	change months  INDEX              CHANGE_MONTHS       -                   -                       months (SS of YYYY-MM)
-//	run record     RUN#<id>           RUN                 RUNS                <startedAt>#<id>        data (JSON RunRecord)
-//	fan-in counter RUN#<id>           FANIN               -                   -                       expected, done, sealedAt, completedAt, completedBy
-//	batch marker   RUN#<id>           BATCH#<batch id>    -                   -                       doneAt, ttl
-//	setting        META               <key>               -                   -                       value
+// This is the whole schema: every item type the package reads or writes, in
+// one place (keys.go builds the keys in the same order). Keys:
+//
+//	what                pk                      sk                               gsi1pk              gsi1sk
+//	sheet state         SHEET#<sheet id>        STATE                            -                   -
+//	baseline            SHEET#<sheet id>        ROW#<row id, %020d>              -                   -
+//	change              CHANGE#<change id>      CHANGE                           PENDING             <recordedAt>#<change id>
+//	  once written                                                               DETECTED#<YYYY-MM>  <detectedAt>#<change id>
+//	change months       INDEX                   CHANGE_MONTHS                    -                   -
+//	ledger entry        LEDGER                  SEQ#<seq, %020d>                 -                   -
+//	lease               LEASE                   <lease name>                     -                   -
+//	run record          RUN#<run id>            RUN                              RUNS                <startedAt>#<run id>
+//	fan-in counter      RUN#<run id>            FANIN                            -                   -
+//	batch marker        RUN#<run id>            BATCH#<batch id>                 -                   -
+//	setting             META                    <key>                            -                   -
+//	callback nonce      NONCE#<nonce>           NONCE                            -                   -
+//	attribution record  WH#<sheet id>#<row id>  <column id, %020d>#<time>#<user id>#<event type>
+//	newest record time  WH#<sheet id>           NEWEST                           -                   -
+//
+// Attributes, expiry, and who writes and reads each item. "Scan", "analyze",
+// "report" and "webhook" are the Lambda functions (functions/…); "the audit-log
+// writer" is any invocation that seals changes into the ledger and appends
+// them to the audit sheet (pipeline's publish, under the audit-log lease):
+// analyze after a batch or a webhook refresh with fresh changes, and the
+// invocation that completes a run (analyze, or scan for a run with no batch). The operator
+// CLI keeps the same data in its local bbolt store (shared/bolt), not here.
+//
+//   - sheet state: data (JSON pipeline.SheetState: name, version, last scan,
+//     row count, the columns a scan fetches, the webhook's subscope). No ttl. Written by Commit with a State, last (see
+//     Commit order) when a run completes, so a batch that never completes is
+//     read again by the next scan. Read by scan (FetchSheet: skip an unchanged
+//     sheet; webhook targets) and analyze (RefreshRows: the refresh window).
+//   - baseline: data (JSON audit.Baseline: the row's tracked values, week
+//     ending and generation as last seen). No ttl. Put and deleted by analyze (Commit, BatchWriteItem).
+//     Read by analyze (Baselines: BatchGetItem of a batch's rows), by scan
+//     (BaselineRowIDs: keys-only Query, to find deleted rows) and counted by
+//     Commit (COUNT Query) for the state's row count.
+//   - change: data (JSON audit.Change), recordedAt and detectedAt (S,
+//     sort-time form), written (BOOL), dpk and dsk (the gsi1 key it moves to
+//     once written), recordedBy (a token of the put that recorded it, so a
+//     retried put whose first answer was lost still counts as new), ttl
+//     (recording time + Options.Retention, when > 0); once sealed seq (N) and
+//     hash (S), its ledger entry; once written auditRowId (N), its row on the
+//     audit sheet. Recorded by analyze (Commit: conditional PutItem, never
+//     overwritten). Sealed (MarkSealed) and moved to its month (MarkWritten)
+//     by the audit-log writer. Read by the audit-log writer (Pending,
+//     ChangeRecords), by the completing invocation (Changes: the run's
+//     counts) and by report (Changes: the period and trend; ChangeRecords and
+//     Changes while verifying the audit log).
+//   - change months: months (SS of YYYY-MM). No ttl. ADDed to by analyze
+//     before the changes of a Commit are put; read by Changes.
+//   - ledger entry: data (audit.EncodeEntry). No ttl: the ledger lives as
+//     long as the table. Appended by the audit-log writer (AppendLedger).
+//     Read by the audit-log writer (LedgerHead, LedgerEntries,
+//     LedgerEntriesBySeq) and by report (LedgerEntries, LedgerEntriesBySeq:
+//     verification before it signs the run's digest).
+//   - lease: holder (S), expiresAt (N, epoch ms of the store's clock;
+//     released = 0). No ttl: a lease item is reused by its next holder. Names
+//     (pipeline): "audit-log" (10 minutes), held by the audit-log writer and
+//     by report while it verifies; "sheet-commit:<sheet id>" (2 minutes),
+//     held by analyze while it analyses and commits a batch of that sheet,
+//     renewed after attribution, before the commit.
+//   - run record: data (JSON pipeline.RunRecord). No ttl. Put by scan when the
+//     run starts and again once its batches are queued, and by the completing
+//     invocation with the run's counts. Read by analyze (Run: only batches
+//     of a recorded run, for the sheets it names, are analysed), by the
+//     completing invocation, and by report (Run, or Runs for the newest).
+//   - fan-in counter: expected (N, the sealed batch count), done (N),
+//     sealedAt, completedAt, completedBy (the batch id or "seal" whose call
+//     claimed the completion), leaseUntil (the claim's lease) and finishedAt
+//     (S, sort-time form). No ttl. Seal by scan, BatchDone by analyze, the
+//     claim by both, Finish by the completing invocation; RunProgress reads
+//     it (fanin.go explains the protocol).
+//   - batch marker: doneAt (S), ttl (as a change's). Put by analyze in
+//     BatchDone's transaction, only as a condition: a batch counts once.
+//     Never read.
+//   - setting: value (S; JSON for most keys). No ttl. Keys, written and read
+//     by (their constants are in shared/pipeline):
+//     "ledger-synced" (the last ledger entry known to be noted on its change),
+//     "audit-write-in-flight" (Change IDs of a write that may have reached the
+//     sheet unmarked), "ledger-adoption-entry" and "audit-columns:<sheet id>"
+//     (the audit sheet's column ids): the audit-log writer;
+//     "attestation:<run id>", "digest-checkpoint", "publication" and
+//     "audit-summary:<sheet id>" (the audit sheet's summary field ids):
+//     report; "webhook-status/<webhook id>" (the last status callback):
+//     written by webhook, read by the CLI's `webhooks` command on its own
+//     store. "audit-sheet-id" exists only in the CLI's store.
+//   - callback nonce: ttl (seen + WebhookOptions.NonceTTL, default 2 hours,
+//     well past the receiver's 15-minute skew). Put by webhook (Seen: a
+//     conditional put that refuses a replay) and deleted by it (Forget) when
+//     keeping the callback failed, so Smartsheet's retry is accepted.
+//     Read only by that condition.
+//   - attribution record: data (JSON webhook.Record), ttl (stored +
+//     WebhookOptions.RecordTTL, default 35 days). Put by webhook
+//     (PutRecords, BatchWriteItem). Read by analyze (Records: one Query per
+//     cell, in time order) to attribute a change, for scan batches and
+//     refreshes alike.
+//   - newest record time: newest (N, unix nanos), only ever raised. No ttl.
+//     Raised by webhook before the records are put, so a lookup never misses
+//     a stored record; read by analyze (NewestRecord), which skips the record
+//     lookups of a sheet with no record after a change's window start.
 //
 // Times in sort keys are UTC in a fixed-width form (2006-01-02T15:04:05.000000000Z)
-// so that string order is time order. Row ids are zero-padded to 20 digits
-// for the same reason.
+// so that string order is time order. Row ids, ledger sequence numbers and
+// column ids are zero-padded to 20 digits for the same reason. An attribution
+// record's sort key starts with its column and then its time, so the records
+// of one cell are one Query in time order; the user and event type make a
+// record stored twice (a retried callback) one item.
 //
 // # The one index, three uses
 //
@@ -65,8 +158,11 @@
 //
 // Change items (and fan-in batch markers) carry ttl = recording time +
 // Options.Retention when Retention > 0, so DynamoDB deletes them after it;
-// baselines, sheet states, runs and settings never expire. [DefaultRetention]
-// is the default of the configuration (400 days); 0 keeps everything.
+// [DefaultRetention] is the default of the configuration (400 days); 0 keeps
+// everything. Nonces and attribution records expire by their own
+// WebhookOptions. Everything else (baselines, sheet states, the ledger,
+// leases, runs, fan-in counters, settings, newest record times) never
+// expires.
 //
 // # Commit order
 //

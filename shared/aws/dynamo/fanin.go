@@ -18,9 +18,10 @@ import (
 // exactly one call over the whole run, Seal or BatchDone, gets claimed =
 // true, so exactly one AuditRunCompleted event is published.
 //
-// Both work on the item RUN#<run>/FANIN (expected, done, completedAt):
+// Both work on the run's fan-in counter item (its attributes are in the
+// package doc's schema):
 //
-//   - BatchDone: one transaction puts the marker RUN#<run>/BATCH#<batch>
+//   - BatchDone: one transaction puts the batch marker
 //     (attribute_not_exists(pk)) and adds 1 to done (while the run is not
 //     sealed, or done < expected). A second delivery of the batch fails the
 //     marker's condition, so the whole transaction, increment included, is
@@ -36,11 +37,6 @@ import (
 // to a crash between the two writes. Without a crash the claimer is the call
 // that completed the run, unless a concurrent duplicate races it to the
 // claim (then that duplicate claims instead: still exactly one).
-
-const (
-	skFanIn     = "FANIN"
-	batchPrefix = "BATCH#"
-)
 
 // ErrUnknownRun is returned by RunProgress for a run with no fan-in yet.
 var ErrUnknownRun = errors.New("unknown run")

@@ -15,18 +15,10 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 )
 
-const (
-	pkLedger     = "LEDGER"
-	ledgerPrefix = "SEQ#"
-	pkLease      = "LEASE"
-)
-
 var (
 	_ pipeline.Ledger = (*Store)(nil)
 	_ pipeline.Leases = (*Store)(nil)
 )
-
-func ledgerSK(seq uint64) string { return fmt.Sprintf("%s%020d", ledgerPrefix, seq) }
 
 // ledgerItem is one ledger entry, its data as audit.EncodeEntry writes it.
 // It has no ttl: the ledger is kept for as long as the table, whatever the

@@ -18,20 +18,10 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/webhook"
 )
 
-// The webhook items of the table, written by the webhook function and read
-// by the refresh (analyze) and the scan:
-//
-//	what                pk                        sk                                          other
-//	callback nonce      NONCE#<nonce>             NONCE                                       ttl (seen + NonceTTL)
-//	attribution record  WH#<sheet id>#<row id>    <column id, %020d>#<time>#<user id>#<event> data (JSON Record), ttl
-//	newest record time  WH#<sheet id>             NEWEST                                      newest (unix nanos)
-//	webhook status      META                      webhook-status/<webhook id>                 value (JSON, via PutMeta)
-//
-// A record's sort key starts with its column and then its time, so the
-// records of one cell are one Query in time order; the user and event make
-// a record stored twice (a retried callback) one item. The newest record
-// time of a sheet only grows and has no ttl: analyze skips the record
-// lookups of a sheet with no record after a change's window start.
+// The webhook items of the table (callback nonces, attribution records, each
+// sheet's newest record time, and the webhook status setting) are described
+// with the rest of the schema in the package doc (doc.go); keys.go builds
+// their keys.
 
 // WebhookAPI is the part of the DynamoDB client the webhook stores use.
 type WebhookAPI interface {
@@ -87,25 +77,6 @@ func NewWebhookStore(api WebhookAPI, table string, opts WebhookOptions) *Webhook
 		opts.Now = time.Now
 	}
 	return &WebhookStore{api: api, table: table, opts: opts}
-}
-
-const skNonce = "NONCE"
-
-func noncePK(nonce string) string { return "NONCE#" + nonce }
-
-func recordPK(sheetID, rowID int64) string {
-	return "WH#" + strconv.FormatInt(sheetID, 10) + "#" + strconv.FormatInt(rowID, 10)
-}
-
-// newestPK and skNewest key a sheet's newest record time.
-func newestPK(sheetID int64) string { return "WH#" + strconv.FormatInt(sheetID, 10) }
-
-const skNewest = "NEWEST"
-
-func recordColumn(columnID int64) string { return fmt.Sprintf("%020d#", columnID) }
-
-func recordSK(r webhook.Record) string {
-	return recordColumn(r.ColumnID) + sortTime(r.Time) + "#" + strconv.FormatInt(r.UserID, 10) + "#" + r.EventType
 }
 
 // Seen records a nonce with a conditional put: it fails when the nonce is

@@ -185,6 +185,39 @@ func Prepare(t Template) (*Plan, error) {
 	if !ok {
 		return nil, fmt.Errorf("template has no Resources")
 	}
+	p := newPlan(t, resources)
+	out, kept, err := p.stackTemplate(t, resources)
+	if err != nil {
+		return nil, err
+	}
+	outputs := p.keptOutputs(t)
+	// n numbers the placeholder outputs across the applied resources and the
+	// completed properties.
+	n := 0
+	if err := p.planApplied(resources, outputs, &n); err != nil {
+		return nil, err
+	}
+	if err := p.planCompletions(kept, outputs, &n); err != nil {
+		return nil, err
+	}
+	p.planBusNames(kept, outputs)
+	if err := p.planEnvironment(outputs); err != nil {
+		return nil, err
+	}
+	if len(outputs) > 0 {
+		out["Outputs"] = outputs
+	}
+	body, err := json.MarshalIndent(out, "", " ")
+	if err != nil {
+		return nil, fmt.Errorf("encode template: %w", err)
+	}
+	p.Body = string(body)
+	return p, nil
+}
+
+// newPlan records each resource's type, disposition and properties, and the
+// functions' environment (Globals.Function.Environment.Variables).
+func newPlan(t Template, resources map[string]any) *Plan {
 	p := &Plan{
 		Types:         map[string]string{},
 		Disposition:   map[string]Disposition{},
@@ -209,8 +242,14 @@ func Prepare(t Template) (*Plan, error) {
 			}
 		}
 	}
+	return p
+}
 
-	out := Template{}
+// stackTemplate is t without the SAM transform, Globals and outputs, its
+// resources only those moto's stack creates (kept); an in-stack resource that
+// refers to one that is not is an error.
+func (p *Plan) stackTemplate(t Template, resources map[string]any) (out Template, kept map[string]any, err error) {
+	out = Template{}
 	for k, v := range t {
 		switch k {
 		case "Transform", "Globals", "Resources", "Outputs":
@@ -218,7 +257,7 @@ func Prepare(t Template) (*Plan, error) {
 			out[k] = v
 		}
 	}
-	kept := map[string]any{}
+	kept = map[string]any{}
 	for id, r := range resources {
 		if p.Disposition[id] == InStack {
 			kept[id] = r
@@ -227,12 +266,17 @@ func Prepare(t Template) (*Plan, error) {
 	for _, id := range sortedKeys(kept) {
 		for _, dep := range refs(kept[id]) {
 			if d, ok := p.Disposition[dep]; ok && d != InStack {
-				return nil, fmt.Errorf("resource %s refers to %s, which is %s locally", id, dep, d)
+				return nil, nil, fmt.Errorf("resource %s refers to %s, which is %s locally", id, dep, d)
 			}
 		}
 	}
 	out["Resources"] = kept
+	return out, kept, nil
+}
 
+// keptOutputs are the template's outputs that refer only to in-stack
+// resources.
+func (p *Plan) keptOutputs(t Template) map[string]any {
 	outputs := map[string]any{}
 	if o, ok := t["Outputs"].(map[string]any); ok {
 		for name, v := range o {
@@ -242,40 +286,49 @@ func Prepare(t Template) (*Plan, error) {
 			outputs[name] = v
 		}
 	}
+	return outputs
+}
 
-	// Applied resources: secrets and keys first, since policies could name them.
+// planApplied lists the resources the deployer creates itself, secrets and
+// keys first (policies could name them), their intrinsics made outputs.
+func (p *Plan) planApplied(resources, outputs map[string]any, n *int) error {
 	first := func(id string) bool {
 		return p.Types[id] == "AWS::SecretsManager::Secret" || p.Types[id] == "AWS::KMS::Key"
 	}
 	ids := sortedKeys(resources)
 	sort.SliceStable(ids, func(i, j int) bool { return first(ids[i]) && !first(ids[j]) })
-	n := 0
 	for _, id := range ids {
 		if p.Disposition[id] != Applied {
 			continue
 		}
 		r := resources[id].(map[string]any)
 		if _, ok := r["Condition"]; ok {
-			return nil, fmt.Errorf("resource %s: conditional resources cannot be applied locally", id)
+			return fmt.Errorf("resource %s: conditional resources cannot be applied locally", id)
 		}
 		props, _ := r["Properties"].(map[string]any)
-		replaced, err := p.extract(props, outputs, &n)
+		replaced, err := p.extract(props, outputs, n)
 		if err != nil {
-			return nil, fmt.Errorf("resource %s: %w", id, err)
+			return fmt.Errorf("resource %s: %w", id, err)
 		}
 		rp, _ := replaced.(map[string]any)
 		p.Applied = append(p.Applied, AppliedResource{LogicalID: id, Type: p.Types[id], Properties: rp})
 	}
-	// Completed properties may use intrinsics (a parameter, typically): moto evaluates them as outputs too.
+	return nil
+}
+
+// planCompletions keeps the properties the deployer completes on in-stack
+// resources; they may use intrinsics (a parameter, typically), so moto
+// evaluates them as outputs too.
+func (p *Plan) planCompletions(kept, outputs map[string]any, n *int) error {
 	for _, id := range sortedKeys(kept) {
 		for _, name := range completions[p.Types[id]] {
 			v, ok := p.Properties[id][name]
 			if !ok {
 				continue
 			}
-			replaced, err := p.extract(v, outputs, &n)
+			replaced, err := p.extract(v, outputs, n)
 			if err != nil {
-				return nil, fmt.Errorf("resource %s property %s: %w", id, name, err)
+				return fmt.Errorf("resource %s property %s: %w", id, name, err)
 			}
 			if p.completeProps[id] == nil {
 				p.completeProps[id] = map[string]any{}
@@ -283,6 +336,12 @@ func Prepare(t Template) (*Plan, error) {
 			p.completeProps[id][name] = replaced
 		}
 	}
+	return nil
+}
+
+// planBusNames adds an output of each event bus's name: moto lists buses
+// without a physical id.
+func (p *Plan) planBusNames(kept, outputs map[string]any) {
 	for i, id := range sortedKeys(kept) {
 		if p.Types[id] == "AWS::Events::EventBus" {
 			out := fmt.Sprintf("%sName%d", placeholderOutputPrefix, i)
@@ -290,6 +349,11 @@ func Prepare(t Template) (*Plan, error) {
 			p.nameOutput[id] = out
 		}
 	}
+}
+
+// planEnvironment sorts the functions' environment variables into literals,
+// Refs to applied resources, and expressions moto evaluates as outputs.
+func (p *Plan) planEnvironment(outputs map[string]any) error {
 	for i, name := range sortedKeys(p.Environment) {
 		expr := p.Environment[name]
 		m, isMap := expr.(map[string]any)
@@ -299,22 +363,14 @@ func Prepare(t Template) (*Plan, error) {
 		case p.appliedRef(m) != "":
 			p.envApplied[name] = p.appliedRef(m)
 		case p.refersOutside(m):
-			return nil, fmt.Errorf("environment variable %s: %v refers to a resource that is not in the local stack", name, m)
+			return fmt.Errorf("environment variable %s: %v refers to a resource that is not in the local stack", name, m)
 		default:
 			out := fmt.Sprintf("%sEnv%d", placeholderOutputPrefix, i)
 			outputs[out] = map[string]any{"Value": m}
 			p.envOutput[name] = out
 		}
 	}
-	if len(outputs) > 0 {
-		out["Outputs"] = outputs
-	}
-	body, err := json.MarshalIndent(out, "", " ")
-	if err != nil {
-		return nil, fmt.Errorf("encode template: %w", err)
-	}
-	p.Body = string(body)
-	return p, nil
+	return nil
 }
 
 // extract replaces each intrinsic function in v by a placeholder string and adds an output that evaluates it.

@@ -143,6 +143,9 @@ func addColumns(s *Server, q *request) (any, *apiError) {
 	return success(out, version), nil
 }
 
+// updateColumn is PUT /sheets/{sheetId}/columns/{columnId}: only the keys
+// present in the body change, as on Smartsheet, and the new index moves the
+// column.
 func updateColumn(s *Server, q *request) (any, *apiError) {
 	colID, aerr := q.pathID("columnId")
 	if aerr != nil {
@@ -168,16 +171,45 @@ func updateColumn(s *Server, q *request) (any, *apiError) {
 		s.mu.Unlock()
 		return nil, errNotFound()
 	}
-	c := sh.Columns[pos]
+	c, aerr := updatedColumn(sh.Columns[pos], in, keys)
+	if aerr != nil {
+		s.mu.Unlock()
+		return nil, aerr
+	}
+	tx := s.begin(sh, q.edit())
+	sh.Columns[pos] = c
+	if _, ok := keys["index"]; ok && in.Index != pos {
+		if in.Index < 0 || in.Index >= len(sh.Columns) {
+			s.mu.Unlock()
+			return nil, errBadParam(string(keys["index"]), "index")
+		}
+		sh.Columns = slices.Delete(sh.Columns, pos, pos+1)
+		sh.Columns = slices.Insert(sh.Columns, in.Index, c)
+	}
+	for i := range sh.Columns {
+		sh.Columns[i].Index = i
+	}
+	out := *sh.column(colID)
+	tx.record(ObjectColumn, EventUpdated, colID, 0, colID)
+	evs := tx.commit()
+	version := sh.Version
+	s.mu.Unlock()
+	s.dispatch(evs)
+	return success(out, version), nil
+}
+
+// updatedColumn is c with the fields of in whose keys the request body named
+// (keys); a key absent leaves its field alone, so a zero value in in is never
+// mistaken for a request to clear. The index is the caller's: it moves the
+// column among the others.
+func updatedColumn(c, in smartsheet.Column, keys map[string]json.RawMessage) (smartsheet.Column, *apiError) {
 	has := func(k string) bool { _, ok := keys[k]; return ok }
 	if has("type") && in.Type != c.Type {
 		if c.Primary {
-			s.mu.Unlock()
-			return nil, &apiError{status: 400, code: 1018, msg: "The type of the primary column cannot be changed."}
+			return c, &apiError{status: 400, code: 1018, msg: "The type of the primary column cannot be changed."}
 		}
 		if !validColumnTypes[in.Type] {
-			s.mu.Unlock()
-			return nil, errBadParam(in.Type, "type")
+			return c, errBadParam(in.Type, "type")
 		}
 		c.Type = in.Type
 		if c.Type != smartsheet.TypePicklist {
@@ -189,8 +221,7 @@ func updateColumn(s *Server, q *request) (any, *apiError) {
 	}
 	if has("title") {
 		if in.Title == "" {
-			s.mu.Unlock()
-			return nil, errMissing("column.title")
+			return c, errMissing("column.title")
 		}
 		c.Title = in.Title
 	}
@@ -214,8 +245,7 @@ func updateColumn(s *Server, q *request) (any, *apiError) {
 	}
 	if has("format") {
 		if !validFormat(in.Format) {
-			s.mu.Unlock()
-			return nil, errBadFormat(in.Format)
+			return c, errBadFormat(in.Format)
 		}
 		// Existing cells keep the display value they were written with;
 		// cells written from now on use the new format.
@@ -224,24 +254,5 @@ func updateColumn(s *Server, q *request) (any, *apiError) {
 	if has("locked") {
 		c.Locked = normLocked(in.Locked)
 	}
-	tx := s.begin(sh, q.edit())
-	sh.Columns[pos] = c
-	if has("index") && in.Index != pos {
-		if in.Index < 0 || in.Index >= len(sh.Columns) {
-			s.mu.Unlock()
-			return nil, errBadParam(string(keys["index"]), "index")
-		}
-		sh.Columns = slices.Delete(sh.Columns, pos, pos+1)
-		sh.Columns = slices.Insert(sh.Columns, in.Index, c)
-	}
-	for i := range sh.Columns {
-		sh.Columns[i].Index = i
-	}
-	out := *sh.column(colID)
-	tx.record(ObjectColumn, EventUpdated, colID, 0, colID)
-	evs := tx.commit()
-	version := sh.Version
-	s.mu.Unlock()
-	s.dispatch(evs)
-	return success(out, version), nil
+	return c, nil
 }
