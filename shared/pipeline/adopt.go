@@ -266,7 +266,7 @@ func (r *Runner) legacyRows(ctx context.Context, done map[string]bool) ([]legacy
 	var out []legacyRow
 	var titles map[int64]string
 	seen := map[string]bool{}
-	err := r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
+	err := r.auditSheet.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
 		if titles == nil {
 			titles = make(map[int64]string, len(s.Columns))
 			for _, c := range s.Columns {

@@ -58,7 +58,7 @@ func auditColumnsKey(sheetID int64) string { return "audit-columns:" + strconv.F
 // EnsureAuditSheet finds the audit-log sheet (by id, else by name), creates it
 // when absent and adds any missing column. It is idempotent. The column ids
 // are remembered in the store.
-func EnsureAuditSheet(ctx context.Context, api SheetAPI, store Store, id int64, name string) (int64, bool, error) {
+func EnsureAuditSheet(ctx context.Context, api AuditSheetSetup, store MetaStore, id int64, name string) (int64, bool, error) {
 	created := false
 	var cols []smartsheet.Column
 	if id == 0 {
@@ -119,7 +119,7 @@ func EnsureAuditSheet(ctx context.Context, api SheetAPI, store Store, id int64, 
 // fixColumn gives an existing audit-log column the type, options, format
 // and lock of the layout (a sheet made by an earlier version, or edited by a
 // person). The primary column's type is Smartsheet's to keep.
-func fixColumn(ctx context.Context, api SheetAPI, sheetID int64, have, want smartsheet.Column) error {
+func fixColumn(ctx context.Context, api AuditSheetSetup, sheetID int64, have, want smartsheet.Column) error {
 	var u smartsheet.ColumnUpdate
 	changed := false
 	if !have.Primary && have.Type != want.Type {
@@ -143,7 +143,7 @@ func fixColumn(ctx context.Context, api SheetAPI, sheetID int64, have, want smar
 	return nil
 }
 
-func saveAuditColumns(ctx context.Context, store Store, sheetID int64, cols []smartsheet.Column) error {
+func saveAuditColumns(ctx context.Context, store MetaStore, sheetID int64, cols []smartsheet.Column) error {
 	m := make(map[string]int64, len(cols))
 	for _, c := range cols {
 		m[c.Title] = c.ID
@@ -166,7 +166,7 @@ func (r *Runner) auditColumns(ctx context.Context) (map[string]int64, error) {
 			return m, nil
 		}
 	}
-	s, _, err := r.api.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
+	s, _, err := r.auditSheet.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
 	if err != nil {
 		return nil, fmt.Errorf("read audit sheet %d: %w", r.opts.AuditSheetID, err)
 	}
@@ -190,7 +190,7 @@ func (r *Runner) auditColumns(ctx context.Context) (map[string]int64, error) {
 func (r *Runner) auditRowsByChangeID(ctx context.Context, cols map[string]int64) (map[string][]int64, error) {
 	colID := cols[audit.LogChangeID]
 	ids := map[string][]int64{}
-	err := r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{ColumnIDs: []int64{colID}, PageSize: 5000}, func(s *smartsheet.Sheet) error {
+	err := r.auditSheet.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{ColumnIDs: []int64{colID}, PageSize: 5000}, func(s *smartsheet.Sheet) error {
 		for _, row := range s.Rows {
 			if c := row.Cell(colID); c != nil && c.Value.Text() != "" {
 				ids[c.Value.Text()] = append(ids[c.Value.Text()], row.ID)

@@ -162,7 +162,7 @@ func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publi
 		o := r.opts
 		o.TestMode = true
 		var err error
-		if rr, err = New(r.api, r.store, o); err != nil {
+		if rr, err = newRunner(r.sources, r.auditSheet, r.store, o); err != nil {
 			return nil, err
 		}
 	}

@@ -398,7 +398,7 @@ func (r *Runner) addAuditRows(ctx context.Context, cols map[string]int64, ids []
 		if err := r.renewLease(ctx); err != nil {
 			return nil, err
 		}
-		res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, send, smartsheet.AddRowsOptions{ToBottom: true, NoReplay: true})
+		res, err := r.auditSheet.AddRows(ctx, r.opts.AuditSheetID, send, smartsheet.AddRowsOptions{ToBottom: true, NoReplay: true})
 		if err == nil {
 			if len(res.Rows) != len(send) {
 				return nil, fmt.Errorf("audit sheet %d: %d rows sent, %d added", r.opts.AuditSheetID, len(send), len(res.Rows))

@@ -118,7 +118,7 @@ func (r *Runner) RefreshRows(ctx context.Context, sheetID int64, rowIDs, deleted
 
 // sheetColumns reads a sheet's columns only (one row at most).
 func (r *Runner) sheetColumns(ctx context.Context, sheetID int64) ([]audit.ColumnInfo, error) {
-	s, _, err := r.api.GetSheet(ctx, sheetID, smartsheet.GetSheetOptions{PageSize: 1})
+	s, _, err := r.sources.GetSheet(ctx, sheetID, smartsheet.GetSheetOptions{PageSize: 1})
 	if err != nil {
 		return nil, fmt.Errorf("read columns of sheet %d: %w", sheetID, err)
 	}

@@ -168,7 +168,7 @@ func periodPrefix(name string) string {
 // version of the period's attachment. The same run's workbook is not
 // uploaded twice.
 func (r *Runner) upload(ctx context.Context, pub publication, data []byte) (int64, bool, error) {
-	atts, err := r.api.ListAttachments(ctx, r.opts.AuditSheetID)
+	atts, err := r.auditSheet.ListAttachments(ctx, r.opts.AuditSheetID)
 	if err != nil {
 		return 0, false, fmt.Errorf("list attachments of the audit sheet: %w", err)
 	}
@@ -180,14 +180,14 @@ func (r *Runner) upload(ctx context.Context, pub publication, data []byte) (int6
 	}
 	for _, a := range atts {
 		if strings.HasPrefix(a.Name, pub.Prefix) {
-			v, err := r.api.AttachNewVersion(ctx, r.opts.AuditSheetID, a.ID, pub.FileName, xlsxType, bytes.NewReader(data))
+			v, err := r.auditSheet.AttachNewVersion(ctx, r.opts.AuditSheetID, a.ID, pub.FileName, xlsxType, bytes.NewReader(data))
 			if err != nil {
 				return 0, false, fmt.Errorf("upload new version of %s: %w", a.Name, err)
 			}
 			return v.ID, true, nil
 		}
 	}
-	a, err := r.api.AttachFile(ctx, r.opts.AuditSheetID, pub.FileName, xlsxType, bytes.NewReader(data))
+	a, err := r.auditSheet.AttachFile(ctx, r.opts.AuditSheetID, pub.FileName, xlsxType, bytes.NewReader(data))
 	if err != nil {
 		return 0, false, fmt.Errorf("attach %s: %w", pub.FileName, err)
 	}

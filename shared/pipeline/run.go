@@ -85,9 +85,11 @@ func (noProgress) Sheet(int, int, string) {}
 func (noProgress) Rows(int)               {}
 func (noProgress) Done()                  {}
 
-// Runner runs the audit stages over a Smartsheet API and a store.
+// Runner runs the audit stages over the source sheets, the audit-log sheet
+// and a store.
 type Runner struct {
-	api        SheetAPI
+	sources    SourceSheets
+	auditSheet AuditSheet
 	store      Store
 	opts       Options
 	log        *slog.Logger
@@ -102,11 +104,18 @@ type Runner struct {
 	adopted atomic.Bool
 }
 
-// New builds a Runner.
+// New builds a Runner. api is both the source sheets' and the audit sheet's
+// port (the Smartsheet client is both).
 func New(api SheetAPI, store Store, opts Options) (*Runner, error) {
 	if api == nil || store == nil {
 		return nil, errors.New("pipeline: api and store are required")
 	}
+	return newRunner(api, api, store, opts)
+}
+
+// newRunner builds a Runner from its ports one by one: AnalyzeBatch's
+// test-mode copy, and the unit tests' fakes.
+func newRunner(sources SourceSheets, auditSheet AuditSheet, store Store, opts Options) (*Runner, error) {
 	if err := opts.Audit.Validate(); err != nil {
 		return nil, err
 	}
@@ -130,7 +139,7 @@ func New(api SheetAPI, store Store, opts Options) (*Runner, error) {
 	}
 	sum := sha256.Sum256(fmt.Appendf(nil, "%v|%v|%v", opts.Audit.Columns, opts.Audit.Tracked, opts.Audit.TrackColumns))
 	return &Runner{
-		api: api, store: store, opts: opts, log: opts.Logger, progress: opts.Progress,
+		sources: sources, auditSheet: auditSheet, store: store, opts: opts, log: opts.Logger, progress: opts.Progress,
 		webhooks: opts.Webhooks, columnsSig: hex.EncodeToString(sum[:8]),
 	}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -14,29 +13,6 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
-
-// SheetAPI is the part of the Smartsheet client the pipeline uses. It has no
-// way to delete or update rows: the audit log is append-only, and the
-// pipeline cannot rewrite a row it wrote even by mistake.
-type SheetAPI interface {
-	GetSheet(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error)
-	ForEachSheetPage(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions, fn func(*smartsheet.Sheet) error) error
-	DiscoverSheets(ctx context.Context, folderIDs, workspaceIDs []int64) ([]smartsheet.DiscoveredSheet, error)
-	CellHistory(ctx context.Context, sheetID, rowID, columnID int64) ([]smartsheet.CellHistory, error)
-	AddRows(ctx context.Context, sheetID int64, rows []smartsheet.Row, opts smartsheet.AddRowsOptions) (*smartsheet.RowsResult, error)
-	ListSheets(ctx context.Context, opts smartsheet.ListSheetsOptions) ([]smartsheet.SheetSummary, error)
-	CreateSheet(ctx context.Context, name string, cols []smartsheet.Column) (*smartsheet.Sheet, error)
-	AddColumns(ctx context.Context, sheetID int64, cols []smartsheet.Column) ([]smartsheet.Column, error)
-	UpdateColumn(ctx context.Context, sheetID, columnID int64, u smartsheet.ColumnUpdate) (*smartsheet.Column, error)
-	GetSummaryFields(ctx context.Context, sheetID int64) ([]smartsheet.SummaryField, error)
-	AddSummaryFields(ctx context.Context, sheetID int64, fields []smartsheet.SummaryField) ([]smartsheet.SummaryField, error)
-	UpdateSummaryFields(ctx context.Context, sheetID int64, fields []smartsheet.SummaryField) ([]smartsheet.SummaryField, error)
-	ListAttachments(ctx context.Context, sheetID int64) ([]smartsheet.Attachment, error)
-	AttachFile(ctx context.Context, sheetID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
-	AttachNewVersion(ctx context.Context, sheetID, attachmentID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
-}
-
-var _ SheetAPI = (*smartsheet.Client)(nil)
 
 // SheetRef names a source sheet.
 type SheetRef struct {
@@ -88,7 +64,7 @@ func (r *Runner) Discover(ctx context.Context) ([]SheetRef, error) {
 		}
 	}
 	if len(r.opts.SourceFolderIDs) > 0 {
-		found, err := r.api.DiscoverSheets(ctx, r.opts.SourceFolderIDs, nil)
+		found, err := r.sources.DiscoverSheets(ctx, r.opts.SourceFolderIDs, nil)
 		if err != nil {
 			return nil, fmt.Errorf("discover sheets: %w", err)
 		}
@@ -198,7 +174,7 @@ type sheetRead struct {
 // (RefreshRows). No page (an unchanged sheet) leaves pages at 0.
 func (r *Runner) readBatches(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions, tmpl Batch, fn func(Batch) error) (sheetRead, error) {
 	var rd sheetRead
-	err := r.api.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
+	err := r.sources.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
 		rd.pages++
 		if rd.pages == 1 {
 			rd.sheet = smartsheet.Sheet{ID: s.ID, Name: s.Name, Version: s.Version, TotalRowCount: s.TotalRowCount, Permalink: s.Permalink}
@@ -230,7 +206,7 @@ func (r *Runner) deletedRows(ctx context.Context, sheetID int64, m audit.Mapping
 	if c, ok := m.ByKey[audit.ColWorkRequest]; ok {
 		opts.ColumnIDs = []int64{c.ID}
 	}
-	err := r.api.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
+	err := r.sources.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
 		for _, row := range s.Rows {
 			present[row.ID] = true
 		}
@@ -480,14 +456,19 @@ func (r *Runner) attributors(b Batch, changes []audit.Change) []audit.Attributor
 	}
 	chain = append(chain, audit.NewWriterInfoAttributor(b.Rows, changes))
 	if !r.opts.SkipCellHistory {
-		chain = append(chain, &historyAttributor{api: r.api})
+		chain = append(chain, &historyAttributor{api: r.sources})
 	}
 	return chain
 }
 
+// cellHistories is the one source-sheet call historyAttributor makes.
+type cellHistories interface {
+	CellHistory(ctx context.Context, sheetID, rowID, columnID int64) ([]smartsheet.CellHistory, error)
+}
+
 // historyAttributor asks cell history, within its own rate budget, who wrote
 // a changed cell. It is only asked about changed cells nobody else attributed.
-type historyAttributor struct{ api SheetAPI }
+type historyAttributor struct{ api cellHistories }
 
 func (h *historyAttributor) Attribute(ctx context.Context, c *audit.Change) (audit.Attribution, bool, error) {
 	if c.ColumnID == 0 || (c.Kind != audit.KindValueChanged && c.Kind != audit.KindWeekMoved) {

@@ -57,7 +57,7 @@ func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, err
 	// once and left out of every row's comparison.
 	skip := audit.EditableColumns()
 	if r.opts.AuditSheetID != 0 {
-		s, _, err := r.api.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
+		s, _, err := r.auditSheet.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
 		if err != nil {
 			return v, fmt.Errorf("verify: read audit sheet %d: %w", r.opts.AuditSheetID, err)
 		}
@@ -215,7 +215,7 @@ func (r *Runner) summaryHead(ctx context.Context) (uint64, string) {
 	if r.opts.AuditSheetID == 0 {
 		return 0, ""
 	}
-	fields, err := r.api.GetSummaryFields(ctx, r.opts.AuditSheetID)
+	fields, err := r.auditSheet.GetSummaryFields(ctx, r.opts.AuditSheetID)
 	if err != nil {
 		r.log.WarnContext(ctx, "read the audit sheet's summary", slog.Any("error", err))
 		return 0, ""
@@ -410,7 +410,7 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 	var pos map[int64]int       // column id → position in buf
 	var titlePos map[string]int // column title → position in buf
 	var buf []audit.SheetCell
-	return r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
+	return r.auditSheet.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
 		if err := r.renewLease(ctx); err != nil {
 			return err
 		}
