@@ -113,7 +113,7 @@ func EnsureAuditSheet(ctx context.Context, api AuditSheetSetup, store MetaStore,
 	if _, err := ensureSummaryFields(ctx, api, store, id); err != nil {
 		return 0, false, err
 	}
-	return id, created, store.PutMeta(ctx, "audit-sheet-id", strconv.FormatInt(id, 10))
+	return id, created, wrapErr(fmt.Sprintf("remember audit sheet %d", id), store.PutMeta(ctx, "audit-sheet-id", strconv.FormatInt(id, 10)))
 }
 
 // fixColumn gives an existing audit-log column the type, options, format
@@ -150,16 +150,16 @@ func saveAuditColumns(ctx context.Context, store MetaStore, sheetID int64, cols 
 	}
 	v, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode the column ids of audit sheet %d: %w", sheetID, err)
 	}
-	return store.PutMeta(ctx, auditColumnsKey(sheetID), string(v))
+	return wrapErr(fmt.Sprintf("remember the column ids of audit sheet %d", sheetID), store.PutMeta(ctx, auditColumnsKey(sheetID), string(v)))
 }
 
 // auditColumns returns the audit sheet's column ids by title, from the store
 // or, failing that, from one small read of the sheet.
 func (r *Runner) auditColumns(ctx context.Context) (map[string]int64, error) {
 	if v, ok, err := r.store.Meta(ctx, auditColumnsKey(r.opts.AuditSheetID)); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the column ids of audit sheet %d: %w", r.opts.AuditSheetID, err)
 	} else if ok {
 		var m map[string]int64
 		if err := json.Unmarshal([]byte(v), &m); err == nil && m[audit.LogChangeID] != 0 && m[audit.LogSeal] != 0 {

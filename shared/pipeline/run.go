@@ -210,10 +210,11 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	r.recordStats(&sum.Run, before)
 	if err != nil {
 		sum.Run.Error = err.Error()
+		err = fmt.Errorf("run %s: %w", sum.Run.RunID, err)
 	}
 	if !r.opts.TestMode {
 		if perr := r.store.PutRun(context.WithoutCancel(ctx), sum.Run); perr != nil {
-			err = errors.Join(err, perr)
+			err = errors.Join(err, fmt.Errorf("record run %s: %w", sum.Run.RunID, perr))
 		}
 	}
 	return sum, err
@@ -228,7 +229,7 @@ func (r *Runner) run(ctx context.Context, sum *Summary) error {
 		r.progress.Sheet(i, len(sheets), ref.Name)
 		out, err := r.ScanSheet(ctx, sum.Run.RunID, ref, sum.Run.StartedAt)
 		if err != nil {
-			return fmt.Errorf("scan sheet %d: %w", ref.ID, err)
+			return err // it names the sheet and the step
 		}
 		sum.Sheets = append(sum.Sheets, out)
 		sum.Changes = append(sum.Changes, out.Changes...)
@@ -258,7 +259,8 @@ func (r *Runner) run(ctx context.Context, sum *Summary) error {
 }
 
 // ScanSheet fetches a sheet's changed rows and analyses them batch by batch,
-// then saves the sheet's new state (not in test mode).
+// then saves the sheet's new state (not in test mode). Its errors name the
+// sheet and the step that failed: fetch, analyze or the saving of the state.
 func (r *Runner) ScanSheet(ctx context.Context, runID string, ref SheetRef, now time.Time) (ScanOutcome, error) {
 	out := ScanOutcome{Sheet: ref}
 	st, skipped, err := r.FetchSheet(ctx, runID, ref, now, func(b Batch) error {
@@ -286,7 +288,7 @@ func (r *Runner) ScanSheet(ctx context.Context, runID string, ref SheetRef, now 
 		return out, nil
 	}
 	if _, err := r.store.Commit(ctx, Commit{SheetID: ref.ID, State: &st}); err != nil {
-		return out, err
+		return out, fmt.Errorf("scan sheet %d: save its state: %w", ref.ID, err)
 	}
 	return out, nil
 }

@@ -94,9 +94,9 @@ func ensureSummaryFields(ctx context.Context, api AuditSummaryFields, store Meta
 	}
 	b, err := json.Marshal(ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encode the summary field ids of audit sheet %d: %w", sheetID, err)
 	}
-	return ids, store.PutMeta(ctx, summaryKey(sheetID), string(b))
+	return ids, wrapErr(fmt.Sprintf("remember the summary field ids of audit sheet %d", sheetID), store.PutMeta(ctx, summaryKey(sheetID), string(b)))
 }
 
 // updateSummary sets summary fields by title ("" clears a field's value;
@@ -105,7 +105,7 @@ func ensureSummaryFields(ctx context.Context, api AuditSummaryFields, store Meta
 func (r *Runner) updateSummary(ctx context.Context, values map[string]smartsheet.Value) error {
 	ids := map[string]int64{}
 	if v, ok, err := r.store.Meta(ctx, summaryKey(r.opts.AuditSheetID)); err != nil {
-		return err
+		return fmt.Errorf("read the summary field ids of audit sheet %d: %w", r.opts.AuditSheetID, err)
 	} else if ok {
 		_ = json.Unmarshal([]byte(v), &ids)
 	}

@@ -76,7 +76,7 @@ func EnsureWebhooks(ctx context.Context, api WebhookAPI, secrets WebhookSecretSt
 	}
 	all, err := api.ListWebhooks(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ensure webhooks: list webhooks: %w", err)
 	}
 	bySheet := map[int64][]smartsheet.Webhook{}
 	for _, w := range all {
@@ -147,7 +147,7 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 		created, err := api.CreateWebhook(ctx, smartsheet.Webhook{Name: WebhookName, CallbackURL: callbackURL, Scope: "sheet",
 			ScopeObjectID: t.Sheet.ID, Subscope: &smartsheet.Subscope{ColumnIDs: t.ColumnIDs}})
 		if err != nil {
-			return out, errors.Join(append(errs, err)...)
+			return out, errors.Join(append(errs, fmt.Errorf("create the webhook: %w", err))...)
 		}
 		if err := secrets.PutSecretSet(ctx, created.ID, webhook.SecretSet{Current: created.SharedSecret}); err != nil {
 			return out, errors.Join(append(errs, fmt.Errorf("store secret of webhook %d: %w", created.ID, err))...)
@@ -157,23 +157,23 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 		w = &have[0]
 		_, known, err := secrets.SecretSet(ctx, w.ID)
 		if err != nil {
-			return out, errors.Join(append(errs, err)...)
+			return out, errors.Join(append(errs, fmt.Errorf("read the secret of webhook %d: %w", w.ID, err))...)
 		}
 		if !known {
 			// Ours by its callback, but its secret is lost: a new one.
 			secret, err := api.ResetSharedSecret(ctx, w.ID)
-			if err == nil {
-				err = secrets.PutSecretSet(ctx, w.ID, webhook.SecretSet{Current: secret})
-			}
 			if err != nil {
-				return out, errors.Join(append(errs, err)...)
+				return out, errors.Join(append(errs, fmt.Errorf("reset the lost secret of webhook %d: %w", w.ID, err))...)
+			}
+			if err := secrets.PutSecretSet(ctx, w.ID, webhook.SecretSet{Current: secret}); err != nil {
+				return out, errors.Join(append(errs, fmt.Errorf("store the new secret of webhook %d: %w", w.ID, err))...)
 			}
 			act.Actions = append(act.Actions, "secret-reset")
 		}
 		if !sameColumns(w.Subscope, t.ColumnIDs) {
 			updated, err := api.UpdateWebhook(ctx, w.ID, smartsheet.WebhookUpdate{Subscope: &smartsheet.Subscope{ColumnIDs: t.ColumnIDs}})
 			if err != nil {
-				return out, errors.Join(append(errs, err)...)
+				return out, errors.Join(append(errs, fmt.Errorf("update the subscope of webhook %d: %w", w.ID, err))...)
 			}
 			w, act.Actions = updated, append(act.Actions, "updated")
 		}
@@ -183,7 +183,7 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 		enabled := true
 		got, err := api.UpdateWebhook(ctx, w.ID, smartsheet.WebhookUpdate{Enabled: &enabled})
 		if err != nil {
-			return append(out, act), errors.Join(append(errs, err)...)
+			return append(out, act), errors.Join(append(errs, fmt.Errorf("enable webhook %d: %w", w.ID, err))...)
 		}
 		w = got
 		if w.Status != smartsheet.WebhookEnabled {
@@ -202,9 +202,9 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 func deleteWebhook(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, w smartsheet.Webhook) (WebhookAction, error) {
 	a := WebhookAction{SheetID: w.ScopeObjectID, WebhookID: w.ID, Actions: []string{"deleted"}, Status: w.Status}
 	if err := api.DeleteWebhook(ctx, w.ID); err != nil {
-		return a, err
+		return a, fmt.Errorf("delete webhook %d of sheet %d: %w", w.ID, w.ScopeObjectID, err)
 	}
-	return a, secrets.DeleteSecretSet(ctx, w.ID)
+	return a, wrapErr(fmt.Sprintf("delete the secret of webhook %d", w.ID), secrets.DeleteSecretSet(ctx, w.ID))
 }
 
 func sameColumns(s *smartsheet.Subscope, want []int64) bool {
@@ -243,11 +243,11 @@ func ResetWebhookSecret(ctx context.Context, api WebhookAPI, secrets WebhookSecr
 	}
 	old, _, err := secrets.SecretSet(ctx, webhookID)
 	if err != nil {
-		return err
+		return fmt.Errorf("read the secret of webhook %d: %w", webhookID, err)
 	}
 	secret, err := api.ResetSharedSecret(ctx, webhookID)
 	if err != nil {
-		return err
+		return fmt.Errorf("reset the secret of webhook %d: %w", webhookID, err)
 	}
 	set := webhook.SecretSet{Current: secret, Previous: old.Current, PreviousUntil: now.UTC().Add(overlap)}
 	if old.Current == "" {
@@ -282,14 +282,14 @@ func (r *Runner) webhookTargets(ctx context.Context, sheets []SheetRef, states [
 		} else {
 			var err error
 			if st, ok, err = r.store.SheetState(ctx, ref.ID); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("read the state of sheet %d: %w", ref.ID, err)
 			}
 		}
 		t := WebhookTarget{Sheet: ref, ColumnIDs: st.WebhookColumnIDs}
 		if !ok || len(t.ColumnIDs) == 0 {
 			cols, err := r.sheetColumns(ctx, ref.ID)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("read the columns of sheet %d: %w", ref.ID, err)
 			}
 			m, _ := r.opts.Audit.MapColumns(ref.ID, ref.Name, cols)
 			t.ColumnIDs = WebhookColumnIDs(m)

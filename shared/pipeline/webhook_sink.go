@@ -65,8 +65,11 @@ func WebhookStatusKey(webhookID int64) string {
 // LastWebhookStatus reads the last status callback recorded for a webhook.
 func LastWebhookStatus(ctx context.Context, meta MetaStore, webhookID int64) (WebhookStatus, bool, error) {
 	v, ok, err := meta.Meta(ctx, WebhookStatusKey(webhookID))
-	if err != nil || !ok {
-		return WebhookStatus{}, false, err
+	if err != nil {
+		return WebhookStatus{}, false, fmt.Errorf("read the status of webhook %d: %w", webhookID, err)
+	}
+	if !ok {
+		return WebhookStatus{}, false, nil
 	}
 	var st WebhookStatus
 	if err := json.Unmarshal([]byte(v), &st); err != nil {
@@ -99,7 +102,7 @@ func (s *WebhookSink) Accept(ctx context.Context, cb webhook.Callback) error {
 		return nil
 	}
 	if err := s.Records.PutRecords(ctx, cb.Records()); err != nil {
-		return fmt.Errorf("store webhook records: %w", err)
+		return fmt.Errorf("store the records of webhook %d for sheet %d: %w", cb.WebhookID, cb.SheetID, err)
 	}
 	f := RefreshFor(cb)
 	if len(f.RowIDs)+len(f.DeletedRowIDs) == 0 {
@@ -125,10 +128,10 @@ func (s *WebhookSink) status(ctx context.Context, cb webhook.Callback) error {
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode the status of webhook %d: %w", cb.WebhookID, err)
 	}
 	if err := s.Meta.PutMeta(ctx, WebhookStatusKey(cb.WebhookID), string(b)); err != nil {
-		return fmt.Errorf("record webhook status: %w", err)
+		return fmt.Errorf("record the status of webhook %d: %w", cb.WebhookID, err)
 	}
 	return nil
 }
@@ -162,7 +165,7 @@ type apiUsers struct{ api UserAPI }
 func (u apiUsers) User(ctx context.Context, id int64) (string, string, error) {
 	p, err := u.api.GetUser(ctx, id)
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("get user %d: %w", id, err)
 	}
 	return p.Email, p.DisplayName(), nil
 }
