@@ -314,12 +314,12 @@ func (r *Runner) ensureWebhooks(ctx context.Context, sheets []SheetRef, states [
 	if sheets == nil {
 		var err error
 		if sheets, err = r.Discover(ctx); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("ensure webhooks: %w", err)
 		}
 	}
 	targets, err := r.webhookTargets(ctx, sheets, states)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ensure webhooks: %w", err)
 	}
 	return EnsureWebhooks(ctx, r.opts.WebhookAPI, r.opts.WebhookSecrets, r.opts.WebhookCallbackURL, targets)
 }
