@@ -143,8 +143,8 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 // AnalyzeBatch is the analyze function's stage for one queued batch: detect,
 // attribute and record its changes (idempotently), write the fresh ones to
 // the audit sheet, count the batch, and complete the run when it is the last.
-// Its errors name the batch and the step (Analyze's and CompleteRun's, their
-// own).
+// Its errors name the batch and the step; those of Analyze and CompleteRun
+// name their own stage.
 func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publisher) ([]audit.Change, error) {
 	if b.ID == "" || b.RunID == "" {
 		return nil, r.refuse(ctx, b, "it has no batch id or no run id")

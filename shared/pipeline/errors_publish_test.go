@@ -160,7 +160,7 @@ func TestPublishErrors(t *testing.T) {
 			}
 			tt.setup(f)
 			_, err := f.runner(t).WriteAudit(context.Background())
-			checkErr(t, "WriteAudit()", err, ids(tt.want, "", changes), tt.cause)
+			checkErr(t, "WriteAudit()", err, withIDs(tt.want, "", changes), tt.cause)
 			if err != nil && !strings.Contains(err.Error(), tt.also) {
 				t.Errorf("WriteAudit() = %q, want it to say %q", err, tt.also)
 			}

@@ -155,7 +155,7 @@ func TestRunErrors(t *testing.T) {
 			f := newFixture(t)
 			tt.setup(f)
 			sum, err := f.runner(t).Run(context.Background())
-			checkErr(t, "Run()", err, ids(tt.want, sum.Run.RunID, nil), errBoom)
+			checkErr(t, "Run()", err, withIDs(tt.want, sum.Run.RunID, nil), errBoom)
 			if recorded := f.mem.runs[sum.Run.RunID]; recorded.Error == "" {
 				t.Errorf("run record %s has no error, want the run's", sum.Run.RunID)
 			}
@@ -217,7 +217,7 @@ func TestScanToQueueErrors(t *testing.T) {
 			f := newFixture(t)
 			tt.setup(f)
 			run, err := f.runner(t).ScanToQueue(context.Background(), ScanRequest{}, f.queue, f.fan, f.pub)
-			checkErr(t, "ScanToQueue()", err, ids(tt.want, run.RunID, nil), errBoom)
+			checkErr(t, "ScanToQueue()", err, withIDs(tt.want, run.RunID, nil), errBoom)
 		})
 	}
 }

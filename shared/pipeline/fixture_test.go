@@ -165,9 +165,9 @@ func (f *fixture) failLease(name string) {
 	}
 }
 
-// ids fills a want's placeholders: {run}, and {first} and {last}, the first
+// withIDs fills a want's placeholders: {run}, and {first} and {last}, the first
 // and last of changes.
-func ids(want, runID string, changes []audit.Change) string {
+func withIDs(want, runID string, changes []audit.Change) string {
 	first, last := "", ""
 	if len(changes) > 0 {
 		first, last = changes[0].ChangeID, changes[len(changes)-1].ChangeID
