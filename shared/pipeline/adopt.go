@@ -66,7 +66,7 @@ func (r *Runner) adoptLegacy(ctx context.Context) error {
 		return nil
 	}
 	if v, ok, err := r.store.Meta(ctx, adoptedKey); err != nil {
-		return err
+		return fmt.Errorf("read where the adoption entry is: %w", err)
 	} else if seq, perr := strconv.ParseUint(v, 10, 64); ok && perr == nil {
 		es, err := r.store.LedgerEntriesBySeq(ctx, []uint64{seq})
 		if err != nil {
@@ -83,7 +83,7 @@ func (r *Runner) adoptLegacy(ctx context.Context) error {
 		return fmt.Errorf("adopt the audit rows written before the ledger: %w", err)
 	}
 	if err := r.store.PutMeta(ctx, adoptedKey, strconv.FormatUint(seq, 10)); err != nil {
-		return err
+		return fmt.Errorf("remember the adoption entry %d: %w", seq, err)
 	}
 	r.adopted.Store(true)
 	return nil
@@ -112,88 +112,125 @@ func (r *Runner) adopt(ctx context.Context) (uint64, error) {
 		return 0, nil
 	}
 	done := so.subjects
+	plan, err := r.planAdoption(ctx, done)
+	if err != nil {
+		return 0, err
+	}
+	now := r.opts.Clock().UTC()
+	if head, err = r.appendAdopted(ctx, head, plan, now); err != nil {
+		return 0, err
+	}
+	// Count over the whole adoption, resumed or not.
+	for _, row := range plan.rows {
+		done[row.id] = true
+	}
+	return r.sealAdoption(ctx, head, done, plan.known, now)
+}
+
+// adoptionPlan is what is left to adopt: the rows in ledger order (those on
+// the sheet, then the changes written and gone from it), the Change IDs a
+// record confirms, and the records no entry seals yet.
+type adoptionPlan struct {
+	rows   []legacyRow
+	known  map[string]bool
+	legacy map[string]ChangeRecord
+}
+
+// planAdoption reads the change records and the audit sheet's rows not
+// adopted yet (done: adopted already), and logs what it is about to seal.
+func (r *Runner) planAdoption(ctx context.Context, done map[string]bool) (adoptionPlan, error) {
 	recs, err := r.store.Changes(ctx, time.Time{}, time.Time{})
 	if err != nil {
-		return 0, fmt.Errorf("read the change records: %w", err)
+		return adoptionPlan{}, fmt.Errorf("read the change records: %w", err)
 	}
-	known := make(map[string]bool, len(recs))
+	p := adoptionPlan{known: make(map[string]bool, len(recs)), legacy: map[string]ChangeRecord{}}
 	// legacy: the changes no entry seals yet. Those written are the earlier
 	// version's rows; one not marked written may be on the sheet all the
 	// same (that version stopped between writing and marking it), and is
 	// adopted, not written again.
-	legacy := map[string]ChangeRecord{}
 	for _, rec := range recs {
-		known[rec.Change.ChangeID] = true
+		p.known[rec.Change.ChangeID] = true
 		if rec.Seq == 0 && !done[rec.Change.ChangeID] {
-			legacy[rec.Change.ChangeID] = rec
+			p.legacy[rec.Change.ChangeID] = rec
 		}
 	}
-	rows, err := r.legacyRows(ctx, done)
-	if err != nil {
-		return 0, err
+	if p.rows, err = r.legacyRows(ctx, done); err != nil {
+		return p, err
 	}
 	// Written, and gone from the sheet before the ledger existed.
-	onSheet := make(map[string]bool, len(rows))
-	for _, row := range rows {
+	onSheet := make(map[string]bool, len(p.rows))
+	for _, row := range p.rows {
 		onSheet[row.id] = true
 	}
 	var gone []string
-	for id, rec := range legacy {
+	for id, rec := range p.legacy {
 		if rec.Written && !onSheet[id] {
 			gone = append(gone, id)
 		}
 	}
 	slices.Sort(gone)
 	for _, id := range gone {
-		rows = append(rows, legacyRow{id: id, fields: audit.LogFields(legacy[id].Change, r.opts.Audit.Location)})
+		p.rows = append(p.rows, legacyRow{id: id, fields: audit.LogFields(p.legacy[id].Change, r.opts.Audit.Location)})
 	}
 	var unconfirmed []string
-	for _, row := range rows {
-		if !known[row.id] {
+	for _, row := range p.rows {
+		if !p.known[row.id] {
 			unconfirmed = append(unconfirmed, row.id)
 		}
 	}
-	if len(rows) > 0 {
+	if len(p.rows) > 0 {
 		r.log.InfoContext(ctx, "sealing the audit rows written before the ledger",
-			slog.Int("rows", len(rows)-len(gone)), slog.Int("gone", len(gone)), slog.Int("already sealed", len(done)))
+			slog.Int("rows", len(p.rows)-len(gone)), slog.Int("gone", len(gone)), slog.Int("already sealed", len(done)))
 	}
 	if len(unconfirmed) > 0 {
 		r.log.WarnContext(ctx, "adopting audit rows no change record confirms (written before the ledger; their records expired or never existed)",
 			slog.Int("rows", len(unconfirmed)), slog.Any("first", unconfirmed[:min(len(unconfirmed), 10)]))
 	}
-	now := r.opts.Clock().UTC()
-	for chunk := range slices.Chunk(rows, adoptChunk) {
+	return p, nil
+}
+
+// appendAdopted seals the plan's rows as EntryAdopted entries after head,
+// adoptChunk at a time, each chunk's changes marked written with their
+// entries; it stops with ErrAdoptionUnfinished near the function's deadline.
+// It returns the new head.
+func (r *Runner) appendAdopted(ctx context.Context, head audit.LedgerEntry, p adoptionPlan, now time.Time) (audit.LedgerEntry, error) {
+	for chunk := range slices.Chunk(p.rows, adoptChunk) {
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < adoptMargin {
-			return 0, ErrAdoptionUnfinished
+			return head, ErrAdoptionUnfinished
 		}
 		if err := r.renewLease(ctx); err != nil {
-			return 0, err
+			return head, err
 		}
 		chain := make([]audit.LedgerEntry, 0, len(chunk))
 		var written []WrittenRow
 		for _, row := range chunk {
 			head = audit.NextEntry(head, audit.EntryAdopted, row.id, now, row.fields)
 			chain = append(chain, head)
-			if _, ok := legacy[row.id]; ok {
+			if _, ok := p.legacy[row.id]; ok {
 				written = append(written, WrittenRow{ChangeID: row.id, RowID: row.rowID, Seq: head.Seq, Hash: head.Hash})
 			}
 		}
+		first := chain[0].Seq
 		if err := r.store.AppendLedger(ctx, chain); err != nil {
-			return 0, err
+			return head, fmt.Errorf("append adopted entries %d-%d: %w", first, head.Seq, err)
 		}
 		if r.opts.AfterAdoptChunk != nil {
 			if err := r.opts.AfterAdoptChunk(); err != nil {
-				return 0, err
+				return head, err
 			}
 		}
 		if err := r.store.MarkWritten(ctx, written); err != nil {
-			return 0, err
+			return head, fmt.Errorf("note adopted entries %d-%d on their changes: %w", first, head.Seq, err)
 		}
 	}
-	// Count over the whole adoption, resumed or not.
-	for _, row := range rows {
-		done[row.id] = true
-	}
+	return head, nil
+}
+
+// sealAdoption appends the EntryAdoption entry after head, counting the rows
+// adopted (done) and those no record confirmed, and moves the ledger cursor
+// past it (MarkWritten noted the adopted entries). It returns the entry's
+// sequence number.
+func (r *Runner) sealAdoption(ctx context.Context, head audit.LedgerEntry, done, known map[string]bool, now time.Time) (uint64, error) {
 	unknown := 0
 	for id := range done {
 		if !known[id] {
@@ -208,10 +245,9 @@ func (r *Runner) adopt(ctx context.Context) (uint64, error) {
 		{Title: adoptionUnconfirmed, Kind: audit.FieldNumber, Value: strconv.Itoa(unknown)},
 	})
 	if err := r.store.AppendLedger(ctx, []audit.LedgerEntry{head}); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("append the adoption entry %d: %w", head.Seq, err)
 	}
-	// The cursor passes the adopted entries, which MarkWritten noted.
-	return head.Seq, wrapErr("move the ledger cursor", r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)))
+	return head.Seq, wrapErr(fmt.Sprintf("move the ledger cursor to %d", head.Seq), r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)))
 }
 
 // soFar is what the ledger holds of the adoption: the subjects of its row
@@ -266,7 +302,7 @@ func (r *Runner) legacyRows(ctx context.Context, done map[string]bool) ([]legacy
 	var out []legacyRow
 	var titles map[int64]string
 	seen := map[string]bool{}
-	err := r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
+	err := r.auditSheet.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
 		if titles == nil {
 			titles = make(map[int64]string, len(s.Columns))
 			for _, c := range s.Columns {

@@ -58,7 +58,7 @@ func auditColumnsKey(sheetID int64) string { return "audit-columns:" + strconv.F
 // EnsureAuditSheet finds the audit-log sheet (by id, else by name), creates it
 // when absent and adds any missing column. It is idempotent. The column ids
 // are remembered in the store.
-func EnsureAuditSheet(ctx context.Context, api SheetAPI, store Store, id int64, name string) (int64, bool, error) {
+func EnsureAuditSheet(ctx context.Context, api AuditSheetSetup, store MetaStore, id int64, name string) (int64, bool, error) {
 	created := false
 	var cols []smartsheet.Column
 	if id == 0 {
@@ -113,13 +113,13 @@ func EnsureAuditSheet(ctx context.Context, api SheetAPI, store Store, id int64, 
 	if _, err := ensureSummaryFields(ctx, api, store, id); err != nil {
 		return 0, false, err
 	}
-	return id, created, store.PutMeta(ctx, "audit-sheet-id", strconv.FormatInt(id, 10))
+	return id, created, wrapErr(fmt.Sprintf("remember audit sheet %d", id), store.PutMeta(ctx, "audit-sheet-id", strconv.FormatInt(id, 10)))
 }
 
 // fixColumn gives an existing audit-log column the type, options, format
 // and lock of the layout (a sheet made by an earlier version, or edited by a
 // person). The primary column's type is Smartsheet's to keep.
-func fixColumn(ctx context.Context, api SheetAPI, sheetID int64, have, want smartsheet.Column) error {
+func fixColumn(ctx context.Context, api AuditSheetSetup, sheetID int64, have, want smartsheet.Column) error {
 	var u smartsheet.ColumnUpdate
 	changed := false
 	if !have.Primary && have.Type != want.Type {
@@ -143,30 +143,30 @@ func fixColumn(ctx context.Context, api SheetAPI, sheetID int64, have, want smar
 	return nil
 }
 
-func saveAuditColumns(ctx context.Context, store Store, sheetID int64, cols []smartsheet.Column) error {
+func saveAuditColumns(ctx context.Context, store MetaStore, sheetID int64, cols []smartsheet.Column) error {
 	m := make(map[string]int64, len(cols))
 	for _, c := range cols {
 		m[c.Title] = c.ID
 	}
 	v, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode the column ids of audit sheet %d: %w", sheetID, err)
 	}
-	return store.PutMeta(ctx, auditColumnsKey(sheetID), string(v))
+	return wrapErr(fmt.Sprintf("remember the column ids of audit sheet %d", sheetID), store.PutMeta(ctx, auditColumnsKey(sheetID), string(v)))
 }
 
 // auditColumns returns the audit sheet's column ids by title, from the store
 // or, failing that, from one small read of the sheet.
 func (r *Runner) auditColumns(ctx context.Context) (map[string]int64, error) {
 	if v, ok, err := r.store.Meta(ctx, auditColumnsKey(r.opts.AuditSheetID)); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the column ids of audit sheet %d: %w", r.opts.AuditSheetID, err)
 	} else if ok {
 		var m map[string]int64
 		if err := json.Unmarshal([]byte(v), &m); err == nil && m[audit.LogChangeID] != 0 && m[audit.LogSeal] != 0 {
 			return m, nil
 		}
 	}
-	s, _, err := r.api.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
+	s, _, err := r.auditSheet.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
 	if err != nil {
 		return nil, fmt.Errorf("read audit sheet %d: %w", r.opts.AuditSheetID, err)
 	}
@@ -190,7 +190,7 @@ func (r *Runner) auditColumns(ctx context.Context) (map[string]int64, error) {
 func (r *Runner) auditRowsByChangeID(ctx context.Context, cols map[string]int64) (map[string][]int64, error) {
 	colID := cols[audit.LogChangeID]
 	ids := map[string][]int64{}
-	err := r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{ColumnIDs: []int64{colID}, PageSize: 5000}, func(s *smartsheet.Sheet) error {
+	err := r.auditSheet.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{ColumnIDs: []int64{colID}, PageSize: 5000}, func(s *smartsheet.Sheet) error {
 		for _, row := range s.Rows {
 			if c := row.Cell(colID); c != nil && c.Value.Text() != "" {
 				ids[c.Value.Text()] = append(ids[c.Value.Text()], row.ID)

@@ -72,10 +72,12 @@ type ScanRequest struct {
 // every source sheet and queues them in batches, records the run with the
 // sheets' new watermarks (saved only when the run completes, so a batch that
 // never completes is read again by the next scan), and seals the fan-in.
-func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue, fan FanIn, pub Publisher) (RunRecord, error) {
+// Its errors name the run and the step.
+func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue, fan FanIn, pub Publisher) (run RunRecord, err error) {
 	start := r.opts.Clock().UTC()
 	before := r.stats()
-	run := RunRecord{RunID: NewRunID(start), StartedAt: start, TestMode: r.opts.TestMode || req.Mode == "test", ForceReport: req.ForceReport}
+	run = RunRecord{RunID: NewRunID(start), StartedAt: start, TestMode: r.opts.TestMode || req.Mode == "test", ForceReport: req.ForceReport}
+	defer annotate(&err, "scan run %s", run.RunID)
 	sheets, err := r.Discover(ctx)
 	if err != nil {
 		return run, err
@@ -99,7 +101,7 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 	// Recorded before any batch is queued: analyze accepts only batches of
 	// a recorded run, for the sheets it names.
 	if err := r.store.PutRun(ctx, run); err != nil {
-		return run, err
+		return run, fmt.Errorf("record the run: %w", err)
 	}
 	seq := 0
 	for _, ref := range sheets {
@@ -108,10 +110,10 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 			b.ID = run.RunID + "/" + strconv.Itoa(seq)
 			b.TestMode = run.TestMode
 			run.RowsScanned += len(b.Rows)
-			return q.SendBatch(ctx, b)
+			return wrapErr("queue batch "+b.ID, q.SendBatch(ctx, b))
 		})
 		if err != nil {
-			return run, fmt.Errorf("scan sheet %d: %w", ref.ID, err)
+			return run, err // it names the sheet or the batch, and the step
 		}
 		run.SheetsScanned++
 		if skipped {
@@ -126,11 +128,11 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 	run.Findings = r.findings
 	r.recordStats(&run, before)
 	if err := r.store.PutRun(ctx, run); err != nil {
-		return run, err
+		return run, fmt.Errorf("record the run's %d batches: %w", seq, err)
 	}
 	claimed, err := fan.Seal(ctx, run.RunID, seq)
 	if err != nil {
-		return run, err
+		return run, fmt.Errorf("seal the fan-in at %d batches: %w", seq, err)
 	}
 	if claimed {
 		return run, r.CompleteRun(ctx, run.RunID, fan, pub)
@@ -141,13 +143,15 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 // AnalyzeBatch is the analyze function's stage for one queued batch: detect,
 // attribute and record its changes (idempotently), write the fresh ones to
 // the audit sheet, count the batch, and complete the run when it is the last.
+// Its errors name the batch and the step; those of Analyze and CompleteRun
+// name their own stage.
 func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publisher) ([]audit.Change, error) {
 	if b.ID == "" || b.RunID == "" {
 		return nil, r.refuse(ctx, b, "it has no batch id or no run id")
 	}
 	run, ok, err := r.store.Run(ctx, b.RunID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("analyze batch %s: read run %s: %w", b.ID, b.RunID, err)
 	}
 	if !ok {
 		return nil, r.refuse(ctx, b, "its run is not recorded: no scan queued it")
@@ -162,8 +166,8 @@ func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publi
 		o := r.opts
 		o.TestMode = true
 		var err error
-		if rr, err = New(r.api, r.store, o); err != nil {
-			return nil, err
+		if rr, err = newRunner(r.sources, r.auditSheet, r.store, o); err != nil {
+			return nil, fmt.Errorf("analyze batch %s: %w", b.ID, err)
 		}
 	}
 	fresh, findings, err := rr.Analyze(ctx, b)
@@ -174,11 +178,11 @@ func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publi
 		r.log.InfoContext(ctx, "findings", slog.String("batch", b.ID), slog.Int("count", len(findings)))
 	}
 	if _, err := rr.WriteChanges(ctx, fresh); err != nil {
-		return fresh, err
+		return fresh, fmt.Errorf("analyze batch %s: write its %d changes: %w", b.ID, len(fresh), err)
 	}
 	claimed, err := fan.BatchDone(ctx, b.RunID, b.ID)
 	if err != nil {
-		return fresh, err
+		return fresh, fmt.Errorf("analyze batch %s: count it done: %w", b.ID, err)
 	}
 	if claimed {
 		return fresh, r.CompleteRun(ctx, b.RunID, fan, pub)
@@ -203,24 +207,28 @@ func (r *Runner) refuse(ctx context.Context, b Batch, why string) error {
 // CompleteRun runs once per run, in the invocation that claimed completion:
 // it writes any change still pending (reconciled with the audit sheet),
 // saves the sheets' watermarks, finishes the run record and announces it.
-func (r *Runner) CompleteRun(ctx context.Context, runID string, fan FanIn, pub Publisher) error {
+// Its errors name the run and the step: flush, save a watermark, count,
+// record, publish or finish.
+func (r *Runner) CompleteRun(ctx context.Context, runID string, fan FanIn, pub Publisher) (err error) {
+	defer annotate(&err, "complete run %s", runID)
 	run, err := r.findRun(ctx, runID)
 	if err != nil {
 		return err
 	}
 	if !run.TestMode {
 		if _, err := r.FlushAudit(ctx); err != nil {
-			return err
+			return fmt.Errorf("flush audit rows: %w", err)
 		}
 		for i := range run.PendingStates {
-			if _, err := r.store.Commit(ctx, Commit{SheetID: run.PendingStates[i].SheetID, State: &run.PendingStates[i]}); err != nil {
-				return err
+			st := &run.PendingStates[i]
+			if _, err := r.store.Commit(ctx, Commit{SheetID: st.SheetID, State: st}); err != nil {
+				return fmt.Errorf("save the watermark of sheet %d: %w", st.SheetID, err)
 			}
 		}
 	}
 	recs, err := r.store.Changes(ctx, run.StartedAt, time.Time{})
 	if err != nil {
-		return err
+		return fmt.Errorf("count the run's changes: %w", err)
 	}
 	for _, c := range recs {
 		if c.Change.RunID != runID {
@@ -237,22 +245,23 @@ func (r *Runner) CompleteRun(ctx context.Context, runID string, fan FanIn, pub P
 	run.FinishedAt = r.opts.Clock().UTC()
 	run.PendingStates = nil
 	if err := r.store.PutRun(ctx, run); err != nil {
-		return err
+		return fmt.Errorf("record the run: %w", err)
 	}
 	if err := pub.RunCompleted(ctx, RunCompleted{RunID: runID, StartedAt: run.StartedAt, FinishedAt: run.FinishedAt,
 		Batches: run.Batches, TestMode: run.TestMode, ForceReport: run.ForceReport}); err != nil {
-		return err
+		return fmt.Errorf("publish run completed: %w", err)
 	}
-	return fan.Finish(ctx, runID)
+	return wrapErr("finish the fan-in", fan.Finish(ctx, runID))
 }
 
+// findRun reads a run's record; its errors leave the run id to the caller.
 func (r *Runner) findRun(ctx context.Context, runID string) (RunRecord, error) {
 	run, ok, err := r.store.Run(ctx, runID)
 	if err != nil {
-		return run, err
+		return run, fmt.Errorf("read the run record: %w", err)
 	}
 	if !ok {
-		return run, fmt.Errorf("run %s not recorded", runID)
+		return run, errors.New("the run is not recorded")
 	}
 	return run, nil
 }

@@ -154,7 +154,7 @@ func (r *Runner) AttestOnce(ctx context.Context, run RunRecord) (Attestation, er
 	}
 	b, err := json.Marshal(kept)
 	if err != nil {
-		return a, err
+		return a, fmt.Errorf("encode the attestation of run %s: %w", run.RunID, err)
 	}
 	return a, wrapErr("keep the attestation of run "+run.RunID, r.store.PutMeta(ctx, key, string(b)))
 }
@@ -166,7 +166,7 @@ const TamperAlert = "AUDIT_LOG_TAMPERED"
 // writeDigest signs and stores the digest of a run: the ledger's head, the
 // run's figures and the previous digest's hash. A ledger whose own chain or
 // digests failed verification gets no digest: signing it would vouch for
-// what was tampered with.
+// what was tampered with. Its errors name the step and the digest.
 func (r *Runner) writeDigest(ctx context.Context, run RunRecord, v audit.Verification) (DigestResult, error) {
 	if r.opts.Signer == nil || r.opts.Digests == nil {
 		return DigestResult{Withheld: "no signing key or digest store configured"}, nil
@@ -191,7 +191,7 @@ func (r *Runner) writeDigest(ctx context.Context, run RunRecord, v audit.Verific
 		}
 		prev, err := audit.ParseDigest(data)
 		if err != nil {
-			return DigestResult{}, fmt.Errorf("digest %s: %w", last, err)
+			return DigestResult{}, fmt.Errorf("parse digest %s: %w", last, err)
 		}
 		if prev.RunID == run.RunID {
 			// Signed already (its attestation was not kept): one per run.
@@ -199,26 +199,26 @@ func (r *Runner) writeDigest(ctx context.Context, run RunRecord, v audit.Verific
 		}
 		d.Number, d.PreviousDigest = prev.Number+1, audit.HashBytes(data)
 	}
+	name := audit.DigestName(d.Number, run.RunID)
 	data, err := d.Bytes()
 	if err != nil {
-		return DigestResult{}, err
+		return DigestResult{}, fmt.Errorf("encode digest %s: %w", name, err)
 	}
 	sig, err := r.opts.Signer.Sign(ctx, data)
 	if err != nil {
-		return DigestResult{}, fmt.Errorf("sign digest %d: %w", d.Number, err)
+		return DigestResult{}, fmt.Errorf("sign digest %s with key %s: %w", name, d.KeyID, err)
 	}
 	pub, err := r.opts.Signer.PublicKeyPEM(ctx)
 	if err != nil {
-		return DigestResult{}, fmt.Errorf("read the digest public key: %w", err)
+		return DigestResult{}, fmt.Errorf("read the public key of signing key %s: %w", d.KeyID, err)
 	}
 	// Never store a digest that would not verify.
 	if err := audit.VerifySignature(pub, d.Algorithm, data, sig); err != nil {
-		return DigestResult{}, fmt.Errorf("digest %d: the new signature does not verify: %w", d.Number, err)
+		return DigestResult{}, fmt.Errorf("digest %s: the new signature does not verify: %w", name, err)
 	}
 	if err := r.opts.Digests.PutPublicKey(ctx, pub); err != nil {
-		return DigestResult{}, fmt.Errorf("store the digest public key: %w", err)
+		return DigestResult{}, fmt.Errorf("store the digest public key of key %s: %w", d.KeyID, err)
 	}
-	name := audit.DigestName(d.Number, run.RunID)
 	loc, err := r.opts.Digests.Put(ctx, name, data, sig)
 	if err != nil {
 		return DigestResult{}, fmt.Errorf("store digest %s: %w", name, err)

@@ -39,11 +39,11 @@ func EncodeBatch(ctx context.Context, b Batch, blobs Blobs, maxInline int) ([]by
 	}
 	raw, err := json.Marshal(b)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encode batch %s: %w", b.ID, err)
 	}
 	key := "batches/" + b.ID + ".json"
 	if _, err := blobs.Put(ctx, key, "application/json", raw); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("put batch %s in blob %s: %w", b.ID, key, err)
 	}
 	return json.Marshal(envelope{BlobKey: key, BatchID: b.ID})
 }
@@ -63,7 +63,7 @@ func DecodeBatch(ctx context.Context, body []byte, blobs Blobs) (Batch, error) {
 		}
 		raw, err := blobs.Get(ctx, env.BlobKey)
 		if err != nil {
-			return Batch{}, err
+			return Batch{}, fmt.Errorf("read batch %s from blob %s: %w", env.BatchID, env.BlobKey, err)
 		}
 		var b Batch
 		if err := json.Unmarshal(raw, &b); err != nil {

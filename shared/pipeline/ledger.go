@@ -100,7 +100,7 @@ func (r *Runner) lockAuditLog(ctx context.Context) (context.Context, func(), err
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx, nil, ctx.Err()
+			return ctx, nil, fmt.Errorf("wait for the audit-log lease: %w", ctx.Err())
 		case <-t.C:
 		}
 		wait = min(2*wait, 2*time.Second)
@@ -148,17 +148,19 @@ func (r *Runner) renewLease(ctx context.Context) error {
 
 // publish seals and writes every recorded change that is not on the audit
 // sheet yet (fresh: changes just recorded, which the pending index may not
-// show yet), and returns those it wrote.
-func (r *Runner) publish(ctx context.Context, fresh []audit.Change) ([]audit.Change, error) {
+// show yet), and returns those it wrote. Its errors name the audit sheet
+// and the step: the lease, adoption, sealing, appending rows or the cursor.
+func (r *Runner) publish(ctx context.Context, fresh []audit.Change) (written []audit.Change, err error) {
 	if r.opts.TestMode {
 		return nil, nil
 	}
 	if r.opts.AuditSheetID == 0 {
 		return nil, errNoAuditSheet
 	}
+	defer annotate(&err, "write audit sheet %d", r.opts.AuditSheetID)
 	ctx, release, err := r.lockAuditLog(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("write audit rows: %w", err)
+		return nil, err
 	}
 	defer release()
 	if err := r.adoptLegacy(ctx); err != nil {
@@ -168,16 +170,16 @@ func (r *Runner) publish(ctx context.Context, fresh []audit.Change) ([]audit.Cha
 	if err != nil {
 		return nil, fmt.Errorf("seal changes into the ledger: %w", err)
 	}
-	written, err := r.appendRows(ctx, recs, entries)
+	written, err = r.appendRows(ctx, recs, entries)
 	if err != nil {
-		return written, fmt.Errorf("write audit rows: %w", err)
+		return written, fmt.Errorf("append rows: %w", err)
 	}
 	if len(recs) == 0 {
 		return nil, nil
 	}
 	// Every entry is now noted on its change record.
 	if head, ok, err := r.store.LedgerHead(ctx); err != nil || !ok {
-		return written, wrapErr("move the ledger cursor", err)
+		return written, wrapErr("read the ledger head to move the cursor", err)
 	} else if err := r.store.PutMeta(ctx, ledgerCursorKey, strconv.FormatUint(head.Seq, 10)); err != nil {
 		return written, fmt.Errorf("move the ledger cursor to %d: %w", head.Seq, err)
 	}
@@ -194,7 +196,7 @@ func (r *Runner) seal(ctx context.Context, fresh []audit.Change) ([]ChangeRecord
 	}
 	pending, err := r.store.Pending(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("read the pending changes: %w", err)
 	}
 	ids := make([]string, 0, len(pending)+len(fresh))
 	for _, p := range pending {
@@ -209,7 +211,7 @@ func (r *Runner) seal(ctx context.Context, fresh []audit.Change) ([]ChangeRecord
 	// The pending index may lag: decide from the records as they are now.
 	byID, err := r.store.ChangeRecords(ctx, ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("read %d change records (%s…): %w", len(ids), ids[0], err)
 	}
 	var todo []ChangeRecord
 	for _, rec := range byID {
@@ -234,7 +236,7 @@ func (r *Runner) seal(ctx context.Context, fresh []audit.Change) ([]ChangeRecord
 	// The records learn their entries when they are marked written (or,
 	// if this writer stops first, from the next writer's syncLedger).
 	if err := r.store.AppendLedger(ctx, chain); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("append entries %d-%d: %w", head.Seq+1-uint64(len(chain)), head.Seq, err)
 	}
 	slices.SortFunc(todo, func(a, b ChangeRecord) int { return cmp.Compare(a.Seq, b.Seq) })
 	return todo, entries, nil
@@ -312,6 +314,15 @@ func wrapErr(step string, err error) error {
 	return fmt.Errorf("%s: %w", step, err)
 }
 
+// annotate wraps *err, when it is not nil, with the stage and its id (format
+// and args): deferred by a stage, it makes every error the stage returns
+// say which stage failed on what, above the step that failed.
+func annotate(err *error, format string, args ...any) {
+	if *err != nil {
+		*err = fmt.Errorf(format+": %w", append(args, *err)...)
+	}
+}
+
 // appendRows writes sealed records to the audit sheet, 500 rows a request,
 // in ledger order, and marks them written.
 func (r *Runner) appendRows(ctx context.Context, recs []ChangeRecord, entries map[uint64]audit.LedgerEntry) ([]audit.Change, error) {
@@ -334,7 +345,7 @@ func (r *Runner) appendRows(ctx context.Context, recs []ChangeRecord, entries ma
 	if len(missing) > 0 {
 		old, err := r.store.LedgerEntriesBySeq(ctx, missing)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read %d ledger entries (%d…): %w", len(missing), missing[0], err)
 		}
 		for seq, e := range old {
 			entries[seq] = e
@@ -354,7 +365,7 @@ func (r *Runner) appendRows(ctx context.Context, recs []ChangeRecord, entries ma
 		}
 		done, err := r.addAuditRows(ctx, cols, ids, rows)
 		if err != nil {
-			return written, err
+			return written, fmt.Errorf("add the rows of changes %s to %s: %w", ids[0], ids[len(ids)-1], err)
 		}
 		if r.opts.AfterAuditWrite != nil {
 			if err := r.opts.AfterAuditWrite(); err != nil {
@@ -370,7 +381,7 @@ func (r *Runner) appendRows(ctx context.Context, recs []ChangeRecord, entries ma
 			done[i].Seq, done[i].Hash = rec.Seq, rec.Hash
 		}
 		if err := r.store.MarkWritten(ctx, done); err != nil {
-			return written, err
+			return written, fmt.Errorf("mark changes %s to %s written: %w", ids[0], ids[len(ids)-1], err)
 		}
 		if err := r.setInFlight(ctx, nil); err != nil {
 			return written, err
@@ -398,7 +409,7 @@ func (r *Runner) addAuditRows(ctx context.Context, cols map[string]int64, ids []
 		if err := r.renewLease(ctx); err != nil {
 			return nil, err
 		}
-		res, err := r.api.AddRows(ctx, r.opts.AuditSheetID, send, smartsheet.AddRowsOptions{ToBottom: true, NoReplay: true})
+		res, err := r.auditSheet.AddRows(ctx, r.opts.AuditSheetID, send, smartsheet.AddRowsOptions{ToBottom: true, NoReplay: true})
 		if err == nil {
 			if len(res.Rows) != len(send) {
 				return nil, fmt.Errorf("audit sheet %d: %d rows sent, %d added", r.opts.AuditSheetID, len(send), len(res.Rows))
@@ -431,14 +442,14 @@ func (r *Runner) addAuditRows(ctx context.Context, cols map[string]int64, ids []
 		r.log.WarnContext(ctx, "audit write unconfirmed: reading the sheet back before sending again",
 			slog.Int("rows", len(send)), slog.Duration("after", wait), slog.Any("error", err))
 		if err := sleepCtx(ctx, wait); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("wait to read the sheet back: %w", err)
 		}
 		if err := r.renewLease(ctx); err != nil {
 			return nil, err
 		}
 		onSheet, rerr := r.auditRowsByChangeID(ctx, cols)
 		if rerr != nil {
-			return nil, errors.Join(err, rerr)
+			return nil, errors.Join(err, fmt.Errorf("read back after the unconfirmed write: %w", rerr))
 		}
 		var nextIDs []string
 		var next []smartsheet.Row
@@ -476,11 +487,14 @@ func (r *Runner) setInFlight(ctx context.Context, ids []string) error {
 	if len(ids) > 0 {
 		b, err := json.Marshal(ids)
 		if err != nil {
-			return err
+			return fmt.Errorf("encode the audit write in flight: %w", err)
 		}
 		v = string(b)
 	}
 	if err := r.store.PutMeta(ctx, inFlightKey, v); err != nil {
+		if v == "" {
+			return fmt.Errorf("clear the audit write in flight: %w", err)
+		}
 		return fmt.Errorf("record the audit write in flight: %w", err)
 	}
 	return nil
@@ -492,8 +506,11 @@ func (r *Runner) setInFlight(ctx context.Context, ids []string) error {
 // recs.
 func (r *Runner) reconcileInFlight(ctx context.Context, cols map[string]int64, recs []ChangeRecord) ([]ChangeRecord, error) {
 	v, ok, err := r.store.Meta(ctx, inFlightKey)
-	if err != nil || !ok || v == "" {
-		return recs, err
+	if err != nil {
+		return nil, fmt.Errorf("read the audit write in flight: %w", err)
+	}
+	if !ok || v == "" {
+		return recs, nil
 	}
 	var ids []string
 	if err := json.Unmarshal([]byte(v), &ids); err != nil {
@@ -501,7 +518,7 @@ func (r *Runner) reconcileInFlight(ctx context.Context, cols map[string]int64, r
 	}
 	marked, err := r.store.ChangeRecords(ctx, ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the changes of the audit write in flight: %w", err)
 	}
 	onSheet, err := r.auditRowsByChangeID(ctx, cols)
 	if err != nil {
@@ -519,7 +536,7 @@ func (r *Runner) reconcileInFlight(ctx context.Context, cols map[string]int64, r
 	if len(found) > 0 {
 		r.log.InfoContext(ctx, "reconciled changes already on the audit sheet", slog.Int("count", len(found)))
 		if err := r.store.MarkWritten(ctx, found); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("mark %d changes found on the sheet written: %w", len(found), err)
 		}
 	}
 	kept := slices.DeleteFunc(slices.Clone(recs), func(rec ChangeRecord) bool { return landed[rec.Change.ChangeID] })

@@ -6,10 +6,96 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"io"
 	"sort"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+)
+
+// The Smartsheet ports. The pipeline talks to two kinds of sheet with
+// different rights: the source sheets, which it only reads (scan, webhook
+// refresh, attribution), and the audit-log sheet, to which it only appends
+// rows and whose summary, attachments and columns it keeps. Each consumer
+// names the part it uses, so a fake in a test implements a handful of
+// methods, and no port of the audit sheet can delete or update a row: the
+// audit log is append-only, and the pipeline cannot rewrite a row it wrote
+// even by mistake. The Smartsheet client satisfies every one of them.
+
+// SourceSheets is what scanning and attribution read from the source sheets:
+// their pages of rows (a sheet's columns are one small page), the sheets of
+// the configured folders, and a changed cell's history.
+type SourceSheets interface {
+	GetSheet(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error)
+	ForEachSheetPage(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions, fn func(*smartsheet.Sheet) error) error
+	DiscoverSheets(ctx context.Context, folderIDs, workspaceIDs []int64) ([]smartsheet.DiscoveredSheet, error)
+	CellHistory(ctx context.Context, sheetID, rowID, columnID int64) ([]smartsheet.CellHistory, error)
+}
+
+// AuditSheetReader reads the audit sheet back: publishing reconciles a lost
+// write with its rows, adoption and verification compare its rows and its
+// summary's Ledger Head with the ledger.
+type AuditSheetReader interface {
+	GetSheet(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error)
+	ForEachSheetPage(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions, fn func(*smartsheet.Sheet) error) error
+	GetSummaryFields(ctx context.Context, sheetID int64) ([]smartsheet.SummaryField, error)
+}
+
+// AuditRowAppender appends rows to the audit sheet: the only row write the
+// pipeline makes.
+type AuditRowAppender interface {
+	AddRows(ctx context.Context, sheetID int64, rows []smartsheet.Row, opts smartsheet.AddRowsOptions) (*smartsheet.RowsResult, error)
+}
+
+// AuditSummaryFields keeps the audit sheet's summary fields (the run's
+// status and the log's integrity): setup adds the missing ones and locks
+// them, every run updates their values.
+type AuditSummaryFields interface {
+	GetSummaryFields(ctx context.Context, sheetID int64) ([]smartsheet.SummaryField, error)
+	AddSummaryFields(ctx context.Context, sheetID int64, fields []smartsheet.SummaryField) ([]smartsheet.SummaryField, error)
+	UpdateSummaryFields(ctx context.Context, sheetID int64, fields []smartsheet.SummaryField) ([]smartsheet.SummaryField, error)
+}
+
+// AuditAttachments keeps the period's workbook on the audit sheet: one
+// attachment per period, a new version per run.
+type AuditAttachments interface {
+	ListAttachments(ctx context.Context, sheetID int64) ([]smartsheet.Attachment, error)
+	AttachFile(ctx context.Context, sheetID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
+	AttachNewVersion(ctx context.Context, sheetID, attachmentID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
+}
+
+// AuditSheet is every call a Runner makes to the audit-log sheet: reading it
+// back, appending rows, the summary and the workbook. It has no way to
+// delete or update a row.
+type AuditSheet interface {
+	AuditSheetReader
+	AuditRowAppender
+	AuditSummaryFields
+	AuditAttachments
+}
+
+// AuditSheetSetup is what EnsureAuditSheet needs: find or create the sheet,
+// add and fix its columns, set up its summary. Columns change; rows do not.
+type AuditSheetSetup interface {
+	ListSheets(ctx context.Context, opts smartsheet.ListSheetsOptions) ([]smartsheet.SheetSummary, error)
+	CreateSheet(ctx context.Context, name string, cols []smartsheet.Column) (*smartsheet.Sheet, error)
+	GetSheet(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error)
+	AddColumns(ctx context.Context, sheetID int64, cols []smartsheet.Column) ([]smartsheet.Column, error)
+	UpdateColumn(ctx context.Context, sheetID, columnID int64, u smartsheet.ColumnUpdate) (*smartsheet.Column, error)
+	AuditSummaryFields
+}
+
+// SheetAPI is the Smartsheet client as New takes it: one value for both
+// kinds of sheet (the Runner keeps the two ports apart).
+type SheetAPI interface {
+	SourceSheets
+	AuditSheet
+}
+
+var (
+	_ SheetAPI        = (*smartsheet.Client)(nil)
+	_ AuditSheetSetup = (*smartsheet.Client)(nil)
 )
 
 // SheetState is what the store keeps per source sheet between runs.

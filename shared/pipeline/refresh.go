@@ -48,11 +48,13 @@ func sortedUnion(a, b []int64) []int64 {
 // sees later has the same Change ID and is recorded once. A sheet never
 // scanned has no baseline to compare with: nothing is done (its first scan
 // takes the baseline). The sheet's scan watermark is left alone, so the next
-// scan still reads every row changed since the last scan.
-func (r *Runner) RefreshRows(ctx context.Context, sheetID int64, rowIDs, deletedRowIDs []int64) ([]audit.Change, error) {
+// scan still reads every row changed since the last scan. Its errors name
+// the sheet and the step.
+func (r *Runner) RefreshRows(ctx context.Context, sheetID int64, rowIDs, deletedRowIDs []int64) (_ []audit.Change, err error) {
+	defer annotate(&err, "refresh rows of sheet %d", sheetID)
 	prev, known, err := r.store.SheetState(ctx, sheetID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read its state: %w", err)
 	}
 	if !known {
 		r.log.InfoContext(ctx, "refresh skipped: sheet not scanned yet", slog.Int64("sheet", sheetID))
@@ -75,7 +77,7 @@ func (r *Runner) RefreshRows(ctx context.Context, sheetID int64, rowIDs, deleted
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("refresh rows of sheet %d: %w", sheetID, err)
+			return nil, fmt.Errorf("read %d rows: %w", len(rowIDs), err)
 		}
 		tmpl.Sheet, tmpl.Columns = SheetRef{ID: sheetID, Name: rd.sheet.Name}, rd.cols
 	}
@@ -85,12 +87,12 @@ func (r *Runner) RefreshRows(ctx context.Context, sheetID int64, rowIDs, deleted
 			// those of the baselines.
 			tmpl.Sheet = SheetRef{ID: sheetID, Name: prev.Name}
 			if tmpl.Columns, err = r.sheetColumns(ctx, sheetID); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("read its columns: %w", err)
 			}
 		}
 		bl, err := r.store.Baselines(ctx, sheetID, deletedRowIDs)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read the baselines of %d deleted rows: %w", len(deletedRowIDs), err)
 		}
 		b := tmpl
 		for _, id := range deletedRowIDs {
@@ -111,16 +113,17 @@ func (r *Runner) RefreshRows(ctx context.Context, sheetID int64, rowIDs, deleted
 		fresh = append(fresh, cs...)
 	}
 	if _, err := r.WriteChanges(ctx, fresh); err != nil {
-		return fresh, err
+		return fresh, fmt.Errorf("write its %d changes: %w", len(fresh), err)
 	}
 	return fresh, nil
 }
 
-// sheetColumns reads a sheet's columns only (one row at most).
+// sheetColumns reads a sheet's columns only (one row at most); the caller
+// names the sheet in an error.
 func (r *Runner) sheetColumns(ctx context.Context, sheetID int64) ([]audit.ColumnInfo, error) {
-	s, _, err := r.api.GetSheet(ctx, sheetID, smartsheet.GetSheetOptions{PageSize: 1})
+	s, _, err := r.sources.GetSheet(ctx, sheetID, smartsheet.GetSheetOptions{PageSize: 1})
 	if err != nil {
-		return nil, fmt.Errorf("read columns of sheet %d: %w", sheetID, err)
+		return nil, err
 	}
 	return columnInfos(s.Columns), nil
 }

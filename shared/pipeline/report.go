@@ -71,12 +71,14 @@ func PeriodOf(t time.Time, loc *time.Location) (start, end time.Time) {
 // run's figures, puts it in the sink and, unless in test mode, publishes it
 // to the audit-log sheet: a new version of the period's attachment (one
 // attachment per period, no pile of duplicates) and the status row at the top.
-func (r *Runner) Report(ctx context.Context, run RunRecord, ro ReportOptions) (ReportResult, error) {
+// Its errors name the run and the step.
+func (r *Runner) Report(ctx context.Context, run RunRecord, ro ReportOptions) (_ ReportResult, err error) {
+	defer annotate(&err, "report run %s", run.RunID)
 	loc := r.opts.Audit.Location
 	pStart, pEnd := PeriodOf(run.StartedAt, loc)
 	history, err := r.store.Changes(ctx, pEnd.AddDate(0, 0, -7*(audit.TrendWeeks+1)), time.Time{})
 	if err != nil {
-		return ReportResult{}, err
+		return ReportResult{}, fmt.Errorf("read the change history: %w", err)
 	}
 	var periodChanges, all []audit.Change
 	runChanges := 0
@@ -117,7 +119,7 @@ func (r *Runner) Report(ctx context.Context, run RunRecord, ro ReportOptions) (R
 	res := ReportResult{FileName: ro.Workbook.FileName(rep), Status: rep.Status}
 	if ro.Sink != nil {
 		if res.Location, err = ro.Sink.Put(ctx, res.FileName, buf.Bytes()); err != nil {
-			return res, err
+			return res, fmt.Errorf("keep workbook %s: %w", res.FileName, err)
 		}
 	}
 	if run.TestMode || r.opts.TestMode {
@@ -168,9 +170,9 @@ func periodPrefix(name string) string {
 // version of the period's attachment. The same run's workbook is not
 // uploaded twice.
 func (r *Runner) upload(ctx context.Context, pub publication, data []byte) (int64, bool, error) {
-	atts, err := r.api.ListAttachments(ctx, r.opts.AuditSheetID)
+	atts, err := r.auditSheet.ListAttachments(ctx, r.opts.AuditSheetID)
 	if err != nil {
-		return 0, false, fmt.Errorf("list attachments of the audit sheet: %w", err)
+		return 0, false, fmt.Errorf("list attachments of audit sheet %d: %w", r.opts.AuditSheetID, err)
 	}
 	const xlsxType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	for _, a := range atts {
@@ -180,14 +182,14 @@ func (r *Runner) upload(ctx context.Context, pub publication, data []byte) (int6
 	}
 	for _, a := range atts {
 		if strings.HasPrefix(a.Name, pub.Prefix) {
-			v, err := r.api.AttachNewVersion(ctx, r.opts.AuditSheetID, a.ID, pub.FileName, xlsxType, bytes.NewReader(data))
+			v, err := r.auditSheet.AttachNewVersion(ctx, r.opts.AuditSheetID, a.ID, pub.FileName, xlsxType, bytes.NewReader(data))
 			if err != nil {
 				return 0, false, fmt.Errorf("upload new version of %s: %w", a.Name, err)
 			}
 			return v.ID, true, nil
 		}
 	}
-	a, err := r.api.AttachFile(ctx, r.opts.AuditSheetID, pub.FileName, xlsxType, bytes.NewReader(data))
+	a, err := r.auditSheet.AttachFile(ctx, r.opts.AuditSheetID, pub.FileName, xlsxType, bytes.NewReader(data))
 	if err != nil {
 		return 0, false, fmt.Errorf("attach %s: %w", pub.FileName, err)
 	}
@@ -210,16 +212,19 @@ const publicationKey = "publication"
 func (r *Runner) putPublication(ctx context.Context, p publication) error {
 	v, err := json.Marshal(p)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode the publication of run %s: %w", p.RunID, err)
 	}
-	return r.store.PutMeta(ctx, publicationKey, string(v))
+	return wrapErr("record the publication of run "+p.RunID, r.store.PutMeta(ctx, publicationKey, string(v)))
 }
 
 func (r *Runner) lastPublication(ctx context.Context) (publication, bool, error) {
 	var p publication
 	v, ok, err := r.store.Meta(ctx, publicationKey)
-	if err != nil || !ok {
-		return p, false, err
+	if err != nil {
+		return p, false, fmt.Errorf("read the last publication: %w", err)
+	}
+	if !ok {
+		return p, false, nil
 	}
 	if err := json.Unmarshal([]byte(v), &p); err != nil {
 		return p, false, fmt.Errorf("read the last publication: %w", err)

@@ -85,9 +85,11 @@ func (noProgress) Sheet(int, int, string) {}
 func (noProgress) Rows(int)               {}
 func (noProgress) Done()                  {}
 
-// Runner runs the audit stages over a Smartsheet API and a store.
+// Runner runs the audit stages over the source sheets, the audit-log sheet
+// and a store.
 type Runner struct {
-	api        SheetAPI
+	sources    SourceSheets
+	auditSheet AuditSheet
 	store      Store
 	opts       Options
 	log        *slog.Logger
@@ -102,11 +104,18 @@ type Runner struct {
 	adopted atomic.Bool
 }
 
-// New builds a Runner.
+// New builds a Runner. api is both the source sheets' and the audit sheet's
+// port (the Smartsheet client is both).
 func New(api SheetAPI, store Store, opts Options) (*Runner, error) {
 	if api == nil || store == nil {
 		return nil, errors.New("pipeline: api and store are required")
 	}
+	return newRunner(api, api, store, opts)
+}
+
+// newRunner builds a Runner from its ports one by one: AnalyzeBatch's
+// test-mode copy, and the unit tests' fakes.
+func newRunner(sources SourceSheets, auditSheet AuditSheet, store Store, opts Options) (*Runner, error) {
 	if err := opts.Audit.Validate(); err != nil {
 		return nil, err
 	}
@@ -130,7 +139,7 @@ func New(api SheetAPI, store Store, opts Options) (*Runner, error) {
 	}
 	sum := sha256.Sum256(fmt.Appendf(nil, "%v|%v|%v", opts.Audit.Columns, opts.Audit.Tracked, opts.Audit.TrackColumns))
 	return &Runner{
-		api: api, store: store, opts: opts, log: opts.Logger, progress: opts.Progress,
+		sources: sources, auditSheet: auditSheet, store: store, opts: opts, log: opts.Logger, progress: opts.Progress,
 		webhooks: opts.Webhooks, columnsSig: hex.EncodeToString(sum[:8]),
 	}, nil
 }
@@ -201,10 +210,11 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	r.recordStats(&sum.Run, before)
 	if err != nil {
 		sum.Run.Error = err.Error()
+		err = fmt.Errorf("run %s: %w", sum.Run.RunID, err)
 	}
 	if !r.opts.TestMode {
 		if perr := r.store.PutRun(context.WithoutCancel(ctx), sum.Run); perr != nil {
-			err = errors.Join(err, perr)
+			err = errors.Join(err, fmt.Errorf("record run %s: %w", sum.Run.RunID, perr))
 		}
 	}
 	return sum, err
@@ -219,7 +229,7 @@ func (r *Runner) run(ctx context.Context, sum *Summary) error {
 		r.progress.Sheet(i, len(sheets), ref.Name)
 		out, err := r.ScanSheet(ctx, sum.Run.RunID, ref, sum.Run.StartedAt)
 		if err != nil {
-			return fmt.Errorf("scan sheet %d: %w", ref.ID, err)
+			return err // it names the sheet and the step
 		}
 		sum.Sheets = append(sum.Sheets, out)
 		sum.Changes = append(sum.Changes, out.Changes...)
@@ -249,7 +259,8 @@ func (r *Runner) run(ctx context.Context, sum *Summary) error {
 }
 
 // ScanSheet fetches a sheet's changed rows and analyses them batch by batch,
-// then saves the sheet's new state (not in test mode).
+// then saves the sheet's new state (not in test mode). Its errors name the
+// sheet and the step that failed: fetch, analyze or the saving of the state.
 func (r *Runner) ScanSheet(ctx context.Context, runID string, ref SheetRef, now time.Time) (ScanOutcome, error) {
 	out := ScanOutcome{Sheet: ref}
 	st, skipped, err := r.FetchSheet(ctx, runID, ref, now, func(b Batch) error {
@@ -277,7 +288,7 @@ func (r *Runner) ScanSheet(ctx context.Context, runID string, ref SheetRef, now 
 		return out, nil
 	}
 	if _, err := r.store.Commit(ctx, Commit{SheetID: ref.ID, State: &st}); err != nil {
-		return out, err
+		return out, fmt.Errorf("scan sheet %d: save its state: %w", ref.ID, err)
 	}
 	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -14,29 +13,6 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
-
-// SheetAPI is the part of the Smartsheet client the pipeline uses. It has no
-// way to delete or update rows: the audit log is append-only, and the
-// pipeline cannot rewrite a row it wrote even by mistake.
-type SheetAPI interface {
-	GetSheet(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error)
-	ForEachSheetPage(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions, fn func(*smartsheet.Sheet) error) error
-	DiscoverSheets(ctx context.Context, folderIDs, workspaceIDs []int64) ([]smartsheet.DiscoveredSheet, error)
-	CellHistory(ctx context.Context, sheetID, rowID, columnID int64) ([]smartsheet.CellHistory, error)
-	AddRows(ctx context.Context, sheetID int64, rows []smartsheet.Row, opts smartsheet.AddRowsOptions) (*smartsheet.RowsResult, error)
-	ListSheets(ctx context.Context, opts smartsheet.ListSheetsOptions) ([]smartsheet.SheetSummary, error)
-	CreateSheet(ctx context.Context, name string, cols []smartsheet.Column) (*smartsheet.Sheet, error)
-	AddColumns(ctx context.Context, sheetID int64, cols []smartsheet.Column) ([]smartsheet.Column, error)
-	UpdateColumn(ctx context.Context, sheetID, columnID int64, u smartsheet.ColumnUpdate) (*smartsheet.Column, error)
-	GetSummaryFields(ctx context.Context, sheetID int64) ([]smartsheet.SummaryField, error)
-	AddSummaryFields(ctx context.Context, sheetID int64, fields []smartsheet.SummaryField) ([]smartsheet.SummaryField, error)
-	UpdateSummaryFields(ctx context.Context, sheetID int64, fields []smartsheet.SummaryField) ([]smartsheet.SummaryField, error)
-	ListAttachments(ctx context.Context, sheetID int64) ([]smartsheet.Attachment, error)
-	AttachFile(ctx context.Context, sheetID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
-	AttachNewVersion(ctx context.Context, sheetID, attachmentID int64, name, contentType string, content io.Reader) (*smartsheet.Attachment, error)
-}
-
-var _ SheetAPI = (*smartsheet.Client)(nil)
 
 // SheetRef names a source sheet.
 type SheetRef struct {
@@ -88,9 +64,9 @@ func (r *Runner) Discover(ctx context.Context) ([]SheetRef, error) {
 		}
 	}
 	if len(r.opts.SourceFolderIDs) > 0 {
-		found, err := r.api.DiscoverSheets(ctx, r.opts.SourceFolderIDs, nil)
+		found, err := r.sources.DiscoverSheets(ctx, r.opts.SourceFolderIDs, nil)
 		if err != nil {
-			return nil, fmt.Errorf("discover sheets: %w", err)
+			return nil, fmt.Errorf("discover the sheets of folders %v: %w", r.opts.SourceFolderIDs, err)
 		}
 		for _, s := range found {
 			if !seen[s.ID] && s.ID != r.opts.AuditSheetID {
@@ -109,11 +85,12 @@ func (r *Runner) Discover(ctx context.Context) ([]SheetRef, error) {
 // them to fn one page at a time; a final batch lists deleted rows. An
 // unchanged sheet costs one small call and returns skipped=true. The new
 // sheet state is returned for the caller to save once every batch is
-// analysed.
+// analysed. Its own errors name the sheet and the step; an error of fn is
+// returned as it is.
 func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now time.Time, fn func(Batch) error) (st SheetState, skipped bool, err error) {
 	prev, known, err := r.store.SheetState(ctx, ref.ID)
 	if err != nil {
-		return st, false, err
+		return st, false, fmt.Errorf("fetch sheet %d: read its state: %w", ref.ID, err)
 	}
 	window := audit.ScanWindow{Current: now}
 	opts := smartsheet.GetSheetOptions{
@@ -134,7 +111,7 @@ func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now
 	if known {
 		ids, err := r.store.BaselineRowIDs(ctx, ref.ID)
 		if err != nil {
-			return st, false, err
+			return st, false, fmt.Errorf("fetch sheet %d: read its baseline rows: %w", ref.ID, err)
 		}
 		baseline = make(map[int64]bool, len(ids))
 		for _, id := range ids {
@@ -143,6 +120,7 @@ func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now
 	}
 	seenNew := 0
 	tmpl := Batch{RunID: runID, Window: window, FirstScan: !known}
+	var fnErr error // the caller's, passed on as it is
 	rd, err := r.readBatches(ctx, ref.ID, opts, tmpl, func(b Batch) error {
 		for _, snap := range b.Rows {
 			if known && !baseline[snap.RowID] {
@@ -150,10 +128,14 @@ func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now
 			}
 		}
 		r.progress.Rows(len(b.Rows))
-		return fn(b)
+		fnErr = fn(b)
+		return fnErr
 	})
+	if fnErr != nil {
+		return st, false, fnErr
+	}
 	if err != nil {
-		return st, false, err
+		return st, false, fmt.Errorf("fetch sheet %d: read its rows: %w", ref.ID, err)
 	}
 	r.addFindings(rd.findings)
 	sheet, mapping, cols, pages := rd.sheet, rd.mapping, rd.cols, rd.pages
@@ -171,7 +153,7 @@ func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now
 	if known && sheet.TotalRowCount < len(baseline)+seenNew {
 		deleted, err := r.deletedRows(ctx, ref.ID, mapping, baseline)
 		if err != nil {
-			return st, false, err
+			return st, false, fmt.Errorf("fetch sheet %d: %w", ref.ID, err)
 		}
 		if len(deleted) > 0 {
 			b := Batch{RunID: runID, Sheet: SheetRef{ID: ref.ID, Name: sheet.Name}, Columns: cols, Window: window, Deleted: deleted}
@@ -198,7 +180,7 @@ type sheetRead struct {
 // (RefreshRows). No page (an unchanged sheet) leaves pages at 0.
 func (r *Runner) readBatches(ctx context.Context, sheetID int64, opts smartsheet.GetSheetOptions, tmpl Batch, fn func(Batch) error) (sheetRead, error) {
 	var rd sheetRead
-	err := r.api.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
+	err := r.sources.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
 		rd.pages++
 		if rd.pages == 1 {
 			rd.sheet = smartsheet.Sheet{ID: s.ID, Name: s.Name, Version: s.Version, TotalRowCount: s.TotalRowCount, Permalink: s.Permalink}
@@ -230,14 +212,14 @@ func (r *Runner) deletedRows(ctx context.Context, sheetID int64, m audit.Mapping
 	if c, ok := m.ByKey[audit.ColWorkRequest]; ok {
 		opts.ColumnIDs = []int64{c.ID}
 	}
-	err := r.api.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
+	err := r.sources.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
 		for _, row := range s.Rows {
 			present[row.ID] = true
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list rows of sheet %d: %w", sheetID, err)
+		return nil, fmt.Errorf("list its row ids: %w", err)
 	}
 	var gone []int64
 	for id := range baseline {
@@ -283,8 +265,9 @@ func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row) audit.RowSnap
 // the rows' baselines, compares, attributes each change (webhook record →
 // writer info → cell history → unknown), classifies it, and commits the
 // changes with the new baselines in one store transaction (nothing in test
-// mode).
+// mode). Its errors name the batch, its sheet and the step.
 func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, findings []audit.Finding, err error) {
+	defer annotate(&err, "analyze %s", batchLabel(b))
 	mapping, mf := r.opts.Audit.MapColumns(b.Sheet.ID, b.Sheet.Name, b.Columns)
 	_ = mf // reported once by the fetch stage
 	det := audit.NewDetector(r.opts.Audit, mapping, b.RunID)
@@ -295,11 +278,11 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 	ids = append(ids, b.Deleted...)
 	prev, err := r.store.Baselines(ctx, b.Sheet.ID, ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("read the baselines: %w", err)
 	}
 	changes, findings, put := compareBatch(det, b, prev, nil)
 	if err := r.attribute(ctx, b, det, changes); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("attribute %d changes: %w", len(changes), err)
 	}
 	if r.opts.TestMode {
 		return changes, findings, nil
@@ -317,7 +300,7 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 	}
 	now, err := r.store.Baselines(ctx, b.Sheet.ID, ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("read the baselines again under the commit lease: %w", err)
 	}
 	if moved := movedRows(ids, prev, now); len(moved) > 0 {
 		r.log.InfoContext(ctx, "rows committed by another analysis meanwhile: compared again", slog.Int64("sheet", b.Sheet.ID), slog.Int("rows", len(moved)))
@@ -325,23 +308,32 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 		put = slices.DeleteFunc(put, func(bl audit.Baseline) bool { return moved[bl.RowID] })
 		again, _, againPut := compareBatch(det, b, now, moved)
 		if err := r.attribute(ctx, b, det, again); err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("attribute %d changes again: %w", len(again), err)
 		}
 		changes, put = append(changes, again...), append(put, againPut...)
 		// Attribution may have waited on Smartsheet: commit only if the
 		// lease is still this analysis's (another may have taken a lapsed
 		// one and committed these rows).
 		if ok, err := r.store.RenewLease(ctx, sheetLeaseName(b.Sheet.ID), holder, sheetCommitLeaseTTL); err != nil {
-			return nil, nil, fmt.Errorf("sheet %d: renew the commit lease: %w", b.Sheet.ID, err)
+			return nil, nil, fmt.Errorf("renew the commit lease: %w", err)
 		} else if !ok {
-			return nil, nil, fmt.Errorf("sheet %d: the commit lease lapsed while attributing; the batch is retried", b.Sheet.ID)
+			return nil, nil, errors.New("the commit lease lapsed while attributing; the batch is retried")
 		}
 	}
 	fresh, err := r.store.Commit(ctx, Commit{SheetID: b.Sheet.ID, Changes: changes, PutBaselines: put, DeleteBaselines: b.Deleted})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("commit %d changes and %d baselines: %w", len(changes), len(put), err)
 	}
 	return fresh, findings, nil
+}
+
+// batchLabel names a batch in errors: its id when it has one (a queued
+// batch), else its sheet and run.
+func batchLabel(b Batch) string {
+	if b.ID != "" {
+		return fmt.Sprintf("batch %s of sheet %d", b.ID, b.Sheet.ID)
+	}
+	return fmt.Sprintf("sheet %d (run %s)", b.Sheet.ID, b.RunID)
 }
 
 // compareBatch compares the batch's rows (those in only, when it is not nil)
@@ -410,7 +402,7 @@ func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (string, func(), 
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		ok, err := r.store.AcquireLease(ctx, name, holder, sheetCommitLeaseTTL)
 		if err != nil {
-			return "", nil, fmt.Errorf("take the commit lease of sheet %d: %w", sheetID, err)
+			return "", nil, fmt.Errorf("take the commit lease: %w", err)
 		}
 		if ok {
 			return holder, func() {
@@ -420,10 +412,10 @@ func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (string, func(), 
 			}, nil
 		}
 		if time.Now().Add(wait).After(deadline) {
-			return "", nil, fmt.Errorf("sheet %d: another analysis held its commit lease for as long as this one could wait", sheetID)
+			return "", nil, errors.New("another analysis held the commit lease for as long as this one could wait")
 		}
 		if err := sleepCtx(ctx, wait); err != nil {
-			return "", nil, err
+			return "", nil, fmt.Errorf("wait for the commit lease: %w", err)
 		}
 	}
 }
@@ -480,14 +472,19 @@ func (r *Runner) attributors(b Batch, changes []audit.Change) []audit.Attributor
 	}
 	chain = append(chain, audit.NewWriterInfoAttributor(b.Rows, changes))
 	if !r.opts.SkipCellHistory {
-		chain = append(chain, &historyAttributor{api: r.api})
+		chain = append(chain, &historyAttributor{api: r.sources})
 	}
 	return chain
 }
 
+// cellHistories is the one source-sheet call historyAttributor makes.
+type cellHistories interface {
+	CellHistory(ctx context.Context, sheetID, rowID, columnID int64) ([]smartsheet.CellHistory, error)
+}
+
 // historyAttributor asks cell history, within its own rate budget, who wrote
 // a changed cell. It is only asked about changed cells nobody else attributed.
-type historyAttributor struct{ api SheetAPI }
+type historyAttributor struct{ api cellHistories }
 
 func (h *historyAttributor) Attribute(ctx context.Context, c *audit.Change) (audit.Attribution, bool, error) {
 	if c.ColumnID == 0 || (c.Kind != audit.KindValueChanged && c.Kind != audit.KindWeekMoved) {
@@ -495,7 +492,7 @@ func (h *historyAttributor) Attribute(ctx context.Context, c *audit.Change) (aud
 	}
 	entries, err := h.api.CellHistory(ctx, c.SheetID, c.RowID, c.ColumnID)
 	if err != nil {
-		return audit.Attribution{}, false, err
+		return audit.Attribution{}, false, fmt.Errorf("read the cell history of sheet %d row %d column %d: %w", c.SheetID, c.RowID, c.ColumnID, err)
 	}
 	ws, we := c.Attribution.WindowStart, c.Attribution.WindowEnd
 	inWindow := func(e smartsheet.CellHistory) bool {

@@ -58,7 +58,7 @@ func summaryKey(sheetID int64) string { return "audit-summary:" + strconv.Format
 
 // ensureSummaryFields adds the summary fields the audit sheet lacks and
 // remembers every field's id by title.
-func ensureSummaryFields(ctx context.Context, api SheetAPI, store MetaStore, sheetID int64) (map[string]int64, error) {
+func ensureSummaryFields(ctx context.Context, api AuditSummaryFields, store MetaStore, sheetID int64) (map[string]int64, error) {
 	have, err := api.GetSummaryFields(ctx, sheetID)
 	if err != nil {
 		return nil, fmt.Errorf("read the summary of audit sheet %d: %w", sheetID, err)
@@ -94,9 +94,9 @@ func ensureSummaryFields(ctx context.Context, api SheetAPI, store MetaStore, she
 	}
 	b, err := json.Marshal(ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encode the summary field ids of audit sheet %d: %w", sheetID, err)
 	}
-	return ids, store.PutMeta(ctx, summaryKey(sheetID), string(b))
+	return ids, wrapErr(fmt.Sprintf("remember the summary field ids of audit sheet %d", sheetID), store.PutMeta(ctx, summaryKey(sheetID), string(b)))
 }
 
 // updateSummary sets summary fields by title ("" clears a field's value;
@@ -105,7 +105,7 @@ func ensureSummaryFields(ctx context.Context, api SheetAPI, store MetaStore, she
 func (r *Runner) updateSummary(ctx context.Context, values map[string]smartsheet.Value) error {
 	ids := map[string]int64{}
 	if v, ok, err := r.store.Meta(ctx, summaryKey(r.opts.AuditSheetID)); err != nil {
-		return err
+		return fmt.Errorf("read the summary field ids of audit sheet %d: %w", r.opts.AuditSheetID, err)
 	} else if ok {
 		_ = json.Unmarshal([]byte(v), &ids)
 	}
@@ -124,7 +124,7 @@ func (r *Runner) updateSummary(ctx context.Context, values map[string]smartsheet
 			fields = append(fields, smartsheet.SummaryField{ID: ids[f.Title], Type: f.Type, ObjectValue: v})
 		}
 		if complete {
-			_, err := r.api.UpdateSummaryFields(ctx, r.opts.AuditSheetID, fields)
+			_, err := r.auditSheet.UpdateSummaryFields(ctx, r.opts.AuditSheetID, fields)
 			if err == nil {
 				return nil
 			}
@@ -135,7 +135,7 @@ func (r *Runner) updateSummary(ctx context.Context, values map[string]smartsheet
 			return fmt.Errorf("update the summary of audit sheet %d: fields missing after setting them up", r.opts.AuditSheetID)
 		}
 		var err error
-		if ids, err = ensureSummaryFields(ctx, r.api, r.store, r.opts.AuditSheetID); err != nil {
+		if ids, err = ensureSummaryFields(ctx, r.auditSheet, r.store, r.opts.AuditSheetID); err != nil {
 			return err
 		}
 	}

@@ -30,7 +30,7 @@ const verifyPageSize = 5000
 func (r *Runner) Verify(ctx context.Context) (audit.Verification, error) {
 	ctx, release, err := r.lockAuditLog(ctx)
 	if err != nil {
-		return audit.Verification{}, fmt.Errorf("verify: %w", err)
+		return audit.Verification{}, fmt.Errorf("verify audit sheet %d: %w", r.opts.AuditSheetID, err)
 	}
 	defer release()
 	return r.verify(ctx, true)
@@ -41,8 +41,13 @@ func (r *Runner) Verify(ctx context.Context) (audit.Verification, error) {
 // newest, whose pin alone catches any rewrite of the ledger up to it (every
 // entry before it is chained into its hash): a run's attestation stays fast
 // however many digests the years add.
-func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, error) {
-	v := audit.Verification{At: r.opts.Clock().UTC()}
+func (r *Runner) verify(ctx context.Context, full bool) (v audit.Verification, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("verify audit sheet %d: %w", r.opts.AuditSheetID, err)
+		}
+	}()
+	v = audit.Verification{At: r.opts.Clock().UTC()}
 	digests, from, err := r.readDigests(ctx, full)
 	if err != nil {
 		return v, err
@@ -53,92 +58,32 @@ func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, err
 			pinned[dg.LastSeq] = ""
 		}
 	}
-	// The sheet's columns first: a sealed column the sheet lacks is named
-	// once and left out of every row's comparison.
-	skip := audit.EditableColumns()
-	if r.opts.AuditSheetID != 0 {
-		s, _, err := r.api.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
-		if err != nil {
-			return v, fmt.Errorf("verify: read audit sheet %d: %w", r.opts.AuditSheetID, err)
-		}
-		for title := range missingColumns(&v, s.Columns) {
-			skip[title] = true
-		}
+	skip, err := r.sealedColumnsMissing(ctx, &v)
+	if err != nil {
+		return v, err
 	}
-
 	// The Ledger Head the audit sheet's summary shows: the ledger may not
 	// be shorter, nor hold another entry there.
 	headSeq, headSeal := r.summaryHead(ctx)
 	if headSeq > 0 {
 		pinned[headSeq] = ""
 	}
-
-	// The ledger, in one pass: its chain, an index of Change ID → entry and
-	// the print of the row the entry must have, and the hashes the digests
-	// pin.
-	var chain audit.ChainCheck
-	ix := ledgerIndex{entries: make(map[string]indexed)}
-	var rowEntries uint64
-	adopted, sealedBeforeAdoption := false, false
-	err = r.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
-		v.Add(chain.Add(e)...)
-		switch {
-		case e.Type == audit.EntryAdoption:
-			adopted = true
-		case e.Type == audit.EntryChange && !adopted && !sealedBeforeAdoption:
-			// Adoption comes before any change: its entry was cut out, or
-			// never written because a forged store flag said it was.
-			sealedBeforeAdoption = true
-			v.Add(audit.Problem{Kind: audit.ProblemEntryMissing, Seq: e.Seq, Detail: fmt.Sprintf(
-				"entry %d seals a change, but no adoption entry comes before it: the ledger's adoption entry was removed, or never written", e.Seq)})
-		}
-		if e.HasRow() {
-			rowEntries++
-			if first, dup := ix.entries[e.Subject]; dup {
-				v.Add(audit.Problem{Kind: audit.ProblemDuplicateEntry, ChangeID: e.Subject, Seq: e.Seq,
-					WorkRequest: audit.FieldValue(e.Fields, audit.LogWorkRequest),
-					Detail:      fmt.Sprintf("sealed again; first sealed as entry %d", first.seq)})
-			} else {
-				ix.add(e, skip)
-			}
-		}
-		if _, ok := pinned[e.Seq]; ok {
-			pinned[e.Seq] = e.Hash
-		}
-		return nil
-	})
+	lp, err := r.readLedger(ctx, &v, skip, pinned)
 	if err != nil {
-		return v, fmt.Errorf("verify the ledger: %w", err)
+		return v, err
 	}
-	head := chain.Head()
-	v.Entries, v.HeadSeq, v.HeadHash = rowEntries, head.Seq, head.Hash
-
 	if err := r.verifyDigests(ctx, &v, digests, from, pinned); err != nil {
 		return v, err
 	}
-	if headSeq > 0 && audit.ShortSeal(pinned[headSeq]) != headSeal {
-		// A ledger shorter than the head the sheet witnessed lost entries:
-		// a ledger problem, and the field keeps its value until someone
-		// looks (see summaryValues). Another hash at a number the ledger
-		// has is named, without stopping the digests, which pin what
-		// counts.
-		kind := audit.ProblemSummaryMismatch
-		if headSeq > head.Seq {
-			kind = audit.ProblemEntryMissing
-		}
-		v.Add(audit.Problem{Kind: kind, Seq: headSeq, Column: SumLedger,
-			Ledger: orNone(audit.ShortSeal(pinned[headSeq])), Sheet: headSeal, Detail: fmt.Sprintf(
-				"the audit sheet's %s field says the ledger reached entry %d with hash %s; the ledger has %s there (last entry %d)",
-				SumLedger, headSeq, headSeal, orNone(audit.ShortSeal(pinned[headSeq])), head.Seq)})
-	}
-	if err := r.verifyRecords(ctx, &v, &ix, digests); err != nil {
+	checkLedgerHead(&v, headSeq, headSeal, pinned[headSeq], lp.head)
+	if err := r.verifyRecords(ctx, &v, &lp.ix, digests); err != nil {
 		return v, err
 	}
 	if r.opts.AuditSheetID == 0 {
 		v.Skipped = append(v.Skipped, "the audit sheet (no AUDIT_SHEET_ID)")
 		return v, nil
 	}
-	if !adopted && !sealedBeforeAdoption {
+	if !lp.adopted && !lp.sealedBeforeAdoption {
 		// The rows on the sheet before the ledger are adopted by the first
 		// run that writes (verification writes nothing), which ends with
 		// the adoption entry: until then comparing would call each of them
@@ -147,24 +92,121 @@ func (r *Runner) verify(ctx context.Context, full bool) (audit.Verification, err
 		v.Skipped = append(v.Skipped, "the audit sheet (the ledger has not adopted its rows yet: the first run that writes does)")
 		return v, nil
 	}
-	var seen map[uint64]bool
+	seen, err := r.compareSheet(ctx, &v, &lp.ix, skip)
+	if err != nil {
+		return v, err
+	}
+	return v, r.verifyUnseen(ctx, &v, &lp.ix, seen)
+}
+
+// sealedColumnsMissing reads the audit sheet's columns first, so a sealed
+// column the sheet lacks is named once and left out of every row's
+// comparison: it returns the columns no comparison looks at.
+func (r *Runner) sealedColumnsMissing(ctx context.Context, v *audit.Verification) (map[string]bool, error) {
+	skip := audit.EditableColumns()
+	if r.opts.AuditSheetID == 0 {
+		return skip, nil
+	}
+	s, _, err := r.auditSheet.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
+	if err != nil {
+		return nil, fmt.Errorf("read its columns: %w", err)
+	}
+	for title := range missingColumns(v, s.Columns) {
+		skip[title] = true
+	}
+	return skip, nil
+}
+
+// ledgerPass is what the one pass over the ledger learns: the index the
+// sheet is compared with, the head, and whether (and in which order) the
+// adoption entry and the first change entry came.
+type ledgerPass struct {
+	ix                            ledgerIndex
+	head                          audit.LedgerEntry
+	adopted, sealedBeforeAdoption bool
+}
+
+// readLedger reads the ledger in one pass: its chain, an index of Change ID
+// → entry and the print of the row the entry must have, and the hashes the
+// digests and the summary pin (filled in pinned).
+func (r *Runner) readLedger(ctx context.Context, v *audit.Verification, skip map[string]bool, pinned map[uint64]string) (ledgerPass, error) {
+	var chain audit.ChainCheck
+	lp := ledgerPass{ix: ledgerIndex{entries: make(map[string]indexed)}}
+	var rowEntries uint64
+	err := r.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
+		v.Add(chain.Add(e)...)
+		switch {
+		case e.Type == audit.EntryAdoption:
+			lp.adopted = true
+		case e.Type == audit.EntryChange && !lp.adopted && !lp.sealedBeforeAdoption:
+			// Adoption comes before any change: its entry was cut out, or
+			// never written because a forged store flag said it was.
+			lp.sealedBeforeAdoption = true
+			v.Add(audit.Problem{Kind: audit.ProblemEntryMissing, Seq: e.Seq, Detail: fmt.Sprintf(
+				"entry %d seals a change, but no adoption entry comes before it: the ledger's adoption entry was removed, or never written", e.Seq)})
+		}
+		if e.HasRow() {
+			rowEntries++
+			if first, dup := lp.ix.entries[e.Subject]; dup {
+				v.Add(audit.Problem{Kind: audit.ProblemDuplicateEntry, ChangeID: e.Subject, Seq: e.Seq,
+					WorkRequest: audit.FieldValue(e.Fields, audit.LogWorkRequest),
+					Detail:      fmt.Sprintf("sealed again; first sealed as entry %d", first.seq)})
+			} else {
+				lp.ix.add(e, skip)
+			}
+		}
+		if _, ok := pinned[e.Seq]; ok {
+			pinned[e.Seq] = e.Hash
+		}
+		return nil
+	})
+	if err != nil {
+		return lp, fmt.Errorf("read the ledger: %w", err)
+	}
+	lp.head = chain.Head()
+	v.Entries, v.HeadSeq, v.HeadHash = rowEntries, lp.head.Seq, lp.head.Hash
+	return lp, nil
+}
+
+// checkLedgerHead compares the Ledger Head the summary shows (entry headSeq,
+// hash headSeal) with the ledger's entry there (hash at, "" when it has
+// none; head is its last entry). A ledger shorter than the head the sheet
+// witnessed lost entries: a ledger problem, and the field keeps its value
+// until someone looks (see summaryValues). Another hash at a number the
+// ledger has is named, without stopping the digests, which pin what counts.
+func checkLedgerHead(v *audit.Verification, headSeq uint64, headSeal, at string, head audit.LedgerEntry) {
+	if headSeq == 0 || audit.ShortSeal(at) == headSeal {
+		return
+	}
+	kind := audit.ProblemSummaryMismatch
+	if headSeq > head.Seq {
+		kind = audit.ProblemEntryMissing
+	}
+	v.Add(audit.Problem{Kind: kind, Seq: headSeq, Column: SumLedger,
+		Ledger: orNone(audit.ShortSeal(at)), Sheet: headSeal, Detail: fmt.Sprintf(
+			"the audit sheet's %s field says the ledger reached entry %d with hash %s; the ledger has %s there (last entry %d)",
+			SumLedger, headSeq, headSeal, orNone(audit.ShortSeal(at)), head.Seq)})
+}
+
+// compareSheet compares the audit sheet with the index (verifySheet), and
+// reads it again, up to three times, when someone edits it meanwhile. It
+// returns the sequence numbers of the entries whose row it saw: a map, not a
+// slice by sequence number, as a tampered entry may name any number.
+func (r *Runner) compareSheet(ctx context.Context, v *audit.Verification, ix *ledgerIndex, skip map[string]bool) (map[uint64]bool, error) {
 	for attempt := 1; ; attempt++ {
-		rowsV := v
+		rowsV := *v
 		rowsV.Counts, rowsV.Problems = maps.Clone(v.Counts), slices.Clone(v.Problems)
-		// A map, not a slice by sequence number: a tampered entry may name
-		// any number.
-		seen = make(map[uint64]bool, len(ix.entries))
-		err = r.verifySheet(ctx, &rowsV, &ix, skip, seen)
+		seen := make(map[uint64]bool, len(ix.entries))
+		err := r.verifySheet(ctx, &rowsV, ix, skip, seen)
 		if errors.Is(err, smartsheet.ErrSheetChanged) && attempt < 3 {
 			continue // someone edited the sheet while it was read: read it again
 		}
-		v = rowsV
-		break
+		*v = rowsV
+		if err != nil {
+			return nil, fmt.Errorf("read its rows: %w", err)
+		}
+		return seen, nil
 	}
-	if err != nil {
-		return v, fmt.Errorf("verify the audit sheet: %w", err)
-	}
-	return v, r.verifyUnseen(ctx, &v, &ix, seen)
 }
 
 // indexed is what verification keeps of a ledger entry between the ledger
@@ -215,7 +257,7 @@ func (r *Runner) summaryHead(ctx context.Context) (uint64, string) {
 	if r.opts.AuditSheetID == 0 {
 		return 0, ""
 	}
-	fields, err := r.api.GetSummaryFields(ctx, r.opts.AuditSheetID)
+	fields, err := r.auditSheet.GetSummaryFields(ctx, r.opts.AuditSheetID)
 	if err != nil {
 		r.log.WarnContext(ctx, "read the audit sheet's summary", slog.Any("error", err))
 		return 0, ""
@@ -253,7 +295,7 @@ func (r *Runner) verifyRecords(ctx context.Context, v *audit.Verification, ix *l
 	}
 	recs, err := r.store.Changes(ctx, since, time.Time{})
 	if err != nil {
-		return fmt.Errorf("verify the change records: %w", err)
+		return fmt.Errorf("read the change records: %w", err)
 	}
 	for _, rec := range recs {
 		if rec.Seq == 0 {
@@ -299,7 +341,7 @@ func (r *Runner) readDigests(ctx context.Context, full bool) ([]storedDigest, di
 	start := 0
 	if !full && len(names) > 0 {
 		if v, ok, err := r.store.Meta(ctx, digestCheckpointKey); err != nil {
-			return nil, from, err
+			return nil, from, fmt.Errorf("read the digest checkpoint: %w", err)
 		} else if ok {
 			var cp digestCheckpoint
 			if json.Unmarshal([]byte(v), &cp) == nil {
@@ -385,7 +427,7 @@ func (r *Runner) verifyDigests(ctx context.Context, v *audit.Verification, diges
 	for _, d := range digests {
 		ps, err := check.Add(d.name, d.data, d.sig)
 		if err != nil {
-			return err
+			return fmt.Errorf("check digest %s: %w", d.name, err)
 		}
 		v.Add(ps...)
 		found += len(ps)
@@ -395,11 +437,12 @@ func (r *Runner) verifyDigests(ctx context.Context, v *audit.Verification, diges
 		return nil
 	}
 	last, hash := check.Last()
-	b, err := json.Marshal(digestCheckpoint{Name: digests[len(digests)-1].name, Number: last.Number, Hash: hash})
+	cp := digestCheckpoint{Name: digests[len(digests)-1].name, Number: last.Number, Hash: hash}
+	b, err := json.Marshal(cp)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode the digest checkpoint %s: %w", cp.Name, err)
 	}
-	return r.store.PutMeta(ctx, digestCheckpointKey, string(b))
+	return wrapErr("save the digest checkpoint "+cp.Name, r.store.PutMeta(ctx, digestCheckpointKey, string(b)))
 }
 
 // verifySheet reads the audit sheet page by page and compares each row with
@@ -410,7 +453,7 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 	var pos map[int64]int       // column id → position in buf
 	var titlePos map[string]int // column title → position in buf
 	var buf []audit.SheetCell
-	return r.api.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
+	return r.auditSheet.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
 		if err := r.renewLease(ctx); err != nil {
 			return err
 		}
@@ -476,7 +519,7 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 		}
 		entries, err := r.store.LedgerEntriesBySeq(ctx, seqs)
 		if err != nil {
-			return err
+			return fmt.Errorf("read the ledger entries of %d rows that differ (entries %d…): %w", len(seqs), seqs[0], err)
 		}
 		for i, row := range differ {
 			e, ok := entries[seqs[i]]

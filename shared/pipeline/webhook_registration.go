@@ -2,150 +2,24 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"time"
 
-	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 	"github.com/fieldaudit/billing-audit/shared/webhook"
 )
 
-// The webhook side of the pipeline: the receiver's Sink (store the
-// attribution records, queue a targeted refresh, record and alert on status
-// changes) and the registration lifecycle (EnsureWebhooks,
-// ResetWebhookSecret). The webhook Lambda and `billing-audit listen` use the
-// same Sink with different adapters.
-
-// WebhookRecords stores the receiver's attribution records (and, as a
-// webhook.RecordLookup, finds them again at attribution time).
-type WebhookRecords interface {
-	PutRecords(ctx context.Context, recs []webhook.Record) error
-}
-
-// RefreshQueue carries refresh requests from the receiver to the refresh
-// stage (SQS in the cloud, an in-process worker locally).
-type RefreshQueue interface {
-	SendRefresh(ctx context.Context, f Refresh) error
-}
-
-// MetaStore keeps small settings (every Store is one).
-type MetaStore interface {
-	Meta(ctx context.Context, key string) (string, bool, error)
-	PutMeta(ctx context.Context, key, value string) error
-}
-
-// Alert marker of a webhook status change: the log line's msg and its
-// alert attribute, matched by the metric filter of template.yaml.
-const (
-	WebhookStatusMessage = "webhook status changed"
-	WebhookDisabledAlert = "WEBHOOK_DISABLED"
-)
-
-// WebhookStatus is the last status callback of a webhook, kept in the
-// store's meta under WebhookStatusKey.
-type WebhookStatus struct {
-	WebhookID int64     `json:"webhookId"`
-	SheetID   int64     `json:"sheetId"`
-	Status    string    `json:"status"`
-	At        time.Time `json:"at"`
-}
-
-// WebhookStatusKey is the meta key of a webhook's last status callback.
-func WebhookStatusKey(webhookID int64) string {
-	return "webhook-status/" + strconv.FormatInt(webhookID, 10)
-}
-
-// LastWebhookStatus reads the last status callback recorded for a webhook.
-func LastWebhookStatus(ctx context.Context, meta MetaStore, webhookID int64) (WebhookStatus, bool, error) {
-	v, ok, err := meta.Meta(ctx, WebhookStatusKey(webhookID))
-	if err != nil || !ok {
-		return WebhookStatus{}, false, err
-	}
-	var st WebhookStatus
-	if err := json.Unmarshal([]byte(v), &st); err != nil {
-		return WebhookStatus{}, false, fmt.Errorf("webhook status %d: %w", webhookID, err)
-	}
-	return st, true, nil
-}
-
-// WebhookSink is the receiver's Sink: it stores a callback's records, queues
-// the refresh of its rows, and records (and logs at error, with the alert
-// marker) a status change. It never calls Smartsheet.
-type WebhookSink struct {
-	Records WebhookRecords
-	Queue   RefreshQueue
-	Meta    MetaStore
-	Logger  *slog.Logger
-}
-
-var _ webhook.Sink = (*WebhookSink)(nil)
-
-// Accept implements webhook.Sink. Records go first: a refresh then always
-// finds them. Both writes are idempotent, so a retried callback is safe.
-func (s *WebhookSink) Accept(ctx context.Context, cb webhook.Callback) error {
-	if cb.NewStatus != "" {
-		if err := s.status(ctx, cb); err != nil {
-			return err
-		}
-	}
-	if len(cb.Events) == 0 {
-		return nil
-	}
-	if err := s.Records.PutRecords(ctx, cb.Records()); err != nil {
-		return fmt.Errorf("store webhook records: %w", err)
-	}
-	f := RefreshFor(cb)
-	if len(f.RowIDs)+len(f.DeletedRowIDs) == 0 {
-		return nil
-	}
-	if err := s.Queue.SendRefresh(ctx, f); err != nil {
-		return fmt.Errorf("queue refresh of sheet %d: %w", cb.SheetID, err)
-	}
-	return nil
-}
-
-func (s *WebhookSink) status(ctx context.Context, cb webhook.Callback) error {
-	lg := s.Logger
-	if lg == nil {
-		lg = slog.Default()
-	}
-	st := WebhookStatus{WebhookID: cb.WebhookID, SheetID: cb.SheetID, Status: cb.NewStatus, At: cb.Time}
-	if cb.NewStatus == smartsheet.WebhookEnabled {
-		lg.InfoContext(ctx, WebhookStatusMessage, "webhookId", cb.WebhookID, "sheetId", cb.SheetID, "status", cb.NewStatus)
-	} else {
-		lg.ErrorContext(ctx, WebhookStatusMessage, "alert", WebhookDisabledAlert, "webhookId", cb.WebhookID,
-			"sheetId", cb.SheetID, "status", cb.NewStatus)
-	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if err := s.Meta.PutMeta(ctx, WebhookStatusKey(cb.WebhookID), string(b)); err != nil {
-		return fmt.Errorf("record webhook status: %w", err)
-	}
-	return nil
-}
-
-// RefreshFor is the refresh a callback asks for: the rows of its cell and
-// row-created events, and its deleted rows.
-func RefreshFor(cb webhook.Callback) Refresh {
-	f := Refresh{Kind: RefreshKind, SheetID: cb.SheetID}
-	var rows, deleted []int64
-	for _, e := range cb.Events {
-		if e.ObjectType == "row" && e.EventType == "deleted" {
-			deleted = append(deleted, e.RowID)
-		} else {
-			rows = append(rows, e.RowID)
-		}
-	}
-	f.Merge(Refresh{RowIDs: rows, DeletedRowIDs: deleted})
-	return f
-}
+// The registration lifecycle of the webhooks: which sheets must have one and
+// with which subscope (WebhookTargets), making Smartsheet's webhooks match
+// (EnsureWebhooks: create, re-enable, update, delete) and rotating a shared
+// secret (ResetWebhookSecret). It is apart from the receiving side
+// (webhook_sink.go) because it runs from the scan and the operator CLI,
+// calls Smartsheet's webhook API and writes the secrets the receiver only
+// reads; a failure here never fails an audit (the scan finds every change
+// without webhooks), while the receiver's failures make Smartsheet retry.
 
 // WebhookSecretStore keeps the shared secrets of our webhooks (Secrets
 // Manager in the cloud, the bolt store locally); the receiver reads it
@@ -202,7 +76,7 @@ func EnsureWebhooks(ctx context.Context, api WebhookAPI, secrets WebhookSecretSt
 	}
 	all, err := api.ListWebhooks(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ensure webhooks: list webhooks: %w", err)
 	}
 	bySheet := map[int64][]smartsheet.Webhook{}
 	for _, w := range all {
@@ -273,7 +147,7 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 		created, err := api.CreateWebhook(ctx, smartsheet.Webhook{Name: WebhookName, CallbackURL: callbackURL, Scope: "sheet",
 			ScopeObjectID: t.Sheet.ID, Subscope: &smartsheet.Subscope{ColumnIDs: t.ColumnIDs}})
 		if err != nil {
-			return out, errors.Join(append(errs, err)...)
+			return out, errors.Join(append(errs, fmt.Errorf("create the webhook: %w", err))...)
 		}
 		if err := secrets.PutSecretSet(ctx, created.ID, webhook.SecretSet{Current: created.SharedSecret}); err != nil {
 			return out, errors.Join(append(errs, fmt.Errorf("store secret of webhook %d: %w", created.ID, err))...)
@@ -283,23 +157,23 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 		w = &have[0]
 		_, known, err := secrets.SecretSet(ctx, w.ID)
 		if err != nil {
-			return out, errors.Join(append(errs, err)...)
+			return out, errors.Join(append(errs, fmt.Errorf("read the secret of webhook %d: %w", w.ID, err))...)
 		}
 		if !known {
 			// Ours by its callback, but its secret is lost: a new one.
 			secret, err := api.ResetSharedSecret(ctx, w.ID)
-			if err == nil {
-				err = secrets.PutSecretSet(ctx, w.ID, webhook.SecretSet{Current: secret})
-			}
 			if err != nil {
-				return out, errors.Join(append(errs, err)...)
+				return out, errors.Join(append(errs, fmt.Errorf("reset the lost secret of webhook %d: %w", w.ID, err))...)
+			}
+			if err := secrets.PutSecretSet(ctx, w.ID, webhook.SecretSet{Current: secret}); err != nil {
+				return out, errors.Join(append(errs, fmt.Errorf("store the new secret of webhook %d: %w", w.ID, err))...)
 			}
 			act.Actions = append(act.Actions, "secret-reset")
 		}
 		if !sameColumns(w.Subscope, t.ColumnIDs) {
 			updated, err := api.UpdateWebhook(ctx, w.ID, smartsheet.WebhookUpdate{Subscope: &smartsheet.Subscope{ColumnIDs: t.ColumnIDs}})
 			if err != nil {
-				return out, errors.Join(append(errs, err)...)
+				return out, errors.Join(append(errs, fmt.Errorf("update the subscope of webhook %d: %w", w.ID, err))...)
 			}
 			w, act.Actions = updated, append(act.Actions, "updated")
 		}
@@ -309,7 +183,7 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 		enabled := true
 		got, err := api.UpdateWebhook(ctx, w.ID, smartsheet.WebhookUpdate{Enabled: &enabled})
 		if err != nil {
-			return append(out, act), errors.Join(append(errs, err)...)
+			return append(out, act), errors.Join(append(errs, fmt.Errorf("enable webhook %d: %w", w.ID, err))...)
 		}
 		w = got
 		if w.Status != smartsheet.WebhookEnabled {
@@ -328,9 +202,9 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 func deleteWebhook(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, w smartsheet.Webhook) (WebhookAction, error) {
 	a := WebhookAction{SheetID: w.ScopeObjectID, WebhookID: w.ID, Actions: []string{"deleted"}, Status: w.Status}
 	if err := api.DeleteWebhook(ctx, w.ID); err != nil {
-		return a, err
+		return a, fmt.Errorf("delete webhook %d of sheet %d: %w", w.ID, w.ScopeObjectID, err)
 	}
-	return a, secrets.DeleteSecretSet(ctx, w.ID)
+	return a, wrapErr(fmt.Sprintf("delete the secret of webhook %d", w.ID), secrets.DeleteSecretSet(ctx, w.ID))
 }
 
 func sameColumns(s *smartsheet.Subscope, want []int64) bool {
@@ -369,11 +243,11 @@ func ResetWebhookSecret(ctx context.Context, api WebhookAPI, secrets WebhookSecr
 	}
 	old, _, err := secrets.SecretSet(ctx, webhookID)
 	if err != nil {
-		return err
+		return fmt.Errorf("read the secret of webhook %d: %w", webhookID, err)
 	}
 	secret, err := api.ResetSharedSecret(ctx, webhookID)
 	if err != nil {
-		return err
+		return fmt.Errorf("reset the secret of webhook %d: %w", webhookID, err)
 	}
 	set := webhook.SecretSet{Current: secret, Previous: old.Current, PreviousUntil: now.UTC().Add(overlap)}
 	if old.Current == "" {
@@ -408,14 +282,14 @@ func (r *Runner) webhookTargets(ctx context.Context, sheets []SheetRef, states [
 		} else {
 			var err error
 			if st, ok, err = r.store.SheetState(ctx, ref.ID); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("read the state of sheet %d: %w", ref.ID, err)
 			}
 		}
 		t := WebhookTarget{Sheet: ref, ColumnIDs: st.WebhookColumnIDs}
 		if !ok || len(t.ColumnIDs) == 0 {
 			cols, err := r.sheetColumns(ctx, ref.ID)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("read the columns of sheet %d: %w", ref.ID, err)
 			}
 			m, _ := r.opts.Audit.MapColumns(ref.ID, ref.Name, cols)
 			t.ColumnIDs = WebhookColumnIDs(m)
@@ -440,12 +314,12 @@ func (r *Runner) ensureWebhooks(ctx context.Context, sheets []SheetRef, states [
 	if sheets == nil {
 		var err error
 		if sheets, err = r.Discover(ctx); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("ensure webhooks: %w", err)
 		}
 	}
 	targets, err := r.webhookTargets(ctx, sheets, states)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ensure webhooks: %w", err)
 	}
 	return EnsureWebhooks(ctx, r.opts.WebhookAPI, r.opts.WebhookSecrets, r.opts.WebhookCallbackURL, targets)
 }
@@ -463,37 +337,4 @@ func (r *Runner) registerWebhooks(ctx context.Context, sheets []SheetRef, states
 	if err != nil {
 		r.log.WarnContext(ctx, "webhooks not all registered; the scan still finds every change", slog.Any("error", err))
 	}
-}
-
-// UserAPI reads Smartsheet user profiles (GET /users/{id}).
-type UserAPI interface {
-	GetUser(ctx context.Context, userID int64) (*smartsheet.UserProfile, error)
-}
-
-var _ UserAPI = (*smartsheet.Client)(nil)
-
-// apiUsers adapts UserAPI to webhook.Users.
-type apiUsers struct{ api UserAPI }
-
-func (u apiUsers) User(ctx context.Context, id int64) (string, string, error) {
-	p, err := u.api.GetUser(ctx, id)
-	if err != nil {
-		return "", "", err
-	}
-	return p.Email, p.DisplayName(), nil
-}
-
-// UserCacheTTL is how long a resolved user id is remembered in memory.
-const UserCacheTTL = time.Hour
-
-// WebhookAttributor is the first attributor of the chain (Options.Webhooks):
-// the stored webhook records of the changed cell, their user ids resolved to
-// email and name at attribution time through users (GET /users/{id}, cached
-// in memory). columnIDs, when given, limit it to those columns (see
-// webhook.NewAttributor); the records exist only for the webhooks'
-// subscopes anyway. When lookup is a webhook.NewestRecordLookup (the
-// DynamoDB and bolt stores), each batch reads a sheet's newest record time
-// once and skips the lookups of changes no record can match.
-func WebhookAttributor(lookup webhook.RecordLookup, users UserAPI, columnIDs ...int64) audit.Attributor {
-	return webhook.NewAttributor(webhook.ResolvingLookup(lookup, webhook.CachedUsers(apiUsers{users}, UserCacheTTL)), columnIDs...)
 }
