@@ -4,6 +4,14 @@
 //
 // It loads the state file if it exists, otherwise generates billing sheets,
 // prints the API base URL, and saves the state on SIGINT/SIGTERM.
+//
+// For Smartsheet-like timing (scale tests), each API request can wait
+// -latency plus -latency-per-row for each row it carries, jittered by
+// -latency-jitter (a fraction, seeded by -seed); requests refused with 401 or
+// 429 wait only smartsim.DefaultRejectedLatency. Rate limits stay on. A
+// suggested setting, an assumption rather than a measurement:
+//
+//	smartsim -latency 400ms -latency-per-row 1ms -latency-jitter 0.3
 package main
 
 import (
@@ -41,10 +49,17 @@ func run() error {
 	nested := flag.Bool("nested", false, "put the billing folder inside a workspace folder")
 	tokens := flag.String("tokens", "", "accepted tokens, comma separated (default: any token)")
 	noLimits := flag.Bool("no-rate-limit", false, "disable rate limiting")
+	latency := flag.Duration("latency", 0, "base latency of every API request, e.g. 400ms")
+	perRow := flag.Duration("latency-per-row", 0, "latency added per row a request carries, e.g. 1ms")
+	jitter := flag.Float64("latency-jitter", 0, "spread of each latency as a fraction of it, 0 to 1")
 	flag.Parse()
 
+	lat, err := latencyOf(*latency, *perRow, *jitter)
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	opts := smartsim.Options{Seed: *seed, Logger: log, Limits: smartsim.Limits{Disabled: *noLimits}}
+	opts := smartsim.Options{Seed: *seed, Logger: log, Limits: smartsim.Limits{Disabled: *noLimits}, Latency: lat}
 	if *tokens != "" {
 		opts.Tokens = map[string]smartsheet.User{}
 		for _, t := range strings.Split(*tokens, ",") {
@@ -99,4 +114,17 @@ func run() error {
 		log.Info("state saved", "path", *statePath)
 	}
 	return nil
+}
+
+// latencyOf checks the latency flags.
+func latencyOf(base, perRow time.Duration, jitter float64) (smartsim.Latency, error) {
+	switch {
+	case base < 0:
+		return smartsim.Latency{}, fmt.Errorf("-latency %v: must not be negative", base)
+	case perRow < 0:
+		return smartsim.Latency{}, fmt.Errorf("-latency-per-row %v: must not be negative", perRow)
+	case jitter < 0 || jitter > 1:
+		return smartsim.Latency{}, fmt.Errorf("-latency-jitter %v: must be between 0 and 1", jitter)
+	}
+	return smartsim.Latency{Base: base, PerRow: perRow, Jitter: jitter}, nil
 }

@@ -26,6 +26,7 @@ import (
 //	PUT    /admin/faults          {endpoint: {kind,rate?,next?,delay?}} (merged)
 //	DELETE /admin/faults
 //	GET    /admin/limits, PUT /admin/limits {perMinute,historyPerMinute,disabled}
+//	GET    /admin/latency, PUT /admin/latency {base:"400ms",perRow:"1ms",jitter:0.2,rejected?}
 //	GET    /admin/events?since=N  → [event]
 //	GET    /admin/state           → the state JSON (Save)
 //	PUT    /admin/state           state JSON body (Load)
@@ -78,6 +79,15 @@ func (s *Server) adminRoutes() {
 		}
 		s.SetLimits(in)
 		return s.CurrentLimits(), nil
+	})
+	h("GET /admin/latency", func(r *http.Request) (any, *apiError) { return s.CurrentLatency(), nil })
+	h("PUT /admin/latency", func(r *http.Request) (any, *apiError) {
+		var in Latency
+		if aerr := decodeBody(r, &in); aerr != nil {
+			return nil, aerr
+		}
+		s.SetLatency(in)
+		return s.CurrentLatency(), nil
 	})
 	h("GET /admin/events", func(r *http.Request) (any, *apiError) {
 		since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)

@@ -276,18 +276,11 @@ func (f *Fault) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*f = Fault(aux.plain)
-	if len(aux.Delay) > 0 {
-		var s string
-		if json.Unmarshal(aux.Delay, &s) == nil {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			f.Delay = d
-		} else if err := json.Unmarshal(aux.Delay, &f.Delay); err != nil {
-			return err
-		}
+	d, err := parseDuration(aux.Delay)
+	if err != nil {
+		return err
 	}
+	f.Delay = d
 	return nil
 }
 

@@ -294,6 +294,7 @@ func (s *Server) rowsHandler(update bool) apiHandler {
 		if aerr != nil {
 			return nil, aerr
 		}
+		q.rows = len(rr.rows)
 		s.mu.Lock()
 		sh, aerr := s.sheetForWrite(q)
 		if aerr != nil {
@@ -360,6 +361,7 @@ func deleteRows(s *Server, q *request) (any, *apiError) {
 		}
 		ids = append(ids, id)
 	}
+	q.rows = len(ids)
 	ignore, _ := strconv.ParseBool(q.r.URL.Query().Get("ignoreRowsNotFound"))
 	s.mu.Lock()
 	sh, aerr := s.sheetForWrite(q)
@@ -374,6 +376,7 @@ func deleteRows(s *Server, q *request) (any, *apiError) {
 		return nil, aerr
 	}
 	s.dispatch(evs)
+	q.rows = max(q.rows, len(deleted)) // with their descendants
 	return success(deleted, version), nil
 }
 
@@ -399,5 +402,6 @@ func getRow(s *Server, q *request) (any, *apiError) {
 	}
 	out := s.renderRow(sh, sh.Rows[i], i+1, sh.Columns, v)
 	out.SheetID = sh.ID
+	q.rows = 1
 	return out, nil
 }

@@ -47,17 +47,21 @@ type Options struct {
 	PermalinkBase string
 	// Webhooks configure callback delivery (debounce, retries, timeouts).
 	Webhooks WebhookOptions
+	// Latency is the simulated response time of API requests (zero value:
+	// none). Its jitter is deterministic given Seed.
+	Latency Latency
 }
 
 // Server is the simulator. Create it with NewServer; serve it with Listen or
 // mount Handler on any listener.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	mux    *http.ServeMux
-	limits *limiter
-	faults *faults
-	clk    *clock
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	limits  *limiter
+	faults  *faults
+	latency *latencyModel
+	clk     *clock
 
 	mu sync.RWMutex
 	st *state
@@ -97,6 +101,7 @@ func NewServer(opts Options) *Server {
 	}
 	s.limits = newLimiter(opts.Limits)
 	s.faults = newFaults(opts.Seed)
+	s.latency = newLatencyModel(opts.Latency, opts.Seed)
 	s.routes()
 	s.initWebhooks()
 	return s
@@ -155,6 +160,9 @@ type request struct {
 	r     *http.Request
 	user  smartsheet.User
 	agent string
+	// rows is how many rows the request carries (set by the row handlers),
+	// for the per-row part of the latency.
+	rows int
 }
 
 func (q *request) pathID(name string) (int64, *apiError) {
@@ -169,31 +177,39 @@ func (q *request) edit() Edit {
 type apiHandler func(s *Server, q *request) (any, *apiError)
 
 // handle registers an API route under /2.0 with its endpoint key, which names
-// it for counters, faults and rate limits.
+// it for counters, faults and rate limits. Every answer waits for its latency
+// (see Latency) after the handler has run and released the state lock.
 func (s *Server) handle(pattern, key string, h apiHandler) {
 	method, path, _ := strings.Cut(pattern, " ")
 	s.mux.HandleFunc(method+" /2.0"+path, func(w http.ResponseWriter, r *http.Request) {
 		s.faults.count(key)
 		user, aerr := s.authenticate(r)
 		if aerr != nil {
-			s.writeError(w, aerr)
+			s.refuse(w, r, aerr)
 			return
 		}
 		if !s.limits.allow(tokenOf(r), key == EndpointCellHistory, s.clk.exact()) {
 			s.faults.countLimited(key)
-			s.writeError(w, errRateLimited())
-			return
-		}
-		if f, hit := s.faults.decide(key); hit {
-			if f.Kind == FaultLostResponse {
-				lost := &request{w: &discardWriter{}, r: r, user: user, agent: r.Header.Get("Smartsheet-Change-Agent")}
-				_, _ = h(s, lost)
-			}
-			s.injectFault(w, r, f)
+			s.refuse(w, r, errRateLimited())
 			return
 		}
 		q := &request{w: w, r: r, user: user, agent: r.Header.Get("Smartsheet-Change-Agent")}
+		if f, hit := s.faults.decide(key); hit {
+			if f.Kind == FaultLostResponse {
+				lost := *q
+				lost.w = &discardWriter{}
+				_, _ = h(s, &lost)
+				q.rows = lost.rows
+			}
+			if s.wait(r, s.latency.delay(q.rows, false)) {
+				s.injectFault(w, r, f)
+			}
+			return
+		}
 		out, aerr := h(s, q)
+		if !s.wait(r, s.latency.delay(q.rows, false)) {
+			return
+		}
 		if aerr != nil {
 			s.writeError(w, aerr)
 			return

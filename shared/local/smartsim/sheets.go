@@ -281,7 +281,9 @@ func getSheet(s *Server, q *request) (any, *apiError) {
 			return map[string]int64{"version": sh.Version}, nil
 		}
 	}
-	return s.renderSheet(sh, v), nil
+	out := s.renderSheet(sh, v)
+	q.rows = len(out.Rows)
+	return out, nil
 }
 
 func getSheetVersion(s *Server, q *request) (any, *apiError) {
