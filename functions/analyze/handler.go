@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -13,17 +14,17 @@ import (
 // analyzer is the part of pipeline.Runner the handler uses, with its
 // signatures, declared here so the handler is tested with a fake.
 type analyzer interface {
-	AnalyzeBatch(ctx context.Context, b pipeline.Batch, fan pipeline.FanIn, pub pipeline.Publisher) ([]audit.Change, error)
+	ProcessSheet(ctx context.Context, w pipeline.SheetWork, q pipeline.SheetQueue, fan pipeline.FanIn, pub pipeline.Publisher) (pipeline.SheetResult, error)
 	RefreshRows(ctx context.Context, sheetID int64, rowIDs, deletedRowIDs []int64) ([]audit.Change, error)
 }
 
 var _ analyzer = (*pipeline.Runner)(nil)
 
-// handler takes the messages of both queues: batches from the scan (inline,
-// or in blobs when large) and refreshes from the webhook function.
+// handler takes the messages of both queues: sheets of a run from the scan
+// (the sheet worker), and refreshes from the webhook function.
 type handler struct {
 	runner analyzer
-	blobs  pipeline.Blobs
+	queue  pipeline.SheetQueue
 	fan    pipeline.FanIn
 	pub    pipeline.Publisher
 	log    *slog.Logger
@@ -36,14 +37,14 @@ func (h handler) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 	var resp events.SQSEventResponse
 	for _, m := range ev.Records {
 		if err := h.one(ctx, m); err != nil {
-			h.log.ErrorContext(ctx, "batch failed", "messageId", m.MessageId, "error", err)
+			h.log.ErrorContext(ctx, "message failed", "messageId", m.MessageId, "error", err)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
 	return resp, nil
 }
 
-// one is a single message. A batch whose run no scan recorded comes back as
+// one is a single message. Work of a run no scan recorded comes back as
 // pipeline.ErrBatchRefused, like any other failure.
 func (h handler) one(ctx context.Context, m events.SQSMessage) error {
 	if f, ok, err := pipeline.DecodeRefresh([]byte(m.Body)); ok {
@@ -57,14 +58,22 @@ func (h handler) one(ctx context.Context, m events.SQSMessage) error {
 		h.log.InfoContext(ctx, "rows refreshed", "sheet", f.SheetID, "rows", len(f.RowIDs), "deleted", len(f.DeletedRowIDs), "changes", len(changes))
 		return nil
 	}
-	b, err := pipeline.DecodeBatch(ctx, []byte(m.Body), h.blobs)
+	w, ok, err := pipeline.DecodeSheetWork([]byte(m.Body))
 	if err != nil {
 		return err
 	}
-	changes, err := h.runner.AnalyzeBatch(ctx, b, h.fan, h.pub)
-	if err != nil {
-		return fmt.Errorf("analyze batch %s: %w", b.ID, err)
+	if !ok {
+		return fmt.Errorf("message %s is neither a sheet's work nor a refresh", m.MessageId)
 	}
-	h.log.InfoContext(ctx, "batch analysed", "batch", b.ID, "rows", len(b.Rows), "deleted", len(b.Deleted), "changes", len(changes))
+	// The delivery's number: a retry resumes from the sheet's checkpoint,
+	// and a sheet failing delivery after delivery is given up as a finding
+	// before the queue sends it to the dead-letter queue.
+	w.Attempt, _ = strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	res, err := h.runner.ProcessSheet(ctx, w, h.queue, h.fan, h.pub)
+	if err != nil {
+		return err // it names the sheet, the run and the step
+	}
+	h.log.InfoContext(ctx, "sheet processed", "run", w.RunID, "sheet", w.Sheet.ID, "rows", res.Rows, "pages", res.Pages,
+		"changes", res.Changes, "finished", !res.FinishedAt.IsZero(), "failed", res.Failed != "")
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -18,76 +19,46 @@ import (
 
 // fakeRunner is a function-field fake of the analysis stages.
 type fakeRunner struct {
-	analyzeBatch func(ctx context.Context, b pipeline.Batch, fan pipeline.FanIn, pub pipeline.Publisher) ([]audit.Change, error)
+	processSheet func(ctx context.Context, w pipeline.SheetWork, q pipeline.SheetQueue, fan pipeline.FanIn, pub pipeline.Publisher) (pipeline.SheetResult, error)
 	refreshRows  func(ctx context.Context, sheetID int64, rowIDs, deletedRowIDs []int64) ([]audit.Change, error)
 }
 
-func (f fakeRunner) AnalyzeBatch(ctx context.Context, b pipeline.Batch, fan pipeline.FanIn, pub pipeline.Publisher) ([]audit.Change, error) {
-	return f.analyzeBatch(ctx, b, fan, pub)
+func (f fakeRunner) ProcessSheet(ctx context.Context, w pipeline.SheetWork, q pipeline.SheetQueue, fan pipeline.FanIn, pub pipeline.Publisher) (pipeline.SheetResult, error) {
+	return f.processSheet(ctx, w, q, fan, pub)
 }
 
 func (f fakeRunner) RefreshRows(ctx context.Context, sheetID int64, rowIDs, deletedRowIDs []int64) ([]audit.Change, error) {
 	return f.refreshRows(ctx, sheetID, rowIDs, deletedRowIDs)
 }
 
-// fakeBlobs is a function-field fake of the bucket large batches are in.
-type fakeBlobs struct {
-	get func(ctx context.Context, key string) ([]byte, error)
-}
-
-func (f fakeBlobs) Put(context.Context, string, string, []byte) (string, error) {
-	return "", errors.New("analyze puts no blob")
-}
-
-func (f fakeBlobs) Get(ctx context.Context, key string) ([]byte, error) { return f.get(ctx, key) }
-
 // The ports the handler passes on; the fakes never call them.
 type (
+	fakeQueue     struct{ pipeline.SheetQueue }
 	fakeFanIn     struct{ pipeline.FanIn }
 	fakePublisher struct{ pipeline.Publisher }
 )
 
 const (
-	sampleRun     = "20261123T160000Z-3fa9c1"
-	sampleSheet   = 4583173393803140
-	inlineMessage = "5fea7756-0ea4-451a-a703-a558b933e274"
-	blobMessage   = "2e1424d4-f796-459a-8184-9c92662be6da"
-	refreshMsg    = "7c1f3a52-2f0e-4c55-9b7e-5d1e0c3a9b11"
-	blobKey       = "batches/" + sampleRun + "/0002.json"
+	sampleRun   = "20261123T160000Z-3fa9c1"
+	sampleSheet = 4583173393803140
+	firstMsg    = "5fea7756-0ea4-451a-a703-a558b933e274"
+	resumeMsg   = "2e1424d4-f796-459a-8184-9c92662be6da"
+	refreshMsg  = "7c1f3a52-2f0e-4c55-9b7e-5d1e0c3a9b11"
 )
 
-// blobBatch is what events/analyze/sqs-batch.json's second message points to.
-var blobBatch = pipeline.Batch{ID: sampleRun + "/0002", RunID: sampleRun, Sheet: pipeline.SheetRef{ID: sampleSheet, Name: "Crew 12 - Billing"},
-	Deleted: []int64{1, 2}}
-
-// batchSeen is what a test keeps of a batch handed to AnalyzeBatch.
-type batchSeen struct {
-	ID, RunID string
-	Sheet     int64
-	Rows      []int64
-	Deleted   []int64
-}
-
-func seen(b pipeline.Batch) batchSeen {
-	s := batchSeen{ID: b.ID, RunID: b.RunID, Sheet: b.Sheet.ID, Deleted: b.Deleted}
-	for _, r := range b.Rows {
-		s.Rows = append(s.Rows, r.RowID)
-	}
-	return s
-}
-
 var (
-	inlineSeen = batchSeen{ID: sampleRun + "/0001", RunID: sampleRun, Sheet: sampleSheet, Rows: []int64{6572427401553796}, Deleted: []int64{2257825963206532}}
-	blobSeen   = batchSeen{ID: sampleRun + "/0002", RunID: sampleRun, Sheet: sampleSheet, Deleted: []int64{1, 2}}
+	started    = time.Date(2026, 11, 23, 16, 0, 0, 0, time.UTC)
+	firstWork  = pipeline.SheetWork{RunID: sampleRun, Sheet: pipeline.SheetRef{ID: sampleSheet, Name: "Crew 12 - Billing"}, StartedAt: started, Attempt: 1}
+	resumeWork = pipeline.SheetWork{RunID: sampleRun, Sheet: pipeline.SheetRef{ID: sampleSheet + 1, Name: "Crew 13 - Billing"}, StartedAt: started, Resume: true, Attempt: 2}
 	errHistory = errors.New("smartsheet: 503 after the retry budget")
-	errNoBlob  = errors.New("s3: NoSuchKey")
 )
 
 // sqsEvent is an event of messages m1, m2, … with these bodies.
 func sqsEvent(bodies ...string) events.SQSEvent {
 	var ev events.SQSEvent
 	for i, b := range bodies {
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i+1), Body: b})
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i+1), Body: b,
+			Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
 	}
 	return ev
 }
@@ -98,37 +69,40 @@ var analyzeCases = []struct {
 	name     string
 	event    string // file in events/analyze; empty: inline
 	inline   events.SQSEvent
-	recorded []string // runs a scan recorded; the fake refuses batches of others, as the runner does
-	blobErr  error
+	recorded []string // runs a scan recorded; the fake refuses work of others, as the runner does
+	process  error    // ProcessSheet's error for recorded runs
 	refresh  error
-	// want: the batches and refreshes passed on, the failed message ids,
-	// and each message's error (errors.Is; nil: none).
-	wantBatches   []batchSeen
+	// want: the work and refreshes passed on, the failed message ids, and
+	// each message's error (errors.Is; nil: none).
+	wantWork      []pipeline.SheetWork
 	wantRefreshes []pipeline.Refresh
 	wantFailed    []string
 	wantErrs      map[string]error
 }{
-	{name: "sample batches: no scan recorded their run, both refused", event: "sqs-batch.json",
-		wantBatches: []batchSeen{inlineSeen, blobSeen}, wantFailed: []string{inlineMessage, blobMessage},
-		wantErrs: map[string]error{inlineMessage: pipeline.ErrBatchRefused, blobMessage: pipeline.ErrBatchRefused}},
-	{name: "sample batches of a recorded run", event: "sqs-batch.json", recorded: []string{sampleRun},
-		wantBatches: []batchSeen{inlineSeen, blobSeen}},
-	{name: "sample batches, the blob gone", event: "sqs-batch.json", recorded: []string{sampleRun}, blobErr: errNoBlob,
-		wantBatches: []batchSeen{inlineSeen}, wantFailed: []string{blobMessage}, wantErrs: map[string]error{blobMessage: errNoBlob}},
+	{name: "sample sheets: no scan recorded their run, both refused", event: "sqs-sheet-work.json",
+		wantWork: []pipeline.SheetWork{firstWork, resumeWork}, wantFailed: []string{firstMsg, resumeMsg},
+		wantErrs: map[string]error{firstMsg: pipeline.ErrBatchRefused, resumeMsg: pipeline.ErrBatchRefused}},
+	{name: "sample sheets of a recorded run", event: "sqs-sheet-work.json", recorded: []string{sampleRun},
+		wantWork: []pipeline.SheetWork{firstWork, resumeWork}},
+	{name: "sample sheets, Smartsheet failing", event: "sqs-sheet-work.json", recorded: []string{sampleRun}, process: errHistory,
+		wantWork: []pipeline.SheetWork{firstWork, resumeWork}, wantFailed: []string{firstMsg, resumeMsg},
+		wantErrs: map[string]error{firstMsg: errHistory, resumeMsg: errHistory}},
 	{name: "sample refresh", event: "sqs-refresh.json",
 		wantRefreshes: []pipeline.Refresh{{Kind: pipeline.RefreshKind, SheetID: sampleSheet, RowIDs: []int64{6572427401553796}, DeletedRowIDs: []int64{1234567890123456}}}},
 	{name: "sample refresh fails", event: "sqs-refresh.json", refresh: errHistory,
 		wantRefreshes: []pipeline.Refresh{{Kind: pipeline.RefreshKind, SheetID: sampleSheet, RowIDs: []int64{6572427401553796}, DeletedRowIDs: []int64{1234567890123456}}},
 		wantFailed:    []string{refreshMsg}, wantErrs: map[string]error{refreshMsg: errHistory}},
 	{name: "one refused among good ones",
-		inline: sqsEvent(`{"batch":{"id":"r1/0001","runId":"r1","sheet":{"id":7}}}`, `{"batch":{"id":"x/0001","runId":"x","sheet":{"id":7}}}`,
+		inline: sqsEvent(`{"kind":"sheet","runId":"r1","sheet":{"id":7}}`, `{"kind":"sheet","runId":"x","sheet":{"id":7}}`,
 			`{"kind":"refresh","sheetId":7,"rowIds":[8]}`),
 		recorded:      []string{"r1"},
-		wantBatches:   []batchSeen{{ID: "r1/0001", RunID: "r1", Sheet: 7}, {ID: "x/0001", RunID: "x", Sheet: 7}},
+		wantWork:      []pipeline.SheetWork{{RunID: "r1", Sheet: pipeline.SheetRef{ID: 7}, Attempt: 1}, {RunID: "x", Sheet: pipeline.SheetRef{ID: 7}, Attempt: 1}},
 		wantRefreshes: []pipeline.Refresh{{Kind: pipeline.RefreshKind, SheetID: 7, RowIDs: []int64{8}}},
 		wantFailed:    []string{"m2"}, wantErrs: map[string]error{"m2": pipeline.ErrBatchRefused}},
-	{name: "not JSON", inline: sqsEvent(`{"batch":`), wantFailed: []string{"m1"}, wantErrs: map[string]error{"m1": errAny}},
-	{name: "neither batch nor blob", inline: sqsEvent(`{}`), wantFailed: []string{"m1"}, wantErrs: map[string]error{"m1": errAny}},
+	{name: "not JSON", inline: sqsEvent(`{"kind":`), wantFailed: []string{"m1"}, wantErrs: map[string]error{"m1": errAny}},
+	{name: "neither a sheet nor a refresh", inline: sqsEvent(`{}`), wantFailed: []string{"m1"}, wantErrs: map[string]error{"m1": errAny}},
+	{name: "sheet work without a run", inline: sqsEvent(`{"kind":"sheet","sheet":{"id":7}}`), wantFailed: []string{"m1"},
+		wantErrs: map[string]error{"m1": errAny}},
 	{name: "refresh without a sheet", inline: sqsEvent(`{"kind":"refresh","rowIds":[8]}`), wantFailed: []string{"m1"},
 		wantErrs: map[string]error{"m1": errAny}},
 	{name: "no messages", inline: events.SQSEvent{}},
@@ -145,36 +119,27 @@ func TestHandle(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			fan, pub := &fakeFanIn{}, &fakePublisher{}
-			var batches []batchSeen
+			q, fan, pub := &fakeQueue{}, &fakeFanIn{}, &fakePublisher{}
+			var work []pipeline.SheetWork
 			var refreshes []pipeline.Refresh
 			h := handler{
 				runner: fakeRunner{
-					analyzeBatch: func(_ context.Context, b pipeline.Batch, gfan pipeline.FanIn, gpub pipeline.Publisher) ([]audit.Change, error) {
-						batches = append(batches, seen(b))
-						if gfan != fan || gpub != pub {
-							t.Errorf("AnalyzeBatch got fan-in %p, publisher %p; want the handler's %p, %p", gfan, gpub, fan, pub)
+					processSheet: func(_ context.Context, w pipeline.SheetWork, gq pipeline.SheetQueue, gfan pipeline.FanIn, gpub pipeline.Publisher) (pipeline.SheetResult, error) {
+						work = append(work, w)
+						if gq != q || gfan != fan || gpub != pub {
+							t.Errorf("ProcessSheet got queue %p, fan-in %p, publisher %p; want the handler's %p, %p, %p", gq, gfan, gpub, q, fan, pub)
 						}
-						if !slices.Contains(tt.recorded, b.RunID) {
-							return nil, fmt.Errorf("%w: batch %q of run %q: its run is not recorded", pipeline.ErrBatchRefused, b.ID, b.RunID)
+						if !slices.Contains(tt.recorded, w.RunID) {
+							return pipeline.SheetResult{}, fmt.Errorf("%w: sheet %d of run %q: its run is not recorded", pipeline.ErrBatchRefused, w.Sheet.ID, w.RunID)
 						}
-						return []audit.Change{{}}, nil
+						return pipeline.SheetResult{RunID: w.RunID, Sheet: w.Sheet}, tt.process
 					},
 					refreshRows: func(_ context.Context, sheetID int64, rowIDs, deleted []int64) ([]audit.Change, error) {
 						refreshes = append(refreshes, pipeline.Refresh{Kind: pipeline.RefreshKind, SheetID: sheetID, RowIDs: rowIDs, DeletedRowIDs: deleted})
 						return nil, tt.refresh
 					},
 				},
-				blobs: fakeBlobs{get: func(_ context.Context, key string) ([]byte, error) {
-					if key != blobKey {
-						t.Errorf("Blobs.Get(%q), want %q", key, blobKey)
-					}
-					if tt.blobErr != nil {
-						return nil, tt.blobErr
-					}
-					return json.Marshal(blobBatch)
-				}},
-				fan: fan, pub: pub, log: slog.New(slog.DiscardHandler),
+				queue: q, fan: fan, pub: pub, log: slog.New(slog.DiscardHandler),
 			}
 			resp, err := h.handle(context.Background(), ev)
 			if err != nil {
@@ -187,13 +152,13 @@ func TestHandle(t *testing.T) {
 			if diff := cmp.Diff(tt.wantFailed, failed); diff != "" {
 				t.Errorf("handle() failed messages mismatch (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tt.wantBatches, batches); diff != "" {
-				t.Errorf("handle() batches passed on mismatch (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.wantWork, work); diff != "" {
+				t.Errorf("handle() sheets passed on mismatch (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.wantRefreshes, refreshes); diff != "" {
 				t.Errorf("handle() refreshes mismatch (-want +got):\n%s", diff)
 			}
-			// Each message's error is the runner's, wrapped, as the log line shows it.
+			// Each message's error is the runner's, as the log line shows it.
 			for _, m := range ev.Records {
 				err := h.one(context.Background(), m)
 				want := tt.wantErrs[m.MessageId]

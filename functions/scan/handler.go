@@ -12,7 +12,7 @@ import (
 // scanner is the stage the handler runs (pipeline.Runner's, with its
 // signature), declared here so the handler is tested with a fake.
 type scanner interface {
-	ScanToQueue(ctx context.Context, req pipeline.ScanRequest, q pipeline.BatchQueue, fan pipeline.FanIn, pub pipeline.Publisher) (pipeline.RunRecord, error)
+	ScanToQueue(ctx context.Context, req pipeline.ScanRequest, q pipeline.SheetQueue, fan pipeline.FanIn, pub pipeline.Publisher) (pipeline.RunRecord, error)
 }
 
 var _ scanner = (*pipeline.Runner)(nil)
@@ -31,7 +31,7 @@ type response struct {
 // batches go to queue, the fan-in counts them, pub announces a run with none.
 type handler struct {
 	runner scanner
-	queue  pipeline.BatchQueue
+	queue  pipeline.SheetQueue
 	fan    pipeline.FanIn
 	pub    pipeline.Publisher
 	log    *slog.Logger

@@ -15,16 +15,16 @@ import (
 
 // fakeScanner is a function-field fake of the scan stage.
 type fakeScanner struct {
-	scanToQueue func(ctx context.Context, req pipeline.ScanRequest, q pipeline.BatchQueue, fan pipeline.FanIn, pub pipeline.Publisher) (pipeline.RunRecord, error)
+	scanToQueue func(ctx context.Context, req pipeline.ScanRequest, q pipeline.SheetQueue, fan pipeline.FanIn, pub pipeline.Publisher) (pipeline.RunRecord, error)
 }
 
-func (f fakeScanner) ScanToQueue(ctx context.Context, req pipeline.ScanRequest, q pipeline.BatchQueue, fan pipeline.FanIn, pub pipeline.Publisher) (pipeline.RunRecord, error) {
+func (f fakeScanner) ScanToQueue(ctx context.Context, req pipeline.ScanRequest, q pipeline.SheetQueue, fan pipeline.FanIn, pub pipeline.Publisher) (pipeline.RunRecord, error) {
 	return f.scanToQueue(ctx, req, q, fan, pub)
 }
 
 // The ports the handler passes on; the fakes never call them.
 type (
-	fakeQueue     struct{ pipeline.BatchQueue }
+	fakeQueue     struct{ pipeline.SheetQueue }
 	fakeFanIn     struct{ pipeline.FanIn }
 	fakePublisher struct{ pipeline.Publisher }
 )
@@ -73,7 +73,7 @@ func TestHandle(t *testing.T) {
 			var logs bytes.Buffer
 			calls := 0
 			h := handler{
-				runner: fakeScanner{scanToQueue: func(_ context.Context, req pipeline.ScanRequest, gq pipeline.BatchQueue, gfan pipeline.FanIn, gpub pipeline.Publisher) (pipeline.RunRecord, error) {
+				runner: fakeScanner{scanToQueue: func(_ context.Context, req pipeline.ScanRequest, gq pipeline.SheetQueue, gfan pipeline.FanIn, gpub pipeline.Publisher) (pipeline.RunRecord, error) {
 					calls++
 					if diff := cmp.Diff(tt.wantReq, req); diff != "" {
 						t.Errorf("ScanToQueue request mismatch (-want +got):\n%s", diff)

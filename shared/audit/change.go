@@ -164,6 +164,11 @@ const (
 	FindingDateFarPast FindingKind = "DATE_FAR_PAST"
 	// FindingSnapshotFuture: a Snapshot Date after the scan date.
 	FindingSnapshotFuture FindingKind = "SNAPSHOT_IN_FUTURE"
+	// FindingSheetUnreadable: a source sheet could not be read this run
+	// (deleted, no longer shared with the integration user, or failing past
+	// every retry). The other sheets are audited; this one is read again by
+	// the next run, from where its last complete scan left it.
+	FindingSheetUnreadable FindingKind = "SHEET_UNREADABLE"
 )
 
 // Finding is a problem with a sheet's data or shape that the audit reports

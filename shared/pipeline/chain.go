@@ -7,21 +7,20 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
 
 // The serverless run splits Run into stages that the Lambdas call: the scan
-// function fetches changed rows and queues them (ScanToQueue), the analyze
-// function detects, records and writes each batch (AnalyzeBatch), and the
-// invocation that completes the run flushes leftovers, saves the sheets'
-// watermarks and announces AuditRunCompleted (exactly once).
-
-// BatchQueue carries batches from the scan to the analysis stage.
-type BatchQueue interface {
-	SendBatch(ctx context.Context, b Batch) error
-}
+// function checks every sheet's version and queues one work item per changed
+// sheet (ScanToQueue); sheet workers (the analyze function) scan those
+// sheets page by page from their checkpoints — detect, attribute, record,
+// write — each within a time slice (ProcessSheet); and the invocation that
+// completes the run flushes leftovers, gathers the sheets' results and
+// announces AuditRunCompleted (exactly once).
 
 // FanIn counts a run's batches so that exactly one caller learns that the
 // run is complete. A batch counted twice (a redelivered message) counts once.
@@ -68,71 +67,68 @@ type ScanRequest struct {
 	SheetIDs []int64 `json:"sheetIds,omitempty"`
 }
 
-// ScanToQueue is the scan function's stage: it fetches the changed rows of
-// every source sheet and queues them in batches, records the run with the
-// sheets' new watermarks (saved only when the run completes, so a batch that
-// never completes is read again by the next scan), and seals the fan-in.
-// Its errors name the run and the step.
-func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue, fan FanIn, pub Publisher) (run RunRecord, err error) {
+// ScanToQueue is the scan function's stage: it lists the source sheets,
+// records the run, and checks each sheet's version with one small call
+// (probeWorkers at a time). An unchanged sheet gets its new watermark here;
+// every other sheet becomes one work item on q, for a sheet worker
+// (ProcessSheet), and the fan-in counts those. A sheet that cannot be
+// checked is a finding on the run, never the end of the others. Its errors
+// name the run and the step.
+func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q SheetQueue, fan FanIn, pub Publisher) (run RunRecord, err error) {
 	start := r.opts.Clock().UTC()
 	before := r.stats()
 	run = RunRecord{RunID: NewRunID(start), StartedAt: start, TestMode: r.opts.TestMode || req.Mode == "test", ForceReport: req.ForceReport}
 	defer annotate(&err, "scan run %s", run.RunID)
-	sheets, err := r.Discover(ctx)
+	sheets, err := r.pickSheets(ctx, req)
 	if err != nil {
 		return run, err
-	}
-	if len(req.SheetIDs) > 0 {
-		// Only configured sources are audited: a sheet named on demand must
-		// be one of them.
-		var picked []SheetRef
-		for _, id := range req.SheetIDs {
-			i := slices.IndexFunc(sheets, func(s SheetRef) bool { return s.ID == id })
-			if i < 0 {
-				return run, fmt.Errorf("sheet %d is not a configured source (SOURCE_SHEET_IDS, SOURCE_FOLDER_IDS)", id)
-			}
-			picked = append(picked, sheets[i])
-		}
-		sheets = picked
 	}
 	for _, ref := range sheets {
 		run.Sheets = append(run.Sheets, ref.ID)
 	}
-	// Recorded before any batch is queued: analyze accepts only batches of
-	// a recorded run, for the sheets it names.
+	// Recorded before any work is queued: a worker accepts only work of a
+	// recorded run, for the sheets it names.
 	if err := r.store.PutRun(ctx, run); err != nil {
 		return run, fmt.Errorf("record the run: %w", err)
 	}
-	seq := 0
-	for _, ref := range sheets {
-		st, skipped, err := r.FetchSheet(ctx, run.RunID, ref, start, func(b Batch) error {
-			seq++
-			b.ID = run.RunID + "/" + strconv.Itoa(seq)
-			b.TestMode = run.TestMode
-			run.RowsScanned += len(b.Rows)
-			return wrapErr("queue batch "+b.ID, q.SendBatch(ctx, b))
-		})
-		if err != nil {
-			return run, err // it names the sheet or the batch, and the step
+	rr := r
+	if run.TestMode && !r.opts.TestMode {
+		if rr, err = r.testModeRunner(); err != nil {
+			return run, err
+		}
+	}
+	probes := rr.probeSheets(ctx, run, sheets)
+	if err := ctx.Err(); err != nil {
+		return run, err
+	}
+	var states []SheetState
+	for _, p := range probes {
+		switch {
+		case p.err != nil:
+			run.Findings = append(run.Findings, r.unreadableFinding(ctx, run.RunID, p.ref, p.err))
+			continue
+		case p.unchanged:
+			run.SheetsSkipped++
+		default:
+			w := SheetWork{RunID: run.RunID, Sheet: p.ref, StartedAt: start, TestMode: run.TestMode}
+			if err := q.SendSheetWork(ctx, w); err != nil {
+				return run, fmt.Errorf("queue sheet %d: %w", p.ref.ID, err)
+			}
+			run.Batches++
 		}
 		run.SheetsScanned++
-		if skipped {
-			run.SheetsSkipped++
-		}
-		run.PendingStates = append(run.PendingStates, st)
+		states = append(states, p.state)
 	}
-	run.Batches = seq
 	if !run.TestMode {
-		r.registerWebhooks(ctx, sheets, run.PendingStates)
+		r.registerWebhooks(ctx, sheets, states)
 	}
-	run.Findings = r.findings
 	r.recordStats(&run, before)
 	if err := r.store.PutRun(ctx, run); err != nil {
-		return run, fmt.Errorf("record the run's %d batches: %w", seq, err)
+		return run, fmt.Errorf("record the run's %d sheets to scan: %w", run.Batches, err)
 	}
-	claimed, err := fan.Seal(ctx, run.RunID, seq)
+	claimed, err := fan.Seal(ctx, run.RunID, run.Batches)
 	if err != nil {
-		return run, fmt.Errorf("seal the fan-in at %d batches: %w", seq, err)
+		return run, fmt.Errorf("seal the fan-in at %d sheets: %w", run.Batches, err)
 	}
 	if claimed {
 		return run, r.CompleteRun(ctx, run.RunID, fan, pub)
@@ -140,54 +136,188 @@ func (r *Runner) ScanToQueue(ctx context.Context, req ScanRequest, q BatchQueue,
 	return run, nil
 }
 
-// AnalyzeBatch is the analyze function's stage for one queued batch: detect,
-// attribute and record its changes (idempotently), write the fresh ones to
-// the audit sheet, count the batch, and complete the run when it is the last.
-// Its errors name the batch and the step; those of Analyze and CompleteRun
-// name their own stage.
-func (r *Runner) AnalyzeBatch(ctx context.Context, b Batch, fan FanIn, pub Publisher) ([]audit.Change, error) {
-	if b.ID == "" || b.RunID == "" {
-		return nil, r.refuse(ctx, b, "it has no batch id or no run id")
+// pickSheets lists the source sheets, or those of the request, which must
+// be configured sources.
+func (r *Runner) pickSheets(ctx context.Context, req ScanRequest) ([]SheetRef, error) {
+	sheets, err := r.Discover(ctx)
+	if err != nil || len(req.SheetIDs) == 0 {
+		return sheets, err
 	}
-	run, ok, err := r.store.Run(ctx, b.RunID)
+	// Only configured sources are audited: a sheet named on demand must be
+	// one of them.
+	var picked []SheetRef
+	for _, id := range req.SheetIDs {
+		i := slices.IndexFunc(sheets, func(s SheetRef) bool { return s.ID == id })
+		if i < 0 {
+			return nil, fmt.Errorf("sheet %d is not a configured source (SOURCE_SHEET_IDS, SOURCE_FOLDER_IDS)", id)
+		}
+		picked = append(picked, sheets[i])
+	}
+	return picked, nil
+}
+
+// probeWorkers is how many sheets the scan checks at once; the client's
+// rate limit paces them.
+const probeWorkers = 8
+
+// probe is what checking one sheet's version found.
+type probe struct {
+	ref       SheetRef
+	state     SheetState // the stored state (with its new watermark when unchanged)
+	unchanged bool
+	err       error
+}
+
+// probeSheets checks each sheet: one store read and, for a sheet scanned
+// before, one GET of a single row with ifVersionAfter, which an unchanged
+// sheet answers with its version alone. An unchanged sheet's watermark is
+// saved (not in test mode): it costs one write and no read.
+func (r *Runner) probeSheets(ctx context.Context, run RunRecord, sheets []SheetRef) []probe {
+	out := make([]probe, len(sheets))
+	sem := make(chan struct{}, probeWorkers)
+	var wg sync.WaitGroup
+	for i, ref := range sheets {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i] = r.probeSheet(ctx, run, ref)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (r *Runner) probeSheet(ctx context.Context, run RunRecord, ref SheetRef) probe {
+	p := probe{ref: ref}
+	st, known, err := r.store.SheetState(ctx, ref.ID)
 	if err != nil {
-		return nil, fmt.Errorf("analyze batch %s: read run %s: %w", b.ID, b.RunID, err)
+		p.err = fmt.Errorf("read its state: %w", err)
+		return p
 	}
-	if !ok {
-		return nil, r.refuse(ctx, b, "its run is not recorded: no scan queued it")
+	p.state = st
+	if !known {
+		return p // a first scan: the worker reads it all
 	}
-	if !slices.Contains(run.Sheets, b.Sheet.ID) {
-		return nil, r.refuse(ctx, b, fmt.Sprintf("its run did not scan sheet %d: it is not a configured source", b.Sheet.ID))
+	v := st.Version
+	opts := smartsheet.GetSheetOptions{PageSize: 1, Page: 1, IfVersionAfter: &v}
+	if len(st.ColumnIDs) > 0 {
+		opts.ColumnIDs = st.ColumnIDs[:1]
 	}
-	// The recorded run decides test mode, not the message.
-	b.TestMode = run.TestMode
-	rr := r
-	if b.TestMode && !r.opts.TestMode {
-		o := r.opts
-		o.TestMode = true
-		var err error
-		if rr, err = newRunner(r.sources, r.auditSheet, r.store, o); err != nil {
-			return nil, fmt.Errorf("analyze batch %s: %w", b.ID, err)
+	_, unchanged, err := r.sources.GetSheet(ctx, ref.ID, opts)
+	if err != nil {
+		p.err = fmt.Errorf("check its version: %w", err)
+		return p
+	}
+	if !unchanged {
+		return p
+	}
+	p.unchanged = true
+	p.state.LastScan = run.StartedAt
+	if !run.TestMode {
+		if err := r.store.SaveSheetState(ctx, p.state); err != nil {
+			p.err = fmt.Errorf("save its watermark: %w", err)
 		}
 	}
-	fresh, findings, err := rr.Analyze(ctx, b)
+	return p
+}
+
+// testModeRunner is r in test mode: it reads and computes, writes nothing.
+func (r *Runner) testModeRunner() (*Runner, error) {
+	o := r.opts
+	o.TestMode = true
+	return newRunner(r.sources, r.auditSheet, r.store, o)
+}
+
+// DefaultSheetSlice is Options.SheetSlice's default.
+const DefaultSheetSlice = 40 * time.Second
+
+// maxSheetAttempts is how many deliveries of a sheet's work a failing read
+// gets before the sheet is given up for this run (a finding): the queue's
+// redrive (5 receives) must not end a run in the dead-letter queue.
+const maxSheetAttempts = 3
+
+// ProcessSheet is the sheet worker's stage for one queued sheet: it scans
+// the sheet from its checkpoint, analysing and writing each page, for at
+// most its time slice; a sheet not finished in the slice is queued again
+// (q) and resumes at its checkpoint. A finished sheet reports its result and
+// counts in the run's fan-in; the last completes the run. A sheet that
+// cannot be read (gone, unshared, or failing past maxSheetAttempts
+// deliveries) is a finding on the run, and counts too. Work of a run no scan
+// recorded, or for a sheet it did not scan, is refused (ErrBatchRefused).
+func (r *Runner) ProcessSheet(ctx context.Context, w SheetWork, q SheetQueue, fan FanIn, pub Publisher) (res SheetResult, err error) {
+	defer annotate(&err, "process sheet %d of run %s", w.Sheet.ID, w.RunID)
+	b := Batch{ID: "sheet/" + strconv.FormatInt(w.Sheet.ID, 10), RunID: w.RunID, Sheet: w.Sheet}
+	if w.RunID == "" {
+		return res, r.refuse(ctx, b, "it has no run id")
+	}
+	run, ok, err := r.store.Run(ctx, w.RunID)
 	if err != nil {
-		return nil, err
+		return res, fmt.Errorf("read the run: %w", err)
 	}
-	if len(findings) > 0 {
-		r.log.InfoContext(ctx, "findings", slog.String("batch", b.ID), slog.Int("count", len(findings)))
+	if !ok {
+		return res, r.refuse(ctx, b, "its run is not recorded: no scan queued it")
 	}
-	if _, err := rr.WriteChanges(ctx, fresh); err != nil {
-		return fresh, fmt.Errorf("analyze batch %s: write its %d changes: %w", b.ID, len(fresh), err)
+	if !slices.Contains(run.Sheets, w.Sheet.ID) {
+		return res, r.refuse(ctx, b, fmt.Sprintf("its run did not scan sheet %d: it is not a configured source", w.Sheet.ID))
 	}
-	claimed, err := fan.BatchDone(ctx, b.RunID, b.ID)
+	// The recorded run decides test mode, not the message.
+	w.TestMode = run.TestMode
+	rr := r
+	if w.TestMode && !r.opts.TestMode {
+		if rr, err = r.testModeRunner(); err != nil {
+			return res, err
+		}
+	}
+	if w.Attempt > 1 {
+		w.Resume = true // an earlier delivery may have left a checkpoint
+	}
+	out, done, err := rr.scanSheet(ctx, w, r.sliceEnd(ctx), func(cs []audit.Change) error {
+		_, err := rr.WriteChanges(ctx, cs)
+		return wrapErr(fmt.Sprintf("write its %d changes", len(cs)), err)
+	})
+	res = SheetResult{RunID: w.RunID, Sheet: out.Sheet, Skipped: out.Skipped, Rows: out.Rows, Pages: out.Pages,
+		Changes: len(out.Changes), Findings: out.Findings}
+	switch {
+	case err != nil && (unreadable(err) || w.Attempt >= maxSheetAttempts) && ctx.Err() == nil:
+		res.Failed = err.Error()
+		res.Findings = append(res.Findings, r.unreadableFinding(ctx, w.RunID, w.Sheet, err))
+	case err != nil:
+		return res, err // the delivery fails, and is retried from the checkpoint
+	case !done:
+		w.Resume = true
+		if err := q.SendSheetWork(ctx, w); err != nil {
+			return res, fmt.Errorf("queue the rest of the sheet: %w", err)
+		}
+		r.log.InfoContext(ctx, "sheet continues in a new invocation", slog.Int64("sheet", w.Sheet.ID), slog.Int("pages", out.Pages))
+		return res, nil
+	}
+	res.FinishedAt = r.opts.Clock().UTC()
+	if err := r.store.PutSheetResult(ctx, res); err != nil {
+		return res, fmt.Errorf("record its result: %w", err)
+	}
+	claimed, err := fan.BatchDone(ctx, w.RunID, b.ID)
 	if err != nil {
-		return fresh, fmt.Errorf("analyze batch %s: count it done: %w", b.ID, err)
+		return res, fmt.Errorf("count it done: %w", err)
 	}
 	if claimed {
-		return fresh, r.CompleteRun(ctx, b.RunID, fan, pub)
+		return res, r.CompleteRun(ctx, w.RunID, fan, pub)
 	}
-	return fresh, nil
+	return res, nil
+}
+
+// sliceEnd is when a sheet worker stops reading pages: after its slice, and
+// at the latest at a third of the time its invocation has left, so that one
+// more page still ends well inside half of the function's timeout.
+func (r *Runner) sliceEnd(ctx context.Context) time.Time {
+	slice := r.opts.SheetSlice
+	if slice <= 0 {
+		slice = DefaultSheetSlice
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		slice = min(slice, time.Until(dl)/3)
+	}
+	return time.Now().Add(slice)
 }
 
 // ErrBatchRefused is the error of a batch analyze will not record: only what
@@ -224,6 +354,16 @@ func (r *Runner) CompleteRun(ctx context.Context, runID string, fan FanIn, pub P
 			if _, err := r.store.Commit(ctx, Commit{SheetID: st.SheetID, State: st}); err != nil {
 				return fmt.Errorf("save the watermark of sheet %d: %w", st.SheetID, err)
 			}
+		}
+	}
+	results, err := r.store.SheetResults(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("gather the sheets' results: %w", err)
+	}
+	if run.FinishedAt.IsZero() { // not gathered by an earlier, interrupted completion
+		for _, res := range results {
+			run.RowsScanned += res.Rows
+			run.Findings = append(run.Findings, res.Findings...)
 		}
 	}
 	recs, err := r.store.Changes(ctx, run.StartedAt, time.Time{})

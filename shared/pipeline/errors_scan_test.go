@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -16,18 +17,17 @@ import (
 // knowSheet gives the source sheet a state and baselines for rows (one
 // of them, 503, no longer on the sheet when listed).
 func (f *fixture) knowSheet(rows ...int64) {
-	f.mem.states[sourceID] = SheetState{SheetID: sourceID, Name: "Crew A", Version: 2, LastScan: t0.Add(-time.Hour)}
+	f.mem.states[sourceID] = SheetState{SheetID: sourceID, Name: "Crew A", Version: 2, LastScan: t0.Add(-time.Hour), RowCount: len(rows)}
 	f.mem.baselines[sourceID] = map[int64]audit.Baseline{}
 	for _, id := range rows {
 		f.mem.baselines[sourceID][id] = audit.Baseline{SheetID: sourceID, RowID: id, Values: map[string]string{}, SeenAt: t0.Add(-time.Hour)}
 	}
 }
 
-func TestFetchSheetErrors(t *testing.T) {
+func TestScanSheetErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(f *fixture)
-		fn    func(Batch) error // the caller's; nil: accept every batch
 		want  string
 	}{
 		{
@@ -35,93 +35,78 @@ func TestFetchSheetErrors(t *testing.T) {
 			setup: func(f *fixture) {
 				f.store.SheetStateFunc = func(context.Context, int64) (SheetState, bool, error) { return SheetState{}, false, errBoom }
 			},
-			want: "fetch sheet 5: read its state: ",
+			want: "scan sheet 5: read its state: ",
 		},
 		{
-			name: "baseline rows",
+			name: "checkpoint",
 			setup: func(f *fixture) {
-				f.knowSheet(501)
-				f.store.BaselineRowIDsFunc = func(context.Context, int64) ([]int64, error) { return nil, errBoom }
+				f.store.MetaFunc = func(context.Context, string) (string, bool, error) { return "", false, errBoom }
 			},
-			want: "fetch sheet 5: read its baseline rows: ",
+			want: "scan sheet 5: read its checkpoint: ",
 		},
 		{
-			name: "rows",
+			name: "a page",
 			setup: func(f *fixture) {
-				f.sources.ForEachSheetPageFunc = func(context.Context, int64, smartsheet.GetSheetOptions, func(*smartsheet.Sheet) error) error {
-					return errBoom
+				f.sources.GetSheetFunc = func(context.Context, int64, smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error) {
+					return nil, false, errBoom
 				}
 			},
-			want: "fetch sheet 5: read its rows: ",
+			want: "scan sheet 5: read page 1: ",
+		},
+		{
+			name: "analyze: commit the page",
+			setup: func(f *fixture) {
+				f.store.CommitFunc = func(context.Context, Commit) ([]audit.Change, error) { return nil, errBoom }
+			},
+			want: "scan sheet 5: page 1: analyze sheet 5 (run " + runR1 + "): commit ",
+		},
+		{
+			name: "baseline rows, when rows may be gone",
+			setup: func(f *fixture) {
+				f.knowSheet(501, 502, 503) // three baselines, two rows: list the row ids
+				f.store.BaselineRowIDsFunc = func(context.Context, int64) ([]int64, error) { return nil, errBoom }
+			},
+			want: "scan sheet 5: read its baseline rows: ",
 		},
 		{
 			name: "row ids of deleted rows",
 			setup: func(f *fixture) {
-				f.knowSheet(501, 502, 503) // three baselines, two rows: list the row ids
-				next, calls := f.sources.ForEachSheetPageFunc, 0
-				f.sources.ForEachSheetPageFunc = func(ctx context.Context, id int64, o smartsheet.GetSheetOptions, fn func(*smartsheet.Sheet) error) error {
-					if calls++; calls == 2 {
-						return errBoom
-					}
-					return next(ctx, id, o, fn)
+				f.knowSheet(501, 502, 503)
+				f.sources.ForEachSheetPageFunc = func(context.Context, int64, smartsheet.GetSheetOptions, func(*smartsheet.Sheet) error) error {
+					return errBoom
 				}
 			},
-			want: "fetch sheet 5: list its row ids: ",
-		},
-		{
-			name: "the caller's error, as it is",
-			fn:   func(Batch) error { return errBoom },
-			want: "boom",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			if tt.setup != nil {
-				tt.setup(f)
-			}
-			fn := tt.fn
-			if fn == nil {
-				fn = func(Batch) error { return nil }
-			}
-			_, _, err := f.runner(t).FetchSheet(context.Background(), runR1, SheetRef{ID: sourceID}, t0, fn)
-			checkErr(t, "FetchSheet(5)", err, tt.want, errBoom)
-		})
-	}
-}
-
-func TestScanSheetErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		commit func(c Commit) error // the store's Commit answer
-		want   string
-	}{
-		{
-			name:   "analyze: commit the batch",
-			commit: func(c Commit) error { return errBoom },
-			want:   "analyze sheet 5 (run " + runR1 + "): commit ",
+			want: "scan sheet 5: list its row ids: ",
 		},
 		{
 			name: "save the sheet's state",
-			commit: func(c Commit) error {
-				if c.State != nil {
-					return errBoom
+			setup: func(f *fixture) {
+				next := f.store.CommitFunc
+				f.store.CommitFunc = func(ctx context.Context, c Commit) ([]audit.Change, error) {
+					if c.State != nil {
+						return nil, errBoom
+					}
+					return next(ctx, c)
 				}
-				return nil
 			},
 			want: "scan sheet 5: save its state: ",
+		},
+		{
+			name: "an unchanged sheet's watermark",
+			setup: func(f *fixture) {
+				f.knowSheet(501, 502)
+				f.sources.GetSheetFunc = func(context.Context, int64, smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error) {
+					return nil, true, nil
+				}
+				f.store.SaveSheetStateFunc = func(context.Context, SheetState) error { return errBoom }
+			},
+			want: "scan sheet 5: save the state of the unchanged sheet: ",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			next := f.store.CommitFunc
-			f.store.CommitFunc = func(ctx context.Context, c Commit) ([]audit.Change, error) {
-				if err := tt.commit(c); err != nil {
-					return nil, err
-				}
-				return next(ctx, c)
-			}
+			tt.setup(f)
 			_, err := f.runner(t).ScanSheet(context.Background(), runR1, SheetRef{ID: sourceID}, t0)
 			checkErr(t, "ScanSheet(5)", err, tt.want, errBoom)
 		})
@@ -136,13 +121,13 @@ func TestRunErrors(t *testing.T) {
 		want  string
 	}{
 		{
-			name: "fetch",
+			name: "scan",
 			setup: func(f *fixture) {
-				f.sources.ForEachSheetPageFunc = func(context.Context, int64, smartsheet.GetSheetOptions, func(*smartsheet.Sheet) error) error {
-					return errBoom
+				f.sources.GetSheetFunc = func(context.Context, int64, smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error) {
+					return nil, false, errBoom
 				}
 			},
-			want: "run {run}: fetch sheet 5: read its rows: ",
+			want: "run {run}: scan sheet 5: read page 1: ",
 		},
 		{
 			name:  "write the audit sheet",
@@ -183,25 +168,18 @@ func TestScanToQueueErrors(t *testing.T) {
 			want:  "scan run {run}: record the run: ",
 		},
 		{
-			name: "fetch",
+			name: "queue a sheet",
 			setup: func(f *fixture) {
-				f.sources.ForEachSheetPageFunc = func(context.Context, int64, smartsheet.GetSheetOptions, func(*smartsheet.Sheet) error) error {
-					return errBoom
-				}
+				f.queue.SendSheetWorkFunc = func(context.Context, SheetWork) error { return errBoom }
 			},
-			want: "scan run {run}: fetch sheet 5: read its rows: ",
-		},
-		{
-			name:  "queue a batch",
-			setup: func(f *fixture) { f.queue.SendBatchFunc = func(context.Context, Batch) error { return errBoom } },
-			want:  "scan run {run}: queue batch {run}/1: ",
+			want: "scan run {run}: queue sheet 5: ",
 		},
 		{
 			name: "seal the fan-in",
 			setup: func(f *fixture) {
 				f.fan.SealFunc = func(context.Context, string, int) (bool, error) { return false, errBoom }
 			},
-			want: "scan run {run}: seal the fan-in at 1 batches: ",
+			want: "scan run {run}: seal the fan-in at 1 sheets: ",
 		},
 		{
 			name: "complete the run it claimed",
@@ -328,44 +306,61 @@ func (f *fixture) moveBaselines() {
 	}
 }
 
-func TestAnalyzeBatchErrors(t *testing.T) {
-	batch := runR1 + "/1"
+func TestProcessSheetErrors(t *testing.T) {
+	sheet := "process sheet 5 of run " + runR1 + ": "
 	tests := []struct {
-		name  string
-		setup func(f *fixture)
-		want  string
-		cause error
+		name    string
+		attempt int
+		setup   func(f *fixture)
+		want    string
+		cause   error
 	}{
 		{
 			name: "read the run",
 			setup: func(f *fixture) {
 				f.store.RunFunc = func(context.Context, string) (RunRecord, bool, error) { return RunRecord{}, false, errBoom }
 			},
-			want: "analyze batch " + batch + ": read run " + runR1 + ": ", cause: errBoom,
+			want: sheet + "read the run: ", cause: errBoom,
 		},
 		{
 			name:  "refused: its run did not scan the sheet",
 			setup: func(f *fixture) { f.mem.runs[runR1] = RunRecord{RunID: runR1, Sheets: []int64{6}} },
-			want:  "batch refused: batch \"" + batch + "\" of run \"" + runR1 + "\" for sheet 5: ", cause: ErrBatchRefused,
+			want:  sheet + "batch refused: batch \"sheet/5\" of run \"" + runR1 + "\" for sheet 5: ", cause: ErrBatchRefused,
+		},
+		{
+			name: "a page, retried",
+			setup: func(f *fixture) {
+				f.sources.GetSheetFunc = func(context.Context, int64, smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error) {
+					return nil, false, errBoom
+				}
+			},
+			want: sheet + "read page 1: ", cause: errBoom,
 		},
 		{
 			name: "analyze",
 			setup: func(f *fixture) {
 				f.store.CommitFunc = func(context.Context, Commit) ([]audit.Change, error) { return nil, errBoom }
 			},
-			want: "analyze batch " + batch + " of sheet 5: commit ", cause: errBoom,
+			want: sheet + "page 1: analyze sheet 5 (run " + runR1 + "): commit ", cause: errBoom,
 		},
 		{
 			name:  "write its changes",
 			setup: func(f *fixture) { f.failLease(AuditLogLease) },
-			want:  "analyze batch " + batch + ": write its 1 changes: write audit sheet 77: take the audit-log lease: ", cause: errBoom,
+			want:  sheet + "page 1: write its 1 changes: write audit sheet 77: take the audit-log lease: ", cause: errBoom,
+		},
+		{
+			name: "record its result",
+			setup: func(f *fixture) {
+				f.store.PutSheetResultFunc = func(context.Context, SheetResult) error { return errBoom }
+			},
+			want: sheet + "record its result: ", cause: errBoom,
 		},
 		{
 			name: "count it done",
 			setup: func(f *fixture) {
 				f.fan.BatchDoneFunc = func(context.Context, string, string) (bool, error) { return false, errBoom }
 			},
-			want: "analyze batch " + batch + ": count it done: ", cause: errBoom,
+			want: sheet + "count it done: ", cause: errBoom,
 		},
 		{
 			name: "complete the run it claimed",
@@ -373,17 +368,76 @@ func TestAnalyzeBatchErrors(t *testing.T) {
 				f.fan.BatchDoneFunc = func(context.Context, string, string) (bool, error) { return true, nil }
 				f.fan.FinishFunc = func(context.Context, string) error { return errBoom }
 			},
-			want: "complete run " + runR1 + ": finish the fan-in: ", cause: errBoom,
+			want: sheet + "complete run " + runR1 + ": finish the fan-in: ", cause: errBoom,
+		},
+		{
+			name: "gather the results of the run it claimed",
+			setup: func(f *fixture) {
+				f.fan.BatchDoneFunc = func(context.Context, string, string) (bool, error) { return true, nil }
+				f.store.SheetResultsFunc = func(context.Context, string) ([]SheetResult, error) { return nil, errBoom }
+			},
+			want: sheet + "complete run " + runR1 + ": gather the sheets' results: ", cause: errBoom,
+		},
+		{
+			name:    "queue the rest of the sheet",
+			attempt: 1,
+			setup: func(f *fixture) {
+				f.opts.SheetSlice = time.Nanosecond // a slice over after the first page
+				f.opts.PageSize = 1                 // two pages
+				f.queue.SendSheetWorkFunc = func(context.Context, SheetWork) error { return errBoom }
+			},
+			want: sheet + "queue the rest of the sheet: ", cause: errBoom,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			b := f.analyzeBatch(batch)
+			f.analyzeBatch("") // the first row edited since its baseline
 			f.mem.runs[runR1] = RunRecord{RunID: runR1, StartedAt: t0, Sheets: []int64{sourceID}}
 			tt.setup(f)
-			_, err := f.runner(t).AnalyzeBatch(context.Background(), b, f.fan, f.pub)
-			checkErr(t, "AnalyzeBatch("+batch+")", err, tt.want, tt.cause)
+			w := SheetWork{RunID: runR1, Sheet: SheetRef{ID: sourceID, Name: "Crew A"}, StartedAt: t0, Attempt: max(tt.attempt, 1)}
+			_, err := f.runner(t).ProcessSheet(context.Background(), w, f.queue, f.fan, f.pub)
+			checkErr(t, "ProcessSheet(5)", err, tt.want, tt.cause)
+		})
+	}
+}
+
+// TestProcessSheetGivesUpAnUnreadableSheet: a sheet gone or unshared — or
+// failing delivery after delivery — is a finding on the run and counts as
+// done, so the run completes and the other sheets are audited.
+func TestProcessSheetGivesUpAnUnreadableSheet(t *testing.T) {
+	gone := &smartsheet.APIError{StatusCode: 404, ErrorCode: smartsheet.CodeNotFound, Message: "Not Found"}
+	tests := []struct {
+		name    string
+		err     error
+		attempt int
+		wantErr bool // retried (the delivery fails) rather than given up
+	}{
+		{name: "not found (1006)", err: gone, attempt: 1},
+		{name: "a failure, first delivery: retried", err: errBoom, attempt: 1, wantErr: true},
+		{name: "a failure, last delivery: given up", err: errBoom, attempt: maxSheetAttempts},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.mem.runs[runR1] = RunRecord{RunID: runR1, StartedAt: t0, Sheets: []int64{sourceID}}
+			f.sources.GetSheetFunc = func(context.Context, int64, smartsheet.GetSheetOptions) (*smartsheet.Sheet, bool, error) {
+				return nil, false, tt.err
+			}
+			w := SheetWork{RunID: runR1, Sheet: SheetRef{ID: sourceID, Name: "Crew A"}, StartedAt: t0, Attempt: tt.attempt}
+			res, err := f.runner(t).ProcessSheet(context.Background(), w, f.queue, f.fan, f.pub)
+			if tt.wantErr {
+				if !errors.Is(err, tt.err) {
+					t.Errorf("ProcessSheet() error = %v, want %v (retried)", err, tt.err)
+				}
+				return
+			}
+			if err != nil || res.Failed == "" || len(res.Findings) != 1 || res.Findings[0].Kind != audit.FindingSheetUnreadable {
+				t.Fatalf("ProcessSheet() = %+v, %v; want the sheet given up with a SHEET_UNREADABLE finding", res, err)
+			}
+			if got := f.mem.results[runR1][sourceID]; got.Failed == "" {
+				t.Errorf("recorded result = %+v, want the failure", got)
+			}
 		})
 	}
 }

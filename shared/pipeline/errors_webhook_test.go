@@ -205,16 +205,30 @@ func TestResetWebhookSecretErrors(t *testing.T) {
 	}
 }
 
-func TestBatchEnvelopeErrors(t *testing.T) {
-	ctx := context.Background()
-	b := Batch{ID: runR1 + "/1", RunID: runR1, Sheet: SheetRef{ID: sourceID}}
-	key := "batches/" + b.ID + ".json"
-	blobs := &fakeBlobs{
-		PutFunc: func(context.Context, string, string, []byte) (string, error) { return "", errBoom },
-		GetFunc: func(context.Context, string) ([]byte, error) { return nil, errBoom },
+func TestSheetWorkEnvelope(t *testing.T) {
+	w := SheetWork{RunID: runR1, Sheet: SheetRef{ID: sourceID, Name: "Crew A"}, StartedAt: t0, Resume: true, Attempt: 3}
+	body, err := EncodeSheetWork(w)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err := EncodeBatch(ctx, b, blobs, 10)
-	checkErr(t, "EncodeBatch("+b.ID+")", err, "put batch "+b.ID+" in blob "+key+": ", errBoom)
-	_, err = DecodeBatch(ctx, []byte(`{"blobKey":"`+key+`","batchId":"`+b.ID+`"}`), blobs)
-	checkErr(t, "DecodeBatch("+key+")", err, "read batch "+b.ID+" from blob "+key+": ", errBoom)
+	got, ok, err := DecodeSheetWork(body)
+	w.Attempt = 0 // the delivery's, not the message's
+	if !ok || err != nil || got != w {
+		t.Errorf("DecodeSheetWork(EncodeSheetWork(w)) = %+v, %v, %v; want %+v", got, ok, err, w)
+	}
+	tests := []struct {
+		body   string
+		wantOK bool
+	}{
+		{body: `{"kind":"refresh","sheetId":5}`},
+		{body: `not json`},
+		{body: `{"kind":"sheet","sheet":{"id":5}}`, wantOK: true},
+		{body: `{"kind":"sheet","runId":"r"}`, wantOK: true},
+	}
+	for _, tt := range tests {
+		_, ok, err := DecodeSheetWork([]byte(tt.body))
+		if ok != tt.wantOK || (ok && err == nil) {
+			t.Errorf("DecodeSheetWork(%s) = ok %v, %v; want ok %v and an error when ok", tt.body, ok, err, tt.wantOK)
+		}
+	}
 }

@@ -22,12 +22,14 @@ import (
 // publisher, the signer and the digest store, the report's workbook and
 // sink, the webhook side and the blob store (see fakes_test.go).
 
-// fakeQueue is a function-field fake of BatchQueue.
+// fakeQueue is a function-field fake of SheetQueue.
 type fakeQueue struct {
-	SendBatchFunc func(ctx context.Context, b Batch) error
+	SendSheetWorkFunc func(ctx context.Context, w SheetWork) error
 }
 
-func (f *fakeQueue) SendBatch(ctx context.Context, b Batch) error { return f.SendBatchFunc(ctx, b) }
+func (f *fakeQueue) SendSheetWork(ctx context.Context, w SheetWork) error {
+	return f.SendSheetWorkFunc(ctx, w)
+}
 
 // fakeFanIn is a function-field fake of FanIn.
 type fakeFanIn struct {

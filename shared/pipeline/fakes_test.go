@@ -37,6 +37,9 @@ type fakeStore struct {
 	MarkWrittenFunc        func(ctx context.Context, rows []WrittenRow) error
 	ChangesFunc            func(ctx context.Context, from, to time.Time) ([]ChangeRecord, error)
 	PutRunFunc             func(ctx context.Context, r RunRecord) error
+	SaveSheetStateFunc     func(ctx context.Context, st SheetState) error
+	PutSheetResultFunc     func(ctx context.Context, r SheetResult) error
+	SheetResultsFunc       func(ctx context.Context, runID string) ([]SheetResult, error)
 	RunFunc                func(ctx context.Context, runID string) (RunRecord, bool, error)
 	RunsFunc               func(ctx context.Context, limit int) ([]RunRecord, error)
 	MetaFunc               func(ctx context.Context, key string) (string, bool, error)
@@ -78,6 +81,15 @@ func (f *fakeStore) Changes(ctx context.Context, from, to time.Time) ([]ChangeRe
 	return f.ChangesFunc(ctx, from, to)
 }
 func (f *fakeStore) PutRun(ctx context.Context, r RunRecord) error { return f.PutRunFunc(ctx, r) }
+func (f *fakeStore) SaveSheetState(ctx context.Context, st SheetState) error {
+	return f.SaveSheetStateFunc(ctx, st)
+}
+func (f *fakeStore) PutSheetResult(ctx context.Context, r SheetResult) error {
+	return f.PutSheetResultFunc(ctx, r)
+}
+func (f *fakeStore) SheetResults(ctx context.Context, runID string) ([]SheetResult, error) {
+	return f.SheetResultsFunc(ctx, runID)
+}
 func (f *fakeStore) Run(ctx context.Context, runID string) (RunRecord, bool, error) {
 	return f.RunFunc(ctx, runID)
 }
@@ -123,19 +135,22 @@ type memStore struct {
 	meta      map[string]string
 	ledger    []audit.LedgerEntry
 	leases    map[string]string
+	results   map[string]map[int64]SheetResult
 }
 
 // newFakeStore is a fakeStore whose every field is mem's method.
 func newFakeStore() (*fakeStore, *memStore) {
 	m := &memStore{states: map[int64]SheetState{}, baselines: map[int64]map[int64]audit.Baseline{},
-		changes: map[string]ChangeRecord{}, runs: map[string]RunRecord{}, meta: map[string]string{}, leases: map[string]string{}}
+		changes: map[string]ChangeRecord{}, runs: map[string]RunRecord{}, meta: map[string]string{}, leases: map[string]string{},
+		results: map[string]map[int64]SheetResult{}}
 	return &fakeStore{
 		SheetStateFunc: m.SheetState, BaselineRowIDsFunc: m.BaselineRowIDs, BaselinesFunc: m.Baselines, CommitFunc: m.Commit,
 		PendingFunc: m.Pending, ChangeRecordsFunc: m.ChangeRecords, MarkSealedFunc: m.MarkSealed, MarkWrittenFunc: m.MarkWritten,
 		ChangesFunc: m.Changes, PutRunFunc: m.PutRun, RunFunc: m.Run, RunsFunc: m.Runs, MetaFunc: m.Meta, PutMetaFunc: m.PutMeta,
 		LedgerHeadFunc: m.LedgerHead, AppendLedgerFunc: m.AppendLedger, LedgerEntriesFunc: m.LedgerEntries,
 		LedgerEntriesBySeqFunc: m.LedgerEntriesBySeq, AcquireLeaseFunc: m.AcquireLease, RenewLeaseFunc: m.RenewLease,
-		ReleaseLeaseFunc: m.ReleaseLease,
+		ReleaseLeaseFunc: m.ReleaseLease, SaveSheetStateFunc: m.SaveSheetState, PutSheetResultFunc: m.PutSheetResult,
+		SheetResultsFunc: m.SheetResults,
 	}, m
 }
 
@@ -259,6 +274,35 @@ func (m *memStore) Changes(_ context.Context, from, to time.Time) ([]ChangeRecor
 		at := r.Change.DetectedAt
 		return !at.Before(from) && (to.IsZero() || at.Before(to))
 	}), nil
+}
+
+func (m *memStore) SaveSheetState(_ context.Context, st SheetState) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.states[st.SheetID] = st
+	return nil
+}
+
+func (m *memStore) PutSheetResult(_ context.Context, r SheetResult) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.results[r.RunID] == nil {
+		m.results[r.RunID] = map[int64]SheetResult{}
+	}
+	if _, ok := m.results[r.RunID][r.Sheet.ID]; !ok {
+		m.results[r.RunID][r.Sheet.ID] = r
+	}
+	return nil
+}
+
+func (m *memStore) SheetResults(_ context.Context, runID string) ([]SheetResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []SheetResult
+	for _, id := range slices.Sorted(maps.Keys(m.results[runID])) {
+		out = append(out, m.results[runID][id])
+	}
+	return out, nil
 }
 
 func (m *memStore) PutRun(_ context.Context, r RunRecord) error {

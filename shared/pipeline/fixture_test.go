@@ -41,7 +41,7 @@ func newFixture(tb testing.TB) *fixture {
 	f := &fixture{
 		store: store, mem: mem, source: sourceSheet(), sheet: sheet, sheetMem: sheetMem, fan: newFakeFanIn(),
 		pub:   &fakePublisher{RunCompletedFunc: func(context.Context, RunCompleted) error { return nil }},
-		queue: &fakeQueue{SendBatchFunc: func(context.Context, Batch) error { return nil }},
+		queue: &fakeQueue{SendSheetWorkFunc: func(context.Context, SheetWork) error { return nil }},
 		opts: Options{Audit: audit.DefaultConfig(), SourceSheetIDs: []int64{sourceID}, AuditSheetID: auditID,
 			Clock: func() time.Time { return t0 }, Logger: slog.New(slog.DiscardHandler),
 			LeaseWait: 100 * time.Millisecond, ReadBackDelay: time.Millisecond},

@@ -207,6 +207,16 @@ type Store interface {
 	Run(ctx context.Context, runID string) (RunRecord, bool, error)
 	// Runs returns the newest runs first (run ids sort by start time).
 	Runs(ctx context.Context, limit int) ([]RunRecord, error)
+	// SaveSheetState saves a sheet's state as given, RowCount included:
+	// the new watermark of a sheet found unchanged, which needs no count of
+	// its baselines.
+	SaveSheetState(ctx context.Context, st SheetState) error
+	// PutSheetResult keeps what a sheet worker found of its sheet; the first
+	// put for a run and sheet is kept (a duplicated delivery, which finds
+	// the sheet unchanged, must not replace it). SheetResults returns a
+	// run's, for its completion.
+	PutSheetResult(ctx context.Context, r SheetResult) error
+	SheetResults(ctx context.Context, runID string) ([]SheetResult, error)
 	// Meta keeps small settings such as the audit sheet's id.
 	Meta(ctx context.Context, key string) (string, bool, error)
 	PutMeta(ctx context.Context, key, value string) error

@@ -56,6 +56,13 @@ type Options struct {
 	// entries is appended, before their records learn them; an error stops
 	// the adoption there, as a crash would.
 	AfterAdoptChunk func() error
+	// AfterPage is a test hook called after a sheet's page is analysed and
+	// its checkpoint saved; an error stops the scan there, as a crash would.
+	AfterPage func(sheetID int64, page int) error
+	// SheetSlice is how long a serverless sheet worker reads pages before it
+	// hands the rest of its sheet to a new invocation (default
+	// DefaultSheetSlice): well inside the function's timeout.
+	SheetSlice time.Duration
 	// BeforeCommit is a test hook called when an analysis holds its sheet's
 	// commit lease, just before it checks its rows and commits them.
 	BeforeCommit func(Batch)
@@ -228,6 +235,12 @@ func (r *Runner) run(ctx context.Context, sum *Summary) error {
 	for i, ref := range sheets {
 		r.progress.Sheet(i, len(sheets), ref.Name)
 		out, err := r.ScanSheet(ctx, sum.Run.RunID, ref, sum.Run.StartedAt)
+		if err != nil && unreadable(err) {
+			// One sheet gone or unshared does not stop the others: a
+			// finding, and the next run reads it again.
+			r.unreadableFinding(ctx, sum.Run.RunID, ref, err)
+			continue
+		}
 		if err != nil {
 			return err // it names the sheet and the step
 		}
@@ -258,37 +271,13 @@ func (r *Runner) run(ctx context.Context, sum *Summary) error {
 	return err
 }
 
-// ScanSheet fetches a sheet's changed rows and analyses them batch by batch,
-// then saves the sheet's new state (not in test mode). Its errors name the
-// sheet and the step that failed: fetch, analyze or the saving of the state.
+// ScanSheet scans a sheet page by page from its checkpoint (see
+// scanSheet), analysing each page, then saves the sheet's new state (not in
+// test mode). Its errors name the sheet and the step that failed.
 func (r *Runner) ScanSheet(ctx context.Context, runID string, ref SheetRef, now time.Time) (ScanOutcome, error) {
-	out := ScanOutcome{Sheet: ref}
-	st, skipped, err := r.FetchSheet(ctx, runID, ref, now, func(b Batch) error {
-		out.Sheet = b.Sheet
-		out.FirstScan = b.FirstScan
-		out.Pages++
-		out.Rows += len(b.Rows)
-		cs, fs, err := r.Analyze(ctx, b)
-		if err != nil {
-			return err
-		}
-		out.Changes = append(out.Changes, cs...)
-		out.Findings = append(out.Findings, fs...)
-		r.addFindings(fs)
-		return nil
-	})
+	out, _, err := r.scanSheet(ctx, SheetWork{RunID: runID, Sheet: ref, StartedAt: now, TestMode: r.opts.TestMode}, time.Time{}, nil)
 	if err != nil {
-		return out, err
-	}
-	out.Skipped = skipped
-	if out.Sheet.Name == "" {
-		out.Sheet.Name = st.Name
-	}
-	if r.opts.TestMode {
-		return out, nil
-	}
-	if _, err := r.store.Commit(ctx, Commit{SheetID: ref.ID, State: &st}); err != nil {
-		return out, fmt.Errorf("scan sheet %d: save its state: %w", ref.ID, err)
+		return out, fmt.Errorf("scan sheet %d: %w", ref.ID, err)
 	}
 	return out, nil
 }

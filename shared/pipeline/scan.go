@@ -45,6 +45,7 @@ type ScanOutcome struct {
 	Changes   []audit.Change // newly recorded (or, in test mode, detected)
 	Findings  []audit.Finding
 	FirstScan bool
+	newRows   int // rows of the page in hand that had no baseline
 }
 
 // rowsOverlap re-reads rows modified shortly before the last scan, so a clock
@@ -79,90 +80,6 @@ func (r *Runner) Discover(ctx context.Context) ([]SheetRef, error) {
 		return nil, errors.New("no source sheets: SOURCE_SHEET_IDS and SOURCE_FOLDER_IDS name none")
 	}
 	return out, nil
-}
-
-// FetchSheet reads the rows of a sheet changed since its last scan and hands
-// them to fn one page at a time; a final batch lists deleted rows. An
-// unchanged sheet costs one small call and returns skipped=true. The new
-// sheet state is returned for the caller to save once every batch is
-// analysed. Its own errors name the sheet and the step; an error of fn is
-// returned as it is.
-func (r *Runner) FetchSheet(ctx context.Context, runID string, ref SheetRef, now time.Time, fn func(Batch) error) (st SheetState, skipped bool, err error) {
-	prev, known, err := r.store.SheetState(ctx, ref.ID)
-	if err != nil {
-		return st, false, fmt.Errorf("fetch sheet %d: read its state: %w", ref.ID, err)
-	}
-	window := audit.ScanWindow{Current: now}
-	opts := smartsheet.GetSheetOptions{
-		Include:  []string{smartsheet.IncludeWriterInfo, smartsheet.IncludeRowPermalink},
-		PageSize: r.opts.PageSize,
-	}
-	if known {
-		window.Previous = prev.LastScan
-		v := prev.Version
-		opts.IfVersionAfter = &v
-		since := prev.LastScan.Add(-rowsOverlap)
-		opts.RowsModifiedSince = &since
-		if len(prev.ColumnIDs) > 0 && prev.ColumnsFor == r.columnsSig {
-			opts.ColumnIDs = prev.ColumnIDs
-		}
-	}
-	var baseline map[int64]bool
-	if known {
-		ids, err := r.store.BaselineRowIDs(ctx, ref.ID)
-		if err != nil {
-			return st, false, fmt.Errorf("fetch sheet %d: read its baseline rows: %w", ref.ID, err)
-		}
-		baseline = make(map[int64]bool, len(ids))
-		for _, id := range ids {
-			baseline[id] = true
-		}
-	}
-	seenNew := 0
-	tmpl := Batch{RunID: runID, Window: window, FirstScan: !known}
-	var fnErr error // the caller's, passed on as it is
-	rd, err := r.readBatches(ctx, ref.ID, opts, tmpl, func(b Batch) error {
-		for _, snap := range b.Rows {
-			if known && !baseline[snap.RowID] {
-				seenNew++
-			}
-		}
-		r.progress.Rows(len(b.Rows))
-		fnErr = fn(b)
-		return fnErr
-	})
-	if fnErr != nil {
-		return st, false, fnErr
-	}
-	if err != nil {
-		return st, false, fmt.Errorf("fetch sheet %d: read its rows: %w", ref.ID, err)
-	}
-	r.addFindings(rd.findings)
-	sheet, mapping, cols, pages := rd.sheet, rd.mapping, rd.cols, rd.pages
-	if pages == 0 { // unchanged since prev.Version
-		prev.LastScan = now
-		return prev, true, nil
-	}
-	st = SheetState{SheetID: ref.ID, Name: sheet.Name, Version: sheet.Version, LastScan: now, Permalink: sheet.Permalink}
-	if len(mapping.Tracked) > 0 && mappingComplete(mapping) {
-		st.ColumnIDs, st.ColumnsFor = mapping.NeededColumnIDs(), r.columnsSig
-	}
-	st.WebhookColumnIDs = WebhookColumnIDs(mapping)
-	// Rows gone: the sheet holds fewer rows than the baselines plus the new
-	// rows just seen. Only then list the row ids (one narrow call).
-	if known && sheet.TotalRowCount < len(baseline)+seenNew {
-		deleted, err := r.deletedRows(ctx, ref.ID, mapping, baseline)
-		if err != nil {
-			return st, false, fmt.Errorf("fetch sheet %d: %w", ref.ID, err)
-		}
-		if len(deleted) > 0 {
-			b := Batch{RunID: runID, Sheet: SheetRef{ID: ref.ID, Name: sheet.Name}, Columns: cols, Window: window, Deleted: deleted}
-			if err := fn(b); err != nil {
-				return st, false, err
-			}
-		}
-	}
-	return st, false, nil
 }
 
 // sheetRead is what reading a sheet's pages learned besides the rows.
@@ -204,33 +121,6 @@ func mappingComplete(m audit.Mapping) bool {
 	return we || sd
 }
 
-// deletedRows lists baseline rows no longer on the sheet, reading only the
-// row ids (one column).
-func (r *Runner) deletedRows(ctx context.Context, sheetID int64, m audit.Mapping, baseline map[int64]bool) ([]int64, error) {
-	present := make(map[int64]bool, len(baseline))
-	opts := smartsheet.GetSheetOptions{PageSize: 5000}
-	if c, ok := m.ByKey[audit.ColWorkRequest]; ok {
-		opts.ColumnIDs = []int64{c.ID}
-	}
-	err := r.sources.ForEachSheetPage(ctx, sheetID, opts, func(s *smartsheet.Sheet) error {
-		for _, row := range s.Rows {
-			present[row.ID] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list its row ids: %w", err)
-	}
-	var gone []int64
-	for id := range baseline {
-		if !present[id] {
-			gone = append(gone, id)
-		}
-	}
-	slices.Sort(gone)
-	return gone, nil
-}
-
 func columnInfos(cols []smartsheet.Column) []audit.ColumnInfo {
 	out := make([]audit.ColumnInfo, len(cols))
 	for i, c := range cols {
@@ -267,6 +157,13 @@ func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row) audit.RowSnap
 // changes with the new baselines in one store transaction (nothing in test
 // mode). Its errors name the batch, its sheet and the step.
 func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, findings []audit.Finding, err error) {
+	changes, findings, _, err = r.analyze(ctx, b)
+	return changes, findings, err
+}
+
+// analyze is Analyze, and counts the batch's rows that had no baseline (the
+// scan's test for deleted rows needs it).
+func (r *Runner) analyze(ctx context.Context, b Batch) (changes []audit.Change, findings []audit.Finding, newRows int, err error) {
 	defer annotate(&err, "analyze %s", batchLabel(b))
 	mapping, mf := r.opts.Audit.MapColumns(b.Sheet.ID, b.Sheet.Name, b.Columns)
 	_ = mf // reported once by the fetch stage
@@ -278,21 +175,26 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 	ids = append(ids, b.Deleted...)
 	prev, err := r.store.Baselines(ctx, b.Sheet.ID, ids)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the baselines: %w", err)
+		return nil, nil, 0, fmt.Errorf("read the baselines: %w", err)
+	}
+	for _, snap := range b.Rows {
+		if _, ok := prev[snap.RowID]; !ok {
+			newRows++
+		}
 	}
 	changes, findings, put := compareBatch(det, b, prev, nil)
 	if err := r.attribute(ctx, b, det, changes); err != nil {
-		return nil, nil, fmt.Errorf("attribute %d changes: %w", len(changes), err)
+		return nil, nil, 0, fmt.Errorf("attribute %d changes: %w", len(changes), err)
 	}
 	if r.opts.TestMode {
-		return changes, findings, nil
+		return changes, findings, newRows, nil
 	}
 	// Two analyses of one row may run at once (a webhook refresh and a scan
 	// batch): commits to a sheet go one at a time, and a row whose baseline
 	// another analysis moved meanwhile is compared again with it.
 	holder, release, err := r.lockSheet(ctx, b.Sheet.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	defer release()
 	if r.opts.BeforeCommit != nil {
@@ -300,7 +202,7 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 	}
 	now, err := r.store.Baselines(ctx, b.Sheet.ID, ids)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the baselines again under the commit lease: %w", err)
+		return nil, nil, 0, fmt.Errorf("read the baselines again under the commit lease: %w", err)
 	}
 	if moved := movedRows(ids, prev, now); len(moved) > 0 {
 		r.log.InfoContext(ctx, "rows committed by another analysis meanwhile: compared again", slog.Int64("sheet", b.Sheet.ID), slog.Int("rows", len(moved)))
@@ -308,23 +210,23 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 		put = slices.DeleteFunc(put, func(bl audit.Baseline) bool { return moved[bl.RowID] })
 		again, _, againPut := compareBatch(det, b, now, moved)
 		if err := r.attribute(ctx, b, det, again); err != nil {
-			return nil, nil, fmt.Errorf("attribute %d changes again: %w", len(again), err)
+			return nil, nil, 0, fmt.Errorf("attribute %d changes again: %w", len(again), err)
 		}
 		changes, put = append(changes, again...), append(put, againPut...)
 		// Attribution may have waited on Smartsheet: commit only if the
 		// lease is still this analysis's (another may have taken a lapsed
 		// one and committed these rows).
 		if ok, err := r.store.RenewLease(ctx, sheetLeaseName(b.Sheet.ID), holder, sheetCommitLeaseTTL); err != nil {
-			return nil, nil, fmt.Errorf("renew the commit lease: %w", err)
+			return nil, nil, 0, fmt.Errorf("renew the commit lease: %w", err)
 		} else if !ok {
-			return nil, nil, errors.New("the commit lease lapsed while attributing; the batch is retried")
+			return nil, nil, 0, errors.New("the commit lease lapsed while attributing; the batch is retried")
 		}
 	}
 	fresh, err := r.store.Commit(ctx, Commit{SheetID: b.Sheet.ID, Changes: changes, PutBaselines: put, DeleteBaselines: b.Deleted})
 	if err != nil {
-		return nil, nil, fmt.Errorf("commit %d changes and %d baselines: %w", len(changes), len(put), err)
+		return nil, nil, 0, fmt.Errorf("commit %d changes and %d baselines: %w", len(changes), len(put), err)
 	}
-	return fresh, findings, nil
+	return fresh, findings, newRows, nil
 }
 
 // batchLabel names a batch in errors: its id when it has one (a queued

@@ -28,6 +28,7 @@
 //	run record          RUN#<run id>            RUN                              RUNS                <startedAt>#<run id>
 //	fan-in counter      RUN#<run id>            FANIN                            -                   -
 //	batch marker        RUN#<run id>            BATCH#<batch id>                 -                   -
+//	sheet result        RUN#<run id>            SHEET#<sheet id, %020d>          -                   -
 //	setting             META                    <key>                            -                   -
 //	callback nonce      NONCE#<nonce>           NONCE                            -                   -
 //	attribution record  WH#<sheet id>#<row id>  <column id, %020d>#<time>#<user id>#<event type>
@@ -42,15 +43,19 @@
 // CLI keeps the same data in its local bbolt store (shared/bolt), not here.
 //
 //   - sheet state: data (JSON pipeline.SheetState: name, version, last scan,
-//     row count, the columns a scan fetches, the webhook's subscope). No ttl. Written by Commit with a State, last (see
-//     Commit order) when a run completes, so a batch that never completes is
-//     read again by the next scan. Read by scan (FetchSheet: skip an unchanged
-//     sheet; webhook targets) and analyze (RefreshRows: the refresh window).
+//     row count, the columns a scan fetches, the webhook's subscope). No ttl.
+//     Written by analyze (the sheet worker: Commit with a State, last, once
+//     every page of the sheet is analysed, which counts the baselines) and by
+//     scan for a sheet found unchanged (SaveSheetState: one PutItem, the new
+//     watermark, no count). Read by scan (one GetItem per sheet: its version
+//     to check; webhook targets) and analyze (the sheet worker's query; the
+//     refresh window of RefreshRows).
 //   - baseline: data (JSON audit.Baseline: the row's tracked values, week
 //     ending and generation as last seen). No ttl. Put and deleted by analyze (Commit, BatchWriteItem).
-//     Read by analyze (Baselines: BatchGetItem of a batch's rows), by scan
-//     (BaselineRowIDs: keys-only Query, to find deleted rows) and counted by
-//     Commit (COUNT Query) for the state's row count.
+//     Read by analyze (Baselines: BatchGetItem of a page's rows;
+//     BaselineRowIDs: keys-only Query, only when the sheet holds fewer rows
+//     than its baselines and the new rows seen — rows may be gone) and
+//     counted by Commit (COUNT Query) for the state's row count.
 //   - change: data (JSON audit.Change), recordedAt and detectedAt (S,
 //     sort-time form), written (BOOL), dpk and dsk (the gsi1 key it moves to
 //     once written), recordedBy (a token of the put that recorded it, so a
@@ -74,28 +79,37 @@
 //     released = 0). No ttl: a lease item is reused by its next holder. Names
 //     (pipeline): "audit-log" (10 minutes), held by the audit-log writer and
 //     by report while it verifies; "sheet-commit:<sheet id>" (2 minutes),
-//     held by analyze while it analyses and commits a batch of that sheet,
+//     held by analyze while it analyses and commits a page of that sheet,
 //     renewed after attribution, before the commit.
 //   - run record: data (JSON pipeline.RunRecord). No ttl. Put by scan when the
-//     run starts and again once its batches are queued, and by the completing
-//     invocation with the run's counts. Read by analyze (Run: only batches
-//     of a recorded run, for the sheets it names, are analysed), by the
+//     run starts and again once its changed sheets are queued, and by the
+//     completing invocation with the run's counts. Read by analyze (Run: only
+//     sheets of a recorded run, which it names, are scanned), by the
 //     completing invocation, and by report (Run, or Runs for the newest).
-//   - fan-in counter: expected (N, the sealed batch count), done (N),
+//   - fan-in counter: expected (N, the sealed count: one per queued sheet), done (N),
 //     sealedAt, completedAt, completedBy (the batch id or "seal" whose call
 //     claimed the completion), leaseUntil (the claim's lease) and finishedAt
 //     (S, sort-time form). No ttl. Seal by scan, BatchDone by analyze, the
 //     claim by both, Finish by the completing invocation; RunProgress reads
 //     it (fanin.go explains the protocol).
 //   - batch marker: doneAt (S), ttl (as a change's). Put by analyze in
-//     BatchDone's transaction, only as a condition: a batch counts once.
-//     Never read.
+//     BatchDone's transaction ("sheet/<sheet id>"), only as a condition: a
+//     sheet counts once. Never read.
+//   - sheet result: data (JSON pipeline.SheetResult: rows, pages, changes,
+//     findings, why the sheet could not be read), ttl (as a change's). Put
+//     by analyze when its sheet is done (a conditional PutItem: the first is
+//     kept); read by the completing invocation (one Query of the run's
+//     partition) for the run's counts and findings.
 //   - setting: value (S; JSON for most keys). No ttl. Keys, written and read
 //     by (their constants are in shared/pipeline):
 //     "ledger-synced" (the last ledger entry known to be noted on its change),
 //     "audit-write-in-flight" (Change IDs of a write that may have reached the
 //     sheet unmarked), "ledger-adoption-entry" and "audit-columns:<sheet id>"
 //     (the audit sheet's column ids): the audit-log writer;
+//     "sheet-checkpoint:<sheet id>" (JSON: where a sheet's scan stands — its
+//     query, next page and counts; "" once the sheet is done): analyze (the
+//     sheet worker), read only when it resumes (a continuation, a retry, or a
+//     first scan);
 //     "attestation:<run id>", "digest-checkpoint", "publication" and
 //     "audit-summary:<sheet id>" (the audit sheet's summary field ids):
 //     report; "webhook-status/<webhook id>" (the last status callback):

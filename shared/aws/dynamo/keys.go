@@ -68,15 +68,19 @@ const (
 func ledgerSK(seq uint64) string { return fmt.Sprintf("%s%020d", ledgerPrefix, seq) }
 
 // Runs: the record RUN#<id> / RUN (in the index under RUNS), the fan-in
-// counter RUN#<id> / FANIN and the batch markers RUN#<id> / BATCH#<batch id>.
+// counter RUN#<id> / FANIN, the batch markers RUN#<id> / BATCH#<batch id>
+// and the sheet results RUN#<id> / SHEET#<sheet id, %020d>.
 const (
-	skRun       = "RUN"
-	gsiRuns     = "RUNS"
-	skFanIn     = "FANIN"
-	batchPrefix = "BATCH#"
+	skRun             = "RUN"
+	gsiRuns           = "RUNS"
+	skFanIn           = "FANIN"
+	batchPrefix       = "BATCH#"
+	sheetResultPrefix = "SHEET#"
 )
 
 func runPK(id string) string { return "RUN#" + id }
+
+func sheetResultSK(sheetID int64) string { return fmt.Sprintf("%s%020d", sheetResultPrefix, sheetID) }
 
 // Settings: META / <key>.
 const pkMeta = "META"

@@ -25,23 +25,23 @@ import (
 )
 
 // ScanDeps are the scan function's: the runner, the table (its fan-in), the
-// analysis queue (large batches through the bucket) and the event bus.
+// sheet queue the changed sheets go on, and the event bus.
 type ScanDeps struct {
 	Log       *slog.Logger
 	Runner    *pipeline.Runner
 	Store     *dynamo.Store
-	Queue     *sqsqueue.BatchQueue
+	Queue     *sqsqueue.SheetQueue
 	Publisher *bus.Publisher
 }
 
 // NewScan wires the scan function from AUDIT_TABLE, ANALYSIS_QUEUE_URL,
-// EVENT_BUS_NAME, REPORT_BUCKET and SMARTSHEET_TOKEN_SECRET_ARN; with
-// WEBHOOK_CALLBACK_URL set it also needs WEBHOOK_SECRETS_ARN, because each
-// scan then keeps the source sheets' webhooks and their shared secrets.
+// EVENT_BUS_NAME and SMARTSHEET_TOKEN_SECRET_ARN; with WEBHOOK_CALLBACK_URL
+// set it also needs WEBHOOK_SECRETS_ARN, because each scan then keeps the
+// source sheets' webhooks and their shared secrets.
 func NewScan(ctx context.Context) (*ScanDeps, error) { return newScan(ctx, os.Getenv) }
 
 func newScan(ctx context.Context, getenv config.Getenv) (*ScanDeps, error) {
-	need := []string{config.EnvTable, config.EnvAnalysisQueueURL, config.EnvEventBus, config.EnvReportBucket, config.EnvTokenSecretARN}
+	need := []string{config.EnvTable, config.EnvAnalysisQueueURL, config.EnvEventBus, config.EnvTokenSecretARN}
 	webhooks := strings.TrimSpace(getenv("WEBHOOK_CALLBACK_URL")) != ""
 	if webhooks {
 		need = append(need, config.EnvWebhookSecrets)
@@ -65,31 +65,31 @@ func newScan(ctx context.Context, getenv config.Getenv) (*ScanDeps, error) {
 	if err != nil {
 		return nil, err
 	}
-	blobs := s3store.New(c.s3(), c.cfg.ReportBucket)
 	return &ScanDeps{
 		Log: c.log, Runner: runner, Store: store,
-		Queue:     sqsqueue.NewBatchQueue(awssqs.NewFromConfig(c.aws), c.cfg.AnalysisQueueURL, blobs),
+		Queue:     sqsqueue.NewSheetQueue(awssqs.NewFromConfig(c.aws), c.cfg.AnalysisQueueURL),
 		Publisher: bus.New(awseb.NewFromConfig(c.aws), c.cfg.EventBus),
 	}, nil
 }
 
-// AnalyzeDeps are the analyze function's: the runner, the table (its
-// fan-in), the bucket the large batches are in, and the event bus the last
-// batch of a run announces AuditRunCompleted on.
+// AnalyzeDeps are the analyze function's — the sheet worker's and the
+// webhook refreshes': the runner, the table (its fan-in), the sheet queue a
+// sheet not finished in its time slice goes back on, and the event bus the
+// last sheet of a run announces AuditRunCompleted on.
 type AnalyzeDeps struct {
 	Log       *slog.Logger
 	Runner    *pipeline.Runner
 	Store     *dynamo.Store
-	Blobs     *s3store.Blobs
+	Queue     *sqsqueue.SheetQueue
 	Publisher *bus.Publisher
 }
 
-// NewAnalyze wires the analyze function from AUDIT_TABLE, EVENT_BUS_NAME,
-// REPORT_BUCKET and SMARTSHEET_TOKEN_SECRET_ARN.
+// NewAnalyze wires the analyze function from AUDIT_TABLE, ANALYSIS_QUEUE_URL,
+// EVENT_BUS_NAME and SMARTSHEET_TOKEN_SECRET_ARN.
 func NewAnalyze(ctx context.Context) (*AnalyzeDeps, error) { return newAnalyze(ctx, os.Getenv) }
 
 func newAnalyze(ctx context.Context, getenv config.Getenv) (*AnalyzeDeps, error) {
-	c, err := start(ctx, getenv, config.EnvTable, config.EnvEventBus, config.EnvReportBucket, config.EnvTokenSecretARN)
+	c, err := start(ctx, getenv, config.EnvTable, config.EnvAnalysisQueueURL, config.EnvEventBus, config.EnvTokenSecretARN)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func newAnalyze(ctx context.Context, getenv config.Getenv) (*AnalyzeDeps, error)
 	}
 	return &AnalyzeDeps{
 		Log: c.log, Runner: runner, Store: store,
-		Blobs:     s3store.New(c.s3(), c.cfg.ReportBucket),
+		Queue:     sqsqueue.NewSheetQueue(awssqs.NewFromConfig(c.aws), c.cfg.AnalysisQueueURL),
 		Publisher: bus.New(awseb.NewFromConfig(c.aws), c.cfg.EventBus),
 	}, nil
 }

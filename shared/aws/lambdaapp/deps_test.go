@@ -19,14 +19,14 @@ func TestNewNeeds(t *testing.T) {
 		wantNot  []string // variables of other functions, never asked for
 	}{
 		{name: "scan", new: func(ctx context.Context, g config.Getenv) error { _, err := newScan(ctx, g); return err },
-			wantMiss: []string{config.EnvTable, config.EnvAnalysisQueueURL, config.EnvEventBus, config.EnvReportBucket, config.EnvTokenSecretARN},
-			wantNot:  []string{config.EnvWebhookSecrets, config.EnvWebhookQueueURL, config.EnvDigestKeyID, config.EnvDigestBucket}},
+			wantMiss: []string{config.EnvTable, config.EnvAnalysisQueueURL, config.EnvEventBus, config.EnvTokenSecretARN},
+			wantNot:  []string{config.EnvReportBucket, config.EnvWebhookSecrets, config.EnvWebhookQueueURL, config.EnvDigestKeyID, config.EnvDigestBucket}},
 		{name: "scan keeping webhooks", new: func(ctx context.Context, g config.Getenv) error { _, err := newScan(ctx, g); return err },
 			env:      map[string]string{"WEBHOOK_CALLBACK_URL": "https://x.execute-api.us-east-1.amazonaws.com/webhooks/smartsheet"},
 			wantMiss: []string{config.EnvWebhookSecrets}},
 		{name: "analyze", new: func(ctx context.Context, g config.Getenv) error { _, err := newAnalyze(ctx, g); return err },
-			wantMiss: []string{config.EnvTable, config.EnvEventBus, config.EnvReportBucket, config.EnvTokenSecretARN},
-			wantNot:  []string{config.EnvAnalysisQueueURL, config.EnvWebhookSecrets, config.EnvWebhookQueueURL, config.EnvDigestKeyID}},
+			wantMiss: []string{config.EnvTable, config.EnvAnalysisQueueURL, config.EnvEventBus, config.EnvTokenSecretARN},
+			wantNot:  []string{config.EnvReportBucket, config.EnvWebhookSecrets, config.EnvWebhookQueueURL, config.EnvDigestKeyID}},
 		{name: "report", new: func(ctx context.Context, g config.Getenv) error { _, err := newReport(ctx, g); return err },
 			wantMiss: []string{config.EnvTable, config.EnvReportBucket, config.EnvDigestKeyID, config.EnvDigestBucket, config.EnvTokenSecretARN},
 			wantNot:  []string{config.EnvAnalysisQueueURL, config.EnvEventBus, config.EnvWebhookSecrets, config.EnvWebhookQueueURL}},

@@ -1,4 +1,6 @@
-// Package sqsqueue sends pipeline batches to an SQS queue.
+// Package sqsqueue puts the pipeline's work on SQS queues: each changed
+// sheet of a run for the sheet workers (ANALYSIS_QUEUE_URL), and the webhook
+// function's refreshes (WEBHOOK_QUEUE_URL).
 package sqsqueue
 
 import (
@@ -15,24 +17,22 @@ type API interface {
 	SendMessage(ctx context.Context, in *awssqs.SendMessageInput, optFns ...func(*awssqs.Options)) (*awssqs.SendMessageOutput, error)
 }
 
-// BatchQueue is a pipeline.BatchQueue on SQS; batches over the message size
-// limit go to blobs, with a pointer in the message.
-type BatchQueue struct {
-	api   API
-	url   string
-	blobs pipeline.Blobs
+// SheetQueue is a pipeline.SheetQueue on SQS: one small message per sheet
+// (the worker reads the rows itself, so no message approaches SQS's size
+// limit).
+type SheetQueue struct {
+	api API
+	url string
 }
 
-var _ pipeline.BatchQueue = (*BatchQueue)(nil)
+var _ pipeline.SheetQueue = (*SheetQueue)(nil)
 
-// NewBatchQueue sends to the queue at url.
-func NewBatchQueue(api API, url string, blobs pipeline.Blobs) *BatchQueue {
-	return &BatchQueue{api: api, url: url, blobs: blobs}
-}
+// NewSheetQueue sends to the queue at url.
+func NewSheetQueue(api API, url string) *SheetQueue { return &SheetQueue{api: api, url: url} }
 
-// SendBatch queues one batch.
-func (q *BatchQueue) SendBatch(ctx context.Context, b pipeline.Batch) error {
-	body, err := pipeline.EncodeBatch(ctx, b, q.blobs, pipeline.MaxInlineBatch)
+// SendSheetWork queues one sheet's work.
+func (q *SheetQueue) SendSheetWork(ctx context.Context, w pipeline.SheetWork) error {
+	body, err := pipeline.EncodeSheetWork(w)
 	if err != nil {
 		return err
 	}

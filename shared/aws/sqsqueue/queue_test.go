@@ -2,6 +2,7 @@ package sqsqueue_test
 
 import (
 	"context"
+	"github.com/google/go-cmp/cmp"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -11,10 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/fieldaudit/billing-audit/shared/audit"
-	"github.com/fieldaudit/billing-audit/shared/aws/s3store"
 	"github.com/fieldaudit/billing-audit/shared/aws/sqsqueue"
 	"github.com/fieldaudit/billing-audit/shared/local/localstack"
 	"github.com/fieldaudit/billing-audit/shared/local/localstacktest"
@@ -26,9 +24,9 @@ func templatePath(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "template.yaml")
 }
 
-// TestBatchQueueOnMoto sends a small batch inline and a large one through S3,
-// on the queue and bucket that template.yaml defines, and reads both back.
-func TestBatchQueueOnMoto(t *testing.T) {
+// TestSheetQueueOnMoto sends sheet work on the queue that template.yaml
+// defines and reads it back: small messages, whatever the sheet.
+func TestSheetQueueOnMoto(t *testing.T) {
 	endpoint := localstacktest.StartMoto(t)
 	ctx := context.Background()
 	st, err := localstack.DeployFile(ctx, endpoint, "us-east-1", templatePath(t), localstack.Options{StackName: "adapters", Timeout: time.Minute})
@@ -41,52 +39,41 @@ func TestBatchQueueOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	sqsc := awssqs.NewFromConfig(cfg)
-	blobs := s3store.New(awss3.NewFromConfig(cfg, func(o *awss3.Options) { o.UsePathStyle = true }), st.Env["REPORT_BUCKET"])
 	url := st.Env["ANALYSIS_QUEUE_URL"]
-	if url == "" || st.Env["REPORT_BUCKET"] == "" {
-		t.Fatalf("stack env lacks the queue or bucket: %v", st.Env)
+	if url == "" {
+		t.Fatalf("stack env lacks the analysis queue: %v", st.Env)
 	}
-	q := sqsqueue.NewBatchQueue(sqsc, url, blobs)
-
-	small := pipeline.Batch{ID: "run-1/1", RunID: "run-1", Sheet: pipeline.SheetRef{ID: 7, Name: "Crew A"},
-		Rows: []audit.RowSnapshot{{SheetID: 7, RowID: 1, Values: map[string]string{"Quantity": "3"}}}}
-	big := pipeline.Batch{ID: "run-1/2", RunID: "run-1", Sheet: pipeline.SheetRef{ID: 7, Name: "Crew A"}}
-	for i := range 3000 {
-		big.Rows = append(big.Rows, audit.RowSnapshot{SheetID: 7, RowID: int64(i + 2), Permalink: "https://app.smartsheet.com/b/home?lx=" + strings.Repeat("x", 40),
-			Values: map[string]string{"Quantity": "3", "Units Total Price": "1234.50", "Work Request #": "90412337"}})
+	q := sqsqueue.NewSheetQueue(sqsc, url)
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	want := []pipeline.SheetWork{
+		{RunID: "run-1", Sheet: pipeline.SheetRef{ID: 7, Name: "Crew A"}, StartedAt: start},
+		{RunID: "run-1", Sheet: pipeline.SheetRef{ID: 8, Name: "Crew B " + strings.Repeat("x", 40)}, StartedAt: start, Resume: true, TestMode: true},
 	}
-	for _, b := range []pipeline.Batch{small, big} {
-		if err := q.SendBatch(ctx, b); err != nil {
-			t.Fatalf("SendBatch(%s) error = %v", b.ID, err)
+	for _, w := range want {
+		if err := q.SendSheetWork(ctx, w); err != nil {
+			t.Fatalf("SendSheetWork(%d) error = %v", w.Sheet.ID, err)
 		}
 	}
-	got := map[string]pipeline.Batch{}
+	got := map[int64]pipeline.SheetWork{}
 	for deadline := time.Now().Add(20 * time.Second); len(got) < 2 && time.Now().Before(deadline); {
 		out, err := sqsc.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range out.Messages {
-			if len(*m.Body) > pipeline.MaxInlineBatch {
-				t.Errorf("message of %d bytes is over the inline limit", len(*m.Body))
+			if n := len(*m.Body); n > 1024 {
+				t.Errorf("a sheet's work is %d bytes, want under 1 KB", n)
 			}
-			b, err := pipeline.DecodeBatch(ctx, []byte(*m.Body), blobs)
-			if err != nil {
-				t.Fatalf("DecodeBatch() error = %v", err)
+			w, ok, err := pipeline.DecodeSheetWork([]byte(*m.Body))
+			if !ok || err != nil {
+				t.Fatalf("DecodeSheetWork(%s) = %v, %v", *m.Body, ok, err)
 			}
-			got[b.ID] = b
+			got[w.Sheet.ID] = w
 		}
 	}
-	if len(got["run-1/1"].Rows) != 1 || len(got["run-1/2"].Rows) != 3000 {
-		t.Fatalf("received batches with %d and %d rows, want 1 and 3000", len(got["run-1/1"].Rows), len(got["run-1/2"].Rows))
-	}
-	if v := got["run-1/2"].Rows[2999].Values["Units Total Price"]; v != "1234.50" {
-		t.Errorf("large batch row value = %q, want 1234.50 (exact text)", v)
-	}
-	if data, err := blobs.Get(ctx, "batches/run-1/2.json"); err != nil || len(data) <= pipeline.MaxInlineBatch {
-		t.Errorf("the large batch is not in the bucket under batches/: %d bytes, %v", len(data), err)
-	}
-	if _, err := pipeline.DecodeBatch(ctx, []byte(`{"nothing":1}`), blobs); err == nil {
-		t.Error("DecodeBatch(empty envelope) succeeded")
+	for _, w := range want {
+		if diff := cmp.Diff(w, got[w.Sheet.ID]); diff != "" {
+			t.Errorf("sheet %d's work (-sent +received):\n%s", w.Sheet.ID, diff)
+		}
 	}
 }

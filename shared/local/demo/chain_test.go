@@ -16,18 +16,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// memQueue is an in-memory BatchQueue (a fake of our own port); the SQS
+// memQueue is an in-memory SheetQueue (a fake of our own port); the SQS
 // adapter is proven against moto and the whole chain through the Lambda
 // runtime emulator elsewhere.
 type memQueue struct {
-	mu      sync.Mutex
-	batches []pipeline.Batch
+	mu     sync.Mutex
+	sheets []pipeline.SheetWork
 }
 
-func (q *memQueue) SendBatch(_ context.Context, b pipeline.Batch) error {
+func (q *memQueue) SendSheetWork(_ context.Context, w pipeline.SheetWork) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.batches = append(q.batches, b)
+	q.sheets = append(q.sheets, w)
 	return nil
 }
 
@@ -68,9 +68,9 @@ func auditRowsWithoutRun(t *testing.T, s *stack) []string {
 }
 
 // TestChainMatchesLocalRun runs the demo scenario through the serverless
-// stages — every batch delivered twice in random order, one analyze
-// "killed" after writing its audit rows — and through the local run, and
-// requires the same audit rows and exactly one AuditRunCompleted.
+// stages — every sheet's work delivered twice in random order, one sheet
+// worker "killed" after writing its audit rows — and through the local run,
+// and requires the same audit rows and exactly one AuditRunCompleted.
 func TestChainMatchesLocalRun(t *testing.T) {
 	size := demo.Size{Sheets: 3, Rows: 600, Weeks: 4}
 	local := newStack(t, size)
@@ -92,7 +92,7 @@ func TestChainMatchesLocalRun(t *testing.T) {
 		o.AfterAuditWrite = func() error {
 			if !killed {
 				killed = true
-				return errors.New("killed mid-batch")
+				return errors.New("killed mid-sheet")
 			}
 			return nil
 		}
@@ -101,16 +101,18 @@ func TestChainMatchesLocalRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Batches == 0 || len(q.batches) != run.Batches {
-		t.Fatalf("scan queued %d batches, run says %d", len(q.batches), run.Batches)
+	if run.Batches == 0 || len(q.sheets) != run.Batches {
+		t.Fatalf("scan queued %d sheets, run says %d", len(q.sheets), run.Batches)
 	}
-	deliveries := append(append([]pipeline.Batch{}, q.batches...), q.batches...)
+	deliveries := append(append([]pipeline.SheetWork{}, q.sheets...), q.sheets...)
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(deliveries), func(i, j int) { deliveries[i], deliveries[j] = deliveries[j], deliveries[i] })
 	failed := 0
-	for _, b := range deliveries {
-		if _, err := r.AnalyzeBatch(ctx, b, chain.store, pub); err != nil {
+	for i := 0; i < len(deliveries); i++ {
+		w := deliveries[i]
+		w.Attempt++
+		if _, err := r.ProcessSheet(ctx, w, q, chain.store, pub); err != nil {
 			failed++ // stays on the queue: redelivered below
-			deliveries = append(deliveries, b)
+			deliveries = append(deliveries, w)
 		}
 	}
 	if failed != 1 || !killed {
@@ -132,7 +134,7 @@ func TestChainMatchesLocalRun(t *testing.T) {
 	if _, err := r.ScanToQueue(ctx, pipeline.ScanRequest{}, q2, chain.store, pub); err != nil {
 		t.Fatal(err)
 	}
-	if len(q2.batches) != 0 || len(pub.events) != 2 {
-		t.Errorf("next scan queued %d batches and announced %d runs in all; want 0 and 2", len(q2.batches), len(pub.events))
+	if len(q2.sheets) != 0 || len(pub.events) != 2 {
+		t.Errorf("next scan queued %d sheets and announced %d runs in all; want 0 and 2", len(q2.sheets), len(pub.events))
 	}
 }

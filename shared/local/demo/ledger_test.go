@@ -426,18 +426,18 @@ func TestConcurrentWritersWriteOnce(t *testing.T) {
 }
 
 // TestAnalyzeRefusesBatchesItDidNotQueue: only what the system scanned enters
-// the log. A batch of an unrecorded run (the sample event), or of a sheet its
-// run did not scan, is refused with a clear error and writes nothing.
+// the log. A sheet's work of an unrecorded run (the sample event), or of a
+// sheet its run did not scan, is refused with a clear error and writes
+// nothing.
 func TestAnalyzeRefusesBatchesItDidNotQueue(t *testing.T) {
 	s := newStack(t, demo.Size{Sheets: 3, Rows: 100, Weeks: 2})
 	ctx := context.Background()
 	q, pub := &memQueue{}, &memPublisher{}
 	r := s.runner(t, nil)
-	run, err := r.ScanToQueue(ctx, pipeline.ScanRequest{}, q, s.store, pub)
-	if err != nil {
+	if _, err := r.ScanToQueue(ctx, pipeline.ScanRequest{}, q, s.store, pub); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "analyze", "sqs-batch.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "events", "analyze", "sqs-sheet-work.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,25 +445,30 @@ func TestAnalyzeRefusesBatchesItDidNotQueue(t *testing.T) {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatal(err)
 	}
-	sample, err := pipeline.DecodeBatch(ctx, []byte(ev.Records[0].Body), nil)
-	if err != nil {
-		t.Fatal(err)
+	var samples []pipeline.SheetWork
+	for _, rec := range ev.Records {
+		w, ok, err := pipeline.DecodeSheetWork([]byte(rec.Body))
+		if !ok || err != nil {
+			t.Fatalf("DecodeSheetWork(sample) = %v, %v", ok, err)
+		}
+		samples = append(samples, w)
 	}
-	otherSheet := q.batches[0]
-	otherSheet.ID, otherSheet.Sheet.ID = run.RunID+"/x", 4583173393803140
+	otherSheet := q.sheets[0]
+	otherSheet.Sheet.ID = 4583173393803140
 	tests := []struct {
 		name string
-		b    pipeline.Batch
+		w    pipeline.SheetWork
 	}{
-		{name: "the sample event: its run is not recorded", b: sample},
-		{name: "a sheet its run did not scan", b: otherSheet},
-		{name: "no run id", b: pipeline.Batch{ID: "x", Sheet: otherSheet.Sheet}},
+		{name: "the sample event: its run is not recorded", w: samples[0]},
+		{name: "the sample event's resumed sheet", w: samples[1]},
+		{name: "a sheet its run did not scan", w: otherSheet},
+		{name: "no run id", w: pipeline.SheetWork{Sheet: otherSheet.Sheet}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := r.AnalyzeBatch(ctx, tt.b, s.store, pub)
+			_, err := r.ProcessSheet(ctx, tt.w, q, s.store, pub)
 			if !errors.Is(err, pipeline.ErrBatchRefused) {
-				t.Errorf("AnalyzeBatch() error = %v, want ErrBatchRefused", err)
+				t.Errorf("ProcessSheet() error = %v, want ErrBatchRefused", err)
 			}
 		})
 	}
@@ -795,16 +800,15 @@ func TestConcurrentAnalysesOfOneRow(t *testing.T) {
 	sheet := s.setup.Gen.SheetIDs[0]
 	row, _ := s.closedWeekRow(t, sheet, 0)
 	price := s.setup.Columns[sheet][smartsim.ColTotalPrice]
-	fetch := func(runID string) pipeline.Batch {
+	fetch := func(runID string) pipeline.Batch { // the row as a scan reads it now
 		t.Helper()
-		var got []pipeline.Batch
-		if _, _, err := s.runner(t, nil).FetchSheet(ctx, runID, pipeline.SheetRef{ID: sheet}, s.srv.Now(), func(b pipeline.Batch) error {
-			got = append(got, b)
-			return nil
-		}); err != nil || len(got) == 0 {
-			t.Fatalf("FetchSheet() = %d batches, %v", len(got), err)
+		page, _, err := s.client.GetSheet(ctx, sheet, smartsheet.GetSheetOptions{RowIDs: []int64{row},
+			Include: []string{smartsheet.IncludeWriterInfo, smartsheet.IncludeRowPermalink}})
+		if err != nil || len(page.Rows) != 1 {
+			t.Fatalf("GetSheet(row %d) = %v", row, err)
 		}
-		return got[0]
+		b, _, _ := s.runner(t, nil).PageBatch(runID, page, audit.ScanWindow{Previous: s.srv.Now().Add(-2 * time.Hour), Current: s.srv.Now()}, false)
+		return b
 	}
 	s.srv.AdvanceClock(time.Hour)
 	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Kim}, sheet, row, price, smartsheet.NumberValue("5000.00")); err != nil {

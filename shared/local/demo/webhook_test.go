@@ -363,13 +363,13 @@ func TestWebhookEditToAuditRow(t *testing.T) {
 		h.editPrice(t, demo.Kim, a, row, "5000.00")
 		h.waitAuditRows(t, before+1, 5*time.Second)
 		// The scan reads the row now (5000.00) and its batch waits in the queue...
-		var stale []pipeline.Batch
-		if _, _, err := h.runner.FetchSheet(ctx, "late-run", pipeline.SheetRef{ID: a}, h.srv.Now(), func(b pipeline.Batch) error {
-			stale = append(stale, b)
-			return nil
-		}); err != nil {
+		page, _, err := h.client.GetSheet(ctx, a, smartsheet.GetSheetOptions{RowIDs: []int64{row},
+			Include: []string{smartsheet.IncludeWriterInfo, smartsheet.IncludeRowPermalink}})
+		if err != nil {
 			t.Fatal(err)
 		}
+		b, _, _ := h.runner.PageBatch("late-run", page, audit.ScanWindow{Previous: h.srv.Now().Add(-time.Hour), Current: h.srv.Now()}, false)
+		stale := []pipeline.Batch{b}
 		// ...while a newer edit is refreshed by its webhook.
 		h.srv.AdvanceClock(time.Second)
 		h.editPrice(t, demo.Kim, a, row, "6000.00")

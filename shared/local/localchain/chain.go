@@ -84,7 +84,7 @@ type Options struct {
 }
 
 // Chain is the three functions under the emulator and the two mappings that feed them: AnalysisQueue → analyze
-// (batch size 10), ReportQueue → report (batch size 1), as template.yaml maps them. The schedule is InvokeScan.
+// (batch size 1: one sheet per invocation), ReportQueue → report (batch size 1), as template.yaml maps them. The schedule is InvokeScan.
 // With Options.Webhooks it also holds the webhook function, its HTTP API and WebhookQueue → analyze.
 type Chain struct {
 	Scan, Analyze, Report *rie.Function
@@ -149,7 +149,7 @@ func Start(ctx context.Context, o Options) (*Chain, error) {
 		}
 		*fn.f = f
 	}
-	c.Analysis = &Poller{SQS: c.SQS, QueueURL: o.Env["ANALYSIS_QUEUE_URL"], Function: c.Analyze, BatchSize: 10, Visibility: o.Visibility, Log: o.Log}
+	c.Analysis = &Poller{SQS: c.SQS, QueueURL: o.Env["ANALYSIS_QUEUE_URL"], Function: c.Analyze, BatchSize: 1, Visibility: o.Visibility, Log: o.Log}
 	c.Reports = &Poller{SQS: c.SQS, QueueURL: o.Env["REPORT_QUEUE_URL"], Function: c.Report, BatchSize: 1, Visibility: o.Visibility, Log: o.Log}
 	if o.Webhooks {
 		c.Refreshes = &Poller{SQS: c.SQS, QueueURL: o.Env["WEBHOOK_QUEUE_URL"], Function: c.Analyze, BatchSize: 10, Visibility: o.Visibility, Log: o.Log}

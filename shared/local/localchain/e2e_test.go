@@ -348,14 +348,14 @@ func TestEndToEnd(t *testing.T) {
 	chainClock.Thaw()
 	localClock.Thaw()
 
-	// The audit, with every message delivered twice and one analyze invocation killed mid-batch.
+	// The audit, with every message delivered twice and one sheet worker killed mid-sheet.
 	chain.Analysis.Duplicate, chain.Reports.Duplicate = true, true
 	var kills sync.WaitGroup
 	killed := 0
 	var killErr error
 	chain.Analysis.BeforeInvoke = func(ctx context.Context, ev events.SQSEvent) {
 		kills.Wait() // the killed function is back before the next invocation
-		if killed > 0 || len(ev.Records) < 2 {
+		if killed > 0 || len(ev.Records) == 0 {
 			return
 		}
 		killed++
@@ -365,10 +365,10 @@ func TestEndToEnd(t *testing.T) {
 			defer kills.Done()
 			wctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
-			if killErr = chain.Analyze.WaitLog(wctx, off, `"batch analysed"`); killErr != nil {
+			if killErr = chain.Analyze.WaitLog(wctx, off, `"page analysed"`); killErr != nil {
 				return
 			}
-			chain.Analyze.Kill() // after the first message of the batch, before the invocation answers
+			chain.Analyze.Kill() // after the sheet's first page, before the invocation answers
 			killErr = chain.Analyze.Restart(ctx)
 		}()
 	}
@@ -391,7 +391,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	kills.Wait()
 	if killErr != nil {
-		t.Fatalf("kill the analyze function mid-batch: %v", killErr)
+		t.Fatalf("kill the sheet worker mid-sheet: %v", killErr)
 	}
 	if killed != 1 || interrupted != 1 {
 		t.Errorf("%d analyze invocations killed, %d interrupted; want 1 and 1", killed, interrupted)
@@ -451,7 +451,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("sample events write nothing to the audit sheet", func(t *testing.T) {
 		before := len(auditRowsWithoutRun(t, chainSim, auditID))
-		for _, name := range []string{"sqs-batch.json", "sqs-refresh.json"} {
+		for _, name := range []string{"sqs-sheet-work.json", "sqs-refresh.json"} {
 			ev, err := os.ReadFile(filepath.Join(moduleRoot, "events", "analyze", name))
 			if err != nil {
 				t.Fatal(err)
@@ -467,7 +467,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 			logs := chain.Analyze.Logs()[off:]
 			switch name {
-			case "sqs-batch.json": // a batch no scan queued: refused, kept for the DLQ, counted
+			case "sqs-sheet-work.json": // sheets no scan queued: refused, kept for the DLQ, counted
 				if len(resp.BatchItemFailures) != 2 || !strings.Contains(logs, `"alert":"BATCH_REFUSED"`) {
 					t.Errorf("%s: failures %v, logs:\n%s\nwant both messages refused and a BATCH_REFUSED line", name, resp.BatchItemFailures, tail(logs))
 				}

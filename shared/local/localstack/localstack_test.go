@@ -294,8 +294,8 @@ func TestDeployToMoto(t *testing.T) {
 			aws.ToInt32(lc.Rules[0].NoncurrentVersionExpiration.NoncurrentDays) != 90 {
 			t.Errorf("lifecycle = %+v, want noncurrent versions expiring after 90 days", lc.Rules)
 		}
-		if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("batches/run-1/0001.json"), Body: strings.NewReader("{}")}); err != nil {
-			t.Errorf("put a batch object: %v", err)
+		if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("reports/2026-11-30/audit.xlsx"), Body: strings.NewReader("{}")}); err != nil {
+			t.Errorf("put a report object: %v", err)
 		}
 	})
 

@@ -97,3 +97,15 @@ func ErrorCode(err error) int {
 	}
 	return 0
 }
+
+// DeleteSheet removes a sheet, as its owner deleting it: every later call
+// naming it answers 404 (errorCode 1006), and its folder no longer lists it.
+func (s *Server) DeleteSheet(sheetID int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.Sheets[sheetID] == nil {
+		return fmt.Errorf("sheet %d: %w", sheetID, errNotFound())
+	}
+	delete(s.st.Sheets, sheetID)
+	return nil
+}
