@@ -40,6 +40,9 @@ const (
 	// RuleInvestigateTampering: verification found the audit log edited →
 	// find out who did it, from the sheet's activity log.
 	RuleInvestigateTampering RuleID = "INVESTIGATE_TAMPERING"
+	// RuleRestoreAccess: source sheets that could not be read → share them
+	// with the integration user again, or drop them from the sources.
+	RuleRestoreAccess RuleID = "RESTORE_ACCESS"
 )
 
 // Recommendation is an action with the figure that triggered it.
@@ -71,6 +74,10 @@ var recommendRules = []recRule{{
 	id:    RuleInvestigateTampering,
 	when:  func(f *recFacts) bool { return f.r.Integrity != nil && !f.r.Integrity.Verification.OK() },
 	build: investigateTampering,
+}, {
+	id:    RuleRestoreAccess,
+	when:  func(f *recFacts) bool { return len(f.unreadable) > 0 },
+	build: restoreAccess,
 }, {
 	id:    RuleReconcileInvoices,
 	when:  func(f *recFacts) bool { return f.high.Count > 0 },
@@ -149,6 +156,8 @@ type recFacts struct {
 	moneyCols, dateCols []string
 	// rowNoWeek counts the rows without a week ending.
 	rowNoWeek int
+	// unreadable names the source sheets that could not be read, sorted.
+	unreadable []string
 }
 
 // sheetColumns are the columns missing from one sheet.
@@ -232,6 +241,10 @@ func (f *recFacts) readFindings(findings []Finding) {
 			}
 		case fd.Kind == FindingNoWeekEnding:
 			f.rowNoWeek++
+		case fd.Kind == FindingSheetUnreadable:
+			if l := sheetLabel(fd.SheetName, fd.SheetID); !slices.Contains(f.unreadable, l) {
+				f.unreadable = append(f.unreadable, l)
+			}
 		case fd.Kind == FindingBadMoney || fd.Kind == FindingBadQuantity:
 			f.moneyBad++
 			f.moneyCols = addColumn(f.moneyCols, fd.Column)
@@ -246,6 +259,7 @@ func (f *recFacts) readFindings(findings []Finding) {
 	}
 	slices.Sort(f.moneyCols)
 	slices.Sort(f.dateCols)
+	slices.Sort(f.unreadable)
 }
 
 // addColumn adds a named column to cols once.
@@ -260,6 +274,14 @@ func investigateTampering(f *recFacts) []Recommendation {
 	return []Recommendation{{
 		Action:  "Investigate the edits to the audit log: run `billing-audit verify` for each problem, then check the audit sheet's activity log for who made them; the ledger keeps the original rows",
 		Trigger: f.r.Integrity.Verification.Summary(),
+	}}
+}
+
+func restoreAccess(f *recFacts) []Recommendation {
+	return []Recommendation{{
+		Action: "Share " + quoteList(f.unreadable, "") + " with the integration user again, or remove them from SOURCE_SHEET_IDS or their folder",
+		Trigger: fmt.Sprintf("%s could not be read: edits to them are not audited until they can be",
+			plural(len(f.unreadable), "source sheet")),
 	}}
 }
 

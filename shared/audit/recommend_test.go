@@ -63,6 +63,13 @@ func TestRecommend(t *testing.T) {
 		{name: "tampering: the log verified", integrity: &Integrity{Verification: Verification{Entries: 1, Rows: 1, Matched: 1}}, rule: RuleInvestigateTampering},
 		{name: "tampering: not verified", rule: RuleInvestigateTampering},
 
+		{name: "access: two sheets unreadable, one of them twice, sorted",
+			findings: []Finding{recUnreadable(8, "Crew South"), recUnreadable(3, ""), recUnreadable(8, "Crew South"), recBadMoney}, rule: RuleRestoreAccess,
+			want: []Recommendation{{RuleRestoreAccess,
+				`Share "Crew South", "sheet 3" with the integration user again, or remove them from SOURCE_SHEET_IDS or their folder`,
+				"2 source sheets could not be read: edits to them are not audited until they can be"}}},
+		{name: "access: every sheet read", findings: []Finding{recBadMoney, recMissingQty}, rule: RuleRestoreAccess},
+
 		{name: "reconcile: HIGH unauthorized and needing review",
 			changes: []Change{rc("a", "1500", StatusUnauthorized), rc("b", "-2000", StatusNeedsReview, func(c *Change) { c.WeekEnding = repWeek.AddDate(0, 0, -7) })},
 			rule:    RuleReconcileInvoices,
@@ -164,6 +171,11 @@ func TestRecommend(t *testing.T) {
 	}
 }
 
+// recUnreadable is a sheet that could not be read this run.
+func recUnreadable(id int64, name string) Finding {
+	return Finding{Kind: FindingSheetUnreadable, SheetID: id, SheetName: name, Message: "could not be read"}
+}
+
 // TestRecommendOrder checks that the rules come out in the order of the
 // table when all of them fire.
 func TestRecommendOrder(t *testing.T) {
@@ -172,14 +184,14 @@ func TestRecommendOrder(t *testing.T) {
 		rc("b", "0", StatusAuthorized, recAutomation),
 		rc("c", "1", StatusAuthorized, recUnknown),
 	}
-	in := reportInput(changes, recMissingQty, recNoWeekSheet, recBadMoney, recBadDate, recNoWeekRow)
+	in := reportInput(changes, recMissingQty, recNoWeekSheet, recBadMoney, recBadDate, recNoWeekRow, recUnreadable(9, "Crew North"))
 	in.Integrity = recTampered()
 	var got []RuleID
 	for _, r := range BuildReport(in).Recommendations {
 		got = append(got, r.Rule)
 	}
 	want := []RuleID{
-		RuleInvestigateTampering, RuleReconcileInvoices, RuleLockClosedWeeks, RuleReviewAutomation,
+		RuleInvestigateTampering, RuleRestoreAccess, RuleReconcileInvoices, RuleLockClosedWeeks, RuleReviewAutomation,
 		RuleRestoreColumn, RuleRestoreColumn, RuleValidateMoney, RuleValidateDates, RuleFillWeekEnding, RuleEnableWebhooks,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -199,7 +211,7 @@ func TestRecommendRulesTable(t *testing.T) {
 	}
 	for _, id := range []RuleID{
 		RuleReconcileInvoices, RuleLockClosedWeeks, RuleReviewAutomation, RuleRestoreColumn, RuleValidateMoney,
-		RuleValidateDates, RuleFillWeekEnding, RuleEnableWebhooks, RuleInvestigateTampering,
+		RuleValidateDates, RuleFillWeekEnding, RuleEnableWebhooks, RuleInvestigateTampering, RuleRestoreAccess,
 	} {
 		if seen[id] != 1 {
 			t.Errorf("recommendRules has %d rows for %s, want 1", seen[id], id)
