@@ -48,9 +48,12 @@ type Config struct {
 	RequestsPerMinute int
 	// HistoryPerMinute is the separate budget of cell-history calls (default 30).
 	HistoryPerMinute int
-	// Limiter, when set, is shared with other clients using the same token; it
+	// Limiter, when set, is the rate budget the client asks before every
+	// request, shared with every other client of the same token: a *Limiter
+	// for clients in one process, a budget kept outside the process when
+	// several processes use the token at once (dynamo.RateBudget). It
 	// replaces RequestsPerMinute and HistoryPerMinute.
-	Limiter *Limiter
+	Limiter RateLimiter
 	// Now is the clock (default time.Now); tests inject a fake one.
 	Now func() time.Time
 	// Sleep waits d or until ctx is done (default: a timer). Tests inject a fake
@@ -106,8 +109,8 @@ func (s secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `
 func (s secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // Client calls the Smartsheet API 2.0. It is safe for concurrent use. Every
-// call goes through the shared rate limiter, writes to one sheet are
-// serialised, and retryable failures are retried with backoff within the
+// request asks the rate limiter (Config.Limiter) first, writes to one sheet
+// are serialised, and retryable failures are retried with backoff within the
 // retry budget.
 type Client struct {
 	baseURL     string
@@ -116,7 +119,8 @@ type Client struct {
 	userAgent   string
 	hc          *http.Client
 	budget      time.Duration
-	limiter     *Limiter
+	limiter     RateLimiter
+	locks       *sheetLocks
 	now         func() time.Time
 	sleep       func(ctx context.Context, d time.Duration) error
 	jitter      func() float64 // in [0,1); 0.5 means no jitter
@@ -145,6 +149,7 @@ func New(cfg Config) (*Client, error) {
 		hc:          cfg.HTTPClient,
 		budget:      cfg.RetryBudget,
 		limiter:     cfg.Limiter,
+		locks:       newSheetLocks(),
 		now:         cfg.Now,
 		sleep:       cfg.Sleep,
 		jitter:      rand.Float64,
@@ -251,7 +256,7 @@ func (c *Client) doJSON(ctx context.Context, endpoint, method, path string, quer
 // and decodes a 2xx JSON answer into out (unless out is nil).
 func (c *Client) do(ctx context.Context, rq *call, out any) error {
 	if rq.writeSheet != 0 {
-		unlock, err := c.limiter.lockSheet(ctx, rq.writeSheet)
+		unlock, err := c.locks.lock(ctx, rq.writeSheet)
 		if err != nil {
 			return fmt.Errorf("smartsheet: %s: wait for sheet write lock: %w", rq.endpoint, err)
 		}
@@ -345,7 +350,7 @@ func (c *Client) waitLimiter(ctx context.Context, rq *call) error {
 			// The limiter works on c.now; translate the real deadline to it.
 			deadline = c.now().Add(time.Until(dl))
 		}
-		wait, reserved, err := c.limiter.reserve(rq.class, c.now(), deadline)
+		wait, reserved, err := c.limiter.Reserve(ctx, Reservation{History: rq.class == limitHistory, Now: c.now(), Deadline: deadline})
 		if err != nil {
 			return err
 		}

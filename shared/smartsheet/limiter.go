@@ -7,6 +7,34 @@ import (
 	"time"
 )
 
+// RateLimiter is what the client asks before sending each request, retries
+// included: a slot in the token's rate budgets. Smartsheet counts its limits
+// per token, so every client of one token must draw on one budget: the
+// in-memory *Limiter does that within a process (the default, and the CLI's),
+// a budget kept outside the process (dynamo.RateBudget, the Lambda
+// functions') across processes. Writes to one sheet are serialised by the
+// client itself, not by the RateLimiter.
+type RateLimiter interface {
+	// Reserve asks for one request's slot. reserved true: the request may go
+	// once wait has passed (0: now). reserved false: nothing was taken; the
+	// client waits and asks again. A slot that would come after r.Deadline is
+	// refused with an error wrapping context.DeadlineExceeded; any other
+	// error fails the request (a limiter that cannot tell must never let a
+	// request through).
+	Reserve(ctx context.Context, r Reservation) (wait time.Duration, reserved bool, err error)
+}
+
+// Reservation describes the request a slot is asked for.
+type Reservation struct {
+	// History marks a cell-history request: it draws on the cell-history
+	// budget as well as the overall one.
+	History bool
+	// Now is the client's clock (Config.Now).
+	Now time.Time
+	// Deadline is the context's deadline on the client's clock; zero: none.
+	Deadline time.Time
+}
+
 // limitClass says which budgets a call draws on.
 type limitClass uint8
 
@@ -15,10 +43,11 @@ const (
 	limitHistory                   // also counts against cell history per minute
 )
 
-// Limiter is the client-side rate limiter: at most N requests in any sliding
-// minute overall and at most M cell-history calls in any sliding minute. It
-// also serialises writes to one sheet. Share one Limiter between all clients
-// of a process that use the same token (Config.Limiter).
+// Limiter is the in-memory RateLimiter: at most N requests in any sliding
+// minute overall and at most M cell-history calls in any sliding minute.
+// Share one Limiter between all clients of a process that use the same token
+// (Config.Limiter); processes that share a token need a shared budget instead
+// (see RateLimiter).
 //
 // It keeps the times of the last N grants, so a burst may use the whole
 // minute's budget at once and the next call waits until the oldest grant is a
@@ -27,10 +56,9 @@ type Limiter struct {
 	mu      sync.Mutex
 	general window
 	history window
-
-	locksMu sync.Mutex
-	locks   map[int64]*sheetLock
 }
+
+var _ RateLimiter = (*Limiter)(nil)
 
 // NewLimiter returns a limiter of requestsPerMinute overall and
 // historyPerMinute cell-history calls. A value <= 0 means unlimited.
@@ -38,7 +66,6 @@ func NewLimiter(requestsPerMinute, historyPerMinute int) *Limiter {
 	return &Limiter{
 		general: newWindow(requestsPerMinute, time.Minute),
 		history: newWindow(historyPerMinute, time.Minute),
-		locks:   map[int64]*sheetLock{},
 	}
 }
 
@@ -98,6 +125,15 @@ func (e errLimiterDeadline) Error() string {
 
 func (e errLimiterDeadline) Unwrap() error { return context.DeadlineExceeded }
 
+// Reserve implements RateLimiter (see reserve).
+func (l *Limiter) Reserve(_ context.Context, r Reservation) (time.Duration, bool, error) {
+	class := limitGeneral
+	if r.History {
+		class = limitHistory
+	}
+	return l.reserve(class, r.Now, r.Deadline)
+}
+
 // reserve asks for a slot for a call of class at now. A general call always
 // gets one, possibly in the future (FIFO): it must wait the returned time and
 // then go. A cell-history call only gets a slot that is free now; otherwise
@@ -128,31 +164,41 @@ func (l *Limiter) reserve(class limitClass, now, deadline time.Time) (wait time.
 	return wait, true, nil
 }
 
+// sheetLocks serialise a client's writes to each sheet (Smartsheet answers
+// 4004 to concurrent writes). They stay in the client whatever RateLimiter it
+// uses: across processes the pipeline's leases keep the writers of a sheet
+// apart (the audit-log lease), and a 4004 is retried anyway.
+type sheetLocks struct {
+	mu    sync.Mutex
+	locks map[int64]*sheetLock
+}
+
+func newSheetLocks() *sheetLocks { return &sheetLocks{locks: map[int64]*sheetLock{}} }
+
 // sheetLock is a context-aware mutex with a reference count.
 type sheetLock struct {
 	ch   chan struct{}
 	refs int
 }
 
-// lockSheet serialises writes to one sheet (Smartsheet answers 4004 to
-// concurrent writes). It honours ctx while waiting.
-func (l *Limiter) lockSheet(ctx context.Context, sheetID int64) (func(), error) {
-	l.locksMu.Lock()
+// lock serialises writes to one sheet. It honours ctx while waiting.
+func (l *sheetLocks) lock(ctx context.Context, sheetID int64) (func(), error) {
+	l.mu.Lock()
 	sl := l.locks[sheetID]
 	if sl == nil {
 		sl = &sheetLock{ch: make(chan struct{}, 1)}
 		l.locks[sheetID] = sl
 	}
 	sl.refs++
-	l.locksMu.Unlock()
+	l.mu.Unlock()
 
 	release := func() {
-		l.locksMu.Lock()
+		l.mu.Lock()
 		sl.refs--
 		if sl.refs == 0 {
 			delete(l.locks, sheetID)
 		}
-		l.locksMu.Unlock()
+		l.mu.Unlock()
 	}
 	select {
 	case sl.ch <- struct{}{}:

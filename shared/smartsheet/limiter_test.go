@@ -2,11 +2,15 @@ package smartsheet
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // checkWindow fails if more than n of the sorted times fall in any interval
@@ -184,7 +188,115 @@ func TestSheetWritesSerialised(t *testing.T) {
 	if maxInFlight != 1 {
 		t.Errorf("concurrent writes to one sheet = %d, want 1", maxInFlight)
 	}
-	if n := len(tc.limiter.locks); n != 0 {
+	if n := len(tc.locks.locks); n != 0 {
 		t.Errorf("sheet locks left = %d, want 0", n)
+	}
+}
+
+// fakeLimiter is a RateLimiter whose answers come from a function field; it
+// records every reservation asked.
+type fakeLimiter struct {
+	mu      sync.Mutex
+	asked   []Reservation
+	reserve func(n int, r Reservation) (time.Duration, bool, error) // n counts from 0
+}
+
+func (f *fakeLimiter) Reserve(_ context.Context, r Reservation) (time.Duration, bool, error) {
+	f.mu.Lock()
+	n := len(f.asked)
+	f.asked = append(f.asked, r)
+	f.mu.Unlock()
+	return f.reserve(n, r)
+}
+
+// The client asks its RateLimiter before every request (retries included),
+// sleeps the wait it is given, asks again when nothing was reserved, and
+// sends nothing when the limiter fails.
+func TestClientAsksRateLimiter(t *testing.T) {
+	errStore := errors.New("budget store unavailable")
+	const historyBody = `{"pageNumber":1,"totalPages":1,"data":[]}`
+	tests := []struct {
+		name        string
+		replies     []reply
+		history     bool
+		reserve     func(n int, r Reservation) (time.Duration, bool, error)
+		wantAsked   int
+		wantSent    int
+		wantSleeps  []time.Duration
+		wantErr     error
+		wantHistory bool
+	}{
+		{name: "reserved now", replies: []reply{{200, meBody, nil}},
+			reserve:   func(int, Reservation) (time.Duration, bool, error) { return 0, true, nil },
+			wantAsked: 1, wantSent: 1},
+		{name: "reserved in the future: sleep, then send", replies: []reply{{200, meBody, nil}},
+			reserve:   func(int, Reservation) (time.Duration, bool, error) { return 3 * time.Second, true, nil },
+			wantAsked: 1, wantSent: 1, wantSleeps: []time.Duration{3 * time.Second}},
+		{name: "refused twice: sleep and ask again", replies: []reply{{200, meBody, nil}},
+			reserve: func(n int, _ Reservation) (time.Duration, bool, error) {
+				return time.Second, n == 2, nil
+			},
+			wantAsked: 3, wantSent: 1, wantSleeps: []time.Duration{time.Second, time.Second, time.Second}},
+		{name: "a retry asks again", replies: []reply{{500, apiErr(4002, "timeout"), nil}, {200, meBody, nil}},
+			reserve:   func(int, Reservation) (time.Duration, bool, error) { return 0, true, nil },
+			wantAsked: 2, wantSent: 2, wantSleeps: []time.Duration{time.Second}},
+		{name: "cell history is marked", replies: []reply{{200, historyBody, nil}}, history: true,
+			reserve:   func(int, Reservation) (time.Duration, bool, error) { return 0, true, nil },
+			wantAsked: 1, wantSent: 1, wantHistory: true},
+		{name: "limiter error: nothing sent", replies: []reply{{200, meBody, nil}},
+			reserve:   func(int, Reservation) (time.Duration, bool, error) { return 0, false, errStore },
+			wantAsked: 1, wantSent: 0, wantErr: errStore},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lim := &fakeLimiter{reserve: tt.reserve}
+			srv := &scripted{replies: tt.replies}
+			tc := mustTestClient(t, srv, func(c *Config) { c.Limiter = lim })
+			start := tc.clock.Now()
+			var err error
+			if tt.history {
+				_, err = tc.CellHistory(context.Background(), 1, 2, 3)
+			} else {
+				_, err = tc.Me(context.Background())
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("call error = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "GET /") {
+				t.Errorf("call error = %q, want it to name the endpoint", err)
+			}
+			if got := len(lim.asked); got != tt.wantAsked {
+				t.Errorf("Reserve calls = %d, want %d", got, tt.wantAsked)
+			}
+			if got := len(srv.requests()); got != tt.wantSent {
+				t.Errorf("requests sent = %d, want %d", got, tt.wantSent)
+			}
+			if diff := cmp.Diff(tt.wantSleeps, tc.clock.Sleeps()); diff != "" {
+				t.Errorf("sleeps (-want +got):\n%s", diff)
+			}
+			for i, r := range lim.asked {
+				if r.History != tt.wantHistory {
+					t.Errorf("Reserve #%d History = %t, want %t", i, r.History, tt.wantHistory)
+				}
+				if r.Now.Before(start) || !r.Deadline.IsZero() {
+					t.Errorf("Reserve #%d = %+v, want Now on the client's clock and no deadline", i, r)
+				}
+			}
+		})
+	}
+}
+
+// A deadline reaches the limiter on the client's clock.
+func TestClientPassesDeadline(t *testing.T) {
+	var got Reservation
+	lim := &fakeLimiter{reserve: func(_ int, r Reservation) (time.Duration, bool, error) { got = r; return 0, true, nil }}
+	tc := mustTestClient(t, &scripted{replies: []reply{{200, meBody, nil}}}, func(c *Config) { c.Limiter = lim })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if _, err := tc.Me(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := got.Deadline.Sub(got.Now); d <= 59*time.Minute || d > time.Hour {
+		t.Errorf("Reserve deadline - now = %s, want about 1h", d)
 	}
 }

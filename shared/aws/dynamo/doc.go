@@ -1,8 +1,9 @@
 // Package dynamo is the DynamoDB adapter of pipeline.Store: the cloud store
 // of baselines, change records, scan watermarks, the audit ledger and its
 // leases, run records, settings, the fan-in counter that tells the serverless
-// chain when every batch of a run is done, and the webhook receiver's nonces
-// and attribution records.
+// chain when every batch of a run is done, the webhook receiver's nonces
+// and attribution records, and the Smartsheet rate budget the functions
+// share (RateBudget).
 //
 // # Table
 //
@@ -33,6 +34,7 @@
 //	callback nonce      NONCE#<nonce>           NONCE                            -                   -
 //	attribution record  WH#<sheet id>#<row id>  <column id, %020d>#<time>#<user id>#<event type>
 //	newest record time  WH#<sheet id>           NEWEST                           -                   -
+//	rate budget         BUDGET#<token hash>     RATE                             -                   -
 //
 // Attributes, expiry, and who writes and reads each item. "Scan", "analyze",
 // "report" and "webhook" are the Lambda functions (functions/…); "the audit-log
@@ -129,6 +131,14 @@
 //     Raised by webhook before the records are put, so a lookup never misses
 //     a stored record; read by analyze (NewestRecord), which skips the record
 //     lookups of a sheet with no record after a change's window start.
+//   - rate budget: general and history (N, each token bucket's tat in Unix
+//     nanoseconds, see The Smartsheet rate budget below), ttl (last update +
+//     24 hours). One item per Smartsheet token, keyed by the first 128 bits of
+//     a SHA-256 of the token (domain-separated), never the token itself.
+//     Updated by scan, analyze and report before each Smartsheet request
+//     (RateBudget.Reserve: one conditional UpdateItem, returning the item);
+//     read (GetItem) only after a lost race, where the failed condition did
+//     not return the item.
 //
 // Times in sort keys are UTC in a fixed-width form (2006-01-02T15:04:05.000000000Z)
 // so that string order is time order. Row ids, ledger sequence numbers and
@@ -174,9 +184,10 @@
 // Options.Retention when Retention > 0, so DynamoDB deletes them after it;
 // [DefaultRetention] is the default of the configuration (400 days); 0 keeps
 // everything. Nonces and attribution records expire by their own
-// WebhookOptions. Everything else (baselines, sheet states, the ledger,
-// leases, runs, fan-in counters, settings, newest record times) never
-// expires.
+// WebhookOptions, rate budgets a day after their last use (by then the
+// bucket is full: an expired item is an unused one). Everything else
+// (baselines, sheet states, the ledger, leases, runs, fan-in counters,
+// settings, newest record times) never expires.
 //
 // # Commit order
 //
@@ -198,4 +209,82 @@
 // new values and lose the change. The state goes last because its version and
 // last-scan time let a scan skip a sheet: it must not claim a scan whose
 // baselines are not all stored.
+//
+// # The Smartsheet rate budget
+//
+// Smartsheet limits a token to N requests (300) and M cell-history requests
+// (30) in any sliding minute, whichever process sends them. Every Lambda
+// function that calls Smartsheet therefore draws on one budget per token,
+// kept in one item of the audit table (BUDGET#<token hash> / RATE, see
+// Items), instead of each process's in-memory limiter, which knows only its
+// own calls: up to seven invocations run at once (template.yaml).
+//
+// Each budget is a token bucket of capacity C refilled at r tokens per
+// second, kept as GCRA's "theoretical arrival time" (tat): the time at which
+// the bucket would be full again, one Unix-nanosecond number per bucket. A
+// request at now takes a token iff tat <= now + (C-1)·T, where T = 1/r, and
+// then tat becomes max(tat, now) + T. That is two cases, each one
+// conditional UpdateItem with no read before it:
+//
+//	idle (tat < now):        condition attribute_not_exists(tat) OR tat < :now   SET tat = :now + T
+//	busy (tat >= now):       condition tat BETWEEN :now AND :now+(C-1)T+ahead     SET tat = tat + T
+//
+// DynamoDB applies each update atomically, so however many processes race,
+// every admitted request satisfied the condition on the item as it was: the
+// budget is never exceeded. Busy updates commute (every racer adds T), so
+// under load they do not conflict; a racer whose guess of the case was wrong
+// (idle turning busy) gets the item back with the failed condition and tries
+// the right case at once. tat only ever grows, so the highest value a
+// process has seen is a lower bound of the item's: a refusal computed from
+// it needs no DynamoDB call.
+//
+// # The bound
+//
+// Number the admitted requests in the order DynamoDB applied them: request
+// k goes at its slot s_k, and tat_k is the bucket after it. Each admission
+// gives tat_k >= tat_(k-1) + T and s_k + T <= tat_k <= s_k + C·T. If n
+// requests go within a span D, the first of them in that order has a tat at
+// least the earliest send + T, the last one at most the latest send + C·T,
+// and they are n-1 steps of T apart: n·T <= D + C·T, n <= C + D·r.
+// Smartsheet counts the calls of a half-open minute, D < 60 s, so
+// n < C + 60·r; with C + 60·r <= N no sliding minute holds more than N
+// calls. The defaults are C = N/10 and r = (N-C)/60 s (N = 300: C = 30,
+// r = 4.5/s; M = 30: C = 3, r = 0.45/s), T rounded up to the nanosecond: a
+// burst of C lets an idle function start at once, and 90% of the budget is
+// the steady rate. With C + 60·r = N exactly, the strict "<" leaves a slack
+// of one T (222 ms; 2.2 s for cell history): requests that go up to T after
+// their slots, or processes whose clocks differ by that much
+// (NTP-synchronised on Lambda: milliseconds), still keep every window
+// within N.
+//
+// Lateness is what the slack is for, so it is bounded: a request asks for a
+// slot at the time its answer is expected (now + the recent round trip of
+// its updates), sleeps from the answer until the slot, and drops a slot
+// whose answer came more than T/2 late (DynamoDB slower than it was): that
+// slot is lost, never used late, and another is taken.
+//
+// A request may reserve a slot up to Horizon ahead (busy case with ahead =
+// Horizon): the process then sleeps until its slot, s_k = tat_k - C·T, which
+// keeps the bound above, and queues in DynamoDB, first come first served,
+// with one UpdateItem per request instead of polling. A reservation whose
+// process dies is a slot lost, never one used twice. Beyond the horizon, or
+// after the context's deadline, nothing is taken and the caller waits. No
+// tokens are leased: leasing k tokens would be k reservations made at once,
+// which keeps the bound only if each is sent at its own slot; about one
+// UpdateItem per request (measured in BENCHMARKS.md) is cheap enough not to.
+//
+// A cell-history request draws on both budgets at one instant: the overall
+// slot atG, once its own budget admits it there (otherwise it waits until
+// the overall slot reaches its own, reading the item first so that it does
+// not wait for a stale one). Both tats move as if it arrived at atG, which
+// the busy and idle cases cannot express, so it swaps both with a condition
+// on their exact values (tat = :was); a lost race brings the item back and
+// it tries again. Cell-history requests are few, and taking both tokens at
+// the overall slot never skips overall tokens nor holds one in the future
+// for a request that cannot go then.
+//
+// When DynamoDB fails, the update is retried with jittered backoff and then
+// Reserve returns an error naming the item and the step: the request fails,
+// it never goes out unbudgeted. An update retried after its answer was lost
+// may take a second slot: the budget errs on the safe side.
 package dynamo

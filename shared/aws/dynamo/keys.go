@@ -1,6 +1,8 @@
 package dynamo
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -109,4 +111,17 @@ func recordColumn(columnID int64) string { return fmt.Sprintf("%020d#", columnID
 // stored twice (a retried callback) one item.
 func recordSK(r webhook.Record) string {
 	return recordColumn(r.ColumnID) + sortTime(r.Time) + "#" + strconv.FormatInt(r.UserID, 10) + "#" + r.EventType
+}
+
+// Rate budgets: BUDGET#<token hash> / RATE, one item per Smartsheet token.
+const skBudget = "RATE"
+
+// budgetPK names a token's budget by a hash of the token, never the token:
+// the table's readers (and its backups) must not learn it. SHA-256 of a
+// high-entropy API token cannot be reversed; the prefix keeps the hash apart
+// from any other use of the same token, and 128 bits are plenty to keep two
+// tokens' items apart.
+func budgetPK(token string) string {
+	sum := sha256.Sum256([]byte("billing-audit/smartsheet-rate-budget\x00" + token))
+	return "BUDGET#" + hex.EncodeToString(sum[:16])
 }

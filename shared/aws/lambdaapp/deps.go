@@ -51,11 +51,11 @@ func newScan(ctx context.Context, getenv config.Getenv) (*ScanDeps, error) {
 		return nil, err
 	}
 	sm := secretsmanager.NewFromConfig(c.aws)
-	client, err := c.smartsheetClient(ctx, sm)
+	db := dynamodb.NewFromConfig(c.aws)
+	client, err := c.smartsheetClient(ctx, sm, db)
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(c.aws)
 	store := c.store(db)
 	ports := c.ports(db, client)
 	if webhooks {
@@ -93,11 +93,11 @@ func newAnalyze(ctx context.Context, getenv config.Getenv) (*AnalyzeDeps, error)
 	if err != nil {
 		return nil, err
 	}
-	client, err := c.smartsheetClient(ctx, secretsmanager.NewFromConfig(c.aws))
+	db := dynamodb.NewFromConfig(c.aws)
+	client, err := c.smartsheetClient(ctx, secretsmanager.NewFromConfig(c.aws), db)
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(c.aws)
 	store := c.store(db)
 	runner, err := c.runner(client, store, c.ports(db, client))
 	if err != nil {
@@ -131,11 +131,11 @@ func newReport(ctx context.Context, getenv config.Getenv) (*ReportDeps, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := c.smartsheetClient(ctx, secretsmanager.NewFromConfig(c.aws))
+	db := dynamodb.NewFromConfig(c.aws)
+	client, err := c.smartsheetClient(ctx, secretsmanager.NewFromConfig(c.aws), db)
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.NewFromConfig(c.aws)
 	store := c.store(db)
 	s3 := c.s3()
 	ports := c.ports(db, client)

@@ -66,16 +66,29 @@ func (c coldStart) s3() *awss3.Client {
 }
 
 // smartsheetClient builds the Smartsheet client, its token read once from
-// Secrets Manager (SMARTSHEET_TOKEN_SECRET_ARN) and never logged.
-func (c coldStart) smartsheetClient(ctx context.Context, sm secrets.API) (*smartsheet.Client, error) {
+// Secrets Manager (SMARTSHEET_TOKEN_SECRET_ARN) and never logged. Its rate
+// limiter is the token's budget in the audit table, shared by every
+// invocation of every function that calls Smartsheet: an in-memory limiter
+// knows only its own process's calls, and several run at once
+// (template.yaml), so together they would exceed the token's limits.
+func (c coldStart) smartsheetClient(ctx context.Context, sm secrets.API, db dynamo.BudgetAPI) (*smartsheet.Client, error) {
 	token, err := secrets.Get(ctx, sm, c.cfg.TokenSecretARN)
 	if err != nil {
 		return nil, fmt.Errorf("Smartsheet token (%s): %w", config.EnvTokenSecretARN, err)
 	}
 	return smartsheet.New(smartsheet.Config{
 		BaseURL: c.cfg.BaseURL, Token: token, ChangeAgent: c.cfg.ChangeAgent, RetryBudget: c.cfg.RetryBudget,
-		RequestsPerMinute: c.cfg.RequestsPerMinute, HistoryPerMinute: c.cfg.HistoryPerMinute,
+		Limiter:    c.budget(db, token),
 		HTTPClient: trace.HTTPClient(&http.Client{Timeout: 2 * time.Minute}), Logger: c.log,
+	})
+}
+
+// budget is the token's shared rate budget (AUDIT_TABLE): the limits of
+// SMARTSHEET_REQUESTS_PER_MINUTE and SMARTSHEET_HISTORY_PER_MINUTE hold for
+// all the functions together.
+func (c coldStart) budget(db dynamo.BudgetAPI, token string) *dynamo.RateBudget {
+	return dynamo.NewRateBudget(db, c.cfg.Table, token, dynamo.BudgetOptions{
+		RequestsPerMinute: c.cfg.RequestsPerMinute, HistoryPerMinute: c.cfg.HistoryPerMinute,
 	})
 }
 
