@@ -1,0 +1,343 @@
+package localchain
+
+// What the scale harness (TestScale, `make scale`) adds to the chain: as many sheet workers as the template lets
+// Lambda run at once (one emulator each: an emulator serves one invoke at a time), the time of every invocation, and
+// counts of the calls the functions make — to DynamoDB through a counting proxy, to Smartsheet through a handler that
+// notes when each request arrived.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fieldaudit/billing-audit/shared/local/localstack"
+	"github.com/fieldaudit/billing-audit/shared/local/rie"
+)
+
+// MaximumConcurrency is the ScalingConfig.MaximumConcurrency of an SQS event of a function in a SAM template: how
+// many invocations that mapping runs at once. It is 0 when the event sets none (Lambda then scales on its own).
+func MaximumConcurrency(template []byte, function, event string) (int, error) {
+	t, err := localstack.ParseTemplate(template)
+	if err != nil {
+		return 0, err
+	}
+	path := []string{"Resources", function, "Properties", "Events", event, "Properties", "ScalingConfig", "MaximumConcurrency"}
+	var v any = map[string]any(t)
+	for i, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return 0, fmt.Errorf("template: %s is not a mapping", strings.Join(path[:i], "."))
+		}
+		if v, ok = m[k]; !ok {
+			if k == "ScalingConfig" || k == "MaximumConcurrency" {
+				return 0, nil
+			}
+			return 0, fmt.Errorf("template: no %s", strings.Join(path[:i+1], "."))
+		}
+	}
+	n, ok := v.(int)
+	if !ok || n < 2 {
+		return 0, fmt.Errorf("template: %s is %v, want an integer of at least 2 (Lambda's minimum)", strings.Join(path, "."), v)
+	}
+	return n, nil
+}
+
+// StartFunction starts one more execution environment of a chain function: its bootstrap under its own emulator,
+// with the chain's environment, timeout and memory. A mapping with MaximumConcurrency n is played by n pollers, each
+// invoking its own environment.
+func StartFunction(ctx context.Context, o Options, name string) (*rie.Function, error) {
+	spec, ok := Functions[name]
+	if !ok {
+		return nil, fmt.Errorf("start function %q: not one of the chain's functions", name)
+	}
+	return rie.Start(ctx, rie.Config{Name: name, Bootstrap: filepath.Join(o.Bootstraps, name, "bootstrap"),
+		Emulator: o.Emulator, Env: environ(o.Env, nil), Timeout: spec.Timeout, MemoryMB: spec.MemoryMB, Output: o.Output})
+}
+
+// DrainConcurrently runs the pollers of one queue at once until the queue holds no message, visible or in flight: a
+// poller stops only when no message is left anywhere, so a sheet that another poller's invocation re-queues is still
+// picked up. Give each poller its own function, and a visibility timeout longer than the function's timeout (a
+// message must not reappear while its invocation runs, as on SQS). It returns the sum of what the polls did.
+func DrainConcurrently(ctx context.Context, pollers ...*Poller) (Result, error) {
+	var (
+		mu    sync.Mutex
+		total Result
+		errs  []error
+		wg    sync.WaitGroup
+	)
+	for _, p := range pollers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := p.Drain(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			total.Received += r.Received
+			total.Failed += r.Failed
+			total.Duplicated += r.Duplicated
+			if r.InvokeErr != nil {
+				total.InvokeErr = errors.Join(total.InvokeErr, r.InvokeErr)
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return total, errors.Join(errs...)
+}
+
+// Invocation is one timed invoke of a function.
+type Invocation struct {
+	Function string // its name in Functions
+	Start    time.Time
+	Took     time.Duration
+	Err      error
+}
+
+// Share is the invocation's time as a fraction of its function's timeout (Functions), 0 for an unknown function.
+func (i Invocation) Share() float64 {
+	spec, ok := Functions[i.Function]
+	if !ok || spec.Timeout <= 0 {
+		return 0
+	}
+	return i.Took.Seconds() / spec.Timeout.Seconds()
+}
+
+// Invocations records the invokes of the functions it times. It is safe for concurrent use.
+type Invocations struct {
+	mu   sync.Mutex
+	list []Invocation
+}
+
+// Timed is f as an Invoker whose invokes are recorded under the function's name.
+func (r *Invocations) Timed(name string, f Invoker) Invoker {
+	return timedInvoker{name: name, f: f, rec: r}
+}
+
+// Between returns the invocations that started in [from, to).
+func (r *Invocations) Between(from, to time.Time) []Invocation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Invocation
+	for _, i := range r.list {
+		if !i.Start.Before(from) && i.Start.Before(to) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Longest is the invocation with the largest share of its function's timeout (false when there is none).
+func Longest(list []Invocation) (Invocation, bool) {
+	var best Invocation
+	for _, i := range list {
+		if i.Share() > best.Share() || best.Function == "" {
+			best = i
+		}
+	}
+	return best, best.Function != ""
+}
+
+type timedInvoker struct {
+	name string
+	f    Invoker
+	rec  *Invocations
+}
+
+func (t timedInvoker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	start := time.Now()
+	out, err := t.f.Invoke(ctx, payload)
+	t.rec.mu.Lock()
+	t.rec.list = append(t.rec.list, Invocation{Function: t.name, Start: start, Took: time.Since(start), Err: err})
+	t.rec.mu.Unlock()
+	return out, err
+}
+
+// dynamoTarget prefixes the X-Amz-Target header of every DynamoDB API call: DynamoDB_20120810.GetItem.
+const dynamoTarget = "DynamoDB_20120810."
+
+// DynamoDBCounter is a reverse proxy in front of a DynamoDB endpoint (DynamoDB Local, moto) that counts the API
+// calls through it, by operation. The functions are pointed at it with AWS_ENDPOINT_URL_DYNAMODB, so it counts their
+// calls — the SDK's retries included — and no one else's.
+type DynamoDBCounter struct {
+	srv      *http.Server
+	url      string
+	proxy    *httputil.ReverseProxy
+	serialMu *sync.Mutex // nil: requests are forwarded concurrently
+
+	mu    sync.Mutex
+	calls []dynamoCall // in arrival order
+}
+
+type dynamoCall struct {
+	at time.Time
+	op string
+}
+
+// StartDynamoDBCounter listens on a free loopback port and forwards every request to upstream. With serialize it
+// forwards one request at a time: moto's server runs requests on concurrent threads without isolating them (two
+// conditional writes of one item can both pass), which concurrent sheet workers would hit; DynamoDB Local needs
+// no such help.
+func StartDynamoDBCounter(upstream string, serialize bool) (*DynamoDBCounter, error) {
+	u, err := url.Parse(upstream)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("DynamoDB counter: upstream %q is not a URL", upstream)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("DynamoDB counter: %w", err)
+	}
+	c := &DynamoDBCounter{url: "http://" + l.Addr().String(), proxy: httputil.NewSingleHostReverseProxy(u)}
+	if serialize {
+		c.serialMu = &sync.Mutex{}
+	}
+	c.srv = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = c.srv.Serve(l) }()
+	return c, nil
+}
+
+// ServeHTTP counts the call by its X-Amz-Target (other requests under "other") and forwards it.
+func (c *DynamoDBCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), dynamoTarget)
+	if !ok {
+		op = "other"
+	}
+	c.mu.Lock()
+	c.calls = append(c.calls, dynamoCall{at: time.Now(), op: op})
+	c.mu.Unlock()
+	if c.serialMu != nil {
+		c.serialMu.Lock()
+		defer c.serialMu.Unlock()
+	}
+	c.proxy.ServeHTTP(w, r)
+}
+
+// URL is the proxy's endpoint, for AWS_ENDPOINT_URL_DYNAMODB.
+func (c *DynamoDBCounter) URL() string { return c.url }
+
+// Between returns the calls that arrived in [from, to), by operation.
+func (c *DynamoDBCounter) Between(from, to time.Time) Counts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := Counts{}
+	for _, call := range c.calls {
+		if !call.at.Before(from) && call.at.Before(to) {
+			out[call.op]++
+		}
+	}
+	return out
+}
+
+// Close stops the proxy.
+func (c *DynamoDBCounter) Close() error { return c.srv.Close() }
+
+// Counts are DynamoDB API calls by operation (GetItem, Query, …).
+type Counts map[string]int64
+
+// readOperations are the DynamoDB operations that read items.
+var readOperations = []string{"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+
+// Add is c plus other, operation by operation.
+func (c Counts) Add(other Counts) Counts {
+	out := Counts{}
+	for _, m := range []Counts{c, other} {
+		for k, v := range m {
+			out[k] += v
+		}
+	}
+	return out
+}
+
+// Total is the number of calls.
+func (c Counts) Total() int64 {
+	var n int64
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// Reads is the number of calls that read items: GetItem, BatchGetItem, Query, Scan, TransactGetItems.
+func (c Counts) Reads() int64 {
+	var n int64
+	for _, op := range readOperations {
+		n += c[op]
+	}
+	return n
+}
+
+// String lists the operations in name order: "GetItem=3 Query=1".
+func (c Counts) String() string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, c[k])
+	}
+	return b.String()
+}
+
+// CallLog is an http.Handler in front of another — the Smartsheet simulator's — that notes when each request under
+// Prefix arrived, so that the busiest minute can be found exactly (Peak). It is safe for concurrent use.
+type CallLog struct {
+	Handler http.Handler
+	// Prefix selects the requests noted ("/2.0/": the API, not the simulator's admin routes).
+	Prefix string
+
+	mu    sync.Mutex
+	times []time.Time // in arrival order
+}
+
+// ServeHTTP notes the request's arrival and hands it on.
+func (l *CallLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, l.Prefix) {
+		l.mu.Lock()
+		l.times = append(l.times, time.Now())
+		l.mu.Unlock()
+	}
+	l.Handler.ServeHTTP(w, r)
+}
+
+// Between is the number of requests that arrived in [from, to).
+func (l *CallLog) Between(from, to time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, t := range l.times {
+		if !t.Before(from) && t.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// Peak is the most requests that arrived within any window of the given length (a sliding window: every window
+// ending at a request is counted).
+func (l *CallLog) Peak(window time.Duration) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	peak, first := 0, 0
+	for i, t := range l.times {
+		for !l.times[first].After(t.Add(-window)) {
+			first++
+		}
+		peak = max(peak, i-first+1)
+	}
+	return peak
+}

@@ -1,0 +1,581 @@
+package localchain_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/fieldaudit/billing-audit/shared/aws/dynamo"
+	"github.com/fieldaudit/billing-audit/shared/local/demo"
+	"github.com/fieldaudit/billing-audit/shared/local/localchain"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsimtest"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+)
+
+// The scale harness: a first run and an idle run of many large sheets through the chain — the real bootstraps
+// under the emulator, as many sheet workers at once as the template's AnalysisQueue mapping allows
+// (ScalingConfig.MaximumConcurrency), the simulator answering with latency and its rate limit on — measured from
+// outside the functions. Its last output line is the summary `make scale` prints last.
+//
+//	SCALE          SHEETSxROWS, e.g. 68x3000 (default 6x300: the small variant that `make test` runs)
+//	SCALE_LATENCY  the simulator's base+per-row latency, e.g. 400ms+1ms (default: 400ms+1ms with SCALE, else 2ms+5µs)
+//	SCALE_JITTER   the latency's jitter, a fraction (default 0.25)
+//	SCALE_STORE    the table's emulator: dynamodb-local (default; moto when java is missing) or moto
+
+// scaleConfig is the harness's configuration, from the environment.
+type scaleConfig struct {
+	sheets, rows int
+	latency      smartsim.Latency
+	store        string // "dynamodb-local" or "moto"
+}
+
+const (
+	storeDynamoDBLocal = "dynamodb-local"
+	storeMoto          = "moto"
+)
+
+func scaleFromEnv(t *testing.T) scaleConfig {
+	t.Helper()
+	c := scaleConfig{sheets: 6, rows: 300, latency: smartsim.Latency{Base: 2 * time.Millisecond, PerRow: 5 * time.Microsecond}, store: storeDynamoDBLocal}
+	if s := os.Getenv("SCALE"); s != "" {
+		a, b, ok := strings.Cut(s, "x")
+		sheets, err1 := strconv.Atoi(a)
+		rows, err2 := strconv.Atoi(b)
+		if !ok || err1 != nil || err2 != nil || sheets < 3 || rows < 1 {
+			t.Fatalf("SCALE=%q: want SHEETSxROWS with at least 3 sheets (the demo's scenario), e.g. 68x3000", s)
+		}
+		c.sheets, c.rows = sheets, rows
+		c.latency = smartsim.Latency{Base: 400 * time.Millisecond, PerRow: time.Millisecond}
+	}
+	if s := os.Getenv("SCALE_LATENCY"); s != "" {
+		a, b, ok := strings.Cut(s, "+")
+		base, err1 := time.ParseDuration(a)
+		perRow, err2 := time.ParseDuration(b)
+		if !ok || err1 != nil || err2 != nil {
+			t.Fatalf("SCALE_LATENCY=%q: want BASE+PERROW, e.g. 400ms+1ms", s)
+		}
+		c.latency.Base, c.latency.PerRow = base, perRow
+	}
+	c.latency.Jitter = 0.25
+	if s := os.Getenv("SCALE_JITTER"); s != "" {
+		j, err := strconv.ParseFloat(s, 64)
+		if err != nil || j < 0 || j > 1 {
+			t.Fatalf("SCALE_JITTER=%q: want a fraction in [0, 1]", s)
+		}
+		c.latency.Jitter = j
+	}
+	switch s := os.Getenv("SCALE_STORE"); s {
+	case "", storeDynamoDBLocal:
+		if _, err := exec.LookPath("java"); err != nil {
+			t.Logf("java not found: the table is moto's (SCALE_STORE=%s)", storeMoto)
+			c.store = storeMoto
+		}
+	case storeMoto:
+		c.store = storeMoto
+	default:
+		t.Fatalf("SCALE_STORE=%q: want %s or %s", s, storeDynamoDBLocal, storeMoto)
+	}
+	return c
+}
+
+// phase is what one run cost, measured from outside the functions.
+type phase struct {
+	name        string
+	runID       string
+	batches     int
+	from, to    time.Time
+	invocations []localchain.Invocation
+	calls       int                          // Smartsheet requests (the simulator's counters)
+	byEndpoint  map[string]int64             // Smartsheet requests by endpoint key
+	limited     int64                        // of them answered 429
+	dynamo      localchain.Counts            // DynamoDB calls of the functions
+	callsByFn   map[string]int               // Smartsheet requests that arrived during each function's invocations
+	dynamoByFn  map[string]localchain.Counts // DynamoDB calls that arrived during each function's invocations
+	run         pipeline.RunRecord
+}
+
+func (p phase) took() time.Duration { return p.to.Sub(p.from) }
+
+// scaleHarness is the stack, the simulator behind its call log, the chain with its sheet workers, and the counters.
+type scaleHarness struct {
+	cfg      scaleConfig
+	srv      *smartsim.Server
+	calls    *localchain.CallLog
+	ddb      *localchain.DynamoDBCounter
+	store    *dynamo.Store // the harness's own view of the table (not counted)
+	chain    *localchain.Chain
+	inv      *localchain.Invocations
+	scan     localchain.Invoker
+	analysis []*localchain.Poller
+	reports  *localchain.Poller
+	schedule []byte
+
+	mu       sync.Mutex
+	reported map[string]bool // runs whose AuditRunCompleted reached the report function
+}
+
+// TestScale runs a first run (every sheet read page by page, baselines written) and an idle run (nothing changed)
+// through the chain and prints the summary of what they cost. The goals are printed, met or not; the test fails only
+// when a run does not complete.
+func TestScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scale: not in -short")
+	}
+	cfg := scaleFromEnv(t)
+	began := time.Now()
+	h := mustScaleHarness(t, cfg)
+	t.Logf("stack, %s table, simulator with %d sheets × %d rows, %d sheet workers: ready in %s", cfg.store, cfg.sheets, cfg.rows,
+		len(h.analysis), time.Since(began).Round(time.Millisecond))
+
+	first := h.run(t, "first")
+	idle := h.run(t, "idle")
+	for _, p := range []phase{first, idle} {
+		if p.run.SheetsScanned != cfg.sheets {
+			t.Errorf("%s run: %d sheets scanned, want %d", p.name, p.run.SheetsScanned, cfg.sheets)
+		}
+		h.logPhase(t, p)
+	}
+	if first.run.RowsScanned != cfg.sheets*cfg.rows {
+		t.Errorf("first run: %d rows scanned, want %d", first.run.RowsScanned, cfg.sheets*cfg.rows)
+	}
+	if idle.batches != 0 || idle.run.SheetsSkipped != cfg.sheets {
+		t.Errorf("idle run: %d sheets queued, %d skipped; want 0 and %d", idle.batches, idle.run.SheetsSkipped, cfg.sheets)
+	}
+	if first.dynamo.Total() == 0 {
+		t.Errorf("no DynamoDB call went through the counter: the functions ignored AWS_ENDPOINT_URL_DYNAMODB")
+	}
+
+	all := append(append([]localchain.Invocation(nil), first.invocations...), idle.invocations...)
+	longest, _ := localchain.Longest(all)
+	sheets := float64(cfg.sheets)
+	discovery := int64(0)
+	for _, k := range []string{smartsim.EndpointGetFolder, smartsim.EndpointListSheets, smartsim.EndpointListWorkspaces, smartsim.EndpointGetWorkspace} {
+		discovery += idle.byEndpoint[k]
+	}
+	s := summary{
+		sheets: cfg.sheets, rows: cfg.sheets * cfg.rows, firstRun: first.took(), maxShare: longest.Share(),
+		http429: first.limited + idle.limited, peak: h.calls.Peak(time.Minute), dynamoCalls: first.dynamo.Total() + idle.dynamo.Total(),
+		idleCalls: float64(idle.calls) / sheets, idleReads: float64(idle.dynamo.Reads()) / sheets,
+		idleDiscovery: discovery, idleScanCalls: idle.callsByFn["scan"], idleReportCalls: idle.callsByFn["report"],
+		idleScanReads: idle.dynamoByFn["scan"].Reads(), idleReportReads: idle.dynamoByFn["report"].Reads(),
+		store: cfg.store, workers: len(h.analysis), latency: cfg.latency,
+	}
+	t.Logf("longest invocation: %s, %s of its %s timeout (%.3f)", longest.Function, longest.Took.Round(time.Millisecond),
+		localchain.Functions[longest.Function].Timeout, longest.Share())
+	// Printed, not logged: `make scale` prints these lines last, the summary the very last.
+	fmt.Println(s.goals())
+	fmt.Println(s.String())
+}
+
+// mustScaleHarness deploys the stack, starts the table's emulator, the counters, the simulator with the generated
+// sheets and the audit sheet, and the chain with one analyze environment per allowed concurrent invocation.
+func mustScaleHarness(t *testing.T, cfg scaleConfig) *scaleHarness {
+	t.Helper()
+	stack := MustStack(t)
+	ctx := context.Background()
+	awsCfg, err := localchain.AWSConfig(ctx, stack.vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := stack.vars["AUDIT_TABLE"]
+	upstream := stack.vars["AWS_ENDPOINT_URL"]
+	if cfg.store == storeDynamoDBLocal {
+		upstream = mustDynamoDBLocal(t)
+	}
+	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(upstream)
+		// DynamoDB Local's error answers (a failed condition) carry a CRC the SDK cannot match on an unread body.
+		o.DisableValidateResponseChecksum = cfg.store == storeDynamoDBLocal
+	})
+	if cfg.store == storeDynamoDBLocal {
+		if err := dynamo.CreateTable(ctx, db, table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counter, err := localchain.StartDynamoDBCounter(upstream, cfg.store == storeMoto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = counter.Close() })
+	h := &scaleHarness{cfg: cfg, ddb: counter, store: dynamo.New(db, table, dynamo.Options{}), inv: &localchain.Invocations{}, reported: map[string]bool{}}
+
+	// The simulator: the sheets and the audit sheet are made without latency; the functions reach it through the
+	// call log.
+	h.srv = smartsimtest.Start(t, smartsim.Options{})
+	start := time.Now()
+	setup, err := demo.Prepare(h.srv, demo.Size{Sheets: cfg.sheets, Rows: cfg.rows, Weeks: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditID, _, err := pipeline.EnsureAuditSheet(ctx, mustClient(t, h.srv), h.store, 0, auditName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d sheets × %d rows generated in %s", cfg.sheets, cfg.rows, time.Since(start).Round(time.Millisecond))
+	h.calls = &localchain.CallLog{Handler: h.srv.Handler(), Prefix: "/2.0/"}
+	front := httptest.NewServer(h.calls)
+	t.Cleanup(front.Close)
+
+	if err := localchain.PutToken(ctx, secretsmanager.NewFromConfig(awsCfg), stack.vars["SMARTSHEET_TOKEN_SECRET_ARN"], token); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for k, v := range stack.vars {
+		vars[k] = v
+	}
+	vars["SMARTSHEET_BASE_URL"] = front.URL + "/2.0"
+	vars["AUDIT_SHEET_ID"] = strconv.FormatInt(auditID, 10)
+	vars["SOURCE_FOLDER_IDS"] = strconv.FormatInt(setup.Gen.FolderID, 10)
+	vars["SOURCE_SHEET_IDS"] = ""
+	vars["AWS_ENDPOINT_URL_DYNAMODB"] = counter.URL() // the SDK's per-service endpoint: DynamoDB only
+	var out bytes.Buffer
+	logs := &lockedWriter{w: &out}
+	opts := localchain.Options{Env: vars, Bootstraps: stack.bootstrap, Emulator: stack.emulator, Log: slog.New(slog.NewTextHandler(logs, nil))}
+	if h.chain, err = localchain.Start(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.chain.Stop)
+
+	// As many analyze environments as the AnalysisQueue mapping runs at once, each behind its own poller; the
+	// visibility timeout outlasts an invocation, so that no message is handed to a second worker while the first
+	// still has it (the queue's own is 6 × the timeout).
+	tmpl, err := os.ReadFile(filepath.Join(moduleRoot, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers, err := localchain.MaximumConcurrency(tmpl, "AnalyzeFunction", "AnalysisBatches")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if workers == 0 {
+		t.Fatal("template.yaml: AnalyzeFunction's AnalysisBatches sets no ScalingConfig.MaximumConcurrency; the harness needs a number")
+	}
+	analyzers := []localchain.Invoker{h.chain.Analyze}
+	for i := range workers - 1 {
+		f, err := localchain.StartFunction(ctx, opts, "analyze")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(f.Stop)
+		analyzers = append(analyzers, f)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("analyze #%d:\n%s", i+2, tail(f.Logs()))
+			}
+		})
+	}
+	visibility := func(fn string) time.Duration { return localchain.Functions[fn].Timeout + 10*time.Second }
+	for _, f := range analyzers {
+		h.analysis = append(h.analysis, &localchain.Poller{SQS: h.chain.SQS, QueueURL: vars["ANALYSIS_QUEUE_URL"],
+			Function: h.inv.Timed("analyze", f), BatchSize: 1, Visibility: visibility("analyze"), Log: opts.Log})
+	}
+	h.reports = &localchain.Poller{SQS: h.chain.SQS, QueueURL: vars["REPORT_QUEUE_URL"], Function: h.inv.Timed("report", h.chain.Report),
+		BatchSize: 1, Visibility: visibility("report"), Log: opts.Log, BeforeInvoke: h.noteReported}
+	h.scan = h.inv.Timed("scan", h.chain.Scan)
+	if h.schedule, err = os.ReadFile(filepath.Join(moduleRoot, "events/scan/schedule.json")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pollers:\n%s\nscan:\n%s\nanalyze:\n%s\nreport:\n%s", tail(out.String()), tail(h.chain.Scan.Logs()),
+				tail(h.chain.Analyze.Logs()), tail(h.chain.Report.Logs()))
+		}
+	})
+
+	// From here on the functions answer at the configured latency, under the rate limit, counted from zero.
+	h.srv.SetLatency(cfg.latency)
+	h.srv.SetLimits(smartsim.Limits{})
+	h.srv.ResetCounters()
+	return h
+}
+
+// noteReported notes the runs whose AuditRunCompleted event the report function is given.
+func (h *scaleHarness) noteReported(_ context.Context, ev events.SQSEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range ev.Records {
+		var eb struct {
+			DetailType string `json:"detail-type"`
+			Detail     struct {
+				RunID string `json:"runId"`
+			} `json:"detail"`
+		}
+		if json.Unmarshal([]byte(m.Body), &eb) == nil && eb.DetailType == "AuditRunCompleted" {
+			h.reported[eb.Detail.RunID] = true
+		}
+	}
+}
+
+func (h *scaleHarness) wasReported(runID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.reported[runID]
+}
+
+// run is one scheduled run: the scan, every sheet through the concurrent sheet workers (with the continuations they
+// queue), then the report of the completed run. It lasts from the scan's invoke to the end of the report's.
+func (h *scaleHarness) run(t *testing.T, name string) phase {
+	t.Helper()
+	ctx := context.Background()
+	if dl, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-30*time.Second))
+		defer cancel()
+	}
+	p := phase{name: name, from: time.Now()}
+	before := h.srv.Counters()
+	out, err := h.scan.Invoke(ctx, h.schedule)
+	if err != nil {
+		t.Fatalf("%s run: invoke scan: %v", name, err)
+	}
+	var resp scanResponse
+	if err := json.Unmarshal(out, &resp); err != nil || resp.RunID == "" {
+		t.Fatalf("%s run: scan answered %s (%v), want a run id", name, out, err)
+	}
+	p.runID, p.batches = resp.RunID, resp.Batches
+	var quiet time.Time // since when both queues were empty and the run not yet reported
+	for !h.wasReported(p.runID) {
+		a, err := localchain.DrainConcurrently(ctx, h.analysis...)
+		if err != nil {
+			t.Fatalf("%s run: sheet workers: %v", name, err)
+		}
+		r, err := h.reports.Drain(ctx)
+		if err != nil {
+			t.Fatalf("%s run: report: %v", name, err)
+		}
+		if a.InvokeErr != nil || r.InvokeErr != nil || a.Failed > 0 || r.Failed > 0 {
+			t.Errorf("%s run: %d analyze and %d report messages failed (%v; %v)", name, a.Failed, r.Failed, a.InvokeErr, r.InvokeErr)
+		}
+		switch {
+		case a.Received > 0 || r.Received > 0:
+			quiet = time.Time{}
+		case quiet.IsZero():
+			quiet = time.Now()
+		case time.Since(quiet) > 10*time.Second:
+			t.Fatalf("%s run %s: both queues empty for 10 s and no AuditRunCompleted reached the report function", name, p.runID)
+		default:
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	p.to = time.Now()
+	p.run = mustFinished(t, h.store, p.runID)
+
+	after := h.srv.Counters()
+	p.byEndpoint = map[string]int64{}
+	for k, c := range after {
+		if d := c.Calls - before[k].Calls; d != 0 {
+			p.byEndpoint[k] = d
+			p.calls += int(d)
+		}
+		p.limited += c.RateLimited - before[k].RateLimited
+	}
+	if logged := h.calls.Between(p.from, p.to); logged != p.calls {
+		t.Errorf("%s run: the call log saw %d Smartsheet requests, the simulator counted %d", name, logged, p.calls)
+	}
+	p.dynamo = h.ddb.Between(p.from, p.to)
+	p.invocations = h.inv.Between(p.from, p.to)
+	// The functions' calls, by function: what arrived while one of its invocations ran. The functions do not run
+	// at the same time (the scan queues, the workers work, the report reports), so nothing is counted twice.
+	p.callsByFn, p.dynamoByFn = map[string]int{}, map[string]localchain.Counts{}
+	for _, fn := range []string{"scan", "analyze", "report"} {
+		for _, sp := range busy(p.invocations, fn) {
+			p.callsByFn[fn] += h.calls.Between(sp.from, sp.to)
+			p.dynamoByFn[fn] = p.dynamoByFn[fn].Add(h.ddb.Between(sp.from, sp.to))
+		}
+	}
+	return p
+}
+
+type span struct{ from, to time.Time }
+
+// busy is when fn was running: its invocations' times, overlapping ones merged.
+func busy(list []localchain.Invocation, fn string) []span {
+	var spans []span
+	for _, i := range list {
+		if i.Function == fn {
+			spans = append(spans, span{i.Start, i.Start.Add(i.Took)})
+		}
+	}
+	sort.Slice(spans, func(a, b int) bool { return spans[a].from.Before(spans[b].from) })
+	var out []span
+	for _, sp := range spans {
+		if n := len(out); n > 0 && !sp.from.After(out[n-1].to) {
+			if sp.to.After(out[n-1].to) {
+				out[n-1].to = sp.to
+			}
+			continue
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// logPhase logs what a run cost, function by function.
+func (h *scaleHarness) logPhase(t *testing.T, p phase) {
+	t.Helper()
+	byFn := map[string][]localchain.Invocation{}
+	for _, i := range p.invocations {
+		byFn[i.Function] = append(byFn[i.Function], i)
+	}
+	t.Logf("%s run %s: %s, %d sheets queued, %d skipped, %d rows; Smartsheet %d calls (%d answered 429) %s; DynamoDB %d calls (%d reads) %s",
+		p.name, p.runID, p.took().Round(time.Millisecond), p.batches, p.run.SheetsSkipped, p.run.RowsScanned,
+		p.calls, p.limited, endpoints(p.byEndpoint), p.dynamo.Total(), p.dynamo.Reads(), p.dynamo)
+	for _, fn := range []string{"scan", "analyze", "report"} {
+		list := byFn[fn]
+		if len(list) == 0 {
+			continue
+		}
+		longest, _ := localchain.Longest(list)
+		var sum time.Duration
+		for _, i := range list {
+			sum += i.Took
+		}
+		t.Logf("  %s: %d invocations, mean %s, longest %s (%.3f of %s); while they ran Smartsheet %d calls, DynamoDB %s",
+			fn, len(list), (sum / time.Duration(len(list))).Round(time.Millisecond), longest.Took.Round(time.Millisecond), longest.Share(),
+			localchain.Functions[fn].Timeout, p.callsByFn[fn], p.dynamoByFn[fn])
+	}
+}
+
+func endpoints(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return "(" + strings.Join(parts, " ") + ")"
+}
+
+// summary is the harness's result: the line `make scale` prints last, and the goals.
+type summary struct {
+	sheets, rows    int
+	firstRun        time.Duration
+	maxShare        float64
+	http429         int64
+	peak            int
+	dynamoCalls     int64
+	idleCalls       float64
+	idleReads       float64
+	idleDiscovery   int64
+	idleScanCalls   int
+	idleReportCalls int
+	idleScanReads   int64
+	idleReportReads int64
+	store           string
+	workers         int
+	latency         smartsim.Latency
+}
+
+// String is the summary line: the required keys first, then what explains them.
+func (s summary) String() string {
+	return fmt.Sprintf("scale: sheets=%d rows=%d first_run_s=%.1f max_invocation_share=%.3f http_429=%d peak_calls_per_min=%d "+
+		"dynamodb_calls=%d idle_calls_per_sheet=%.2f idle_store_reads_per_sheet=%.2f "+
+		"idle_scan_calls=%d idle_discovery_calls=%d idle_report_calls=%d idle_scan_store_reads=%d idle_report_store_reads=%d "+
+		"store=%s sheet_workers=%d latency=%s+%s/row±%.0f%%",
+		s.sheets, s.rows, s.firstRun.Seconds(), s.maxShare, s.http429, s.peak, s.dynamoCalls, s.idleCalls, s.idleReads,
+		s.idleScanCalls, s.idleDiscovery, s.idleReportCalls, s.idleScanReads, s.idleReportReads,
+		s.store, s.workers, s.latency.Base, s.latency.PerRow, s.latency.Jitter*100)
+}
+
+// goals says which of issue 11's goals the runs met.
+func (s summary) goals() string {
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT MET"
+	}
+	return fmt.Sprintf("scale goals: no invocation over 50%% of its timeout (%.3f) %s; zero 429s (%d) %s; peak ≤ 300 calls/min (%d) %s; "+
+		"idle ≤ 1 Smartsheet call per sheet (%.2f) %s; idle ≤ 1 store read per sheet (%.2f) %s",
+		s.maxShare, met(s.maxShare <= 0.5), s.http429, met(s.http429 == 0), s.peak, met(s.peak <= 300),
+		s.idleCalls, met(s.idleCalls <= 1), s.idleReads, met(s.idleReads <= 1))
+}
+
+// mustDynamoDBLocal starts DynamoDB Local (infra/dynamodb-local.sh run: installed into .local on first use) on a
+// free loopback port for the test, and returns its endpoint.
+func mustDynamoDBLocal(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	var logs syncBuffer
+	// The script execs java, so the command's process is the server itself.
+	cmd := exec.Command("bash", filepath.Join(moduleRoot, "infra", "dynamodb-local.sh"), "run")
+	cmd.Env = append(os.Environ(), "DYNAMODB_LOCAL_PORT="+strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start DynamoDB Local: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("DynamoDB Local output:\n%s", tail(logs.String()))
+		}
+	})
+	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(2 * time.Minute) // a first use fetches the jar
+	for {
+		// Any DynamoDB answer, even a refusal, means it is serving.
+		req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader("{}"))
+		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		if resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req); err == nil {
+			resp.Body.Close()
+			return endpoint
+		}
+		select {
+		case <-exited:
+			t.Fatalf("DynamoDB Local exited:\n%s", logs.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DynamoDB Local not listening on %s after 2 minutes:\n%s", endpoint, logs.String())
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
