@@ -39,12 +39,13 @@ e2e:
 # MaximumConcurrency, moto with template.yaml deployed and the table in DynamoDB Local, the simulator at 400 ms + 1 ms a
 # row (±25%) under its 300/min limit — measured from outside the functions. SCALE_LATENCY (400ms+1ms), SCALE_JITTER
 # (0.25) and SCALE_STORE (dynamodb-local | moto) change the setup. The output is kept in out/scale.log; the last two
-# lines are the goals and the summary. `make test` runs the same harness at 6 x 300 with a few milliseconds of latency.
+# lines are the goals and the summary, each function's output is in out/scale-logs/. `make test` runs the same harness at
+# 6 x 300 with a few milliseconds of latency.
 SCALE ?= 68x3000
 scale:
 	@command -v aws-lambda-rie >/dev/null || [ -x "$(GOBIN)/aws-lambda-rie" ] || $(GO) install $(RIE_MODULE)
-	@mkdir -p out; SCALE=$(SCALE) $(GO) test -count=1 -timeout 90m -run '^TestScale$$' -v ./shared/local/localchain 2>&1 \
-	  | grep -v '" [0-9][0-9]* -$$' | tee out/scale.log; status=$${PIPESTATUS[0]}; echo; \
+	@mkdir -p out; SCALE=$(SCALE) SCALE_LOG_DIR=$(CURDIR)/out/scale-logs $(GO) test -count=1 -timeout 90m -run '^TestScale$$' -v ./shared/local/localchain 2>&1 \
+	  | grep --line-buffered -v '" [0-9][0-9]* -$$' | tee out/scale.log; status=$${PIPESTATUS[0]}; echo; \
 	  grep '^scale goals: ' out/scale.log | tail -n1; \
 	  grep '^scale: ' out/scale.log | tail -n1 || echo "scale: no summary (skipped or failed; see out/scale.log)"; \
 	  exit $$status

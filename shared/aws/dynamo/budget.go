@@ -71,6 +71,12 @@ type RateBudget struct {
 	horizon int64
 	opts    BudgetOptions
 
+	// turn is held by the reservation this process has in flight, so that
+	// the process's own requests never race each other on the item (a lost
+	// race costs a second update, and a read where the failed condition does
+	// not return the item): only other processes' requests can.
+	turn chan struct{}
+
 	mu   sync.Mutex
 	seen tats
 	rtt  time.Duration
@@ -109,7 +115,7 @@ func NewRateBudget(api BudgetAPI, table, token string, opts BudgetOptions) *Rate
 		api: api, table: table, pk: budgetPK(token),
 		general: newBucket(opts.RequestsPerMinute, opts.Window),
 		history: newBucket(opts.HistoryPerMinute, opts.Window),
-		horizon: int64(opts.Horizon), opts: opts,
+		horizon: int64(opts.Horizon), opts: opts, turn: make(chan struct{}, 1),
 	}
 }
 
@@ -223,6 +229,12 @@ func (b *RateBudget) Reserve(ctx context.Context, r smartsheet.Reservation) (tim
 	deadline := int64(math.MaxInt64)
 	if !r.Deadline.IsZero() {
 		deadline = b.opts.Now().Add(r.Deadline.Sub(r.Now)).UnixNano()
+	}
+	select {
+	case b.turn <- struct{}{}:
+		defer func() { <-b.turn }()
+	case <-ctx.Done():
+		return 0, false, fmt.Errorf("rate budget %s: wait for this process's reservation in flight: %w", b.pk, ctx.Err())
 	}
 	fresh := false
 	for range maxConflicts {

@@ -6,15 +6,21 @@ package localchain
 // notes when each request arrived.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -180,9 +186,21 @@ type DynamoDBCounter struct {
 }
 
 type dynamoCall struct {
-	at time.Time
-	op string
+	at    time.Time
+	op    string
+	kind  string  // the item kind of the key it names first: SHEET, RUN, BUDGET, … ("" when none)
+	units float64 // the capacity units it consumed, as the emulator reports them
 }
+
+// capacityOps are the operations that report the capacity they consume when asked (ReturnConsumedCapacity).
+var capacityOps = map[string]bool{"GetItem": true, "PutItem": true, "UpdateItem": true, "DeleteItem": true, "Query": true,
+	"Scan": true, "BatchGetItem": true, "BatchWriteItem": true, "TransactGetItems": true, "TransactWriteItems": true}
+
+type callIndex struct{}
+
+// keyKind finds the first partition key a DynamoDB request names — as a key ("pk") or a key condition's value
+// (":pk") — and captures its kind, the part before "#": SHEET for SHEET#<id>, BUDGET, RUN, META, …
+var keyKind = regexp.MustCompile(`":?pk":\{"S":"([A-Z_]+)`)
 
 // StartDynamoDBCounter listens on a free loopback port and forwards every request to upstream. With serialize it
 // forwards one request at a time: moto's server runs requests on concurrent threads without isolating them (two
@@ -198,6 +216,7 @@ func StartDynamoDBCounter(upstream string, serialize bool) (*DynamoDBCounter, er
 		return nil, fmt.Errorf("DynamoDB counter: %w", err)
 	}
 	c := &DynamoDBCounter{url: "http://" + l.Addr().String(), proxy: httputil.NewSingleHostReverseProxy(u)}
+	c.proxy.ModifyResponse = c.noteUnits
 	if serialize {
 		c.serialMu = &sync.Mutex{}
 	}
@@ -212,8 +231,29 @@ func (c *DynamoDBCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		op = "other"
 	}
+	at := time.Now()
+	kind := ""
+	if body, err := io.ReadAll(r.Body); err == nil {
+		r.Body.Close()
+		if m := keyKind.FindSubmatch(body); m != nil {
+			kind = string(m[1])
+		}
+		if capacityOps[op] && bytes.HasPrefix(body, []byte("{")) && !bytes.Contains(body, []byte(`"ReturnConsumedCapacity"`)) {
+			// Ask for the capacity the call consumes (the functions do not): the emulator reports it as DynamoDB
+			// would bill it. The answer only gains a field the SDK knows.
+			sep := ","
+			if bytes.Equal(bytes.TrimSpace(body[1:]), []byte("}")) {
+				sep = ""
+			}
+			body = append([]byte(`{"ReturnConsumedCapacity":"TOTAL"`+sep), body[1:]...)
+			r.Header.Del("Content-Length")
+		}
+		r.ContentLength = int64(len(body))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	c.mu.Lock()
-	c.calls = append(c.calls, dynamoCall{at: time.Now(), op: op})
+	c.calls = append(c.calls, dynamoCall{at: at, op: op, kind: kind})
+	r = r.WithContext(context.WithValue(r.Context(), callIndex{}, len(c.calls)-1))
 	c.mu.Unlock()
 	if c.serialMu != nil {
 		c.serialMu.Lock()
@@ -222,16 +262,73 @@ func (c *DynamoDBCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.proxy.ServeHTTP(w, r)
 }
 
+// noteUnits adds the capacity units an answer reports to its call.
+func (c *DynamoDBCounter) noteUnits(resp *http.Response) error {
+	i, ok := resp.Request.Context().Value(callIndex{}).(int)
+	if !ok || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	var out struct {
+		ConsumedCapacity json.RawMessage
+	}
+	if json.Unmarshal(body, &out) != nil || len(out.ConsumedCapacity) == 0 {
+		return nil
+	}
+	type consumed struct{ CapacityUnits float64 }
+	var one consumed
+	var many []consumed
+	units := 0.0
+	if json.Unmarshal(out.ConsumedCapacity, &one) == nil {
+		units = one.CapacityUnits
+	} else if json.Unmarshal(out.ConsumedCapacity, &many) == nil {
+		for _, m := range many {
+			units += m.CapacityUnits
+		}
+	}
+	c.mu.Lock()
+	c.calls[i].units = units
+	c.mu.Unlock()
+	return nil
+}
+
+// Units returns the capacity units consumed by the calls that arrived in [from, to): read units (GetItem,
+// BatchGetItem, Query, Scan, TransactGetItems) and write units (the others), as on-demand billing counts them.
+func (c *DynamoDBCounter) Units(from, to time.Time) (read, write float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, call := range c.calls {
+		if call.at.Before(from) || !call.at.Before(to) {
+			continue
+		}
+		if slices.Contains(readOperations, call.op) {
+			read += call.units
+		} else {
+			write += call.units
+		}
+	}
+	return read, write
+}
+
 // URL is the proxy's endpoint, for AWS_ENDPOINT_URL_DYNAMODB.
 func (c *DynamoDBCounter) URL() string { return c.url }
 
 // Between returns the calls that arrived in [from, to), by operation.
-func (c *DynamoDBCounter) Between(from, to time.Time) Counts {
+func (c *DynamoDBCounter) Between(from, to time.Time) Counts { return c.OfKind(from, to, "") }
+
+// OfKind returns the calls that arrived in [from, to) whose first key is of the given kind (SHEET: a sheet's state
+// or baselines; "": every call), by operation.
+func (c *DynamoDBCounter) OfKind(from, to time.Time, kind string) Counts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := Counts{}
 	for _, call := range c.calls {
-		if !call.at.Before(from) && call.at.Before(to) {
+		if !call.at.Before(from) && call.at.Before(to) && (kind == "" || call.kind == kind) {
 			out[call.op]++
 		}
 	}
@@ -302,6 +399,7 @@ type CallLog struct {
 
 	mu    sync.Mutex
 	times []time.Time // in arrival order
+	paths []string    // the requests' paths, in the same order
 }
 
 // ServeHTTP notes the request's arrival and hands it on.
@@ -309,22 +407,41 @@ func (l *CallLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, l.Prefix) {
 		l.mu.Lock()
 		l.times = append(l.times, time.Now())
+		l.paths = append(l.paths, r.URL.Path)
 		l.mu.Unlock()
 	}
 	l.Handler.ServeHTTP(w, r)
 }
 
 // Between is the number of requests that arrived in [from, to).
-func (l *CallLog) Between(from, to time.Time) int {
+func (l *CallLog) Between(from, to time.Time) int { return l.ToSheets(from, to, nil) }
+
+// ToSheets is the number of requests that arrived in [from, to) about one of the sheets (a path under
+// /sheets/<id>); nil sheets: every request.
+func (l *CallLog) ToSheets(from, to time.Time, sheets map[int64]bool) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
-	for _, t := range l.times {
-		if !t.Before(from) && t.Before(to) {
+	for i, t := range l.times {
+		if !t.Before(from) && t.Before(to) && (sheets == nil || sheets[sheetOfPath(l.paths[i])]) {
 			n++
 		}
 	}
 	return n
+}
+
+// sheetOfPath is the sheet id of a path under /sheets/<id>, 0 for any other path.
+func sheetOfPath(p string) int64 {
+	_, rest, ok := strings.Cut(p, "/sheets/")
+	if !ok {
+		return 0
+	}
+	rest, _, _ = strings.Cut(rest, "/")
+	id, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return id
 }
 
 // Peak is the most requests that arrived within any window of the given length (a sliding window: every window
