@@ -28,10 +28,6 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
 
-// pageSize is the rows per sheet page, so per queued batch, in the functions
-// (the CLI keeps the pipeline's default).
-const pageSize = 500
-
 // coldStart is what every function starts from.
 type coldStart struct {
 	cfg config.Function
@@ -108,11 +104,9 @@ func (c coldStart) ports(db *dynamodb.Client, client *smartsheet.Client) config.
 }
 
 // runner is the pipeline over the client and the store, with the options
-// the CLI's come from too.
+// the CLI's come from too (the page size included: pipeline.DefaultPageSize).
 func (c coldStart) runner(client *smartsheet.Client, store *dynamo.Store, ports config.Ports) (*pipeline.Runner, error) {
-	opts := c.cfg.PipelineOptions(ports)
-	opts.PageSize = pageSize
-	return pipeline.New(client, store, opts)
+	return pipeline.New(client, store, c.cfg.PipelineOptions(ports))
 }
 
 // Must is for main: it logs why the function cannot start and exits, so the

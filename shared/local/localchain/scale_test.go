@@ -194,6 +194,7 @@ func TestScale(t *testing.T) {
 		http429: first.limited + idle.limited, peak: h.calls.Peak(time.Minute), dynamoCalls: first.dynamo.Total() + idle.dynamo.Total(),
 		idleCalls: float64(idle.sheetCalls) / sheets, idleReads: float64(idle.sheetDynamo.Reads()) / sheets,
 		idleRunCalls: int64(idle.calls - idle.sheetCalls), idleRunReads: idle.dynamo.Reads() - idle.sheetDynamo.Reads(),
+		changedRun: changed.took(), changes: changed.run.Changes,
 		store: cfg.store, workers: len(h.analysis), latency: cfg.latency,
 	}
 	t.Logf("longest invocation: %s, %s of its %s timeout (%.3f)", longest.Function, longest.Took.Round(time.Millisecond),
@@ -569,6 +570,8 @@ type summary struct {
 	// the audit sheet's status, the run record, the rate budget), is counted apart.
 	idleCalls, idleReads       float64
 	idleRunCalls, idleRunReads int64
+	changedRun                 time.Duration // the run after SCALE_EDITS of the rows were edited
+	changes                    int           // the changes it recorded
 	store                      string
 	workers                    int
 	latency                    smartsim.Latency
@@ -578,9 +581,9 @@ type summary struct {
 func (s summary) String() string {
 	return fmt.Sprintf("scale: sheets=%d rows=%d first_run_s=%.1f max_invocation_share=%.3f http_429=%d peak_calls_per_min=%d "+
 		"dynamodb_calls=%d idle_calls_per_sheet=%.2f idle_store_reads_per_sheet=%.2f idle_run_calls=%d idle_run_store_reads=%d "+
-		"store=%s sheet_workers=%d latency=%s+%s/row±%.0f%%",
+		"changed_run_s=%.1f changes=%d store=%s sheet_workers=%d latency=%s+%s/row±%.0f%%",
 		s.sheets, s.rows, s.firstRun.Seconds(), s.maxShare, s.http429, s.peak, s.dynamoCalls, s.idleCalls, s.idleReads,
-		s.idleRunCalls, s.idleRunReads, s.store, s.workers, s.latency.Base, s.latency.PerRow, s.latency.Jitter*100)
+		s.idleRunCalls, s.idleRunReads, s.changedRun.Seconds(), s.changes, s.store, s.workers, s.latency.Base, s.latency.PerRow, s.latency.Jitter*100)
 }
 
 // goal is one of issue 11's goals, with the figure it is judged on.
