@@ -114,13 +114,7 @@ func (noPublisher) RunCompleted(context.Context, pipeline.RunCompleted) error { 
 func BenchmarkAnalyzeBatch500(b *testing.B) {
 	for _, e := range emulators {
 		b.Run(e.name, func(b *testing.B) {
-			e.once.Do(e.start)
-			if e.skip != "" {
-				b.Skip(e.skip)
-			}
-			if e.err != nil {
-				b.Fatal(e.err)
-			}
+			e.ready(b)
 			benchAnalyze(b, client(e.endpoint, e.noCRC))
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
 )
 
@@ -262,19 +263,6 @@ func (q simQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i]; q[i].idx, q[j].
 func (q *simQueue) Push(x any)        { c := x.(*simClient); c.idx = len(*q); *q = append(*q, c) }
 func (q *simQueue) Pop() any          { old := *q; c := old[len(old)-1]; *q = old[:len(old)-1]; return c }
 
-// maxInWindow is the largest number of times in any half-open window
-// [t, t+w) (Smartsheet's sliding window). times are sorted.
-func maxInWindow(times []time.Time, w time.Duration) int {
-	best, j := 0, 0
-	for i := range times {
-		for j < len(times) && times[j].Before(times[i].Add(w)) {
-			j++
-		}
-		best = max(best, j-i)
-	}
-	return best
-}
-
 // Several processes, each asking again as soon as its last request went,
 // never put more than the limits in any sliding minute on a fake clock, and
 // together use the budget fully: C at once, then r per second.
@@ -327,10 +315,10 @@ func TestRateBudgetSimulated(t *testing.T) {
 			}
 			slices.SortFunc(all, func(a, b time.Time) int { return a.Compare(b) })
 			slices.SortFunc(hist, func(a, b time.Time) int { return a.Compare(b) })
-			if got := maxInWindow(all, time.Minute); got > 300 {
+			if got := smartsim.MaxInWindow(all, time.Minute); got > 300 {
 				t.Errorf("max requests in a sliding minute = %d, want <= 300", got)
 			}
-			if got := maxInWindow(hist, time.Minute); got > 30 {
+			if got := smartsim.MaxInWindow(hist, time.Minute); got > 30 {
 				t.Errorf("max cell-history requests in a sliding minute = %d, want <= 30", got)
 			}
 			// The budget is used: within 1% (jitter and the history clients'

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,21 +68,6 @@ func (s *sent) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, err
-}
-
-// maxInWindow is the largest number of times in any half-open window
-// [t, t+w) (Smartsheet's sliding window).
-func maxInWindow(times []time.Time, w time.Duration) int {
-	times = slices.Clone(times)
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	best, j := 0, 0
-	for i := range times {
-		for j < len(times) && times[j].Before(times[i].Add(w)) {
-			j++
-		}
-		best = max(best, j-i)
-	}
-	return best
 }
 
 // loadSheet is a simulator sheet with one row, whose first cell's history
@@ -208,10 +192,10 @@ func TestRateBudgetSharedAcrossProcesses(t *testing.T) {
 				t.Errorf("simulator Counter(%s).RateLimited = %d, want 0", ep, got)
 			}
 		}
-		if got := maxInWindow(tr.all, window); got > perWindow {
+		if got := smartsim.MaxInWindow(tr.all, window); got > perWindow {
 			t.Errorf("max requests in a sliding window = %d, want <= %d", got, perWindow)
 		}
-		if got := maxInWindow(tr.history, window); got > histPerWin {
+		if got := smartsim.MaxInWindow(tr.history, window); got > histPerWin {
 			t.Errorf("max cell-history requests in a sliding window = %d, want <= %d", got, histPerWin)
 		}
 		// The budget admits C + run·r: 4 + 12 s × 4.8/s = 61 requests, 1 + 12 s
@@ -225,7 +209,7 @@ func TestRateBudgetSharedAcrossProcesses(t *testing.T) {
 			t.Errorf("cell-history requests sent = %d, want >= %d", got, least)
 		}
 		t.Logf("%d requests (%d cell history) in %s, max %d / %d in a window; DynamoDB: %d UpdateItem (%d lost races), %d GetItem, %.2f calls per request",
-			len(tr.all), len(tr.history), loadRun, maxInWindow(tr.all, window), maxInWindow(tr.history, window),
+			len(tr.all), len(tr.history), loadRun, smartsim.MaxInWindow(tr.all, window), smartsim.MaxInWindow(tr.history, window),
 			db.updates.Load(), db.conflicts.Load(), db.gets.Load(), float64(db.updates.Load()+db.gets.Load())/float64(max(1, len(tr.all))))
 	})
 }
@@ -241,7 +225,7 @@ func TestIndependentLimitersExceedTheBudget(t *testing.T) {
 	if tr.tooMany == 0 {
 		t.Errorf("429 answers = 0 of %d, want some", tr.answered)
 	}
-	if got := maxInWindow(tr.all, window); got <= perWindow {
+	if got := smartsim.MaxInWindow(tr.all, window); got <= perWindow {
 		t.Errorf("max requests in a sliding window = %d, want > %d", got, perWindow)
 	}
 	t.Logf("%d requests, %d answered 429; simulator: getSheet %+v, cellHistory %+v", len(tr.all), tr.tooMany,
@@ -283,13 +267,7 @@ func reportBudget(b *testing.B, db *countingBudgetAPI, inReserve time.Duration) 
 func BenchmarkRateBudgetReserve(b *testing.B) {
 	for _, e := range emulators {
 		b.Run(e.name, func(b *testing.B) {
-			e.once.Do(e.start)
-			if e.skip != "" {
-				b.Skip(e.skip)
-			}
-			if e.err != nil {
-				b.Fatal(e.err)
-			}
+			e.ready(b)
 			var api testAPI = client(e.endpoint, e.noCRC)
 			if e.serialize {
 				api = &serialized{api: api}

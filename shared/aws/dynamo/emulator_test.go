@@ -242,17 +242,24 @@ func (s *serialized) DeleteTable(ctx context.Context, in *dynamodb.DeleteTableIn
 	return lock(s, s.api.DeleteTable, ctx, in, o)
 }
 
+// ready starts the emulator on first use, and skips or fails tb when it
+// cannot serve.
+func (e *emulator) ready(tb testing.TB) {
+	tb.Helper()
+	e.once.Do(e.start)
+	if e.skip != "" {
+		tb.Skip(e.skip)
+	}
+	if e.err != nil {
+		tb.Fatal(e.err)
+	}
+}
+
 // forEach runs fn as a subtest per emulator, each given a client.
 func forEach(t *testing.T, fn func(t *testing.T, api testAPI)) {
 	for _, e := range emulators {
 		t.Run(e.name, func(t *testing.T) {
-			e.once.Do(e.start)
-			if e.skip != "" {
-				t.Skip(e.skip)
-			}
-			if e.err != nil {
-				t.Fatal(e.err)
-			}
+			e.ready(t)
 			var api testAPI = client(e.endpoint, e.noCRC)
 			if e.serialize {
 				api = &serialized{api: api}

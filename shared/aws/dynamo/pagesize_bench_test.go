@@ -38,13 +38,7 @@ var pageSizes = []int{100, 250, 500, 1000, 3000}
 func BenchmarkFirstScanPageSize(b *testing.B) {
 	for _, e := range emulators {
 		b.Run(e.name, func(b *testing.B) {
-			e.once.Do(e.start)
-			if e.skip != "" {
-				b.Skip(e.skip)
-			}
-			if e.err != nil {
-				b.Fatal(e.err)
-			}
+			e.ready(b)
 			api := client(e.endpoint, e.noCRC)
 			for _, size := range pageSizes {
 				b.Run("page="+strconv.Itoa(size), func(b *testing.B) { benchFirstScan(b, api, size) })

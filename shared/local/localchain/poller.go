@@ -172,12 +172,7 @@ func (p *Poller) Drain(ctx context.Context) (Result, error) {
 	var total Result
 	for {
 		r, err := p.PollOnce(ctx, time.Second)
-		total.Received += r.Received
-		total.Failed += r.Failed
-		total.Duplicated += r.Duplicated
-		if r.InvokeErr != nil {
-			total.InvokeErr = errors.Join(total.InvokeErr, r.InvokeErr)
-		}
+		total.add(r)
 		if err != nil {
 			return total, err
 		}
@@ -284,4 +279,14 @@ func (p *Poller) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return p.Log
+}
+
+// add counts what r did into the total.
+func (total *Result) add(r Result) {
+	total.Received += r.Received
+	total.Failed += r.Failed
+	total.Duplicated += r.Duplicated
+	if r.InvokeErr != nil {
+		total.InvokeErr = errors.Join(total.InvokeErr, r.InvokeErr)
+	}
 }

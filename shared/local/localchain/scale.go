@@ -27,6 +27,7 @@ import (
 
 	"github.com/fieldaudit/billing-audit/shared/local/localstack"
 	"github.com/fieldaudit/billing-audit/shared/local/rie"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
 )
 
 // MaximumConcurrency is the ScalingConfig.MaximumConcurrency of an SQS event of a function in a SAM template: how
@@ -87,12 +88,7 @@ func DrainConcurrently(ctx context.Context, pollers ...*Poller) (Result, error) 
 			r, err := p.Drain(ctx)
 			mu.Lock()
 			defer mu.Unlock()
-			total.Received += r.Received
-			total.Failed += r.Failed
-			total.Duplicated += r.Duplicated
-			if r.InvokeErr != nil {
-				total.InvokeErr = errors.Join(total.InvokeErr, r.InvokeErr)
-			}
+			total.add(r)
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -449,12 +445,5 @@ func sheetOfPath(p string) int64 {
 func (l *CallLog) Peak(window time.Duration) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	peak, first := 0, 0
-	for i, t := range l.times {
-		for !l.times[first].After(t.Add(-window)) {
-			first++
-		}
-		peak = max(peak, i-first+1)
-	}
-	return peak
+	return smartsim.MaxInWindow(l.times, window)
 }

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -26,6 +24,7 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/aws/dynamo"
 	"github.com/fieldaudit/billing-audit/shared/local/demo"
 	"github.com/fieldaudit/billing-audit/shared/local/localchain"
+	"github.com/fieldaudit/billing-audit/shared/local/localstacktest"
 	"github.com/fieldaudit/billing-audit/shared/local/rie"
 	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
 	"github.com/fieldaudit/billing-audit/shared/local/smartsimtest"
@@ -223,7 +222,7 @@ func mustScaleHarness(t *testing.T, cfg scaleConfig) *scaleHarness {
 	table := stack.vars["AUDIT_TABLE"]
 	upstream := stack.vars["AWS_ENDPOINT_URL"]
 	if cfg.store == storeDynamoDBLocal {
-		upstream = mustDynamoDBLocal(t)
+		upstream = localstacktest.StartDynamoDBLocal(t, moduleRoot)
 	}
 	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(upstream)
@@ -614,71 +613,4 @@ func goalLine(goals []goal) string {
 		parts[i] = fmt.Sprintf("%s (%s) %s", g.name, g.figure, verdict)
 	}
 	return "scale goals: " + strings.Join(parts, "; ")
-}
-
-// mustDynamoDBLocal starts DynamoDB Local (infra/dynamodb-local.sh run: installed into .local on first use) on a
-// free loopback port for the test, and returns its endpoint.
-func mustDynamoDBLocal(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	var logs syncBuffer
-	// The script execs java, so the command's process is the server itself.
-	cmd := exec.Command("bash", filepath.Join(moduleRoot, "infra", "dynamodb-local.sh"), "run")
-	cmd.Env = append(os.Environ(), "DYNAMODB_LOCAL_PORT="+strconv.Itoa(port))
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start DynamoDB Local: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("DynamoDB Local output:\n%s", tail(logs.String()))
-		}
-	})
-	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(2 * time.Minute) // a first use fetches the jar
-	for {
-		// Any DynamoDB answer, even a refusal, means it is serving.
-		req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader("{}"))
-		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
-		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-		if resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req); err == nil {
-			resp.Body.Close()
-			return endpoint
-		}
-		select {
-		case <-exited:
-			t.Fatalf("DynamoDB Local exited:\n%s", logs.String())
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DynamoDB Local not listening on %s after 2 minutes:\n%s", endpoint, logs.String())
-		}
-	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -125,12 +126,90 @@ func ParseEnvFile(content string) map[string]string {
 // ErrNoMoto says moto_server is not installed (pip install 'moto[server]').
 var ErrNoMoto = errors.New("moto_server not found (pip install 'moto[server]')")
 
-// Moto is a moto_server process started by RunMoto.
-type Moto struct {
+// Process is an emulator started by RunMoto or RunDynamoDBLocal.
+type Process struct {
 	// URL is its endpoint on a loopback port.
-	URL  string
-	cmd  *exec.Cmd
-	logs *syncBuffer
+	URL    string
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan struct{} // closed when the process has exited
+}
+
+// Moto is a moto_server process started by RunMoto.
+type Moto = Process
+
+// start starts cmd with its output kept, and notes when it exits.
+func start(name string, cmd *exec.Cmd, url string) (*Process, error) {
+	p := &Process{URL: url, cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	return p, nil
+}
+
+// freeURL is the URL of a free loopback port.
+func freeURL() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return fmt.Sprintf("http://127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// ErrNoJava says java is not installed: DynamoDB Local needs it.
+var ErrNoJava = errors.New("java not found (DynamoDB Local needs Java 11+: apt-get install openjdk-17-jre-headless)")
+
+// RunDynamoDBLocal starts DynamoDB Local (infra/dynamodb-local.sh run under
+// moduleRoot, which fetches it into .local on first use) on a free loopback
+// port and waits until it answers a DynamoDB request. Tests use
+// localstacktest.StartDynamoDBLocal, which stops it with the test.
+func RunDynamoDBLocal(ctx context.Context, moduleRoot string) (*Process, error) {
+	if _, err := exec.LookPath("java"); err != nil {
+		return nil, ErrNoJava
+	}
+	url, err := freeURL()
+	if err != nil {
+		return nil, fmt.Errorf("start DynamoDB Local: %w", err)
+	}
+	// The script execs java, so the command's process is the server itself.
+	cmd := exec.Command("bash", filepath.Join(moduleRoot, "infra", "dynamodb-local.sh"), "run")
+	cmd.Env = append(os.Environ(), "DYNAMODB_LOCAL_PORT="+url[strings.LastIndex(url, ":")+1:])
+	p, err := start("DynamoDB Local", cmd, url)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(2 * time.Minute) // a first use fetches the jar
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		// Any DynamoDB answer, even a refusal, means it is serving.
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader("{}"))
+		if err != nil {
+			p.Stop()
+			return nil, err
+		}
+		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			return p, nil
+		}
+		select {
+		case <-p.exited:
+			return nil, fmt.Errorf("start DynamoDB Local: it exited:\n%s", p.Logs(8<<10))
+		case <-ctx.Done():
+			p.Stop()
+			return nil, fmt.Errorf("start DynamoDB Local: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("start DynamoDB Local: not answering on %s after 2 minutes:\n%s", url, p.Logs(8<<10))
+		}
+	}
 }
 
 // RunMoto starts moto_server on a free loopback port and waits until it
@@ -140,17 +219,13 @@ func RunMoto(ctx context.Context) (*Moto, error) {
 	if err != nil {
 		return nil, ErrNoMoto
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	url, err := freeURL()
 	if err != nil {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	m := &Moto{URL: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}}
-	m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
-	if err := m.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start moto_server: %w", err)
+	m, err := start("moto_server", exec.Command(bin, "-H", "127.0.0.1", "-p", url[strings.LastIndex(url, ":")+1:]), url)
+	if err != nil {
+		return nil, err
 	}
 	if err := WaitReady(ctx, m.URL, 30*time.Second); err != nil {
 		m.Stop()
@@ -160,13 +235,13 @@ func RunMoto(ctx context.Context) (*Moto, error) {
 }
 
 // Stop kills the process and waits for it.
-func (m *Moto) Stop() {
-	_ = m.cmd.Process.Kill()
-	_ = m.cmd.Wait()
+func (p *Process) Stop() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
 }
 
 // Logs is the end of the process's output, up to n bytes.
-func (m *Moto) Logs(n int) string { return m.logs.tail(n) }
+func (p *Process) Logs(n int) string { return p.logs.tail(n) }
 
 // syncBuffer is a bytes.Buffer safe for the process's writers and the test's reader.
 type syncBuffer struct {

@@ -30,3 +30,25 @@ func StartMoto(tb testing.TB) string {
 	})
 	return m.URL
 }
+
+// StartDynamoDBLocal starts DynamoDB Local (from moduleRoot's
+// infra/dynamodb-local.sh, fetched on first use) on a free loopback port for
+// the test and returns its URL; it stops with the test, and its output is
+// logged when the test failed. It skips the test when java is not installed.
+func StartDynamoDBLocal(tb testing.TB, moduleRoot string) string {
+	tb.Helper()
+	p, err := localstack.RunDynamoDBLocal(context.Background(), moduleRoot)
+	if errors.Is(err, localstack.ErrNoJava) {
+		tb.Skipf("%v: skipping the test that needs DynamoDB Local", err)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		p.Stop()
+		if tb.Failed() {
+			tb.Logf("DynamoDB Local output (last 8 KB):\n%s", p.Logs(8<<10))
+		}
+	})
+	return p.URL
+}

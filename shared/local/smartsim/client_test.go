@@ -174,19 +174,6 @@ func rowNames(prefix string, n int) []string {
 	return out
 }
 
-// maxInWindow is the largest number of times in any half-open window
-// [t, t+w), the simulator's and Smartsheet's sliding window. times are sorted.
-func maxInWindow(times []time.Time, w time.Duration) int {
-	best, j := 0, 0
-	for i := range times {
-		for j < len(times) && times[j].Before(times[i].Add(w)) {
-			j++
-		}
-		best = max(best, j-i)
-	}
-	return best
-}
-
 func TestClientRetryClasses(t *testing.T) {
 	const unknownSheet = 999
 	tests := []struct {
@@ -388,7 +375,7 @@ func TestClientLimiterAgainstSimulator(t *testing.T) {
 	if len(sent) != calls {
 		t.Errorf("requests sent = %d, want %d", len(sent), calls)
 	}
-	if got := maxInWindow(sent, time.Minute); got > rpm {
+	if got := smartsim.MaxInWindow(sent, time.Minute); got > rpm {
 		t.Errorf("max requests in a sliding minute = %d, want <= %d", got, rpm)
 	}
 	if got, want := env.sim.Counter(smartsim.EndpointGetSheet), (smartsim.Counter{Calls: calls}); got != want {

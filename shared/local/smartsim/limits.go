@@ -1,6 +1,7 @@
 package smartsim
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -84,3 +85,19 @@ func (s *Server) SetLimits(l Limits) { s.limits.set(l) }
 
 // CurrentLimits returns the rate limits in force.
 func (s *Server) CurrentLimits() Limits { return s.limits.get() }
+
+// MaxInWindow is the most of times (in any order) that fall within one window
+// of length w, half-open as the simulator counts its per-minute limits: what
+// a test of a rate budget compares with the limit.
+func MaxInWindow(times []time.Time, w time.Duration) int {
+	times = slices.Clone(times)
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	best, j := 0, 0
+	for i := range times {
+		for j < len(times) && times[j].Before(times[i].Add(w)) {
+			j++
+		}
+		best = max(best, j-i)
+	}
+	return best
+}
