@@ -60,6 +60,9 @@ func openApp(cfg config.Config, logger *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	store, err := bolt.Open(cfg.StateDir)
+	if errors.Is(err, bolt.ErrInUse) {
+		return nil, fmt.Errorf("%w: %s", err, inUseHint(cfg.StateDir))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,9 @@ Usage:
   billing-audit run [--test] [--force-report] scan the source sheets and write the audit log
   billing-audit verify                      check the audit log: ledger chain, signed digests, every audit row
   billing-audit demo [--out DIR]            full audit run against the built-in simulator
-  billing-audit listen [--addr 127.0.0.1:8090]
-                                            receive webhooks and audit each edit in seconds (Ctrl-C stops)
+  billing-audit listen [--addr 127.0.0.1:8090] [--scan-every 4h]
+                                            the local service: receive webhooks and audit each edit in seconds,
+                                            and run the audit at start and every --scan-every (0: never); Ctrl-C stops
   billing-audit webhooks list               the webhooks: sheet, id, status, enabled, callback, last alert
   billing-audit webhooks ensure             one enabled webhook per source sheet calling WEBHOOK_CALLBACK_URL
   billing-audit webhooks reset-secret ID    rotate a webhook's secret (the old one stays valid WEBHOOK_SECRET_OVERLAP)

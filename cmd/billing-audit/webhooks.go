@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -115,13 +117,16 @@ func printActions(w io.Writer, acts []pipeline.WebhookAction) {
 	tw.Flush()
 }
 
-// cmdListen serves webhook callbacks until interrupted: the receiver with
-// the bolt store's ports, and the refresh of each edited row.
+// cmdListen is the local service: it serves webhook callbacks until
+// interrupted (the receiver with the bolt store's ports, and the refresh of
+// each edited row) and runs the scheduled audit itself, at start and every
+// --scan-every, as the Scan function's schedule does in AWS.
 func cmdListen(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", listen.DefaultAddr, "host:port to listen on")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	scanEvery := fs.Duration("scan-every", defaultScanEvery, "run the audit at start and this often (0: never)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *scanEvery < 0 {
 		return errUsage
 	}
 	cfg, err := loadConfig(nil)
@@ -153,12 +158,73 @@ func cmdListen(ctx context.Context, args []string, stdout io.Writer, logger *slo
 		return err
 	}
 	defer l.Close()
+	unmark, err := markListening(cfg.StateDir, l.Addr(), *scanEvery)
+	if err != nil {
+		return err
+	}
+	defer unmark()
 	acts, err := r.EnsureWebhooks(ctx, nil)
 	printActions(stdout, acts)
 	if err != nil {
 		return fmt.Errorf("register webhooks: %w", err)
 	}
 	fmt.Fprintf(stdout, "listening on %s, callback %s; Ctrl-C stops\n", l.Addr(), cfg.WebhookCallbackURL)
+	if *scanEvery > 0 {
+		scheduledAudits(ctx, a, stdout, logger, *scanEvery)
+	}
 	<-ctx.Done()
 	return l.Close()
+}
+
+// defaultScanEvery is listen's audit interval: the Scan function's schedule
+// (every 4 hours).
+const defaultScanEvery = 4 * time.Hour
+
+// scheduledAudits runs the audit now and every interval until ctx ends. A
+// failed run is printed and the next one still comes: the listener keeps
+// serving, as the schedule keeps firing in AWS.
+func scheduledAudits(ctx context.Context, a *app, stdout io.Writer, logger *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		fmt.Fprintf(stdout, "scheduled audit at %s (every %s)\n", time.Now().Format(time.RFC3339), every)
+		if _, err := runAudit(ctx, a, stdout, nil, logger, false); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(stdout, "  scheduled audit failed: %v\n", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// listenMark is the file in STATE_DIR that says a listener is running, so a
+// command that finds the store in use can say by whom.
+const listenMark = "listen.pid"
+
+// markListening writes the listener's mark; the returned func removes it.
+func markListening(stateDir, addr string, every time.Duration) (func(), error) {
+	path := filepath.Join(stateDir, listenMark)
+	body := fmt.Sprintf("pid %d\naddr %s\nscan-every %s\n", os.Getpid(), addr, every)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return func() { _ = os.Remove(path) }, nil
+}
+
+// inUseHint explains a store held by another process: by a listener (its
+// mark names it) or by some other command still running.
+func inUseHint(stateDir string) string {
+	b, err := os.ReadFile(filepath.Join(stateDir, listenMark))
+	if err != nil {
+		return fmt.Sprintf("another billing-audit command is using STATE_DIR %s; wait for it to finish, or give this one its own STATE_DIR", stateDir)
+	}
+	fields := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		fields[k] = v
+	}
+	return fmt.Sprintf("`billing-audit listen` (pid %s, on %s) holds STATE_DIR %s and runs the audit itself every %s; "+
+		"stop it (Ctrl-C) to run this command, or leave the audits to it", fields["pid"], fields["addr"], stateDir, fields["scan-every"])
 }

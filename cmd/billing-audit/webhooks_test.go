@@ -162,7 +162,7 @@ func TestListenCommand(t *testing.T) {
 	var wg sync.WaitGroup
 	var code int
 	var out syncWriter
-	wg.Go(func() { code = run(ctx, []string{"listen", "--addr", addr}, &out, &out) })
+	wg.Go(func() { code = run(ctx, []string{"listen", "--addr", addr, "--scan-every", "300ms"}, &out, &out) })
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), "listening on") && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -192,8 +192,31 @@ func TestListenCommand(t *testing.T) {
 			break
 		}
 	}
+	// Another command beside the listener is told who holds the store, at
+	// once, instead of waiting on bbolt's lock.
+	start := time.Now()
+	runCode, _, runErr := runCLI(t, "run")
+	if runCode != 1 || !strings.Contains(runErr, "`billing-audit listen` (pid ") || !strings.Contains(runErr, "on "+addr) {
+		t.Errorf("run beside listen: exit %d, stderr %q; want 1 and a message naming the listener", runCode, runErr)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("run beside listen took %s to fail, want about a second", took)
+	}
+	// The schedule keeps firing: one audit at start, then every 300 ms.
+	for deadline = time.Now().Add(5 * time.Second); strings.Count(out.String(), "scheduled audit at") < 3 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	cancel()
 	wg.Wait()
+	if n := strings.Count(out.String(), "scheduled audit at"); n < 3 {
+		t.Errorf("listen ran %d scheduled audits, want at least 3 (at start, then every 300ms):\n%s", n, out.String())
+	}
+	if strings.Contains(out.String(), "scheduled audit failed") {
+		t.Errorf("a scheduled audit failed:\n%s", out.String())
+	}
+	if _, err := os.Stat("state/listen.pid"); !os.IsNotExist(err) {
+		t.Errorf("state/listen.pid after listen stopped: %v, want it removed", err)
+	}
 	if auditRows != 1 || code != 0 {
 		t.Errorf("listen: %d audit rows, exit %d; want 1 row, exit 0\n%s", auditRows, code, out.String())
 	}

@@ -63,13 +63,26 @@ type lease struct {
 
 var _ pipeline.Store = (*Store)(nil)
 
+// ErrInUse is the error of Open when another process holds the store: bbolt
+// locks its file, and one process at a time may have it open.
+var ErrInUse = errors.New("the store is in use by another process")
+
+// openTimeout is how long Open waits for another process to let go of the
+// store: long enough for a command that is just finishing, short enough that
+// a command started beside a long-running one (`billing-audit listen`) says
+// so at once.
+const openTimeout = time.Second
+
 // Open opens (creating if needed) the store in dir.
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: openTimeout})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("open store %s: %w", path, ErrInUse)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}

@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,29 @@ func TestStoreContract(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// A second opener of a store held by another gets ErrInUse within about a
+// second, not a long wait and an opaque timeout.
+func TestOpenWhileHeld(t *testing.T) {
+	dir := t.TempDir()
+	s, err := bolt.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	other, err := bolt.Open(dir)
+	if err == nil {
+		other.Close()
+		t.Fatal("second Open() error = nil, want ErrInUse")
+	}
+	if !errors.Is(err, bolt.ErrInUse) {
+		t.Errorf("second Open() error = %v, want ErrInUse", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("second Open() took %s, want about a second", took)
+	}
 }
 
 func TestReopenKeepsState(t *testing.T) {
