@@ -104,6 +104,11 @@ type Change struct {
 	Status      Status      `json:"status"`
 	Attribution Attribution `json:"attribution"`
 	DetectedAt  time.Time   `json:"detectedAt"`
+	// Reverses is the Change ID of the unauthorized change this one undoes:
+	// the cell went back to the value it had before that change (650 → 5000,
+	// then back to 650). The pipeline keeps it only when that change was
+	// unauthorized, and marks the original Reversed.
+	Reverses string `json:"reverses,omitempty"`
 }
 
 // Unauthorized reports whether the change was made after its week closed.

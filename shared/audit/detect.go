@@ -36,6 +36,18 @@ type Baseline struct {
 	// baseline moved on. It makes a change that happens again (A→B after
 	// B→A) a new occurrence with its own Change ID.
 	Generation uint64 `json:"generation,omitempty"`
+	// Open holds, per tracked column key, the earliest change of that cell
+	// not yet undone: a later change that brings the cell back to the value
+	// before it reverses it. It travels with the baseline, so finding a
+	// reversal costs no lookup.
+	Open map[string]OpenChange `json:"open,omitempty"`
+}
+
+// OpenChange is a change a cell may still return from: its id and the cell's
+// normalised value before it.
+type OpenChange struct {
+	ChangeID string `json:"changeId"`
+	Before   string `json:"before"`
 }
 
 // NewBaseline records s as a baseline seen at seenAt, deriving its week
@@ -146,15 +158,49 @@ func (d *Detector) NewBaseline(s RowSnapshot, seenAt time.Time) Baseline {
 // cur has been compared with it: changed says the comparison found a change,
 // which starts the row's next generation; a baseline refreshed for another
 // reason (the row moved) keeps its generation.
-func (d *Detector) NextBaseline(prev *Baseline, cur RowSnapshot, changed bool, seenAt time.Time) Baseline {
+//
+// The changes are the comparison's (none: the row did not change). Each value
+// change opens its cell unless one is open already (the first change is the
+// one a return undoes), and a change that reverses the open one closes it.
+func (d *Detector) NextBaseline(prev *Baseline, cur RowSnapshot, changes []Change, seenAt time.Time) Baseline {
 	b := newBaseline(cur, seenAt, d.loc)
-	if prev != nil {
-		b.Generation = prev.Generation
-		if changed {
-			b.Generation++
+	if prev == nil {
+		return b
+	}
+	b.Generation = prev.Generation
+	if len(changes) > 0 {
+		b.Generation++
+	}
+	open := maps.Clone(prev.Open)
+	for _, c := range changes {
+		if c.Kind != KindValueChanged {
+			continue
+		}
+		_, isOpen := open[c.ColumnKey]
+		switch {
+		case c.Reverses != "":
+			delete(open, c.ColumnKey)
+		case !isOpen:
+			if open == nil {
+				open = map[string]OpenChange{}
+			}
+			open[c.ColumnKey] = OpenChange{ChangeID: c.ChangeID, Before: normalize(d.kindOfKey(c.ColumnKey), c.OldValue)}
 		}
 	}
+	if len(open) > 0 {
+		b.Open = open
+	}
 	return b
+}
+
+// kindOfKey is the comparison kind of a tracked column.
+func (d *Detector) kindOfKey(key string) valueKind {
+	for _, t := range d.tracked {
+		if t.key == key {
+			return t.kind
+		}
+	}
+	return kindText
 }
 
 // Compare compares a row with its baseline. prev nil means a new row, cur
@@ -371,6 +417,9 @@ func (d *Detector) changedRow(prev *Baseline, cur *RowSnapshot, w ScanWindow) ([
 		}
 		narrow(&c, prev.ModifiedAt, cur.ModifiedAt)
 		d.finish(&c, prev.Generation, t.key, on, nn)
+		if oc, ok := prev.Open[t.key]; ok && oc.Before == nn {
+			c.Reverses = oc.ChangeID
+		}
 		changes = append(changes, c)
 	}
 	return changes, findings

@@ -406,7 +406,7 @@ func TestChangeIDPerOccurrence(t *testing.T) {
 		if len(cs) != 1 {
 			t.Fatalf("Compare(%s → %s) = %d changes, want 1", prev.Values[ColPrice], price, len(cs))
 		}
-		return cs[0].ChangeID, det.NextBaseline(&prev, *cur, true, w.Current)
+		return cs[0].ChangeID, det.NextBaseline(&prev, *cur, cs, w.Current)
 	}
 	start := *baselineOf(row(ColPrice, "650"))
 
@@ -446,13 +446,58 @@ func TestChangeIDPerOccurrence(t *testing.T) {
 	t.Run("refresh without change keeps the generation", func(t *testing.T) {
 		_, b1 := compare(t, start, "5000")
 		moved := RowSnapshot{SheetID: testSheetID, RowID: 9, RowNumber: 7, Values: row(ColPrice, "5000")}
-		if got := det.NextBaseline(&b1, moved, false, w.Current).Generation; got != b1.Generation {
+		if got := det.NextBaseline(&b1, moved, nil, w.Current).Generation; got != b1.Generation {
 			t.Errorf("NextBaseline(unchanged).Generation = %d, want %d", got, b1.Generation)
 		}
-		if got := det.NextBaseline(nil, moved, false, w.Current).Generation; got != 0 {
+		if got := det.NextBaseline(nil, moved, nil, w.Current).Generation; got != 0 {
 			t.Errorf("NextBaseline(new row).Generation = %d, want 0", got)
 		}
 	})
+}
+
+// TestReversal: a change that brings a cell back to its value before an
+// earlier change names that change (Reverses); the first change of a cell is
+// the one a return undoes, whatever happened in between. Each step compares
+// the row with the baseline the previous step left, as the pipeline does.
+func TestReversal(t *testing.T) {
+	det := MustDetector(t, DefaultConfig(), "run")
+	w := ScanWindow{Previous: time.Date(2024, 1, 9, 0, 0, 0, 0, time.UTC), Current: time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC)}
+	tests := []struct {
+		name   string
+		prices []string // the price at each scan, from 650
+		want   []int    // per step, the step whose change it reverses (-1: none)
+	}{
+		{name: "put back", prices: []string{"5000", "650"}, want: []int{-1, 0}},
+		{name: "put back as other text", prices: []string{"5000", "650.00"}, want: []int{-1, 0}},
+		{name: "changed again, then put back", prices: []string{"5000", "700", "650"}, want: []int{-1, -1, 0}},
+		{name: "not back", prices: []string{"5000", "700"}, want: []int{-1, -1}},
+		{name: "re-applied after the reversal: a new open change", prices: []string{"5000", "650", "5000", "650"}, want: []int{-1, 0, -1, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prev := *baselineOf(row(ColPrice, "650"))
+			var ids []string
+			for i, price := range tt.prices {
+				cur := snapshotOf(row(ColPrice, price))
+				cs, _ := det.Compare(&prev, cur, false, w)
+				if len(cs) != 1 {
+					t.Fatalf("step %d: Compare(→ %s) = %d changes, want 1", i, price, len(cs))
+				}
+				want := ""
+				if tt.want[i] >= 0 {
+					want = ids[tt.want[i]]
+				}
+				if got := cs[0].Reverses; got != want {
+					t.Errorf("step %d (→ %s): Reverses = %q, want %q", i, price, got, want)
+				}
+				ids = append(ids, cs[0].ChangeID)
+				prev = det.NextBaseline(&prev, *cur, cs, w.Current)
+			}
+			if last := tt.want[len(tt.want)-1]; last >= 0 && len(prev.Open) != 0 {
+				t.Errorf("baseline after the reversal: Open = %v, want none", prev.Open)
+			}
+		})
+	}
 }
 
 func TestCompareNarrowsWindowWithModifiedAt(t *testing.T) {

@@ -59,6 +59,7 @@ func chainProblems(entries []LedgerEntry) []ProblemKind {
 
 func TestLogFieldsAreTheRow(t *testing.T) {
 	c := sampleChange("c1", "5000")
+	c.Reverses = "c0"
 	fs := LogFields(c, time.UTC)
 	got := map[string]string{}
 	for _, f := range fs {
@@ -69,7 +70,7 @@ func TestLogFieldsAreTheRow(t *testing.T) {
 		LogColumn: "Units Total Price", LogOldValue: "650", LogNewValue: "5000", LogDelta: "4350.00", LogImpact: "4350.00",
 		LogChangedBy: "kim@example.com", LogChangedAt: "2026-11-24T09:30:00Z", LogChangedOn: "2026-11-24",
 		LogDetectedOn: "2026-11-25", LogAttribution: "webhook", LogUnauthorized: "YES", LogRisk: "HIGH",
-		LogKind: "VALUE_CHANGED", LogRunID: "20261125T160000Z-abcdef", LogChangeID: "c1",
+		LogKind: "VALUE_CHANGED", LogRunID: "20261125T160000Z-abcdef", LogChangeID: "c1", LogReverses: "c0",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LogFields() (-want +got):\n%s", diff)

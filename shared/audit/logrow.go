@@ -31,11 +31,36 @@ const (
 	LogKind         = "Kind"
 	LogRunID        = "Run ID"
 	LogChangeID     = "Change ID"
+	// LogReverses names the unauthorized change a change undoes (the cell
+	// went back to its value before it): see [Change.Reverses].
+	LogReverses = "Reverses"
 	// LogSeal holds the row's [LedgerEntry.Seal] (the first characters of
 	// its ledger entry's hash), so a person can match a row with its entry.
 	// It is written with the row but is not one of its sealed fields.
 	LogSeal = "Seal"
+
+	// The review columns: the only ones people are meant to edit. The
+	// product never seals them and verification lets them differ; each run
+	// reads them back and records every change of them in the ledger.
+	LogReviewer       = "Reviewer"
+	LogDisposition    = "Disposition"
+	LogResolutionNote = "Resolution Note"
 )
+
+// Dispositions are the values of the Disposition column. A blank one counts
+// as Open.
+const (
+	DispositionOpen          = "Open"
+	DispositionInvestigating = "Investigating"
+	DispositionApproved      = "Approved correction"
+	DispositionReversed      = "Reversed"
+	DispositionInvoiced      = "Invoice adjusted"
+)
+
+// Dispositions lists the Disposition picklist, in order.
+func Dispositions() []string {
+	return []string{DispositionOpen, DispositionInvestigating, DispositionApproved, DispositionReversed, DispositionInvoiced}
+}
 
 // FieldKind says how a field's value is written and compared: text as it
 // is, numbers by value ("4350" = "4350.00"), dates as YYYY-MM-DD.
@@ -116,6 +141,7 @@ func LogFields(c Change, loc *time.Location) []Field {
 		text(LogKind, string(c.Kind)),
 		text(LogRunID, c.RunID),
 		text(LogChangeID, c.ChangeID),
+		text(LogReverses, c.Reverses),
 	}
 }
 

@@ -266,10 +266,10 @@ func SameLayout(a, b []Field) bool {
 	return true
 }
 
-// editableColumns are the audit-log columns people are meant to edit; the
-// product never seals them and verification ignores them. None yet: review
-// columns (reviewer, disposition) will be declared here.
-var editableColumns = map[string]bool{}
+// editableColumns are the audit-log columns people are meant to edit: the
+// review columns. The product never seals them and verification ignores
+// them.
+var editableColumns = map[string]bool{LogReviewer: true, LogDisposition: true, LogResolutionNote: true}
 
 // EditableColumns returns the titles of the audit-log columns people are
 // meant to edit (a copy: the set is fixed).

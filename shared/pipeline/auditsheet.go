@@ -18,7 +18,10 @@ import (
 // columns cannot be written through the API, so the exact time is the text
 // of Changed At), and Unauthorized, Risk, Kind and Attribution are
 // picklists. The product's columns are locked: only the sheet's owner and
-// admins can edit them, and verification names any edit they make.
+// admins can edit them, and verification names any edit they make. The
+// review columns after the Seal (Reviewer, a contact; Disposition, a
+// picklist; Resolution Note) are left open for the people who work the
+// exceptions.
 var AuditColumns = lockProduct([]smartsheet.Column{
 	{Title: audit.LogWorkRequest, Type: smartsheet.TypeTextNumber, Primary: true},
 	{Title: audit.LogWeekEnding, Type: smartsheet.TypeDate},
@@ -39,7 +42,11 @@ var AuditColumns = lockProduct([]smartsheet.Column{
 	{Title: audit.LogKind, Type: smartsheet.TypePicklist, Options: []string{"VALUE_CHANGED", "ROW_DELETED", "ROW_ADDED_LATE", "WEEK_MOVED"}},
 	{Title: audit.LogRunID, Type: smartsheet.TypeTextNumber},
 	{Title: audit.LogChangeID, Type: smartsheet.TypeTextNumber},
+	{Title: audit.LogReverses, Type: smartsheet.TypeTextNumber},
 	{Title: audit.LogSeal, Type: smartsheet.TypeTextNumber},
+	{Title: audit.LogReviewer, Type: smartsheet.TypeContact},
+	{Title: audit.LogDisposition, Type: smartsheet.TypePicklist, Options: audit.Dispositions()},
+	{Title: audit.LogResolutionNote, Type: smartsheet.TypeTextNumber},
 })
 
 // lockProduct locks every column but those people are meant to edit.
@@ -162,7 +169,7 @@ func (r *Runner) auditColumns(ctx context.Context) (map[string]int64, error) {
 		return nil, fmt.Errorf("read the column ids of audit sheet %d: %w", r.opts.AuditSheetID, err)
 	} else if ok {
 		var m map[string]int64
-		if err := json.Unmarshal([]byte(v), &m); err == nil && m[audit.LogChangeID] != 0 && m[audit.LogSeal] != 0 {
+		if err := json.Unmarshal([]byte(v), &m); err == nil && hasAuditColumns(m) {
 			return m, nil
 		}
 	}
@@ -170,9 +177,9 @@ func (r *Runner) auditColumns(ctx context.Context) (map[string]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read audit sheet %d: %w", r.opts.AuditSheetID, err)
 	}
-	for _, title := range []string{audit.LogChangeID, audit.LogSeal} {
-		if s.Column(title) == nil {
-			return nil, fmt.Errorf("audit sheet %d has no %q column: run `billing-audit setup`", r.opts.AuditSheetID, title)
+	for _, c := range AuditColumns {
+		if s.Column(c.Title) == nil {
+			return nil, fmt.Errorf("audit sheet %d has no %q column (made by an earlier version): run `billing-audit setup`", r.opts.AuditSheetID, c.Title)
 		}
 	}
 	if err := saveAuditColumns(ctx, r.store, r.opts.AuditSheetID, s.Columns); err != nil {
@@ -183,6 +190,16 @@ func (r *Runner) auditColumns(ctx context.Context) (map[string]int64, error) {
 		m[c.Title] = c.ID
 	}
 	return m, nil
+}
+
+// hasAuditColumns reports whether remembered column ids cover the layout.
+func hasAuditColumns(m map[string]int64) bool {
+	for _, c := range AuditColumns {
+		if m[c.Title] == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // auditRowsByChangeID maps each Change ID on the audit sheet to its rows, in

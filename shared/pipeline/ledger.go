@@ -174,6 +174,9 @@ func (r *Runner) publish(ctx context.Context, fresh []audit.Change) (written []a
 	if err != nil {
 		return written, fmt.Errorf("append rows: %w", err)
 	}
+	if cols, err := r.auditColumns(ctx); err == nil {
+		r.markReversed(ctx, cols, written)
+	}
 	if len(recs) == 0 {
 		return nil, nil
 	}
@@ -564,6 +567,18 @@ func auditRow(cols map[string]int64, e audit.LedgerEntry) smartsheet.Row {
 	}
 	if id := cols[audit.LogSeal]; id != 0 {
 		cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(e.Seal())})
+	}
+	// An exception starts Open, so that a manager filtering the sheet by
+	// Disposition finds it; a reversal starts Reversed, as the change it
+	// undoes becomes (markReversed): the pair nets out and nothing is left
+	// to act on. The review columns are not sealed.
+	if id := cols[audit.LogDisposition]; id != 0 && e.Type == audit.EntryChange {
+		switch {
+		case audit.FieldValue(e.Fields, audit.LogReverses) != "":
+			cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(audit.DispositionReversed)})
+		case audit.FieldValue(e.Fields, audit.LogUnauthorized) != audit.UnauthorizedLabel(audit.StatusAuthorized):
+			cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(audit.DispositionOpen)})
+		}
 	}
 	return smartsheet.Row{Cells: cells}
 }

@@ -187,7 +187,7 @@ func (r *Runner) analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 		return nil, nil, 0, fmt.Errorf("attribute %d changes: %w", len(changes), err)
 	}
 	if r.opts.TestMode {
-		return changes, findings, newRows, nil
+		return changes, findings, newRows, r.confirmReversals(ctx, changes)
 	}
 	// Two analyses of one row may run at once (a webhook refresh and a scan
 	// batch): commits to a sheet go one at a time, and a row whose baseline
@@ -221,6 +221,9 @@ func (r *Runner) analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 		} else if !ok {
 			return nil, nil, 0, errors.New("the commit lease lapsed while attributing; the batch is retried")
 		}
+	}
+	if err := r.confirmReversals(ctx, changes); err != nil {
+		return nil, nil, 0, err
 	}
 	fresh, err := r.store.Commit(ctx, Commit{SheetID: b.Sheet.ID, Changes: changes, PutBaselines: put, DeleteBaselines: b.Deleted})
 	if err != nil {
@@ -260,7 +263,7 @@ func compareBatch(det *audit.Detector, b Batch, base map[int64]audit.Baseline, o
 		changes = append(changes, cs...)
 		findings = append(findings, fs...)
 		if p == nil || len(cs) > 0 || baselineStale(p, cur) {
-			put = append(put, det.NextBaseline(p, *cur, len(cs) > 0, b.Window.Current))
+			put = append(put, det.NextBaseline(p, *cur, cs, b.Window.Current))
 		}
 	}
 	for _, id := range b.Deleted {

@@ -110,6 +110,19 @@ func TestReappliedEditIsLoggedEachTime(t *testing.T) {
 	if !cmp.Equal(got, ids) {
 		t.Errorf("audit rows = %v, want %v in order", got, ids)
 	}
+	// Putting the price back reverses the first edit: the second row names
+	// it, both are Reversed; the edit made again is a new open exception.
+	var reverses, dispositions []string
+	for _, r := range s.auditRows(t) {
+		reverses = append(reverses, r[audit.LogReverses])
+		dispositions = append(dispositions, r[audit.LogDisposition])
+	}
+	if want := []string{"", ids[0], ""}; !cmp.Equal(reverses, want) {
+		t.Errorf("Reverses column = %q, want %q", reverses, want)
+	}
+	if want := []string{audit.DispositionReversed, audit.DispositionReversed, audit.DispositionOpen}; !cmp.Equal(dispositions, want) {
+		t.Errorf("Disposition column = %q, want %q", dispositions, want)
+	}
 	if want := decimal.RequireFromString("5000").Sub(decimal.RequireFromString(orig)); !net.Equal(want) {
 		t.Errorf("sum of Money Impact = %s, want %s: what the cell bills now", net, want)
 	}
@@ -515,8 +528,11 @@ func TestSetupTypesTheAuditSheet(t *testing.T) {
 				t.Errorf("sheet %d lacks column %q", id, want.Title)
 				continue
 			}
-			if !want.Primary && (c.Type != want.Type || c.Format != want.Format || c.Locked == nil || !*c.Locked) {
-				t.Errorf("sheet %d column %q = %s format %q locked %v; want %s format %q locked", id, c.Title, c.Type, c.Format, c.Locked, want.Type, want.Format)
+			// The review columns are the ones left open to edit.
+			wantLocked := !audit.EditableColumns()[want.Title]
+			locked := c.Locked != nil && *c.Locked
+			if !want.Primary && (c.Type != want.Type || c.Format != want.Format || locked != wantLocked) {
+				t.Errorf("sheet %d column %q = %s format %q locked %t; want %s format %q locked %t", id, c.Title, c.Type, c.Format, locked, want.Type, want.Format, wantLocked)
 			}
 		}
 		fields, err := s.client.GetSummaryFields(ctx, id)

@@ -1,0 +1,175 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+)
+
+// A reversal is a change that brings a cell back to its value before an
+// earlier change (audit.Change.Reverses, found by the detector from the
+// baseline it compared with). It is a change like any other — it has its
+// own Change ID, audit row and ledger entry, naming who put the value back
+// and when — and it names the change it undoes in the Reverses column. When
+// that change was unauthorized, its Disposition is set to Reversed.
+
+// confirmReversals keeps a change's Reverses only when the change it names
+// was unauthorized: a cell put back after an authorized edit is an ordinary
+// change. An original with no record (expired) is not confirmed either.
+func (r *Runner) confirmReversals(ctx context.Context, changes []audit.Change) error {
+	var ids []string
+	for _, c := range changes {
+		if c.Reverses != "" {
+			ids = append(ids, c.Reverses)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	recs, err := r.store.ChangeRecords(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read the %d changes put back: %w", len(ids), err)
+	}
+	for i := range changes {
+		c := &changes[i]
+		if c.Reverses == "" {
+			continue
+		}
+		if rec, ok := recs[c.Reverses]; !ok || !rec.Change.Unauthorized() {
+			c.Reverses = ""
+		}
+	}
+	return nil
+}
+
+// AuditReviewCells is the one update the product makes to a row it wrote:
+// the Disposition cell — a review column, never sealed — of a change that
+// was reversed. AuditSheet itself has no update; a Runner whose audit sheet
+// also implements this (the Smartsheet client does) marks reversals.
+type AuditReviewCells interface {
+	UpdateRows(ctx context.Context, sheetID int64, rows []smartsheet.Row, opts smartsheet.UpdateRowsOptions) (*smartsheet.RowsResult, error)
+}
+
+// reversalsKey remembers the changes whose Disposition is still to be set to
+// Reversed, so that a run that stops before doing it leaves it to the next.
+const reversalsKey = "reversals-to-mark"
+
+// markReversed sets Disposition = Reversed on the audit rows of the changes
+// the written ones reverse, and of any left over by an earlier run. It never
+// fails the run: the reversal itself is on the sheet and in the ledger; a
+// Disposition not yet set is retried by the next run.
+func (r *Runner) markReversed(ctx context.Context, cols map[string]int64, written []audit.Change) {
+	todo, err := r.pendingReversals(ctx)
+	if err != nil {
+		r.log.WarnContext(ctx, "reversals left to mark unreadable", slog.Any("error", err))
+	}
+	for _, c := range written {
+		if c.Reverses != "" && !slices.Contains(todo, c.Reverses) {
+			todo = append(todo, c.Reverses)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	if err := r.savePendingReversals(ctx, todo); err != nil {
+		r.log.WarnContext(ctx, "reversals to mark not remembered", slog.Any("error", err))
+	}
+	left, err := r.setReversed(ctx, cols, todo)
+	if err != nil {
+		r.log.WarnContext(ctx, "reversed changes not marked; the next run retries", slog.Int("changes", len(left)), slog.Any("error", err))
+	} else {
+		r.log.InfoContext(ctx, "reversed changes marked", slog.Int("changes", len(todo)-len(left)))
+	}
+	if err := r.savePendingReversals(ctx, left); err != nil {
+		r.log.WarnContext(ctx, "reversals left to mark not remembered", slog.Any("error", err))
+	}
+}
+
+// setReversed updates the rows and returns the changes it could not mark.
+func (r *Runner) setReversed(ctx context.Context, cols map[string]int64, ids []string) ([]string, error) {
+	upd, ok := r.auditSheet.(AuditReviewCells)
+	if !ok || cols[audit.LogDisposition] == 0 {
+		return nil, nil // nothing to set it on: not an error, and nothing to retry
+	}
+	recs, err := r.store.ChangeRecords(ctx, ids)
+	if err != nil {
+		return ids, fmt.Errorf("read the reversed changes: %w", err)
+	}
+	rowOf := map[string]int64{}
+	var unknown []string
+	for _, id := range ids {
+		if rec, ok := recs[id]; ok && rec.AuditRowID != 0 {
+			rowOf[id] = rec.AuditRowID
+		} else if ok && rec.Written {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) > 0 { // written, but found by reconciliation without a row id
+		onSheet, err := r.auditRowsByChangeID(ctx, cols)
+		if err != nil {
+			return ids, fmt.Errorf("find the rows of %d reversed changes: %w", len(unknown), err)
+		}
+		for _, id := range unknown {
+			if rows := onSheet[id]; len(rows) > 0 {
+				rowOf[id] = rows[0]
+			}
+		}
+	}
+	var rows []smartsheet.Row
+	var left []string
+	for _, id := range ids {
+		row, ok := rowOf[id]
+		if !ok {
+			continue // no record or no row: nothing to mark
+		}
+		rows = append(rows, smartsheet.Row{ID: row, Cells: []smartsheet.Cell{{ColumnID: cols[audit.LogDisposition], Value: smartsheet.StringValue(audit.DispositionReversed)}}})
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	if err := r.renewLease(ctx); err != nil {
+		return ids, err
+	}
+	// Setting a cell to the same value again is harmless: a retried request
+	// may be replayed.
+	if _, err := upd.UpdateRows(ctx, r.opts.AuditSheetID, rows, smartsheet.UpdateRowsOptions{}); err != nil {
+		for id := range rowOf {
+			left = append(left, id)
+		}
+		slices.Sort(left)
+		return left, fmt.Errorf("set Disposition %s on %d audit rows: %w", audit.DispositionReversed, len(rows), err)
+	}
+	return nil, nil
+}
+
+func (r *Runner) pendingReversals(ctx context.Context) ([]string, error) {
+	v, ok, err := r.store.Meta(ctx, reversalsKey)
+	if err != nil || !ok || v == "" {
+		return nil, err
+	}
+	var ids []string
+	if err := json.Unmarshal([]byte(v), &ids); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", reversalsKey, err)
+	}
+	return ids, nil
+}
+
+func (r *Runner) savePendingReversals(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		v, ok, err := r.store.Meta(ctx, reversalsKey)
+		if err != nil || !ok || v == "" {
+			return err
+		}
+		return r.store.PutMeta(ctx, reversalsKey, "")
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	return r.store.PutMeta(ctx, reversalsKey, string(b))
+}
