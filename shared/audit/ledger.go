@@ -35,6 +35,12 @@ const (
 	// and a store flag an intruder could clear decides nothing. Its fields
 	// count what was adopted. It has no audit-log row.
 	EntryAdoption EntryType = "adoption"
+	// EntryDisposition records a change of an exception's review columns
+	// (Reviewer, Disposition, Resolution Note) as a run found it on the
+	// audit sheet: the new values, and who saved the row and when. Its
+	// subject is the exception's Change ID; it has no audit-log row. The
+	// review itself is audited this way.
+	EntryDisposition EntryType = "disposition"
 	// EntryUnreadable stands, when reading the ledger, for an entry the
 	// store holds but that cannot be decoded: its bytes were edited. It is
 	// never written; verification names it (see [UnreadableEntry]).

@@ -304,6 +304,13 @@ type Verification struct {
 	// Skipped says why part of the check could not run (no audit sheet, no
 	// public key), empty when everything was checked.
 	Skipped []string `json:"skipped,omitempty"`
+	// Reviews are the review columns of every exception's row as the sheet
+	// shows them (not a problem: people edit them), and ReviewChanges those
+	// that differ from what the ledger last recorded for the change: a run
+	// seals them as disposition entries. Neither is kept with a stored
+	// attestation.
+	Reviews       []Review `json:"-"`
+	ReviewChanges []Review `json:"-"`
 }
 
 // Add records problems.

@@ -81,6 +81,9 @@ func (r *Runner) Attest(ctx context.Context, run RunRecord) (Attestation, error)
 		a.Digest.Withheld = "test mode"
 		return a, nil
 	}
+	if err := r.recordReviews(ctx, &a.Verification); err != nil {
+		return a, fmt.Errorf("attest run %s: %w", run.RunID, err)
+	}
 	if a.Digest, err = r.writeDigest(ctx, run, a.Verification); err != nil {
 		return a, fmt.Errorf("attest run %s: %w", run.RunID, err)
 	}

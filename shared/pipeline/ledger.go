@@ -573,11 +573,8 @@ func auditRow(cols map[string]int64, e audit.LedgerEntry) smartsheet.Row {
 	// undoes becomes (markReversed): the pair nets out and nothing is left
 	// to act on. The review columns are not sealed.
 	if id := cols[audit.LogDisposition]; id != 0 && e.Type == audit.EntryChange {
-		switch {
-		case audit.FieldValue(e.Fields, audit.LogReverses) != "":
-			cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(audit.DispositionReversed)})
-		case audit.FieldValue(e.Fields, audit.LogUnauthorized) != audit.UnauthorizedLabel(audit.StatusAuthorized):
-			cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(audit.DispositionOpen)})
+		if d := audit.InitialDisposition(e.Fields); d != "" {
+			cells = append(cells, smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(d)})
 		}
 	}
 	return smartsheet.Row{Cells: cells}

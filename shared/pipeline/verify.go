@@ -131,7 +131,7 @@ type ledgerPass struct {
 // digests and the summary pin (filled in pinned).
 func (r *Runner) readLedger(ctx context.Context, v *audit.Verification, skip map[string]bool, pinned map[uint64]string) (ledgerPass, error) {
 	var chain audit.ChainCheck
-	lp := ledgerPass{ix: ledgerIndex{entries: make(map[string]indexed)}}
+	lp := ledgerPass{ix: ledgerIndex{entries: make(map[string]indexed), reviews: make(map[string]string)}}
 	var rowEntries uint64
 	err := r.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
 		v.Add(chain.Add(e)...)
@@ -144,6 +144,9 @@ func (r *Runner) readLedger(ctx context.Context, v *audit.Verification, skip map
 			lp.sealedBeforeAdoption = true
 			v.Add(audit.Problem{Kind: audit.ProblemEntryMissing, Seq: e.Seq, Detail: fmt.Sprintf(
 				"entry %d seals a change, but no adoption entry comes before it: the ledger's adoption entry was removed, or never written", e.Seq)})
+		}
+		if e.Type == audit.EntryDisposition || (e.HasRow() && lp.ix.reviews[e.Subject] == "") {
+			lp.ix.reviews[e.Subject] = audit.EntryReviewState(e)
 		}
 		if e.HasRow() {
 			rowEntries++
@@ -224,6 +227,10 @@ type indexed struct {
 type ledgerIndex struct {
 	entries map[string]indexed
 	layouts [][]audit.Field
+	// reviews is each change's review state as the ledger last recorded it
+	// (audit.EntryReviewState): the sheet's review columns are compared
+	// with it, to find the dispositions changed since.
+	reviews map[string]string
 }
 
 func (ix *ledgerIndex) add(e audit.LedgerEntry, skip map[string]bool) {
@@ -453,7 +460,8 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 	var pos map[int64]int       // column id → position in buf
 	var titlePos map[string]int // column title → position in buf
 	var buf []audit.SheetCell
-	return r.auditSheet.ForEachSheetPage(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{PageSize: verifyPageSize}, func(s *smartsheet.Sheet) error {
+	opts := smartsheet.GetSheetOptions{PageSize: verifyPageSize, Include: []string{smartsheet.IncludeWriterInfo}}
+	return r.auditSheet.ForEachSheetPage(ctx, r.opts.AuditSheetID, opts, func(s *smartsheet.Sheet) error {
 		if err := r.renewLease(ctx); err != nil {
 			return err
 		}
@@ -507,6 +515,7 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 					RowNumber: row.RowNumber, RowID: row.ID, Seq: in.seq, Detail: "the change is on the audit sheet more than once"})
 			default:
 				seen[in.seq] = true
+				noteReview(v, ix, id, row, cell)
 				if audit.CellsPrint(ix.layouts[in.layout], in.sealed, cell, skip) == in.print {
 					v.Matched++
 				} else {
@@ -534,6 +543,28 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 		}
 		return nil
 	})
+}
+
+// noteReview notes the review columns of an exception's row, and whether
+// they changed since the ledger last recorded them. Who changed them is the
+// row's last writer: the product never saves a row it wrote except to mark
+// it Reversed, so the last save of an exception's row is a review.
+func noteReview(v *audit.Verification, ix *ledgerIndex, id string, row *smartsheet.Row, cell func(string) audit.SheetCell) {
+	rv := audit.Review{ChangeID: id, Reviewer: cell(audit.LogReviewer).Value, Disposition: cell(audit.LogDisposition).Value,
+		Note: cell(audit.LogResolutionNote).Value}
+	if row.ModifiedBy != nil {
+		rv.By = row.ModifiedBy.Email
+		if rv.By == "" {
+			rv.By = row.ModifiedBy.Name
+		}
+	}
+	if row.ModifiedAt != nil {
+		rv.At = row.ModifiedAt.UTC()
+	}
+	v.Reviews = append(v.Reviews, rv)
+	if was, ok := ix.reviews[id]; ok && was != rv.State() {
+		v.ReviewChanges = append(v.ReviewChanges, rv)
+	}
 }
 
 // missingColumns reports, once each, the sealed columns the sheet lacks.
