@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -57,7 +58,38 @@ func BuildReport(in ReportInput) Report {
 		r.Heatmap[(int(t.Weekday())+6)%7][t.Hour()]++
 	}
 	r.Recommendations = recommend(&r, in.Changes)
+	var reviews []Review
+	if in.Integrity != nil {
+		reviews = in.Integrity.Verification.Reviews
+	}
+	r.Exceptions = buildExceptions(slices.Concat(in.History, in.Changes), reviews, in.Config, r.GeneratedAt)
+	if in.Anonymize != nil {
+		anonymizeExceptions(&r.Exceptions, in.Anonymize)
+	}
 	return r
+}
+
+// anonymizeExceptions pseudonymises the people of the exceptions: the
+// changes' authors (on copies), the reviewers and who saved the reviews.
+func anonymizeExceptions(ex *Exceptions, anon func(string) string) {
+	person := func(s string) string {
+		if strings.TrimSpace(s) == "" {
+			return s
+		}
+		return anon(s)
+	}
+	for i := range ex.List {
+		e := &ex.List[i]
+		cp := *e.Change
+		if id := cmp.Or(cp.Attribution.User, cp.Attribution.Name); id != "" && !IsAutomation(cp.Attribution) {
+			cp.Attribution.User, cp.Attribution.Name = anon(id), ""
+		}
+		e.Change = &cp
+		e.Review.Reviewer, e.Review.By = person(e.Review.Reviewer), person(e.Review.By)
+	}
+	for i := range ex.ByReviewer {
+		ex.ByReviewer[i].Label = person(ex.ByReviewer[i].Label)
+	}
 }
 
 // prepareChanges de-duplicates and orders the changes, and anonymises

@@ -286,6 +286,10 @@ type Report struct {
 	Projection *Projection
 	// Integrity is what verifying the audit log found (nil: not verified).
 	Integrity *Integrity
+	// Exceptions are the unauthorized changes of the history with their
+	// reviews: gross, net and still-open money, the open ones by age,
+	// disposition and reviewer.
+	Exceptions Exceptions
 }
 
 // Integrity is the audit log's verification and the digest signed after it,

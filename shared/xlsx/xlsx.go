@@ -52,10 +52,13 @@ const (
 	SheetDetails   = "Change Details"
 	SheetInsights  = "System Insights"
 	SheetTrends    = "Trends & Analytics"
+	// SheetExceptions is the exceptions people act on: open ones by age,
+	// disposition and reviewer.
+	SheetExceptions = "Exceptions"
 )
 
 // SheetNames lists the sheets in workbook order.
-var SheetNames = []string{SheetDashboard, SheetDetails, SheetInsights, SheetTrends}
+var SheetNames = []string{SheetDashboard, SheetDetails, SheetInsights, SheetTrends, SheetExceptions}
 
 // DetailsTable is the name of the Excel table on the Change Details sheet.
 const DetailsTable = "ChangeDetails"
@@ -109,6 +112,7 @@ func Write(w io.Writer, r audit.Report) error {
 		{SheetDetails, writeDetails},
 		{SheetInsights, writeInsights},
 		{SheetTrends, writeTrends},
+		{SheetExceptions, writeExceptions},
 	} {
 		if err := step.fn(f, st, &r); err != nil {
 			return fmt.Errorf("xlsx: sheet %q: %w", step.sheet, err)

@@ -6,11 +6,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/xuri/excelize/v2"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/local/demo"
 	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+	"github.com/fieldaudit/billing-audit/shared/xlsx"
 )
 
 var (
@@ -63,12 +66,16 @@ func TestDispositionsAreAudited(t *testing.T) {
 	sheet := s.setup.Gen.SheetIDs[0]
 	row, orig := s.closedWeekRow(t, sheet, 0)
 	price := s.setup.Columns[sheet][smartsim.ColTotalPrice]
+	var last struct {
+		sum pipeline.Summary
+		att pipeline.Attestation
+	}
 	runAndAttest := func(t *testing.T) []audit.Change {
 		t.Helper()
 		s.srv.AdvanceClock(time.Minute)
-		sum := s.run(t, nil)
-		s.attest(t, sum.Run)
-		return sum.Changes
+		last.sum = s.run(t, nil)
+		last.att = s.attest(t, last.sum.Run)
+		return last.sum.Changes
 	}
 
 	s.srv.AdvanceClock(time.Hour)
@@ -100,6 +107,10 @@ func TestDispositionsAreAudited(t *testing.T) {
 	if diff := cmp.Diff(want, s.dispositionEntries(t)); diff != "" {
 		t.Errorf("disposition entries after Priya's review (-want +got):\n%s", diff)
 	}
+	// The next workbook shows it: open, Investigating, Priya reviewing.
+	if got, want := s.openExceptions(t, last.sum, last.att), [][]string{{"Investigating", priya.Email, demo.Kim.Email}}; !cmp.Equal(got, want) {
+		t.Errorf("workbook's open exceptions (disposition, reviewer, changed by) = %q, want %q", got, want)
+	}
 
 	// Luis puts the price back.
 	s.srv.AdvanceClock(time.Hour)
@@ -128,9 +139,44 @@ func TestDispositionsAreAudited(t *testing.T) {
 		entries[1].Reviewer != priya.Email {
 		t.Errorf("disposition entries after the reversal = %+v, want Priya's, then %s Reversed (her reviewer kept)", entries, edit)
 	}
+	if got := s.openExceptions(t, last.sum, last.att); len(got) != 0 {
+		t.Errorf("workbook's open exceptions after the reversal = %q, want none", got)
+	}
 	if v := s.verify(t); !v.OK() || len(v.ReviewChanges) != 0 {
 		t.Errorf("Verify() = %s, %d review changes; want clean and none left to record", v.Summary(), len(v.ReviewChanges))
 	}
+}
+
+// openExceptions reads the Exceptions sheet of the run's workbook: each open
+// exception's disposition, reviewer and author.
+func (s *stack) openExceptions(t *testing.T, sum pipeline.Summary, att pipeline.Attestation) [][]string {
+	t.Helper()
+	res, err := s.runner(t, nil).Report(context.Background(), sum.Run, pipeline.ReportOptions{
+		Workbook: xlsx.Workbook{}, Sink: dirSink(t.TempDir()), Findings: sum.Findings, Force: true, Integrity: att.Integrity(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenFile(res.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows(xlsx.SheetExceptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	in := false
+	for _, r := range rows {
+		switch {
+		case len(r) > 0 && r[0] == "Work Request #":
+			in = true
+		case in && len(r) >= 11:
+			out = append(out, []string{r[8], r[9], r[10]})
+		}
+	}
+	return out
 }
 
 // auditColumn is the id of an audit-sheet column.

@@ -1,0 +1,83 @@
+package audit
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/shopspring/decimal"
+)
+
+func TestBuildExceptions(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	week := time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC) // closed 2026-11-16 00:00 (+ grace)
+	cfg := DefaultConfig()
+	at := func(d time.Time) *time.Time { return &d }
+	change := func(id string, status Status, impact string, detectedDaysAgo int) Change {
+		return Change{ChangeID: id, Status: status, Impact: decimal.RequireFromString(impact), WeekEnding: week,
+			Kind: KindValueChanged, DetectedAt: now.AddDate(0, 0, -detectedDaysAgo)}
+	}
+	orig := change("orig", StatusUnauthorized, "4350", 12)
+	back := change("back", StatusUnauthorized, "-4350", 5)
+	back.Reverses = "orig"
+	open := change("open", StatusUnauthorized, "250", 10)
+	open.Attribution.Time = at(week.AddDate(0, 0, 4)) // made 3 days after the cutoff
+	approved := change("approved", StatusUnauthorized, "100", 40)
+	review := change("review", StatusNeedsReview, "75", 100)
+	fine := change("fine", StatusAuthorized, "999", 1)
+	history := []Change{orig, back, open, approved, review, fine, open} // open twice: de-duplicated
+	reviews := []Review{
+		{ChangeID: "orig", Disposition: DispositionReversed},
+		{ChangeID: "back", Disposition: DispositionReversed},
+		{ChangeID: "open", Reviewer: "priya@x", Disposition: DispositionInvestigating},
+		{ChangeID: "approved", Reviewer: "priya@x", Disposition: DispositionApproved},
+		// "review" is not on the sheet: it keeps the product's Open.
+	}
+	ex := buildExceptions(history, reviews, cfg, now)
+
+	type money struct{ Gross, Net, Open string }
+	if got, want := (money{ex.Gross.String(), ex.Net.String(), ex.Open.String()}), (money{"4700", "350", "325"}); got != want {
+		t.Errorf("gross, net, open = %+v, want %+v", got, want)
+	}
+	if ex.Count != 4 || ex.OpenCount != 2 || !ex.Reviewed {
+		t.Errorf("Count, OpenCount, Reviewed = %d, %d, %t; want 4, 2, true", ex.Count, ex.OpenCount, ex.Reviewed)
+	}
+	type row struct {
+		ID          string
+		Age, After  int
+		Disposition string
+	}
+	var list []row
+	for _, e := range ex.List {
+		list = append(list, row{e.Change.ChangeID, e.AgeDays, e.DaysAfterClose, e.Review.Disposition})
+	}
+	wantList := []row{{"review", 100, 0, DispositionOpen}, {"open", 10, 3, DispositionInvestigating}}
+	if diff := cmp.Diff(wantList, list); diff != "" {
+		t.Errorf("open exceptions, oldest first (-want +got):\n%s", diff)
+	}
+	counts := func(ts []ExceptionTotal) map[string]int {
+		m := map[string]int{}
+		for _, t := range ts {
+			m[t.Label] = t.Count
+		}
+		return m
+	}
+	if diff := cmp.Diff(map[string]int{"0–7 days": 0, "8–30 days": 1, "31–90 days": 0, "over 90 days": 1}, counts(ex.ByAge)); diff != "" {
+		t.Errorf("by age (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int{DispositionOpen: 1, DispositionInvestigating: 1, DispositionApproved: 1, DispositionReversed: 2, DispositionInvoiced: 0},
+		counts(ex.ByDisposition)); diff != "" {
+		t.Errorf("by disposition (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int{"priya@x": 1, "": 1}, counts(ex.ByReviewer)); diff != "" {
+		t.Errorf("open ones by reviewer (-want +got):\n%s", diff)
+	}
+
+	// Without review columns (no verification), each exception keeps the
+	// disposition the product gave it: the reversal pair is Reversed, the
+	// rest Open.
+	bare := buildExceptions(history, nil, cfg, now)
+	if bare.Reviewed || bare.OpenCount != 3 || bare.Open.String() != "425" {
+		t.Errorf("without reviews: Reviewed %t, %d open, %s open impact; want false, 3, 425", bare.Reviewed, bare.OpenCount, bare.Open)
+	}
+}
