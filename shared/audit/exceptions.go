@@ -160,7 +160,9 @@ func sortedTotals(m map[string]*ExceptionTotal) []ExceptionTotal {
 	for _, t := range m {
 		out = append(out, *t)
 	}
-	slices.SortFunc(out, func(a, b ExceptionTotal) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Label, b.Label)) })
+	slices.SortFunc(out, func(a, b ExceptionTotal) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Label, b.Label))
+	})
 	return out
 }
 
