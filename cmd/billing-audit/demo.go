@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/local/demo"
 	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
 )
 
 // demoToken is the simulator's token in the demo; it grants nothing elsewhere.
@@ -62,8 +64,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 	if err := setup(ctx, d.a, stdout); err != nil {
 		return err
 	}
-	auditID, err := d.audit(ctx, scn)
+	auditID, sum, err := d.audit(ctx, scn)
 	if err != nil {
+		return err
+	}
+	if err := d.followUp(ctx, auditID, sum); err != nil {
 		return err
 	}
 	return d.tamper(ctx, auditID)
@@ -107,15 +112,15 @@ func (d *demoRun) openApp(scn *demo.Setup) (*app, error) {
 // audit takes the baseline, applies the scripted edits and runs the audit,
 // which must find exactly the expected changes; it returns the audit-log
 // sheet's id.
-func (d *demoRun) audit(ctx context.Context, scn *demo.Setup) (int64, error) {
+func (d *demoRun) audit(ctx context.Context, scn *demo.Setup) (int64, pipeline.Summary, error) {
 	stdout := d.stdout
 	fmt.Fprintln(stdout, "\n== Baseline scan")
 	if _, err := runAudit(ctx, d.a, stdout, newProgress(d.stderr, d.a.requests), d.logger, false); err != nil {
-		return 0, err
+		return 0, pipeline.Summary{}, err
 	}
 	expected, err := scn.Script(d.srv)
 	if err != nil {
-		return 0, fmt.Errorf("apply scripted edits: %w", err)
+		return 0, pipeline.Summary{}, fmt.Errorf("apply scripted edits: %w", err)
 	}
 	fmt.Fprintf(stdout, "\n== Scripted edits applied by Kim, Raj, Jesse, Dana and an automation (%d expected findings, plus a same-value save)\n", len(expected))
 	for _, e := range expected {
@@ -124,17 +129,64 @@ func (d *demoRun) audit(ctx context.Context, scn *demo.Setup) (int64, error) {
 	fmt.Fprintln(stdout, "\n== Audit run")
 	sum, err := runAudit(ctx, d.a, stdout, newProgress(d.stderr, d.a.requests), d.logger, false)
 	if err != nil {
-		return 0, err
+		return 0, sum, err
 	}
 	auditID, _ := d.a.auditSheetID(ctx)
 	if err := d.srv.SaveFile(d.statePath); err != nil {
-		return 0, err
+		return 0, sum, err
 	}
 	fmt.Fprintf(stdout, "\nFound %d of %d expected changes; %d change rows now on the audit-log sheet %d, each sealed in the ledger.\n", len(sum.Changes), len(expected), len(sum.Written), auditID)
 	if len(sum.Changes) != len(expected) {
-		return 0, fmt.Errorf("the audit found %d changes, the scenario made %d", len(sum.Changes), len(expected))
+		return 0, sum, fmt.Errorf("the audit found %d changes, the scenario made %d", len(sum.Changes), len(expected))
 	}
-	return auditID, nil
+	return auditID, sum, nil
+}
+
+// followUp plays the day after: Raj puts a price back and Priya takes up an
+// exception on the audit sheet; the next audit logs the reversal (and marks
+// the change Reversed) and seals her review in the ledger.
+func (d *demoRun) followUp(ctx context.Context, auditID int64, sum pipeline.Summary) error {
+	stdout := d.stdout
+	d.srv.AdvanceClock(time.Hour)
+	f, err := demo.FollowUps(d.srv, auditID, sum.Changes)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n== The next day: %s puts WR %s's %s back to %s; %s marks WR %s's change %s on the audit sheet\n",
+		demo.Raj.Name, f.PutBack.WorkRequest, f.PutBack.Column, f.PutBack.OldValue, demo.Priya.Name, f.Reviewed.WorkRequest, audit.DispositionInvestigating)
+	d.srv.AdvanceClock(time.Minute)
+	fmt.Fprintln(stdout, "\n== Audit run")
+	next, err := runAudit(ctx, d.a, stdout, newProgress(d.stderr, d.a.requests), d.logger, false)
+	if err != nil {
+		return err
+	}
+	var reversal *audit.Change
+	for i, c := range next.Changes {
+		if c.Reverses == f.PutBack.ChangeID {
+			reversal = &next.Changes[i]
+		}
+	}
+	if reversal == nil {
+		return fmt.Errorf("the audit did not log %s's put-back as a reversal of change %s", demo.Raj.Name, f.PutBack.ChangeID)
+	}
+	fmt.Fprintf(stdout, "\nReversal: change %s (%s, %s → %s by %s) reverses change %s; both rows are now Disposition %s, and the pair nets to zero.\n",
+		reversal.ChangeID, reversal.Column, reversal.OldValue, reversal.NewValue, reversal.Attribution.User, f.PutBack.ChangeID, audit.DispositionReversed)
+	var reviews []audit.Review
+	err = d.a.store.LedgerEntries(ctx, 1, func(e audit.LedgerEntry) error {
+		if e.Type == audit.EntryDisposition {
+			reviews = append(reviews, audit.ReviewOf(e))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(reviews, func(r audit.Review) bool { return r.ChangeID == f.Reviewed.ChangeID && r.By == demo.Priya.Email }) {
+		return fmt.Errorf("the ledger has no disposition entry by %s for change %s", demo.Priya.Email, f.Reviewed.ChangeID)
+	}
+	fmt.Fprintf(stdout, "Dispositions sealed in the ledger: %d (%s's review of WR %s among them); the workbook's Exceptions sheet lists what is still open.\n",
+		len(reviews), demo.Priya.Name, f.Reviewed.WorkRequest)
+	return d.srv.SaveFile(d.statePath)
 }
 
 // tamper edits the audit-log sheet as an insider would and checks that

@@ -44,6 +44,10 @@ func TestDemoCommand(t *testing.T) {
 	for _, want := range []string{
 		"Found 10 of 10 expected changes; 10 change rows now on the audit-log sheet",
 		"audit log verified: 10 audit rows match 10 ledger entries",
+		"Reversal: change ",
+		"both rows are now Disposition Reversed",
+		"Dispositions sealed in the ledger: 2 (Priya Shah's review",
+		"audit log verified: 11 audit rows match 11 ledger entries",
 		"Audit log: TAMPERING DETECTED: 3 problems (1 ALTERED_CELL, 1 DELETED_ROW, 1 FORGED_ROW)",
 	} {
 		if !strings.Contains(stdout, want) {
