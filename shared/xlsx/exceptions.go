@@ -14,18 +14,20 @@ import (
 func writeExceptions(f *excelize.File, st *styles, r *audit.Report) error {
 	ex := r.Exceptions
 	g := &grid{f: f, sheet: SheetExceptions}
-	g.widths(30, 12, 15, 14, 14, 22, 28, 16, 16, 24, 36)
+	g.widths(34, 12, 14, 15, 16, 22, 32, 14, 16, 30, 32)
+	printLandscape(g)
 	g.set(1, 1, "Exceptions", st.title)
 	basis := "Dispositions as the audit sheet showed them when this run verified it; set them there (Reviewer, Disposition, Resolution Note)."
 	if !ex.Reviewed {
 		basis = "The audit sheet was not read for this workbook: each exception shows the disposition the product gave it (Open; Reversed when the value was put back)."
 	}
-	g.set(1, 2, fmt.Sprintf("Unauthorized changes and changes to review of the last %d weeks. %s", audit.TrendWeeks, basis), st.note)
+	g.set(1, 2, fmt.Sprintf("Unauthorized changes and changes to review of the last %d weeks. Gross counts the money moved by each (a reversal not again), net what it adds to the bill.", audit.TrendWeeks), st.note)
+	g.set(1, 3, basis, st.note)
 
-	row := writeMeasures(g, st, 3, []measure{
+	row := writeMeasures(g, st, 4, []measure{
 		{"Unauthorized changes", ex.Count, st.integer},
-		{"Gross impact (Σ|impact|, reversals not counted)", ex.Gross, st.money},
-		{"Net impact (reversals net out)", ex.Net, st.money},
+		{"Gross impact (Σ|impact|)", ex.Gross, st.money},
+		{"Net impact (a reversal nets out)", ex.Net, st.money},
 		{"Still open: exceptions", ex.OpenCount, st.integer},
 		{"Still open: net impact", ex.Open, st.moneyBold},
 	})
@@ -42,6 +44,20 @@ func writeExceptions(f *excelize.File, st *styles, r *audit.Report) error {
 	row = writeExceptionTotals(g, st, row+2, "Open exceptions by reviewer", "Reviewer", reviewers)
 	writeOpenList(g, st, r, row+2)
 	return g.err
+}
+
+// printLandscape sets the sheet to print landscape, fitted to one page wide
+// (as many pages down as it needs).
+func printLandscape(g *grid) {
+	if g.err != nil {
+		return
+	}
+	landscape, one, any := "landscape", 1, 0
+	g.err = g.f.SetPageLayout(g.sheet, &excelize.PageLayoutOptions{Orientation: &landscape, FitToWidth: &one, FitToHeight: &any})
+	if g.err == nil {
+		fit := true
+		g.err = g.f.SetSheetProps(g.sheet, &excelize.SheetPropsOptions{FitToPage: &fit})
+	}
 }
 
 func writeExceptionTotals(g *grid, st *styles, row int, title, first string, ts []audit.ExceptionTotal) int {
