@@ -460,6 +460,7 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 	var pos map[int64]int       // column id → position in buf
 	var titlePos map[string]int // column title → position in buf
 	var buf []audit.SheetCell
+	v.Reviews = []audit.Review{} // read, even if no row has any
 	opts := smartsheet.GetSheetOptions{PageSize: verifyPageSize, Include: []string{smartsheet.IncludeWriterInfo}}
 	return r.auditSheet.ForEachSheetPage(ctx, r.opts.AuditSheetID, opts, func(s *smartsheet.Sheet) error {
 		if err := r.renewLease(ctx); err != nil {
