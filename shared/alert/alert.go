@@ -77,8 +77,12 @@ func (w webhook) redacted(s string) string {
 		return s
 	}
 	s = strings.ReplaceAll(s, w.url, "[redacted]")
-	if u, err := url.Parse(w.url); err == nil && u.Path != "" && u.Path != "/" {
-		s = strings.ReplaceAll(s, u.Path, "[redacted]")
+	if u, err := url.Parse(w.url); err == nil {
+		for _, part := range []string{u.Path, u.RawQuery} {
+			if len(part) > 1 { // not "" or "/"
+				s = strings.ReplaceAll(s, part, "[redacted]")
+			}
+		}
 	}
 	return s
 }

@@ -30,7 +30,7 @@ func newReceiver(t *testing.T, secretPath string) *receiver {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.tries++
-		if req.Method != http.MethodPost || req.URL.Path != r.secretPath || req.Header.Get("Content-Type") != "application/json" {
+		if req.Method != http.MethodPost || req.URL.RequestURI() != r.secretPath || req.Header.Get("Content-Type") != "application/json" {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
