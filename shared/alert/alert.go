@@ -290,3 +290,17 @@ func Text(n pipeline.Notice, loc *time.Location) (subject, body string) {
 	}
 	return subject, b.String()
 }
+
+// Channels are the webhook channels whose URL is set, named as the store
+// records them ("slack", "teams"): the one builder of the CLI and the
+// functions.
+func Channels(slackURL, teamsURL string, opts Options) []pipeline.AlertChannel {
+	var out []pipeline.AlertChannel
+	if slackURL != "" {
+		out = append(out, pipeline.AlertChannel{Name: "slack", Notifier: NewSlack(slackURL, opts)})
+	}
+	if teamsURL != "" {
+		out = append(out, pipeline.AlertChannel{Name: "teams", Notifier: NewTeams(teamsURL, opts)})
+	}
+	return out
+}
