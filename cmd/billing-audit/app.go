@@ -350,6 +350,7 @@ func printSummary(w io.Writer, sum pipeline.Summary, cfg config.Config) {
 	}
 	for _, a := range sum.Alerts {
 		switch {
+		case a.Alerts == 0 && a.Err == nil: // nothing was owed on this channel
 		case a.Err != nil && a.Digest:
 			fmt.Fprintf(w, "  alerts on %s: the digest of %d changes was not delivered; the next run retries it (%v)\n", a.Channel, a.Alerts, a.Err)
 		case a.Err != nil:

@@ -216,10 +216,13 @@ func (r *Runner) alert(ctx context.Context, recs []ChangeRecord) []AlertResult {
 		ids[i] = rec.Change.ChangeID
 	}
 	due := make([][]ChangeRecord, len(r.opts.Alerts))
+	results := make([]AlertResult, len(r.opts.Alerts))
 	needed := map[int64]bool{} // audit rows to link
 	for i, ch := range r.opts.Alerts {
+		results[i].Channel = ch.Name
 		sent, err := r.store.AlertsSent(ctx, ch.Name, ids)
 		if err != nil {
+			results[i].Err = fmt.Errorf("alert channel %s: read what was sent: %w", ch.Name, err)
 			r.log.WarnContext(ctx, "alerts not sent", slog.String("channel", ch.Name),
 				slog.String("step", "read what was sent"), slog.Any("error", err))
 			continue
@@ -234,13 +237,12 @@ func (r *Runner) alert(ctx context.Context, recs []ChangeRecord) []AlertResult {
 		}
 	}
 	if !slices.ContainsFunc(due, func(d []ChangeRecord) bool { return len(d) > 0 }) {
-		return nil
+		return results
 	}
 	sheetURL, rowURLs := r.auditLinks(ctx, needed)
-	results := make([]AlertResult, len(r.opts.Alerts))
 	var wg sync.WaitGroup
 	for i, ch := range r.opts.Alerts {
-		results[i] = AlertResult{Channel: ch.Name, Alerts: len(due[i])}
+		results[i].Alerts = len(due[i])
 		if len(due[i]) == 0 {
 			continue
 		}
