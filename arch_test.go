@@ -66,8 +66,12 @@ func TestArchitecture(t *testing.T) {
 			patterns:  []string{"./cmd/billing-audit"},
 			forbidden: []string{"testing", module + "shared/local/smartsimtest", module + "shared/local/localstacktest"}},
 		{name: "adapters do not reach into the local tooling",
-			patterns:  []string{"./shared/smartsheet", "./shared/aws/...", "./shared/bolt", "./shared/xlsx", "./shared/digestfile", "./shared/listen"},
+			patterns:  []string{"./shared/smartsheet", "./shared/aws/...", "./shared/bolt", "./shared/xlsx", "./shared/digestfile", "./shared/listen", "./shared/alert"},
 			forbidden: []string{module + "shared/local/", module + "cmd/", "testing"}},
+		{name: "the alert channels depend on the pipeline's port, not on a store or another adapter",
+			patterns: []string{"./shared/alert", "./shared/aws/snsalert"},
+			forbidden: []string{"go.etcd.io/bbolt", "github.com/xuri/excelize", module + "shared/bolt", module + "shared/aws/dynamo",
+				module + "shared/config", module + "shared/xlsx"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fieldaudit/billing-audit/shared/alert"
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/bolt"
 	"github.com/fieldaudit/billing-audit/shared/config"
@@ -115,6 +116,8 @@ func (a *app) runner(ctx context.Context, logger *slog.Logger, progress pipeline
 		WebhookRecords: a.store, Users: a.client,
 		WebhookAPI: a.client, WebhookSecrets: a.store,
 		Digests: a.digests,
+		// Alerts: ALERT_SLACK_WEBHOOK_URL and ALERT_TEAMS_WEBHOOK_URL, when set.
+		Alerts: alert.Channels(cfg.AlertSlackWebhookURL.Reveal(), cfg.AlertTeamsWebhookURL.Reveal(), alert.Options{Location: cfg.Location}),
 	}
 	if a.signer != nil {
 		ports.Signer = a.signer
@@ -346,6 +349,19 @@ func printSummary(w io.Writer, sum pipeline.Summary, cfg config.Config) {
 				break
 			}
 			fmt.Fprintf(w, "  %s %s row %d %s: %s\n", f.Kind, f.SheetName, f.RowNumber, f.Column, f.Message)
+		}
+	}
+	for _, a := range sum.Alerts {
+		switch {
+		case a.Alerts == 0 && a.Err == nil: // nothing was owed on this channel
+		case a.Err != nil && a.Digest:
+			fmt.Fprintf(w, "  alerts on %s: the digest of %d changes was not delivered; the next run retries it (%v)\n", a.Channel, a.Alerts, a.Err)
+		case a.Err != nil:
+			fmt.Fprintf(w, "  alerts on %s: %d of %d delivered; the next run retries the rest (%v)\n", a.Channel, a.Notices, a.Alerts, a.Err)
+		case a.Digest:
+			fmt.Fprintf(w, "  alerts on %s: %d changes in one digest\n", a.Channel, a.Alerts)
+		default:
+			fmt.Fprintf(w, "  alerts on %s: %d sent\n", a.Channel, a.Notices)
 		}
 	}
 	_ = cfg

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,7 +31,8 @@ func cleanEnv(t *testing.T) {
 	t.Chdir(t.TempDir())
 	for _, k := range []string{"SMARTSHEET_API_TOKEN", "SMARTSHEET_BASE_URL", "AUDIT_SHEET_ID", "SOURCE_SHEET_IDS", "SOURCE_FOLDER_IDS",
 		"TRACK_COLUMNS", "AUDIT_TIMEZONE", "GRACE_PERIOD", "HIGH_RISK_THRESHOLD", "MEDIUM_RISK_THRESHOLD", "SKIP_CELL_HISTORY",
-		"STATE_DIR", "TEST_MODE", "OUTPUT_DIR", "ANONYMIZE_USERS", "ANONYMIZE_KEY", "WEBHOOK_CALLBACK_URL", "WEBHOOK_SECRET_OVERLAP"} {
+		"STATE_DIR", "TEST_MODE", "OUTPUT_DIR", "ANONYMIZE_USERS", "ANONYMIZE_KEY", "WEBHOOK_CALLBACK_URL", "WEBHOOK_SECRET_OVERLAP",
+		"ALERT_SLACK_WEBHOOK_URL", "ALERT_TEAMS_WEBHOOK_URL", "ALERT_MIN_RISK", "ALERT_DIGEST_OVER"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -115,9 +119,18 @@ func TestSetupAndRunAgainstSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A Slack webhook: a local receiver counting the posts.
+	var posts atomic.Int32
+	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/services/T0/B0/slack-secret-456" {
+			posts.Add(1)
+		}
+	}))
+	t.Cleanup(slack.Close)
 	// Settings from a .env file, the way an operator keeps them.
 	env := "SMARTSHEET_API_TOKEN=secret-token-123\nSMARTSHEET_BASE_URL=" + srv.URL() +
-		"\nSOURCE_FOLDER_IDS=" + strconv.FormatInt(gen.FolderID, 10) + "\nSTATE_DIR=state\n"
+		"\nSOURCE_FOLDER_IDS=" + strconv.FormatInt(gen.FolderID, 10) + "\nSTATE_DIR=state\n" +
+		"ALERT_SLACK_WEBHOOK_URL=" + slack.URL + "/services/T0/B0/slack-secret-456\n"
 	if err := os.WriteFile(".env", []byte(env), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +183,12 @@ func TestSetupAndRunAgainstSimulator(t *testing.T) {
 	code, out, stderr = runCLI(t, "run")
 	if code != 0 || !strings.Contains(out, "audit rows written 1") || !strings.Contains(out, "audit log verified: 1 audit row matches 1 ledger entry") {
 		t.Fatalf("run after an edit = exit %d\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "alerts on slack: 1 sent") || posts.Load() != 1 {
+		t.Errorf("run after an unauthorized edit: %d Slack posts, output\n%s\nwant one alert", posts.Load(), out)
+	}
+	if strings.Contains(out+stderr, "slack-secret-456") {
+		t.Error("the Slack webhook URL appears in the output")
 	}
 	auditID, _ := strconv.ParseInt(m1[1], 10, 64)
 	audited, _ := srv.Sheet(auditID)

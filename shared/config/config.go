@@ -13,10 +13,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fieldaudit/billing-audit/shared/audit"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/shopspring/decimal"
 )
 
@@ -66,6 +69,16 @@ type Config struct {
 	WebhookCallbackURL string
 	// WebhookSecretOverlap is how long a rotated webhook secret stays valid.
 	WebhookSecretOverlap time.Duration
+	// AlertSlackWebhookURL and AlertTeamsWebhookURL are the alert channels'
+	// webhooks (empty: that channel off). They are credentials: Secret, so
+	// never printed; in AWS they come from Secrets Manager instead
+	// (ALERT_WEBHOOKS_SECRET_ARN).
+	AlertSlackWebhookURL Secret
+	AlertTeamsWebhookURL Secret
+	// AlertMinRisk is the least risk of an unauthorized change alerted;
+	// AlertDigestOver the most alerts of one send posted one by one.
+	AlertMinRisk    audit.Risk
+	AlertDigestOver int
 }
 
 // Secret is a string that never prints.
@@ -119,6 +132,10 @@ func Load(getenv Getenv) (Config, error) {
 		AnonymizeKey:         Secret(getenv("ANONYMIZE_KEY")),
 		WebhookCallbackURL:   p.str("WEBHOOK_CALLBACK_URL", ""),
 		WebhookSecretOverlap: p.duration("WEBHOOK_SECRET_OVERLAP", DefaultSecretOverlap),
+		AlertSlackWebhookURL: Secret(strings.TrimSpace(getenv("ALERT_SLACK_WEBHOOK_URL"))),
+		AlertTeamsWebhookURL: Secret(strings.TrimSpace(getenv("ALERT_TEAMS_WEBHOOK_URL"))),
+		AlertMinRisk:         audit.Risk(strings.ToUpper(p.str("ALERT_MIN_RISK", string(pipeline.DefaultAlertMinRisk)))),
+		AlertDigestOver:      p.positive("ALERT_DIGEST_OVER", pipeline.DefaultAlertDigestOver),
 	}
 	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		p.fail("SMARTSHEET_BASE_URL", "must start with http:// or https://")
@@ -131,6 +148,14 @@ func Load(getenv Getenv) (Config, error) {
 	}
 	if c.WebhookSecretOverlap <= 0 {
 		p.fail("WEBHOOK_SECRET_OVERLAP", "must be positive")
+	}
+	for name, u := range map[string]Secret{"ALERT_SLACK_WEBHOOK_URL": c.AlertSlackWebhookURL, "ALERT_TEAMS_WEBHOOK_URL": c.AlertTeamsWebhookURL} {
+		if u != "" && !strings.HasPrefix(u.Reveal(), "https://") && !strings.HasPrefix(u.Reveal(), "http://") {
+			p.fail(name, "must start with https:// (or http:// for a local receiver)") // never the value: it is a secret
+		}
+	}
+	if !slices.Contains([]audit.Risk{audit.RiskLow, audit.RiskMedium, audit.RiskHigh}, c.AlertMinRisk) {
+		p.fail("ALERT_MIN_RISK", "must be LOW, MEDIUM or HIGH")
 	}
 	if c.Grace < 0 {
 		p.fail("GRACE_PERIOD", "must not be negative")

@@ -16,7 +16,8 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.BaseURL != DefaultBaseURL || c.Location != time.UTC || c.Grace != 0 ||
 		c.HighRisk.String() != "1000" || c.MediumRisk.String() != "100" || c.StateDir != DefaultStateDir ||
-		c.WebhookCallbackURL != "" || c.WebhookSecretOverlap != DefaultSecretOverlap {
+		c.WebhookCallbackURL != "" || c.WebhookSecretOverlap != DefaultSecretOverlap ||
+		c.AlertSlackWebhookURL != "" || c.AlertTeamsWebhookURL != "" || c.AlertMinRisk != "HIGH" || c.AlertDigestOver != 10 {
 		t.Errorf("Load(empty) = %+v, want defaults", c)
 	}
 }
@@ -28,6 +29,8 @@ func TestLoadValues(t *testing.T) {
 		"HIGH_RISK_THRESHOLD": "5000", "MEDIUM_RISK_THRESHOLD": "250.50", "SKIP_CELL_HISTORY": "true",
 		"TEST_MODE": "1", "AUDIT_SHEET_ID": "77",
 		"WEBHOOK_CALLBACK_URL": "https://hooks.example.com/webhooks/smartsheet", "WEBHOOK_SECRET_OVERLAP": "30m",
+		"ALERT_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/x", "ALERT_TEAMS_WEBHOOK_URL": " https://prod.example.com/workflows/1 ",
+		"ALERT_MIN_RISK": "medium", "ALERT_DIGEST_OVER": "25",
 	}))
 	if err != nil {
 		t.Fatalf("Load() error = %v", err)
@@ -37,7 +40,9 @@ func TestLoadValues(t *testing.T) {
 	}
 	if c.Location.String() != "America/Chicago" || c.Grace != 36*time.Hour || !c.SkipCellHistory || !c.TestMode ||
 		c.AuditSheetID != 77 || c.MediumRisk.String() != "250.5" ||
-		c.WebhookCallbackURL != "https://hooks.example.com/webhooks/smartsheet" || c.WebhookSecretOverlap != 30*time.Minute {
+		c.WebhookCallbackURL != "https://hooks.example.com/webhooks/smartsheet" || c.WebhookSecretOverlap != 30*time.Minute ||
+		c.AlertSlackWebhookURL.Reveal() != "https://hooks.slack.com/services/T0/B0/x" ||
+		c.AlertTeamsWebhookURL.Reveal() != "https://prod.example.com/workflows/1" || c.AlertMinRisk != "MEDIUM" || c.AlertDigestOver != 25 {
 		t.Errorf("Load() = %+v", c)
 	}
 }
@@ -57,6 +62,10 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"bad rate", "SMARTSHEET_REQUESTS_PER_MINUTE", "0"},
 		{"bad callback", "WEBHOOK_CALLBACK_URL", "hooks.example.com/x"},
 		{"bad overlap", "WEBHOOK_SECRET_OVERLAP", "0s"},
+		{"bad slack url", "ALERT_SLACK_WEBHOOK_URL", "hooks.slack.com/services/x"},
+		{"bad teams url", "ALERT_TEAMS_WEBHOOK_URL", "ftp://x"},
+		{"bad risk", "ALERT_MIN_RISK", "SEVERE"},
+		{"bad digest", "ALERT_DIGEST_OVER", "0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,11 +78,19 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestSecretNeverPrints(t *testing.T) {
-	c, _ := Load(env(map[string]string{"SMARTSHEET_API_TOKEN": "very-secret-token"}))
+	c, _ := Load(env(map[string]string{"SMARTSHEET_API_TOKEN": "very-secret-token",
+		"ALERT_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/very-secret-slack", "ALERT_TEAMS_WEBHOOK_URL": "https://x/very-secret-teams"}))
 	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), c.Token.String()} {
-		if strings.Contains(s, "very-secret-token") {
-			t.Fatalf("formatted config leaks the token: %s", s)
+		for _, secret := range []string{"very-secret-token", "very-secret-slack", "very-secret-teams"} {
+			if strings.Contains(s, secret) {
+				t.Fatalf("formatted config leaks %s: %s", secret, s)
+			}
 		}
+	}
+	// A bad URL is reported without its value.
+	_, err := Load(env(map[string]string{"ALERT_SLACK_WEBHOOK_URL": "hooks.slack.com/very-secret-slack"}))
+	if err == nil || strings.Contains(err.Error(), "very-secret-slack") {
+		t.Errorf("Load(bad ALERT_SLACK_WEBHOOK_URL) error = %v, want one without the value", err)
 	}
 	if c.Token.Reveal() != "very-secret-token" {
 		t.Errorf("Reveal() = %q", c.Token.Reveal())

@@ -25,6 +25,11 @@ const (
 	EnvDigestRetentionDays = "DIGEST_RETENTION_DAYS"
 	// EnvLogLevel is the functions' log level: DEBUG, INFO, WARN or ERROR.
 	EnvLogLevel = "LOG_LEVEL"
+	// EnvAlertTopicARN is the SNS topic of the alerts (e-mail, SMS).
+	EnvAlertTopicARN = "ALERT_TOPIC_ARN"
+	// EnvAlertWebhooksSecretARN is the Secrets Manager secret holding the
+	// alert webhook URLs, JSON {"slack": "<url>", "teams": "<url>"}.
+	EnvAlertWebhooksSecretARN = "ALERT_WEBHOOKS_SECRET_ARN"
 )
 
 // DefaultDigestRetentionDays is template.yaml's DigestRetentionDays default:
@@ -54,6 +59,11 @@ type Function struct {
 	// drops JSON lines below the latter, so both must say DEBUG for a debug
 	// line to reach CloudWatch.
 	LogLevel slog.Level
+	// AlertTopicARN and AlertWebhooksSecretARN are the alert channels in
+	// AWS: the SNS topic, and the secret with the Slack and Teams URLs
+	// (either empty: that part off).
+	AlertTopicARN          string
+	AlertWebhooksSecretARN string
 }
 
 // LoadFunction reads a function's configuration; the variables in need must
@@ -76,6 +86,9 @@ func LoadFunction(getenv Getenv, need ...string) (Function, error) {
 		DigestKeyID:         p.raw(EnvDigestKeyID),
 		DigestBucket:        p.raw(EnvDigestBucket),
 		DigestRetentionDays: p.positive(EnvDigestRetentionDays, DefaultDigestRetentionDays),
+
+		AlertTopicARN:          p.raw(EnvAlertTopicARN),
+		AlertWebhooksSecretARN: p.raw(EnvAlertWebhooksSecretARN),
 	}
 	level, err := ParseLogLevel(p.raw(EnvLogLevel))
 	if err != nil {

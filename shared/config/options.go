@@ -34,6 +34,10 @@ type Ports struct {
 	// Signer no digest is written; Digests alone are still verified.
 	Signer  pipeline.Signer
 	Digests pipeline.DigestStore
+	// Alerts are the alert channels: Slack and Teams (alert.Channels, from
+	// the URLs of the settings or, in AWS, of the secret) and in AWS the SNS
+	// topic. None: no alerts.
+	Alerts []pipeline.AlertChannel
 }
 
 // AuditConfig is the domain's configuration: the defaults with the tracked
@@ -70,6 +74,9 @@ func (c Config) PipelineOptions(p Ports) pipeline.Options {
 		WebhookSecrets:     p.WebhookSecrets,
 		Signer:             p.Signer,
 		Digests:            p.Digests,
+		Alerts:             p.Alerts,
+		AlertMinRisk:       c.AlertMinRisk,
+		AlertDigestOver:    c.AlertDigestOver,
 	}
 	if p.WebhookRecords != nil {
 		opts.Webhooks = pipeline.WebhookAttributor(p.WebhookRecords, p.Users)

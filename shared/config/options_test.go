@@ -51,6 +51,9 @@ type optionValues struct {
 	CallbackURL                        string
 	HasWebhookAPI, HasWebhookSecrets   bool
 	HasSigner, HasDigests, HasWebhooks bool
+	AlertChannels                      []string
+	AlertMinRisk                       audit.Risk
+	AlertDigestOver                    int
 }
 
 func valuesOf(o pipeline.Options) optionValues {
@@ -62,8 +65,19 @@ func valuesOf(o pipeline.Options) optionValues {
 		PerMinute: o.RequestsPerMinute, HistoryPerMinute: o.HistoryPerMinute, CallbackURL: o.WebhookCallbackURL,
 		HasWebhookAPI: o.WebhookAPI != nil, HasWebhookSecrets: o.WebhookSecrets != nil,
 		HasSigner: o.Signer != nil, HasDigests: o.Digests != nil, HasWebhooks: o.Webhooks != nil,
+		AlertChannels: channelNames(o.Alerts), AlertMinRisk: o.AlertMinRisk, AlertDigestOver: o.AlertDigestOver,
 	}
 }
+
+func channelNames(cs []pipeline.AlertChannel) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+type fakeNotifier struct{ pipeline.Notifier }
 
 func TestPipelineOptions(t *testing.T) {
 	settings := map[string]string{
@@ -72,11 +86,13 @@ func TestPipelineOptions(t *testing.T) {
 		"MEDIUM_RISK_THRESHOLD": "250", "SKIP_CELL_HISTORY": "true", "TEST_MODE": "true",
 		"SMARTSHEET_REQUESTS_PER_MINUTE": "120", "SMARTSHEET_HISTORY_PER_MINUTE": "10",
 		"WEBHOOK_CALLBACK_URL": "https://hooks.example.com/webhooks/smartsheet",
+		"ALERT_MIN_RISK":       "MEDIUM", "ALERT_DIGEST_OVER": "3",
 	}
 	fromSettings := optionValues{
 		Track: []string{"Pole #"}, Zone: "America/Chicago", Grace: 36 * time.Hour, High: "5000", Medium: "250",
 		Sheets: []int64{11, 12}, Folders: []int64{9}, AuditSheetID: 77, SkipHistory: true, TestMode: true,
 		PerMinute: 120, HistoryPerMinute: 10, CallbackURL: "https://hooks.example.com/webhooks/smartsheet",
+		AlertMinRisk: audit.RiskMedium, AlertDigestOver: 3,
 	}
 	records := fakeRecords{records: func(_ context.Context, sheetID, rowID, columnID int64, _, _ time.Time) ([]webhook.Record, error) {
 		return []webhook.Record{{SheetID: sheetID, RowID: rowID, ColumnID: columnID, UserID: 42, Time: time.Date(2026, 11, 23, 14, 7, 31, 0, time.UTC)}}, nil
@@ -91,7 +107,8 @@ func TestPipelineOptions(t *testing.T) {
 		want  optionValues
 	}{
 		{name: "defaults, no adapters", env: map[string]string{},
-			want: optionValues{Zone: "UTC", High: "1000", Medium: "100", PerMinute: DefaultRequestsPM, HistoryPerMinute: DefaultHistoryPM}},
+			want: optionValues{Zone: "UTC", High: "1000", Medium: "100", PerMinute: DefaultRequestsPM, HistoryPerMinute: DefaultHistoryPM,
+				AlertMinRisk: audit.RiskHigh, AlertDigestOver: 10}},
 		{name: "CLI: every adapter", env: settings,
 			ports: Ports{WebhookRecords: records, Users: users, WebhookAPI: fakeWebhookAPI{}, WebhookSecrets: fakeWebhookSecrets{},
 				Signer: fakeSigner{}, Digests: fakeDigests{}},
@@ -100,9 +117,14 @@ func TestPipelineOptions(t *testing.T) {
 				v.HasWebhookAPI, v.HasWebhookSecrets, v.HasSigner, v.HasDigests, v.HasWebhooks = true, true, true, true, true
 				return v
 			}()},
-		{name: "analyze Lambda: attribution only", env: settings,
-			ports: Ports{WebhookRecords: records, Users: users},
-			want:  func() optionValues { v := fromSettings; v.HasWebhooks = true; return v }()},
+		{name: "analyze Lambda: attribution and alerts", env: settings,
+			ports: Ports{WebhookRecords: records, Users: users, Alerts: []pipeline.AlertChannel{
+				{Name: "slack", Notifier: fakeNotifier{}}, {Name: "sns", Notifier: fakeNotifier{}}}},
+			want: func() optionValues {
+				v := fromSettings
+				v.HasWebhooks, v.AlertChannels = true, []string{"slack", "sns"}
+				return v
+			}()},
 		{name: "CLI verify before setup: digests without a signer", env: settings,
 			ports: Ports{WebhookRecords: records, Users: users, Digests: fakeDigests{}},
 			want:  func() optionValues { v := fromSettings; v.HasWebhooks, v.HasDigests = true, true; return v }()},

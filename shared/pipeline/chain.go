@@ -391,7 +391,13 @@ func (r *Runner) CompleteRun(ctx context.Context, runID string, fan FanIn, pub P
 		Batches: run.Batches, TestMode: run.TestMode, ForceReport: run.ForceReport}); err != nil {
 		return fmt.Errorf("publish run completed: %w", err)
 	}
-	return wrapErr("finish the fan-in", fan.Finish(ctx, runID))
+	if err := fan.Finish(ctx, runID); err != nil {
+		return fmt.Errorf("finish the fan-in: %w", err)
+	}
+	// Last, once the run is announced: the alerts of the run's changes
+	// and of any whose alert failed before (errors only logged).
+	r.alertRecent(ctx)
+	return nil
 }
 
 // findRun reads a run's record; its errors leave the run id to the caller.

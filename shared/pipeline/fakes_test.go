@@ -51,6 +51,8 @@ type fakeStore struct {
 	AcquireLeaseFunc       func(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	RenewLeaseFunc         func(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	ReleaseLeaseFunc       func(ctx context.Context, name, holder string) error
+	AlertsSentFunc         func(ctx context.Context, channel string, changeIDs []string) (map[string]time.Time, error)
+	MarkAlertsSentFunc     func(ctx context.Context, channel string, changeIDs []string, at time.Time) error
 }
 
 var _ Store = (*fakeStore)(nil)
@@ -124,6 +126,13 @@ func (f *fakeStore) ReleaseLease(ctx context.Context, name, holder string) error
 	return f.ReleaseLeaseFunc(ctx, name, holder)
 }
 
+func (f *fakeStore) AlertsSent(ctx context.Context, channel string, changeIDs []string) (map[string]time.Time, error) {
+	return f.AlertsSentFunc(ctx, channel, changeIDs)
+}
+func (f *fakeStore) MarkAlertsSent(ctx context.Context, channel string, changeIDs []string, at time.Time) error {
+	return f.MarkAlertsSentFunc(ctx, channel, changeIDs, at)
+}
+
 // memStore is the in-memory store behind newFakeStore's fields: no expiry,
 // no pagination, one mutex.
 type memStore struct {
@@ -136,13 +145,14 @@ type memStore struct {
 	ledger    []audit.LedgerEntry
 	leases    map[string]string
 	results   map[string]map[int64]SheetResult
+	alerts    map[string]time.Time // channel + "#" + change id → sent at
 }
 
 // newFakeStore is a fakeStore whose every field is mem's method.
 func newFakeStore() (*fakeStore, *memStore) {
 	m := &memStore{states: map[int64]SheetState{}, baselines: map[int64]map[int64]audit.Baseline{},
 		changes: map[string]ChangeRecord{}, runs: map[string]RunRecord{}, meta: map[string]string{}, leases: map[string]string{},
-		results: map[string]map[int64]SheetResult{}}
+		results: map[string]map[int64]SheetResult{}, alerts: map[string]time.Time{}}
 	return &fakeStore{
 		SheetStateFunc: m.SheetState, BaselineRowIDsFunc: m.BaselineRowIDs, BaselinesFunc: m.Baselines, CommitFunc: m.Commit,
 		PendingFunc: m.Pending, ChangeRecordsFunc: m.ChangeRecords, MarkSealedFunc: m.MarkSealed, MarkWrittenFunc: m.MarkWritten,
@@ -150,7 +160,7 @@ func newFakeStore() (*fakeStore, *memStore) {
 		LedgerHeadFunc: m.LedgerHead, AppendLedgerFunc: m.AppendLedger, LedgerEntriesFunc: m.LedgerEntries,
 		LedgerEntriesBySeqFunc: m.LedgerEntriesBySeq, AcquireLeaseFunc: m.AcquireLease, RenewLeaseFunc: m.RenewLease,
 		ReleaseLeaseFunc: m.ReleaseLease, SaveSheetStateFunc: m.SaveSheetState, PutSheetResultFunc: m.PutSheetResult,
-		SheetResultsFunc: m.SheetResults,
+		SheetResultsFunc: m.SheetResults, AlertsSentFunc: m.AlertsSent, MarkAlertsSentFunc: m.MarkAlertsSent,
 	}, m
 }
 
@@ -414,6 +424,29 @@ func (m *memStore) ReleaseLease(_ context.Context, name, holder string) error {
 	defer m.mu.Unlock()
 	if m.leases[name] == holder {
 		delete(m.leases, name)
+	}
+	return nil
+}
+
+func (m *memStore) AlertsSent(_ context.Context, channel string, ids []string) (map[string]time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]time.Time{}
+	for _, id := range ids {
+		if at, ok := m.alerts[channel+"#"+id]; ok {
+			out[id] = at
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) MarkAlertsSent(_ context.Context, channel string, ids []string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := m.alerts[channel+"#"+id]; !ok {
+			m.alerts[channel+"#"+id] = at
+		}
 	}
 	return nil
 }

@@ -222,6 +222,7 @@ type Store interface {
 	PutMeta(ctx context.Context, key, value string) error
 	Ledger
 	Leases
+	AlertLog
 }
 
 // Ledger is the hash-chained ledger of the audit log (see audit.LedgerEntry):

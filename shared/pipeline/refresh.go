@@ -115,6 +115,9 @@ func (r *Runner) RefreshRows(ctx context.Context, sheetID int64, rowIDs, deleted
 	if _, err := r.WriteChanges(ctx, fresh); err != nil {
 		return fresh, fmt.Errorf("write its %d changes: %w", len(fresh), err)
 	}
+	// The real-time path: alerts within seconds of the edit (an alert
+	// that fails here is sent again by the next run).
+	r.alertChanges(ctx, fresh)
 	return fresh, nil
 }
 

@@ -77,6 +77,17 @@ type Options struct {
 	// without them no digest is written and verification skips digests.
 	Signer  Signer
 	Digests DigestStore
+	// Alerts are the channels unauthorized changes are alerted on (none: no
+	// alerts); see alert.go. AlertMinRisk (default HIGH) is the least risk
+	// alerted, AlertDigestOver (default 10) the most alerts a send makes one
+	// message each (more become one digest), AlertTimeout (default
+	// DefaultAlertTimeout) bounds a send, AlertLookback (default
+	// DefaultAlertLookback) is how long an undelivered alert stays owed.
+	Alerts          []AlertChannel
+	AlertMinRisk    audit.Risk
+	AlertDigestOver int
+	AlertTimeout    time.Duration
+	AlertLookback   time.Duration
 }
 
 // Progress is told what a run has done; a terminal shows it as a live line.
@@ -153,6 +164,18 @@ func newRunner(sources SourceSheets, auditSheet AuditSheet, store Store, opts Op
 	if opts.ReadBackDelay <= 0 {
 		opts.ReadBackDelay = DefaultReadBackDelay
 	}
+	if opts.AlertMinRisk == "" {
+		opts.AlertMinRisk = DefaultAlertMinRisk
+	}
+	if opts.AlertDigestOver <= 0 {
+		opts.AlertDigestOver = DefaultAlertDigestOver
+	}
+	if opts.AlertTimeout <= 0 {
+		opts.AlertTimeout = DefaultAlertTimeout
+	}
+	if opts.AlertLookback <= 0 {
+		opts.AlertLookback = DefaultAlertLookback
+	}
 	sum := sha256.Sum256(fmt.Appendf(nil, "%v|%v|%v", opts.Audit.Columns, opts.Audit.Tracked, opts.Audit.TrackColumns))
 	return &Runner{
 		sources: sources, auditSheet: auditSheet, store: store, opts: opts, log: opts.Logger, progress: opts.Progress,
@@ -208,6 +231,8 @@ type Summary struct {
 	Written  []audit.Change // audit rows written by this run (including leftovers of earlier runs)
 	Findings []audit.Finding
 	Sheets   []ScanOutcome
+	// Alerts is what each alert channel did at the end of the run.
+	Alerts []AlertResult
 }
 
 // Run scans every source sheet, records the changes and writes them to the
@@ -233,6 +258,9 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 			err = errors.Join(err, fmt.Errorf("record run %s: %w", sum.Run.RunID, perr))
 		}
 	}
+	// Once the run is recorded: alerts never hold the audit up, and this
+	// run's changes and any whose alert failed before are sent now.
+	sum.Alerts = r.alertRecent(ctx)
 	return sum, err
 }
 

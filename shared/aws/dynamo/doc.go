@@ -23,6 +23,7 @@
 //	baseline            SHEET#<sheet id>        ROW#<row id, %020d>              -                   -
 //	change              CHANGE#<change id>      CHANGE                           PENDING             <recordedAt>#<change id>
 //	  once written                                                               DETECTED#<YYYY-MM>  <detectedAt>#<change id>
+//	alert marker        CHANGE#<change id>      ALERT#<channel>                  -                   -
 //	change months       INDEX                   CHANGE_MONTHS                    -                   -
 //	ledger entry        LEDGER                  SEQ#<seq, %020d>                 -                   -
 //	lease               LEASE                   <lease name>                     -                   -
@@ -70,6 +71,15 @@
 //     ChangeRecords), by the completing invocation (Changes: the run's
 //     counts) and by report (Changes: the period and trend; ChangeRecords and
 //     Changes while verifying the audit log).
+//   - alert marker: sentAt (S, sort-time form), ttl (sentAt +
+//     Options.Retention, when > 0). One per change and alert channel
+//     ("slack", "teams", "sns"): that channel delivered the change's alert,
+//     so it is never alerted there again. Put (MarkAlertsSent: a
+//     conditional PutItem per change, the first kept) by whichever
+//     invocation sends alerts — analyze, at the end of a run it completes
+//     and after a webhook refresh, under the "alerts" lease — only once the
+//     channel accepted the alert, so one that failed is sent again by the
+//     next run. Read by the same (AlertsSent: BatchGetItem).
 //   - change months: months (SS of YYYY-MM). No ttl. ADDed to by analyze
 //     before the changes of a Commit are put; read by Changes.
 //   - ledger entry: data (audit.EncodeEntry). No ttl: the ledger lives as
@@ -82,7 +92,8 @@
 //     (pipeline): "audit-log" (10 minutes), held by the audit-log writer and
 //     by report while it verifies; "sheet-commit:<sheet id>" (2 minutes),
 //     held by analyze while it analyses and commits a page of that sheet,
-//     renewed after attribution, before the commit.
+//     renewed after attribution, before the commit; "alerts" (the alert
+//     timeout + 30 s), held by whichever invocation sends alerts.
 //   - run record: data (JSON pipeline.RunRecord). No ttl. Put by scan when the
 //     run starts and again once its changed sheets are queued, and by the
 //     completing invocation with the run's counts. Read by analyze (Run: only

@@ -57,6 +57,11 @@ const (
 
 func changePK(id string) string { return "CHANGE#" + id }
 
+// Alert markers: CHANGE#<change id> / ALERT#<channel>, beside the change.
+const alertPrefix = "ALERT#"
+
+func alertSK(channel string) string { return alertPrefix + channel }
+
 func monthPK(month string) string { return "DETECTED#" + month }
 
 // Ledger entries (LEDGER / SEQ#<seq>) and leases (LEASE / <name>).

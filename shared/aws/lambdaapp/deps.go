@@ -61,6 +61,10 @@ func newScan(ctx context.Context, getenv config.Getenv) (*ScanDeps, error) {
 	if webhooks {
 		ports.WebhookAPI, ports.WebhookSecrets = client, secrets.NewWebhookSecrets(sm, c.cfg.WebhookSecretsARN)
 	}
+	// Scan completes a run that queued no sheet: it sends the alerts still owed.
+	if ports.Alerts, err = c.alerts(ctx, sm); err != nil {
+		return nil, err
+	}
 	runner, err := c.runner(client, store, ports)
 	if err != nil {
 		return nil, err
@@ -85,7 +89,8 @@ type AnalyzeDeps struct {
 }
 
 // NewAnalyze wires the analyze function from AUDIT_TABLE, ANALYSIS_QUEUE_URL,
-// EVENT_BUS_NAME and SMARTSHEET_TOKEN_SECRET_ARN.
+// EVENT_BUS_NAME and SMARTSHEET_TOKEN_SECRET_ARN, and its alert channels
+// from ALERT_WEBHOOKS_SECRET_ARN and ALERT_TOPIC_ARN when they are set.
 func NewAnalyze(ctx context.Context) (*AnalyzeDeps, error) { return newAnalyze(ctx, os.Getenv) }
 
 func newAnalyze(ctx context.Context, getenv config.Getenv) (*AnalyzeDeps, error) {
@@ -94,12 +99,18 @@ func newAnalyze(ctx context.Context, getenv config.Getenv) (*AnalyzeDeps, error)
 		return nil, err
 	}
 	db := dynamodb.NewFromConfig(c.aws)
-	client, err := c.smartsheetClient(ctx, secretsmanager.NewFromConfig(c.aws), db)
+	sm := secretsmanager.NewFromConfig(c.aws)
+	client, err := c.smartsheetClient(ctx, sm, db)
 	if err != nil {
 		return nil, err
 	}
 	store := c.store(db)
-	runner, err := c.runner(client, store, c.ports(db, client))
+	ports := c.ports(db, client)
+	// Analyze completes runs and refreshes rows: it sends the alerts.
+	if ports.Alerts, err = c.alerts(ctx, sm); err != nil {
+		return nil, err
+	}
+	runner, err := c.runner(client, store, ports)
 	if err != nil {
 		return nil, err
 	}

@@ -10,18 +10,23 @@ package lambdaapp
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/fieldaudit/billing-audit/shared/alert"
 	"github.com/fieldaudit/billing-audit/shared/aws/dynamo"
 	"github.com/fieldaudit/billing-audit/shared/aws/secrets"
+	"github.com/fieldaudit/billing-audit/shared/aws/snsalert"
 	"github.com/fieldaudit/billing-audit/shared/aws/trace"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
@@ -101,6 +106,40 @@ func (c coldStart) ports(db *dynamodb.Client, client *smartsheet.Client) config.
 		Logger: c.log, Stats: client.Stats,
 		WebhookRecords: dynamo.NewWebhookStore(db, c.cfg.Table, dynamo.WebhookOptions{}), Users: client,
 	}
+}
+
+// alertWebhooks is the secret of ALERT_WEBHOOKS_SECRET_ARN; other keys
+// (the template's placeholder) are ignored.
+type alertWebhooks struct {
+	Slack string `json:"slack"`
+	Teams string `json:"teams"`
+}
+
+// alerts are the alert channels of a function that sends alerts (scan and
+// analyze: whichever completes a run or refreshes rows): Slack and Teams
+// from the URLs in ALERT_WEBHOOKS_SECRET_ARN, read once and never logged,
+// and the SNS topic ALERT_TOPIC_ARN. Either variable empty leaves its part
+// out.
+func (c coldStart) alerts(ctx context.Context, sm secrets.API) ([]pipeline.AlertChannel, error) {
+	opts := alert.Options{Location: c.cfg.Location, Client: trace.HTTPClient(&http.Client{Timeout: 10 * time.Second})}
+	var out []pipeline.AlertChannel
+	if arn := c.cfg.AlertWebhooksSecretARN; arn != "" {
+		raw, err := secrets.Get(ctx, sm, arn)
+		if err != nil {
+			return nil, fmt.Errorf("alert webhooks (%s): %w", config.EnvAlertWebhooksSecretARN, err)
+		}
+		var w alertWebhooks
+		if err := json.Unmarshal([]byte(raw), &w); err != nil {
+			// Not the decoder's error: it may quote the secret.
+			return nil, fmt.Errorf("alert webhooks (%s): secret %s is not JSON {\"slack\": \"<url>\", \"teams\": \"<url>\"}",
+				config.EnvAlertWebhooksSecretARN, arn)
+		}
+		out = alert.Channels(strings.TrimSpace(w.Slack), strings.TrimSpace(w.Teams), opts)
+	}
+	if arn := c.cfg.AlertTopicARN; arn != "" {
+		out = append(out, pipeline.AlertChannel{Name: "sns", Notifier: snsalert.New(sns.NewFromConfig(c.aws), arn, c.cfg.Location)})
+	}
+	return out, nil
 }
 
 // runner is the pipeline over the client and the store, with the options

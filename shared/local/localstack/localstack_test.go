@@ -100,6 +100,7 @@ func TestPrepareRealTemplate(t *testing.T) {
 		{"DigestKey", Applied}, {"DigestBucket", InStack}, {"DigestBucketPolicy", Removed},
 		{"ScanFunction", Removed}, {"AnalyzeFunction", Removed}, {"ReportFunction", Removed},
 		{"WebhookFunction", Removed}, {"WebhookApi", Removed},
+		{"AlertTopic", InStack}, {"AlertWebhooksSecret", Applied},
 	} {
 		if got := plan.Disposition[tc.id]; got != tc.want {
 			t.Errorf("Prepare().Disposition[%s] = %v, want %v", tc.id, got, tc.want)
@@ -108,7 +109,7 @@ func TestPrepareRealTemplate(t *testing.T) {
 	if strings.Contains(plan.Body, "AWS::Serverless") {
 		t.Error("Prepare() body still has AWS::Serverless resources")
 	}
-	wantEnv := []string{"ANALYSIS_QUEUE_URL", "AUDIT_SHEET_ID", "AUDIT_TABLE", "AUDIT_TIMEZONE",
+	wantEnv := []string{"ALERT_DIGEST_OVER", "ALERT_MIN_RISK", "ALERT_TOPIC_ARN", "ALERT_WEBHOOKS_SECRET_ARN", "ANALYSIS_QUEUE_URL", "AUDIT_SHEET_ID", "AUDIT_TABLE", "AUDIT_TIMEZONE",
 		"DIGEST_BUCKET", "DIGEST_KEY_ID", "DIGEST_RETENTION_DAYS", "EVENT_BUS_NAME", "GRACE_PERIOD", "HIGH_RISK_THRESHOLD", "LOG_LEVEL", "MEDIUM_RISK_THRESHOLD", "REPORT_BUCKET", "RETENTION_DAYS", "SKIP_CELL_HISTORY",
 		"SMARTSHEET_BASE_URL", "SMARTSHEET_TOKEN_SECRET_ARN", "SOURCE_FOLDER_IDS", "SOURCE_SHEET_IDS", "TRACK_COLUMNS",
 		"WEBHOOK_QUEUE_URL", "WEBHOOK_SECRETS_ARN"}

@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) pipeline.Store) {
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
 	t.Run("SealAndWrite", func(t *testing.T) { testSealAndWrite(t, open(t)) })
 	t.Run("SheetWork", func(t *testing.T) { testSheetWork(t, open(t)) })
+	t.Run("AlertLog", func(t *testing.T) { testAlertLog(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
