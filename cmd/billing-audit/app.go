@@ -36,6 +36,8 @@ type app struct {
 	digests digestfile.Dir
 	// clock is the scan time source (nil: time.Now); the demo uses the simulator's.
 	clock func() time.Time
+	// alerts are channels besides the configured ones (the demo's console).
+	alerts []pipeline.AlertChannel
 }
 
 func loadConfig(getenv config.Getenv) (config.Config, error) {
@@ -117,7 +119,8 @@ func (a *app) runner(ctx context.Context, logger *slog.Logger, progress pipeline
 		WebhookAPI: a.client, WebhookSecrets: a.store,
 		Digests: a.digests,
 		// Alerts: ALERT_SLACK_WEBHOOK_URL and ALERT_TEAMS_WEBHOOK_URL, when set.
-		Alerts: alert.Channels(cfg.AlertSlackWebhookURL.Reveal(), cfg.AlertTeamsWebhookURL.Reveal(), alert.Options{Location: cfg.Location}),
+		Alerts: append(alert.Channels(cfg.AlertSlackWebhookURL.Reveal(), cfg.AlertTeamsWebhookURL.Reveal(), alert.Options{Location: cfg.Location}),
+			a.alerts...),
 	}
 	if a.signer != nil {
 		ports.Signer = a.signer

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fieldaudit/billing-audit/shared/alert"
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/config"
 	"github.com/fieldaudit/billing-audit/shared/local/demo"
@@ -106,6 +107,8 @@ func (d *demoRun) openApp(scn *demo.Setup) (*app, error) {
 		return nil, err
 	}
 	a.clock = d.srv.Now
+	// Alerts are printed as they would be posted to Slack or Teams.
+	a.alerts = []pipeline.AlertChannel{{Name: "console", Notifier: alert.Console{W: d.stdout, Location: cfg.Location}}}
 	return a, nil
 }
 

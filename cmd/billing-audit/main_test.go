@@ -48,6 +48,7 @@ func TestDemoCommand(t *testing.T) {
 	for _, want := range []string{
 		"Found 10 of 10 expected changes; 10 change rows now on the audit-log sheet",
 		"audit log verified: 10 audit rows match 10 ledger entries",
+		"┌ alert: HIGH risk unauthorized change: +$1,387.50 on Billing Log - Crew A",
 		"Reversal: change ",
 		"both rows are now Disposition Reversed",
 		"Dispositions sealed in the ledger: 2 (Priya Shah's review",

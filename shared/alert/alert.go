@@ -304,3 +304,17 @@ func Channels(slackURL, teamsURL string, opts Options) []pipeline.AlertChannel {
 	}
 	return out
 }
+
+// Console is a channel that prints each notice as text (see [Text]), as a
+// channel would post it: what `billing-audit demo` shows instead of posting.
+type Console struct {
+	W        io.Writer
+	Location *time.Location
+}
+
+// Notify implements pipeline.Notifier.
+func (c Console) Notify(_ context.Context, n pipeline.Notice) error {
+	subject, body := Text(n, c.Location)
+	_, err := fmt.Fprintf(c.W, "  ┌ alert: %s\n  │ %s\n", subject, strings.ReplaceAll(strings.TrimRight(body, "\n"), "\n", "\n  │ "))
+	return err
+}
