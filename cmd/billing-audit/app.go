@@ -132,9 +132,8 @@ func (a *app) runner(ctx context.Context, logger *slog.Logger, progress pipeline
 
 func cmdSetup(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(nil)
 	if err != nil {
@@ -186,8 +185,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 	fs.SetOutput(io.Discard)
 	testMode := fs.Bool("test", false, "read and compute, write nothing")
 	forceReport := fs.Bool("force-report", false, "produce the workbook even with no changes")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(nil)
 	if err != nil {

@@ -31,8 +31,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	out := fs.String("out", "out/demo", "where the demo keeps its state, the simulator's state and reports")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
 	}
 	// A new demo is a new audit log: a new ledger, a new key, new digests.
 	for _, dir := range []string{"state", "digests"} {

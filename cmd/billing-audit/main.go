@@ -79,6 +79,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+	var help helpError
+	if errors.As(err, &help) {
+		fmt.Fprint(stdout, help.text)
+		return 0
+	}
+	var fe flagError
+	if errors.As(err, &fe) {
+		fmt.Fprintf(stderr, "billing-audit %s: %s\n\n%s", fe.cmd, fe.msg, fe.usage)
+		return 2
+	}
 	if errors.Is(err, errUsage) {
 		fmt.Fprint(stderr, usage)
 		return 2

@@ -74,15 +74,26 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, 2, "Usage:"},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{"bad flag", []string{"run", "--nope"}, 2, "Usage:"},
+		{"bad flag is named", []string{"run", "--nope"}, 2, "billing-audit run: flag provided but not defined: -nope\n\nUsage:\n  billing-audit run [--test]"},
+		{"bad value is named", []string{"listen", "--scan-every", "soon"}, 2, `invalid value "soon" for flag -scan-every`},
+		{"extra argument", []string{"verify", "now"}, 2, `billing-audit verify: unexpected argument "now"`},
 		{"no sources", []string{"run"}, 1, "SOURCE_SHEET_IDS or SOURCE_FOLDER_IDS"},
-		{"help", []string{"help"}, 0, ""},
+		{"help", []string{"help"}, 0, "Usage:"},
+		{"run --help", []string{"run", "--help"}, 0, "Usage:\n  billing-audit run [--test] [--force-report]\n"},
+		{"setup -h", []string{"setup", "-h"}, 0, "Usage:\n  billing-audit setup\n"},
+		{"listen --help lists its flags", []string{"listen", "--help"}, 0, "-scan-every duration"},
+		{"webhooks --help", []string{"webhooks", "--help"}, 0, "billing-audit webhooks list | ensure | reset-secret ID"},
+		{"webhooks alone", []string{"webhooks"}, 2, "billing-audit webhooks: which: list, ensure or reset-secret ID?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := runCLI(t, tt.args...)
-			if code != tt.code || !strings.Contains(stderr, tt.want) {
-				t.Errorf("billing-audit %v = exit %d, stderr %q; want exit %d containing %q", tt.args, code, stderr, tt.code, tt.want)
+			code, stdout, stderr := runCLI(t, tt.args...)
+			out := stderr
+			if tt.code == 0 {
+				out = stdout // help goes to stdout
+			}
+			if code != tt.code || !strings.Contains(out, tt.want) {
+				t.Errorf("billing-audit %v = exit %d, stdout %q, stderr %q; want exit %d containing %q", tt.args, code, stdout, stderr, tt.code, tt.want)
 			}
 		})
 	}

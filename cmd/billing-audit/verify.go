@@ -18,8 +18,8 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print the verification as JSON")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(nil)
 	if err != nil {

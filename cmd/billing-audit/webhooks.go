@@ -22,7 +22,10 @@ import (
 // cmdWebhooks: webhooks list | ensure | reset-secret ID.
 func cmdWebhooks(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
 	if len(args) == 0 {
-		return errUsage
+		return flagError{cmd: "webhooks", msg: "which: list, ensure or reset-secret ID?", usage: commandUsage(flag.NewFlagSet("webhooks", flag.ContinueOnError))}
+	}
+	if a := args[0]; a == "-h" || a == "--help" || a == "-help" || a == "help" {
+		return helpError{commandUsage(flag.NewFlagSet("webhooks", flag.ContinueOnError))}
 	}
 	cfg, err := loadConfig(nil)
 	if err != nil {
@@ -126,8 +129,11 @@ func cmdListen(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", listen.DefaultAddr, "host:port to listen on")
 	scanEvery := fs.Duration("scan-every", defaultScanEvery, "run the audit at start and this often (0: never)")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *scanEvery < 0 {
-		return errUsage
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if *scanEvery < 0 {
+		return flagError{cmd: "listen", msg: fmt.Sprintf("--scan-every %s: negative", *scanEvery), usage: commandUsage(fs)}
 	}
 	cfg, err := loadConfig(nil)
 	if err != nil {

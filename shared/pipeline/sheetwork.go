@@ -393,8 +393,12 @@ func unreadable(err error) bool {
 func (r *Runner) unreadableFinding(ctx context.Context, runID string, ref SheetRef, err error) audit.Finding {
 	r.log.ErrorContext(ctx, "sheet unreadable", slog.String("alert", SheetUnreadableAlert), slog.String("run", runID),
 		slog.Int64("sheet", ref.ID), slog.String("name", ref.Name), slog.Any("error", err))
+	why := fmt.Sprintf("could not be read this run (%v)", err)
+	if smartsheet.IsNotFound(err) || smartsheet.IsForbidden(err) {
+		why = fmt.Sprintf("was not found or is not shared with the token's user (%v): check SOURCE_SHEET_IDS / SOURCE_FOLDER_IDS and the sheet's sharing", err)
+	}
 	f := audit.Finding{Kind: audit.FindingSheetUnreadable, SheetID: ref.ID, SheetName: ref.Name,
-		Message: fmt.Sprintf("could not be read this run (%v); audited again by the next run from its last complete scan", err)}
+		Message: why + "; audited again by the next run from its last complete scan"}
 	r.addFindings([]audit.Finding{f})
 	return f
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -83,6 +84,12 @@ func TestUnreadableSheetDoesNotStopTheOthers(t *testing.T) {
 		sum := s.run(t, sources(s))
 		if got := unreadableFindings(sum.Findings); len(got) != 1 || !got[gone] {
 			t.Errorf("findings = %v, want SHEET_UNREADABLE for sheet %d alone", sum.Findings, gone)
+		}
+		for _, f := range sum.Findings {
+			if f.Kind == audit.FindingSheetUnreadable && (!strings.Contains(f.Message, "not shared with the token's user") ||
+				!strings.Contains(f.Message, "check SOURCE_SHEET_IDS")) {
+				t.Errorf("finding %q does not say what to check", f.Message)
+			}
 		}
 		for _, id := range s.setup.Gen.SheetIDs[:4] {
 			if st, ok, err := s.store.SheetState(ctx, id); err != nil || !ok || st.RowCount == 0 {
