@@ -214,6 +214,9 @@ func runAudit(ctx context.Context, a *app, stdout io.Writer, progress pipeline.P
 	if a.signer == nil && !a.cfg.TestMode {
 		return pipeline.Summary{}, digestfile.ErrNoKey
 	}
+	if err := a.checkAuditSheet(ctx); err != nil {
+		return pipeline.Summary{}, err
+	}
 	sum, err := r.Run(ctx)
 	printSummary(stdout, sum, a.cfg)
 	if err != nil {
@@ -252,6 +255,31 @@ func runAudit(ctx context.Context, a *app, stdout io.Writer, progress pipeline.P
 		return sum, errTampered
 	}
 	return sum, nil
+}
+
+// checkAuditSheet makes sure, before anything is scanned, that a run that
+// writes has an audit sheet it can read (one small read): a run that found
+// every change and then could not log them would be worse than one that
+// stops at once with the fix.
+func (a *app) checkAuditSheet(ctx context.Context) error {
+	if a.cfg.TestMode {
+		return nil
+	}
+	id, err := a.auditSheetID(ctx)
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		return errors.New("no audit sheet: run `billing-audit setup` first (it creates one and remembers it), or set AUDIT_SHEET_ID")
+	}
+	_, _, err = a.client.GetSheet(ctx, id, smartsheet.GetSheetOptions{PageSize: 1, Page: 1})
+	if smartsheet.IsNotFound(err) || smartsheet.IsForbidden(err) {
+		return fmt.Errorf("audit sheet %d was not found or is not shared with the token's user (%w): check AUDIT_SHEET_ID, or run `billing-audit setup`", id, err)
+	}
+	if err != nil {
+		return fmt.Errorf("read audit sheet %d: %w", id, err)
+	}
+	return nil
 }
 
 // errTampered ends a run or a verification that found the audit log edited

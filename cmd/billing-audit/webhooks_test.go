@@ -241,3 +241,31 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+// TestRunChecksTheAuditSheetFirst: with an audit sheet that is gone (or
+// never shared), `run` stops before reading any source sheet and says what to
+// check, instead of scanning everything and failing at the end.
+func TestRunChecksTheAuditSheetFirst(t *testing.T) {
+	cleanEnv(t)
+	srv := smartsimtest.Start(t, smartsim.Options{})
+	gen, err := srv.Populate(smartsim.GenConfig{Sheets: 2, Rows: 20, Weeks: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeEnv(t, "SMARTSHEET_API_TOKEN=tok", "SMARTSHEET_BASE_URL="+srv.URL(), "STATE_DIR=state",
+		"SOURCE_FOLDER_IDS="+strconv.FormatInt(gen.FolderID, 10))
+	if code, _, stderr := runCLI(t, "setup"); code != 0 {
+		t.Fatalf("setup: %s", stderr)
+	}
+	t.Setenv("AUDIT_SHEET_ID", "1234567890")
+	srv.ResetCounters()
+	code, _, stderr := runCLI(t, "run")
+	if code != 1 || !strings.Contains(stderr, "audit sheet 1234567890 was not found or is not shared with the token's user") ||
+		!strings.Contains(stderr, "check AUDIT_SHEET_ID") {
+		t.Errorf("run with a missing audit sheet = exit %d, stderr %q; want 1 and what to check", code, stderr)
+	}
+	// One sheet read: the audit sheet's check. No source sheet, no folder.
+	if n, f := srv.Counter(smartsim.EndpointGetSheet).Calls, srv.Counter(smartsim.EndpointGetFolder).Calls; n != 1 || f != 0 {
+		t.Errorf("run read %d sheets and %d folders, want 1 (the audit sheet's check) and 0", n, f)
+	}
+}
