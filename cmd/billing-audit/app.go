@@ -337,6 +337,16 @@ func printSummary(w io.Writer, sum pipeline.Summary, cfg config.Config) {
 	fmt.Fprintf(w, "\nRun %s%s\n", run.RunID, mode)
 	fmt.Fprintf(w, "  sheets scanned %d (unchanged %d), rows read %d, changes %d (unauthorized %d), audit rows written %d\n",
 		run.SheetsScanned, run.SheetsSkipped, run.RowsScanned, run.Changes, run.Unauthorized, run.AuditRows)
+	baseline, rows := 0, 0
+	for _, o := range sum.Sheets {
+		if o.FirstScan {
+			baseline++
+			rows += o.Rows
+		}
+	}
+	if baseline > 0 {
+		fmt.Fprintf(w, "  baseline taken for %d sheets (%d rows): changes to them are measured from the next run\n", baseline, rows)
+	}
 	if len(run.APICalls) > 0 {
 		keys := make([]string, 0, len(run.APICalls))
 		total := 0

@@ -46,6 +46,7 @@ func TestDemoCommand(t *testing.T) {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
+		"baseline taken for 3 sheets (6000 rows): changes to them are measured from the next run",
 		"Found 10 of 10 expected changes; 10 change rows now on the audit-log sheet",
 		"audit log verified: 10 audit rows match 10 ledger entries",
 		"┌ alert: HIGH risk unauthorized change: +$1,387.50 on Billing Log - Crew A",
