@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -38,6 +39,8 @@ type app struct {
 	clock func() time.Time
 	// alerts are channels besides the configured ones (the demo's console).
 	alerts []pipeline.AlertChannel
+	// wide prints every field of each change (run --wide).
+	wide bool
 }
 
 func loadConfig(getenv config.Getenv) (config.Config, error) {
@@ -185,6 +188,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 	fs.SetOutput(io.Discard)
 	testMode := fs.Bool("test", false, "read and compute, write nothing")
 	forceReport := fs.Bool("force-report", false, "produce the workbook even with no changes")
+	wide := fs.Bool("wide", false, "list every field of each change (wider than 100 columns)")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -201,6 +205,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 		return err
 	}
 	defer a.Close()
+	a.wide = *wide
 	_, err = runAudit(ctx, a, stdout, newProgress(stderr, a.requests), logger, *forceReport)
 	return err
 }
@@ -218,7 +223,7 @@ func runAudit(ctx context.Context, a *app, stdout io.Writer, progress pipeline.P
 		return pipeline.Summary{}, err
 	}
 	sum, err := r.Run(ctx)
-	printSummary(stdout, sum, a.cfg)
+	printSummary(stdout, sum, a.cfg, a.wide)
 	if err != nil {
 		return sum, err
 	}
@@ -282,6 +287,65 @@ func (a *app) checkAuditSheet(ctx context.Context) error {
 	return nil
 }
 
+// printChanges lists a run's changes: within 100 columns (the sheet, Work
+// Request #, what changed, impact, risk — "auth." for an authorized change —
+// and who; long values cut with "…"), or every field in full with wide.
+func printChanges(w io.Writer, changes []audit.Change, wide bool) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	if wide {
+		fmt.Fprintln(tw, "KIND\tSHEET\tROW\tWR #\tCOLUMN\tOLD\tNEW\tIMPACT\tRISK\tSTATUS\tBY\tHOW\tREVERSES")
+	} else {
+		fmt.Fprintln(tw, "SHEET\tWR #\tWHAT\tIMPACT\tRISK\tBY")
+	}
+	for _, c := range changes {
+		impact := c.Impact.StringFixed(2)
+		if c.Unvalued {
+			impact = "?"
+		} else if c.Estimated {
+			impact += "~"
+		}
+		who := cmp.Or(c.Attribution.User, c.Attribution.Name, "-")
+		if wide {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Kind, c.SheetName, c.RowNumber, c.WorkRequest,
+				dash(c.Column), dash(c.OldValue), dash(c.NewValue), impact, c.Risk, c.Status, who, c.Attribution.Source, dash(c.Reverses))
+			continue
+		}
+		var what string
+		switch c.Kind {
+		case audit.KindRowAddedLate:
+			what = "row added late: " + dash(c.NewValue)
+		case audit.KindRowDeleted:
+			what = "row deleted: " + dash(c.OldValue)
+		case audit.KindWeekMoved:
+			what = fmt.Sprintf("week moved %s → %s", dash(c.OldValue), dash(c.NewValue))
+		default:
+			what = fmt.Sprintf("%s %s → %s", dash(c.Column), dash(c.OldValue), dash(c.NewValue))
+		}
+		if c.Reverses != "" {
+			what = "put back: " + what
+		}
+		risk := string(c.Risk)
+		switch c.Status {
+		case audit.StatusAuthorized:
+			risk = "auth."
+		case audit.StatusNeedsReview:
+			risk = "review"
+		}
+		who, _, _ = strings.Cut(who, "@")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cut(c.SheetName, 20), cut(c.WorkRequest, 8), cut(what, 36), impact, risk, cut(who, 10))
+	}
+}
+
+// cut shortens s to n characters, the last one "…".
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
 // errTampered ends a run or a verification that found the audit log edited
 // (exit 3): the run itself completed.
 var errTampered = errors.New("the audit log failed verification: see the problems above")
@@ -328,7 +392,7 @@ func (d dirSink) Put(_ context.Context, name string, data []byte) (string, error
 	return path, nil
 }
 
-func printSummary(w io.Writer, sum pipeline.Summary, cfg config.Config) {
+func printSummary(w io.Writer, sum pipeline.Summary, cfg config.Config, wide bool) {
 	run := sum.Run
 	mode := ""
 	if run.TestMode {
@@ -363,23 +427,7 @@ func printSummary(w io.Writer, sum pipeline.Summary, cfg config.Config) {
 	}
 	if len(sum.Changes) > 0 {
 		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KIND\tSHEET\tROW\tWR #\tCOLUMN\tOLD\tNEW\tIMPACT\tRISK\tSTATUS\tBY\tHOW")
-		for _, c := range sum.Changes {
-			impact := c.Impact.StringFixed(2)
-			if c.Unvalued {
-				impact = "?"
-			} else if c.Estimated {
-				impact += "~"
-			}
-			who := c.Attribution.User
-			if who == "" {
-				who = "-"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Kind, c.SheetName, c.RowNumber, c.WorkRequest,
-				dash(c.Column), dash(c.OldValue), dash(c.NewValue), impact, c.Risk, c.Status, who, c.Attribution.Source)
-		}
-		tw.Flush()
+		printChanges(w, sum.Changes, wide)
 	}
 	if len(sum.Findings) > 0 {
 		fmt.Fprintf(w, "\nFindings (%d):\n", len(sum.Findings))

@@ -11,7 +11,7 @@ import (
 // synopses are each command's usage line, as the general usage gives it.
 var synopses = map[string]string{
 	"setup":    "billing-audit setup\n  create or complete the audit-log sheet, print its id; create the digest signing key",
-	"run":      "billing-audit run [--test] [--force-report]\n  scan the source sheets and write the audit log",
+	"run":      "billing-audit run [--test] [--force-report] [--wide]\n  scan the source sheets and write the audit log",
 	"verify":   "billing-audit verify [--json]\n  check the audit log: ledger chain, signed digests, every audit row (exit 3 on a problem)",
 	"demo":     "billing-audit demo [--out DIR]\n  a full audit run against the built-in simulator",
 	"listen":   "billing-audit listen [--addr 127.0.0.1:8090] [--scan-every 4h]\n  receive webhooks and audit each edit in seconds; run the audit at start and every --scan-every",

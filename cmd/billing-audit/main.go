@@ -17,7 +17,8 @@ const usage = `billing-audit — finds every change to billed Smartsheet rows.
 
 Usage:
   billing-audit setup                       create or complete the audit-log sheet, print its id
-  billing-audit run [--test] [--force-report] scan the source sheets and write the audit log
+  billing-audit run [--test] [--force-report] [--wide]
+                                            scan the source sheets and write the audit log
   billing-audit verify                      check the audit log: ledger chain, signed digests, every audit row
   billing-audit demo [--out DIR]            full audit run against the built-in simulator
   billing-audit listen [--addr 127.0.0.1:8090] [--scan-every 4h]

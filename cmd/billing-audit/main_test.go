@@ -63,6 +63,22 @@ func TestDemoCommand(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "smartsim-state.json")); err != nil {
 		t.Errorf("demo did not save the simulator state: %v", err)
 	}
+	// The change lists fit 100 columns (run --wide has every field).
+	table := false
+	for _, line := range strings.Split(stdout, "\n") {
+		switch {
+		case strings.HasPrefix(line, "SHEET "):
+			table = true
+		case line == "" || strings.HasPrefix(line, " "):
+			table = false
+		}
+		if n := len([]rune(line)); table && n > 100 {
+			t.Errorf("change list line of %d columns, want <= 100: %q", n, line)
+		}
+	}
+	if !strings.Contains(stdout, "put back: Units Total Price") {
+		t.Errorf("demo output does not list the reversal as put back:\n%s", stdout)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -80,7 +96,7 @@ func TestUsageErrors(t *testing.T) {
 		{"extra argument", []string{"verify", "now"}, 2, `billing-audit verify: unexpected argument "now"`},
 		{"no sources", []string{"run"}, 1, "SOURCE_SHEET_IDS or SOURCE_FOLDER_IDS"},
 		{"help", []string{"help"}, 0, "Usage:"},
-		{"run --help", []string{"run", "--help"}, 0, "Usage:\n  billing-audit run [--test] [--force-report]\n"},
+		{"run --help", []string{"run", "--help"}, 0, "Usage:\n  billing-audit run [--test] [--force-report] [--wide]\n"},
 		{"setup -h", []string{"setup", "-h"}, 0, "Usage:\n  billing-audit setup\n"},
 		{"listen --help lists its flags", []string{"listen", "--help"}, 0, "-scan-every duration"},
 		{"webhooks --help", []string{"webhooks", "--help"}, 0, "billing-audit webhooks list | ensure | reset-secret ID"},
