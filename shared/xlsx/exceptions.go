@@ -15,7 +15,6 @@ func writeExceptions(f *excelize.File, st *styles, r *audit.Report) error {
 	ex := r.Exceptions
 	g := &grid{f: f, sheet: SheetExceptions}
 	g.widths(34, 12, 14, 15, 16, 22, 32, 14, 16, 30, 32)
-	printLandscape(g)
 	g.set(1, 1, "Exceptions", st.title)
 	basis := "Dispositions as the audit sheet showed them when this run verified it; set them there (Reviewer, Disposition, Resolution Note)."
 	if !ex.Reviewed {
@@ -47,13 +46,13 @@ func writeExceptions(f *excelize.File, st *styles, r *audit.Report) error {
 }
 
 // printLandscape sets the sheet to print landscape, fitted to one page wide
-// (as many pages down as it needs).
-func printLandscape(g *grid) {
+// and tall pages down (0: as many as it needs).
+func printLandscape(g *grid, tall int) {
 	if g.err != nil {
 		return
 	}
-	landscape, one, any := "landscape", 1, 0
-	g.err = g.f.SetPageLayout(g.sheet, &excelize.PageLayoutOptions{Orientation: &landscape, FitToWidth: &one, FitToHeight: &any})
+	landscape, one := "landscape", 1
+	g.err = g.f.SetPageLayout(g.sheet, &excelize.PageLayoutOptions{Orientation: &landscape, FitToWidth: &one, FitToHeight: &tall})
 	if g.err == nil {
 		fit := true
 		g.err = g.f.SetSheetProps(g.sheet, &excelize.SheetPropsOptions{FitToPage: &fit})

@@ -97,6 +97,11 @@ func Write(w io.Writer, r audit.Report) error {
 			return fmt.Errorf("xlsx: new sheet %q: %w", name, err)
 		}
 	}
+	// Before the sheets are written: the streamed one (Change Details) keeps
+	// the page setup it started with.
+	if err := setPrinting(f); err != nil {
+		return fmt.Errorf("xlsx: page setup: %w", err)
+	}
 	st, err := newStyles(f)
 	if err != nil {
 		return fmt.Errorf("xlsx: styles: %w", err)
@@ -134,6 +139,24 @@ func Write(w io.Writer, r audit.Report) error {
 		return fmt.Errorf("xlsx: write: %w", err)
 	}
 	return nil
+}
+
+// setPrinting makes every sheet print landscape, one page wide: the
+// dashboard on one page, the others as many pages down as they need, Change
+// Details with its header row on each page.
+func setPrinting(f *excelize.File) error {
+	for _, name := range SheetNames {
+		tall := 0
+		if name == SheetDashboard {
+			tall = 1
+		}
+		g := &grid{f: f, sheet: name}
+		printLandscape(g, tall)
+		if g.err != nil {
+			return fmt.Errorf("%s: %w", name, g.err)
+		}
+	}
+	return f.SetDefinedName(&excelize.DefinedName{Name: "_xlnm.Print_Titles", RefersTo: "'" + SheetDetails + "'!$1:$1", Scope: SheetDetails})
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
