@@ -227,6 +227,42 @@ func TestChangeDetails(t *testing.T) {
 	}
 }
 
+// Every sheet prints landscape, one page wide; the dashboard on one page;
+// Change Details repeats its header row on each page.
+func TestPrintSetup(t *testing.T) {
+	_, f := MustWorkbook(t, audit.BuildReport(scenarioInput(t)))
+	for _, name := range SheetNames {
+		opts, err := f.GetPageLayout(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTall := 0
+		if name == SheetDashboard {
+			wantTall = 1
+		}
+		if opts.Orientation == nil || *opts.Orientation != "landscape" || opts.FitToWidth == nil || *opts.FitToWidth != 1 ||
+			opts.FitToHeight == nil || *opts.FitToHeight != wantTall {
+			t.Errorf("%s page layout = orientation %v, fit %v × %v; want landscape, 1 × %d", name, deref(opts.Orientation), deref(opts.FitToWidth), deref(opts.FitToHeight), wantTall)
+		}
+	}
+	var titles string
+	for _, d := range f.GetDefinedName() {
+		if d.Name == "_xlnm.Print_Titles" && d.Scope == SheetDetails {
+			titles = d.RefersTo
+		}
+	}
+	if want := "'" + SheetDetails + "'!$1:$1"; titles != want {
+		t.Errorf("Change Details print titles = %q, want %q", titles, want)
+	}
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
 func TestCharts(t *testing.T) {
 	b, _ := MustWorkbook(t, audit.BuildReport(scenarioInput(t)))
 	charts := zipEntries(t, b, `^xl/charts/chart\d+\.xml$`)
