@@ -384,13 +384,29 @@ func (r *Runner) attributors(b Batch, changes []audit.Change) []audit.Attributor
 		chain = append(chain, w)
 		// A sheet whose edits come as webhook events: its cells' events, not
 		// the row's last save, name the editors (see audit.WriterInfo).
-		events, _ = w.(audit.EventCoverage)
+		records, _ := w.(audit.EventCoverage)
+		events = webhookCoverage{all: r.opts.WebhookCallbackURL != "", records: records}
 	}
 	chain = append(chain, audit.NewWriterInfoAttributor(b.Rows, changes, events))
 	if !r.opts.SkipCellHistory {
 		chain = append(chain, &historyAttributor{api: r.sources})
 	}
 	return chain
+}
+
+// webhookCoverage tells the sheets whose edits come as webhook events: all
+// of them when this runner keeps a webhook on every source sheet
+// (Options.WebhookCallbackURL: the CLI, the scan function), else those
+// whose records the store holds (the analyze function, which only reads
+// them). The records alone miss a sheet's first edit after its webhook was
+// registered, whose callback may come after the scan.
+type webhookCoverage struct {
+	all     bool
+	records audit.EventCoverage // nil: none
+}
+
+func (w webhookCoverage) CoversSheet(ctx context.Context, sheetID int64) bool {
+	return w.all || (w.records != nil && w.records.CoversSheet(ctx, sheetID))
 }
 
 // cellHistories is the one source-sheet call historyAttributor makes.
