@@ -157,9 +157,9 @@ func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row) audit.RowSnap
 // Analyze detects, attributes and records the changes of one batch: it loads
 // the rows' baselines, compares, attributes each change (webhook record →
 // writer info where safe → cell history → unknown; see attributors),
-// classifies it, and commits the
-// changes with the new baselines in one store transaction (nothing in test
-// mode). Its errors name the batch, its sheet and the step.
+// classifies it, and commits the changes with the new baselines in one store
+// transaction (nothing in test mode). Its errors name the batch, its sheet
+// and the step.
 func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, findings []audit.Finding, err error) {
 	changes, findings, _, err = r.analyze(ctx, b)
 	return changes, findings, err
