@@ -52,6 +52,8 @@ func run() error {
 	latency := flag.Duration("latency", 0, "base latency of every API request, e.g. 400ms")
 	perRow := flag.Duration("latency-per-row", 0, "latency added per row a request carries, e.g. 1ms")
 	jitter := flag.Float64("latency-jitter", 0, "spread of each latency as a fraction of it, 0 to 1")
+	hookDebounce := flag.Duration("webhook-debounce", 0, "how long a webhook's events are gathered into one callback (default 1s; Smartsheet: about 1m)")
+	hookDelay := flag.Duration("webhook-delay", 0, "extra delay of every webhook callback, e.g. 30s (Smartsheet's arrive up to a minute late)")
 	flag.Parse()
 
 	lat, err := latencyOf(*latency, *perRow, *jitter)
@@ -59,7 +61,8 @@ func run() error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	opts := smartsim.Options{Seed: *seed, Logger: log, Limits: smartsim.Limits{Disabled: *noLimits}, Latency: lat}
+	opts := smartsim.Options{Seed: *seed, Logger: log, Limits: smartsim.Limits{Disabled: *noLimits}, Latency: lat,
+		Webhooks: smartsim.WebhookOptions{Debounce: *hookDebounce, Delay: *hookDelay}}
 	if *tokens != "" {
 		opts.Tokens = map[string]smartsheet.User{}
 		for _, t := range strings.Split(*tokens, ",") {

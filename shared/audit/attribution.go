@@ -92,23 +92,47 @@ func AttributeChain(ctx context.Context, c *Change, chain ...Attributor) error {
 	return errors.Join(errs...)
 }
 
+// EventCoverage tells whether a sheet's edits reach the attribution records
+// as events (a webhook delivers them, `billing-audit listen` or the webhook
+// function stores them): on such a sheet the event of a changed cell names
+// its editor, even when it arrives after the scan.
+type EventCoverage interface {
+	CoversSheet(ctx context.Context, sheetID int64) bool
+}
+
 // WriterInfo attributes a change from its row's "modified by / at" when that
-// is safe: the row has exactly one tracked change since its baseline
+// is safe. Writer info is the row's last save of any column, tracked or not,
+// and the audit reads only the tracked columns: a save of an untracked
+// column (Pole #) after a tracked edit, by anyone, is invisible to it yet
+// becomes the row's writer info. The row itself proves its last save is the
+// change only for a late row never saved after its creation (ModifiedAt =
+// CreatedAt). For a cell change it cannot: on a sheet whose cell edits come
+// as events (cellEvents) the cell's event names the editor, or cell history
+// or the window does, and writer info is not used; on a sheet without events
+// nothing cheaper will ever tell, and writer info is taken as the best cheap
+// guess when the change is its row's only tracked change, knowing that a
+// later untracked save would be named instead (cell history, within its
+// budget, is the exact but costly alternative).
+//
+// In every case: the row has exactly one tracked change since its baseline
 // (changesInRow == 1), the row names its modifier, and the modification time
-// falls in the change's window when one is known. Writer info is the row's
-// last modification of any column, so it cannot tell apart several changes
-// in one row. Deleted rows have no writer info. The modification time is in
-// whole seconds (see stampedAfter).
-func WriterInfo(s RowSnapshot, changesInRow int, c *Change) (Attribution, bool) {
+// falls in the change's window when one is known. Deleted rows have no
+// writer info. The modification time is in whole seconds (see
+// [StampedAfter]).
+func WriterInfo(s RowSnapshot, changesInRow int, c *Change, cellEvents bool) (Attribution, bool) {
 	if changesInRow != 1 || s.ModifiedAt.IsZero() || (s.ModifiedBy == "" && s.ModifiedByName == "") {
 		return Attribution{}, false
 	}
 	if c.Kind == KindRowDeleted || c.SheetID != s.SheetID || c.RowID != s.RowID {
 		return Attribution{}, false
 	}
+	proven := c.Kind == KindRowAddedLate && !s.CreatedAt.IsZero() && s.CreatedAt.Equal(s.ModifiedAt)
+	if cellEvents && !proven {
+		return Attribution{}, false
+	}
 	t := s.ModifiedAt.UTC()
 	ws, we := c.Attribution.WindowStart, c.Attribution.WindowEnd
-	if (!ws.IsZero() && !stampedAfter(t, ws)) || (!we.IsZero() && t.After(we)) {
+	if (!ws.IsZero() && !StampedAfter(t, ws)) || (!we.IsZero() && t.After(we)) {
 		return Attribution{}, false
 	}
 	return Attribution{
@@ -117,13 +141,13 @@ func WriterInfo(s RowSnapshot, changesInRow int, c *Change) (Attribution, bool) 
 	}, true
 }
 
-// stampedAfter reports whether an edit that Smartsheet stamped t may have
+// StampedAfter reports whether an edit that Smartsheet stamped t may have
 // happened after start. Smartsheet's times have whole seconds, so the edit
 // happened in [t, t+1s): one stamped with the second that holds a start
 // taken from our clock (10:00:05 for a scan started at 10:00:05.300) may
 // well be later than it. A start that is itself a Smartsheet time (a
 // baseline's modification) and equal to t is the same second: not after.
-func stampedAfter(t, start time.Time) bool {
+func StampedAfter(t, start time.Time) bool {
 	return !t.Equal(start) && start.Before(t.Add(time.Second))
 }
 
@@ -135,16 +159,19 @@ type rowRef struct{ sheet, row int64 }
 type WriterInfoAttributor struct {
 	snaps  map[rowRef]RowSnapshot
 	counts map[rowRef]int
+	events EventCoverage // nil: no sheet's edits come as events
 }
 
 var _ Attributor = (*WriterInfoAttributor)(nil)
 
 // NewWriterInfoAttributor indexes the scanned rows and counts the changes
-// detected in each.
-func NewWriterInfoAttributor(snaps []RowSnapshot, changes []Change) *WriterInfoAttributor {
+// detected in each; events, when not nil, tells the sheets whose edits come
+// as events (see [WriterInfo]).
+func NewWriterInfoAttributor(snaps []RowSnapshot, changes []Change, events EventCoverage) *WriterInfoAttributor {
 	w := &WriterInfoAttributor{
 		snaps:  make(map[rowRef]RowSnapshot, len(snaps)),
 		counts: make(map[rowRef]int),
+		events: events,
 	}
 	for _, s := range snaps {
 		w.snaps[rowRef{s.SheetID, s.RowID}] = s
@@ -156,12 +183,12 @@ func NewWriterInfoAttributor(snaps []RowSnapshot, changes []Change) *WriterInfoA
 }
 
 // Attribute implements [Attributor].
-func (w *WriterInfoAttributor) Attribute(_ context.Context, c *Change) (Attribution, bool, error) {
+func (w *WriterInfoAttributor) Attribute(ctx context.Context, c *Change) (Attribution, bool, error) {
 	ref := rowRef{c.SheetID, c.RowID}
 	s, ok := w.snaps[ref]
 	if !ok {
 		return Attribution{}, false, nil
 	}
-	a, ok := WriterInfo(s, w.counts[ref], c)
+	a, ok := WriterInfo(s, w.counts[ref], c, w.events != nil && w.events.CoversSheet(ctx, c.SheetID))
 	return a, ok, nil
 }

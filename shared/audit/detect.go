@@ -11,14 +11,17 @@ import (
 // [Mapping.ByID]); "" is a blank cell. Number cells carry their exact text,
 // checkbox cells "true" or "false", date cells "YYYY-MM-DD".
 type RowSnapshot struct {
-	SheetID        int64             `json:"sheetId"`
-	RowID          int64             `json:"rowId"`
-	RowNumber      int               `json:"rowNumber"`
-	Permalink      string            `json:"permalink,omitempty"`
-	ModifiedAt     time.Time         `json:"modifiedAt,omitzero"`
-	ModifiedBy     string            `json:"modifiedBy,omitempty"` // email
-	ModifiedByName string            `json:"modifiedByName,omitempty"`
-	Values         map[string]string `json:"values"`
+	SheetID        int64     `json:"sheetId"`
+	RowID          int64     `json:"rowId"`
+	RowNumber      int       `json:"rowNumber"`
+	Permalink      string    `json:"permalink,omitempty"`
+	ModifiedAt     time.Time `json:"modifiedAt,omitzero"`
+	ModifiedBy     string    `json:"modifiedBy,omitempty"` // email
+	ModifiedByName string    `json:"modifiedByName,omitempty"`
+	// CreatedAt is when the row was created: a row whose ModifiedAt is its
+	// CreatedAt was never saved since (see [WriterInfo]).
+	CreatedAt time.Time         `json:"createdAt,omitzero"`
+	Values    map[string]string `json:"values"`
 }
 
 // Baseline is the stored state of a row that changes are measured against.

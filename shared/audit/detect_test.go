@@ -530,32 +530,53 @@ func TestCompareUnchangedRowDoesNotAllocate(t *testing.T) {
 
 func TestWriterInfo(t *testing.T) {
 	mod := time.Date(2024, 1, 8, 9, 0, 0, 0, time.UTC)
-	snap := RowSnapshot{SheetID: testSheetID, RowID: 9, ModifiedAt: mod, ModifiedBy: "ana@example.com", ModifiedByName: "Ana"}
-	inWindow := Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 9, Attribution: Attribution{WindowStart: mod.Add(-time.Hour), WindowEnd: mod.Add(time.Hour)}}
+	// Ana's row, last saved by her at mod.
+	snap := RowSnapshot{SheetID: testSheetID, RowID: 9, CreatedAt: mod.Add(-24 * time.Hour), ModifiedAt: mod, ModifiedBy: "ana@example.com", ModifiedByName: "Ana"}
+	// A late row Ana created at mod and nobody saved since.
+	fresh := snap
+	fresh.CreatedAt = mod
+	window := Attribution{WindowStart: mod.Add(-time.Hour), WindowEnd: mod.Add(time.Hour)}
+	byAna := Attribution{User: "ana@example.com", Name: "Ana", Time: &mod, Source: SourceWriterInfo, WindowStart: window.WindowStart, WindowEnd: window.WindowEnd}
+	cell := Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 9, ColumnKey: ColPrice, Attribution: window}
+	late := Change{Kind: KindRowAddedLate, SheetID: testSheetID, RowID: 9, Attribution: window}
+	in := func(kind Kind, ws, we time.Time) Change {
+		return Change{Kind: kind, SheetID: testSheetID, RowID: 9, Attribution: Attribution{WindowStart: ws, WindowEnd: we}}
+	}
 	tests := []struct {
-		name   string
-		snap   RowSnapshot
-		count  int
-		change Change
-		want   Attribution
-		wantOK bool
+		name       string
+		snap       RowSnapshot
+		count      int
+		change     Change
+		cellEvents bool
+		want       Attribution
+		wantOK     bool
 	}{
-		{name: "only change in the row", snap: snap, count: 1, change: inWindow, wantOK: true,
-			want: Attribution{User: "ana@example.com", Name: "Ana", Time: &mod, Source: SourceWriterInfo, WindowStart: mod.Add(-time.Hour), WindowEnd: mod.Add(time.Hour)}},
-		{name: "two changes in the row", snap: snap, count: 2, change: inWindow},
-		{name: "modified outside the window", snap: snap, count: 1, change: Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 9, Attribution: Attribution{WindowStart: mod, WindowEnd: mod.Add(time.Hour)}}},
-		{name: "modified a second before the window", snap: snap, count: 1, change: Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 9, Attribution: Attribution{WindowStart: mod.Add(time.Second), WindowEnd: mod.Add(time.Hour)}}},
+		// A sheet whose edits come as webhook events (issue 12: Priya changes
+		// the price, Luis then saves Pole #, untracked: the row's writer info
+		// is Luis's save). The cell's event decides, never the row.
+		{name: "events: cell change", snap: snap, count: 1, change: cell, cellEvents: true},
+		{name: "events: week moved", snap: snap, count: 1, change: in(KindWeekMoved, mod.Add(-time.Hour), mod.Add(time.Hour)), cellEvents: true},
+		{name: "events: late row never saved after its creation", snap: fresh, count: 1, change: late, cellEvents: true, wantOK: true, want: byAna},
+		{name: "events: late row saved after its creation", snap: snap, count: 1, change: late, cellEvents: true},
+		{name: "events: late row without a creation time", snap: RowSnapshot{SheetID: testSheetID, RowID: 9, ModifiedAt: mod, ModifiedBy: "ana@example.com", ModifiedByName: "Ana"}, count: 1, change: late, cellEvents: true},
+		// A sheet without events: the row's only tracked change, the best
+		// cheap guess.
+		{name: "no events: only change in the row", snap: snap, count: 1, change: cell, wantOK: true, want: byAna},
+		{name: "no events: late row saved after its creation", snap: snap, count: 1, change: late, wantOK: true, want: byAna},
+		{name: "two changes in the row", snap: snap, count: 2, change: cell},
+		{name: "modified outside the window", snap: snap, count: 1, change: in(KindValueChanged, mod, mod.Add(time.Hour))},
+		{name: "modified a second before the window", snap: snap, count: 1, change: in(KindValueChanged, mod.Add(time.Second), mod.Add(time.Hour))},
 		{name: "modified after the scan, in its second", snap: snap, count: 1, wantOK: true,
-			change: Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 9, Attribution: Attribution{WindowStart: mod.Add(300 * time.Millisecond), WindowEnd: mod.Add(time.Hour)}},
+			change: in(KindValueChanged, mod.Add(300*time.Millisecond), mod.Add(time.Hour)),
 			want:   Attribution{User: "ana@example.com", Name: "Ana", Time: &mod, Source: SourceWriterInfo, WindowStart: mod.Add(300 * time.Millisecond), WindowEnd: mod.Add(time.Hour)}},
-		{name: "modified after the window", snap: snap, count: 1, change: Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 9, Attribution: Attribution{WindowStart: mod.Add(-time.Hour), WindowEnd: mod.Add(-time.Millisecond)}}},
-		{name: "no modifier", snap: RowSnapshot{SheetID: testSheetID, RowID: 9, ModifiedAt: mod}, count: 1, change: inWindow},
+		{name: "modified after the window", snap: snap, count: 1, change: in(KindValueChanged, mod.Add(-time.Hour), mod.Add(-time.Millisecond))},
+		{name: "no modifier", snap: RowSnapshot{SheetID: testSheetID, RowID: 9, ModifiedAt: mod}, count: 1, change: cell},
 		{name: "deleted row", snap: snap, count: 1, change: Change{Kind: KindRowDeleted, SheetID: testSheetID, RowID: 9}},
 		{name: "other row", snap: snap, count: 1, change: Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 10}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := WriterInfo(tt.snap, tt.count, &tt.change)
+			got, ok := WriterInfo(tt.snap, tt.count, &tt.change, tt.cellEvents)
 			if ok != tt.wantOK {
 				t.Fatalf("WriterInfo(%s) ok = %v, want %v", tt.name, ok, tt.wantOK)
 			}
@@ -606,25 +627,49 @@ func TestAttributeChain(t *testing.T) {
 	}
 }
 
+// sheetCoverage is an EventCoverage of a set of sheets.
+type sheetCoverage map[int64]bool
+
+func (c sheetCoverage) CoversSheet(_ context.Context, sheetID int64) bool { return c[sheetID] }
+
 func TestWriterInfoAttributor(t *testing.T) {
 	mod := time.Date(2024, 1, 8, 9, 0, 0, 0, time.UTC)
+	const withEvents = testSheetID + 1
 	snaps := []RowSnapshot{
 		{SheetID: testSheetID, RowID: 1, ModifiedAt: mod, ModifiedBy: "ana@example.com"},
 		{SheetID: testSheetID, RowID: 2, ModifiedAt: mod, ModifiedBy: "bo@example.com"},
+		{SheetID: withEvents, RowID: 3, ModifiedAt: mod, ModifiedBy: "luis@example.com"},
+		{SheetID: withEvents, RowID: 4, CreatedAt: mod, ModifiedAt: mod, ModifiedBy: "cy@example.com"},
 	}
 	changes := []Change{
 		{Kind: KindValueChanged, SheetID: testSheetID, RowID: 1},
 		{Kind: KindValueChanged, SheetID: testSheetID, RowID: 2, ColumnKey: ColPrice},
 		{Kind: KindValueChanged, SheetID: testSheetID, RowID: 2, ColumnKey: ColQuantity},
+		{Kind: KindValueChanged, SheetID: withEvents, RowID: 3, ColumnKey: ColPrice},
+		{Kind: KindRowAddedLate, SheetID: withEvents, RowID: 4},
 	}
-	wi := NewWriterInfoAttributor(snaps, changes)
-	for i, want := range []AttributionSource{SourceWriterInfo, SourceUnknown, SourceUnknown} {
-		c := changes[i]
-		if err := AttributeChain(context.Background(), &c, wi); err != nil {
-			t.Fatal(err)
-		}
-		if c.Attribution.Source != want {
-			t.Errorf("AttributeChain(change %d) source = %s, want %s", i, c.Attribution.Source, want)
-		}
+	tests := []struct {
+		name   string
+		events EventCoverage
+		want   []AttributionSource
+	}{
+		{name: "no coverage", want: []AttributionSource{SourceWriterInfo, SourceUnknown, SourceUnknown, SourceWriterInfo, SourceWriterInfo}},
+		{name: "one sheet with events", events: sheetCoverage{withEvents: true},
+			want: []AttributionSource{SourceWriterInfo, SourceUnknown, SourceUnknown, SourceUnknown, SourceWriterInfo}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wi := NewWriterInfoAttributor(snaps, changes, tt.events)
+			var got []AttributionSource
+			for _, c := range changes {
+				if err := AttributeChain(context.Background(), &c, wi); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, c.Attribution.Source)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("sources (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -139,6 +139,9 @@ func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row) audit.RowSnap
 	if row.ModifiedAt != nil {
 		s.ModifiedAt = row.ModifiedAt.UTC()
 	}
+	if row.CreatedAt != nil {
+		s.CreatedAt = row.CreatedAt.UTC()
+	}
 	if row.ModifiedBy != nil {
 		s.ModifiedBy, s.ModifiedByName = row.ModifiedBy.Email, row.ModifiedBy.Name
 	}
@@ -153,9 +156,10 @@ func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row) audit.RowSnap
 
 // Analyze detects, attributes and records the changes of one batch: it loads
 // the rows' baselines, compares, attributes each change (webhook record →
-// writer info → cell history → unknown), classifies it, and commits the
-// changes with the new baselines in one store transaction (nothing in test
-// mode). Its errors name the batch, its sheet and the step.
+// writer info where safe → cell history → unknown; see attributors),
+// classifies it, and commits the changes with the new baselines in one store
+// transaction (nothing in test mode). Its errors name the batch, its sheet
+// and the step.
 func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, findings []audit.Finding, err error) {
 	changes, findings, _, err = r.analyze(ctx, b)
 	return changes, findings, err
@@ -366,20 +370,46 @@ func (r *Runner) attribute(ctx context.Context, b Batch, det *audit.Detector, ch
 	return ctx.Err()
 }
 
+// attributors is the attribution chain of a batch: the changed cell's
+// webhook event first, whatever else was saved on the row later; writer
+// info only where it is safe (audit.WriterInfo: never for a cell change on a
+// sheet whose edits come as events, as a save of an untracked column after
+// the edit would be named); then cell history, within its budget; else the
+// change stays unknown with its window.
 func (r *Runner) attributors(b Batch, changes []audit.Change) []audit.Attributor {
 	var chain []audit.Attributor
+	var events audit.EventCoverage
 	if r.webhooks != nil {
 		w := r.webhooks
 		if ba, ok := w.(audit.BatchAttributor); ok {
 			w = ba.ForBatch()
 		}
 		chain = append(chain, w)
+		// A sheet whose edits come as webhook events: its cells' events, not
+		// the row's last save, name the editors (see audit.WriterInfo).
+		records, _ := w.(audit.EventCoverage)
+		events = webhookCoverage{all: r.opts.WebhookCallbackURL != "", records: records}
 	}
-	chain = append(chain, audit.NewWriterInfoAttributor(b.Rows, changes))
+	chain = append(chain, audit.NewWriterInfoAttributor(b.Rows, changes, events))
 	if !r.opts.SkipCellHistory {
 		chain = append(chain, &historyAttributor{api: r.sources})
 	}
 	return chain
+}
+
+// webhookCoverage tells the sheets whose edits come as webhook events: all
+// of them when this runner keeps a webhook on every source sheet
+// (Options.WebhookCallbackURL: the CLI, the scan function), else those
+// whose records the store holds (the analyze function, which only reads
+// them). The records alone miss a sheet's first edit after its webhook was
+// registered, whose callback may come after the scan.
+type webhookCoverage struct {
+	all     bool
+	records audit.EventCoverage // nil: none
+}
+
+func (w webhookCoverage) CoversSheet(ctx context.Context, sheetID int64) bool {
+	return w.all || (w.records != nil && w.records.CoversSheet(ctx, sheetID))
 }
 
 // cellHistories is the one source-sheet call historyAttributor makes.

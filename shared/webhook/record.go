@@ -92,13 +92,23 @@ type NewestRecordLookup interface {
 // the changed cell within the change's window. Row changes (ROW_DELETED,
 // ROW_ADDED_LATE) use the row's records (ColumnID 0): for a deletion only a
 // "deleted" record, for a late addition only a "created" one.
+//
+// The cell's event names its editor whatever else was saved on the row
+// later: it is asked before writer info, which names the row's last saver.
+// The window is compared at Smartsheet's precision (see inWindow): an
+// event's time may carry milliseconds while the window ends at the row's
+// modification time in whole seconds, and a window starting at our scan
+// clock may fall inside the second Smartsheet stamped on a later edit.
 type Attributor struct {
 	lookup  RecordLookup
 	columns map[int64]bool
 	newest  *newestCache // the batch's, nil outside one
 }
 
-var _ audit.BatchAttributor = (*Attributor)(nil)
+var (
+	_ audit.BatchAttributor = (*Attributor)(nil)
+	_ audit.EventCoverage   = (*Attributor)(nil)
+)
 
 // NewAttributor returns an Attributor reading lookup. columnIDs, if given,
 // are the columns the webhook records cover (the webhook's subscope): a cell
@@ -140,10 +150,19 @@ func (a *Attributor) Attribute(ctx context.Context, c *audit.Change) (audit.Attr
 		}
 	}
 	ws, we := c.Attribution.WindowStart, c.Attribution.WindowEnd
-	if a.newest != nil && a.newest.noneAfter(ctx, c.SheetID, ws) {
+	// The lookup's bounds are exact: ask a second wider on each side and
+	// let inWindow decide.
+	from, to := ws, we
+	if !from.IsZero() {
+		from = from.Add(-time.Second)
+	}
+	if !to.IsZero() {
+		to = to.Add(time.Second)
+	}
+	if a.newest != nil && a.newest.noneIn(ctx, c.SheetID, ws) {
 		return audit.Attribution{}, false, nil
 	}
-	recs, err := a.lookup.Records(ctx, c.SheetID, c.RowID, column, ws, we)
+	recs, err := a.lookup.Records(ctx, c.SheetID, c.RowID, column, from, to)
 	if err != nil {
 		return audit.Attribution{}, false, fmt.Errorf("webhook records of sheet %d row %d column %d: %w", c.SheetID, c.RowID, column, err)
 	}
@@ -156,7 +175,7 @@ func (a *Attributor) Attribute(ctx context.Context, c *audit.Change) (audit.Attr
 		if want != "" && r.EventType != "" && r.EventType != want {
 			continue
 		}
-		if (!ws.IsZero() && !r.Time.After(ws)) || (!we.IsZero() && r.Time.After(we)) {
+		if !inWindow(r.Time, ws, we) {
 			continue
 		}
 		if best == nil || !r.Time.Before(best.Time) {
@@ -175,6 +194,36 @@ func (a *Attributor) Attribute(ctx context.Context, c *audit.Change) (audit.Attr
 		WindowStart: ws, WindowEnd: we}, true, nil
 }
 
+// CoversSheet implements [audit.EventCoverage]: a sheet with stored records
+// has a webhook delivering its edits, so a changed cell's event names its
+// editor (now or when its callback arrives) and writer info, blind to later
+// saves of untracked columns, is not used for it. It needs a
+// [NewestRecordLookup] (without one: false); a failed read answers true, as
+// "cannot tell" must not fall back on writer info.
+func (a *Attributor) CoversSheet(ctx context.Context, sheetID int64) bool {
+	if a.newest != nil {
+		e := a.newest.entry(ctx, sheetID)
+		return e.err != nil || e.ok
+	}
+	nl, ok := a.lookup.(NewestRecordLookup)
+	if !ok {
+		return false
+	}
+	_, ok, err := nl.NewestRecord(ctx, sheetID)
+	return err != nil || ok
+}
+
+// inWindow reports whether an event Smartsheet stamped t may have happened
+// in the window (ws, we] (a zero bound is open), at the precision of
+// Smartsheet's stamps: whole seconds, so t is taken to its second. It may
+// have happened after ws when that second ends after ws and is not ws itself
+// (audit.StampedAfter), and no later than we when its second is not after
+// we: an event at 10:00:05.300 is the save the row stamps 10:00:05.
+func inWindow(t, ws, we time.Time) bool {
+	t = t.Truncate(time.Second)
+	return (ws.IsZero() || audit.StampedAfter(t, ws)) && (we.IsZero() || !t.After(we))
+}
+
 // newestCache holds the newest record time of each sheet asked about during
 // one batch, read once per sheet even by concurrent changes.
 type newestCache struct {
@@ -190,10 +239,8 @@ type newestEntry struct {
 	err  error
 }
 
-// noneAfter reports whether the sheet surely has no record after from (a
-// zero from is open): none stored, or the newest at or before from. A
-// failed read answers false, so the records are looked up as before.
-func (n *newestCache) noneAfter(ctx context.Context, sheetID int64, from time.Time) bool {
+// entry reads the sheet's newest record time once per batch.
+func (n *newestCache) entry(ctx context.Context, sheetID int64) *newestEntry {
 	n.mu.Lock()
 	e := n.sheets[sheetID]
 	if e == nil {
@@ -202,12 +249,26 @@ func (n *newestCache) noneAfter(ctx context.Context, sheetID int64, from time.Ti
 	}
 	n.mu.Unlock()
 	e.once.Do(func() { e.t, e.ok, e.err = n.lookup.NewestRecord(ctx, sheetID) })
+	return e
+}
+
+// noneIn reports whether the sheet surely has no record in a window that
+// starts at ws (a zero ws is open; see inWindow): none stored, or the newest
+// too old. A failed read answers false, so the records are looked up as
+// before.
+func (n *newestCache) noneIn(ctx context.Context, sheetID int64, ws time.Time) bool {
+	e := n.entry(ctx, sheetID)
 	switch {
 	case e.err != nil:
 		return false
 	case !e.ok:
 		return true
+	case ws.IsZero():
+		return false
 	default:
-		return !from.IsZero() && !e.t.After(from)
+		// Records are no newer than e.t, and inWindow takes their second: a
+		// record's second must end after ws and not be ws itself.
+		sec := e.t.Truncate(time.Second)
+		return !ws.Before(sec.Add(time.Second)) || (!e.t.After(ws) && ws.Equal(ws.Truncate(time.Second)))
 	}
 }

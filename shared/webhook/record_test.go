@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -227,5 +228,81 @@ func TestRecordsAndResolveUsers(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, recs); diff != "" {
 		t.Errorf("Records+ResolveUsers (-want +got):\n%s", diff)
+	}
+}
+
+// TestAttributorPrecision: the window is compared at Smartsheet's precision,
+// with and without the batch's newest-record shortcut. A scan's window
+// starts at our clock (sub-second) or at a baseline's modification
+// (Smartsheet's whole seconds) and ends at the row's modification (whole
+// seconds, the last save of any column) or at the scan.
+func TestAttributorPrecision(t *testing.T) {
+	sec := time.Date(2026, 11, 30, 10, 0, 5, 0, time.UTC) // 10:00:05
+	priya := func(tm time.Time) Record {
+		return Record{SheetID: 1, RowID: 10, ColumnID: 100, UserID: 7, User: "priya@example.com", Name: "Priya", Time: tm, EventType: "updated"}
+	}
+	tests := []struct {
+		name   string
+		rec    Record
+		ws, we time.Time
+		want   bool
+	}{
+		{name: "event in the second the scan started, after it", rec: priya(sec), ws: sec.Add(300 * time.Millisecond), we: sec.Add(time.Minute), want: true},
+		{name: "event a second before the scan", rec: priya(sec.Add(-time.Second)), ws: sec.Add(300 * time.Millisecond), we: sec.Add(time.Minute)},
+		{name: "event stamped with milliseconds, the row's modification in whole seconds", rec: priya(sec.Add(800 * time.Millisecond)), ws: sec.Add(-time.Hour), we: sec, want: true},
+		{name: "event the second after the row's modification", rec: priya(sec.Add(time.Second + 100*time.Millisecond)), ws: sec.Add(-time.Hour), we: sec},
+		{name: "two editors: the cell's event before the row's later untracked save", rec: priya(sec), ws: sec.Add(-time.Hour), we: sec.Add(4 * time.Second), want: true},
+		{name: "event at the baseline's own modification: the edit already seen", rec: priya(sec), ws: sec, we: sec.Add(time.Minute)},
+		{name: "event a second after the baseline's modification", rec: priya(sec.Add(time.Second)), ws: sec, we: sec.Add(time.Minute), want: true},
+	}
+	for _, tt := range tests {
+		for _, batch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/batch=%v", tt.name, batch), func(t *testing.T) {
+				lookup := &memNewest{memRecords: &memRecords{recs: []Record{tt.rec}}}
+				var at audit.Attributor = NewAttributor(lookup)
+				if batch {
+					at = at.(audit.BatchAttributor).ForBatch()
+				}
+				c := &audit.Change{Kind: audit.KindValueChanged, SheetID: 1, RowID: 10, ColumnID: 100,
+					Attribution: audit.Attribution{Source: audit.SourceUnknown, WindowStart: tt.ws, WindowEnd: tt.we}}
+				got, ok, err := at.Attribute(context.Background(), c)
+				if err != nil || ok != tt.want {
+					t.Fatalf("Attribute(%s) ok = %v, %v; want %v", tt.name, ok, err, tt.want)
+				}
+				if ok && (got.User != "priya@example.com" || got.Source != audit.SourceWebhook || !got.Time.Equal(tt.rec.Time)) {
+					t.Errorf("Attribute(%s) = %+v, want Priya by webhook at %v", tt.name, got, tt.rec.Time)
+				}
+			})
+		}
+	}
+}
+
+func TestAttributorCoversSheet(t *testing.T) {
+	recs := &memRecords{recs: []Record{{SheetID: 1, RowID: 10, ColumnID: 100, UserID: 7, Time: now}}}
+	tests := []struct {
+		name   string
+		lookup RecordLookup
+		batch  bool
+		sheet  int64
+		want   bool
+	}{
+		{name: "sheet with records", lookup: &memNewest{memRecords: recs}, sheet: 1, want: true},
+		{name: "sheet with records, batch", lookup: &memNewest{memRecords: recs}, batch: true, sheet: 1, want: true},
+		{name: "sheet without records", lookup: &memNewest{memRecords: recs}, sheet: 2},
+		{name: "sheet without records, batch", lookup: &memNewest{memRecords: recs}, batch: true, sheet: 2},
+		{name: "unreadable: cannot tell, so covered", lookup: &memNewest{memRecords: recs, err: errors.New("boom")}, sheet: 2, want: true},
+		{name: "unreadable, batch", lookup: &memNewest{memRecords: recs, err: errors.New("boom")}, batch: true, sheet: 2, want: true},
+		{name: "lookup without newest times", lookup: recs, sheet: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := NewAttributor(tt.lookup).(*Attributor)
+			if tt.batch {
+				a = a.ForBatch().(*Attributor)
+			}
+			if got := a.CoversSheet(context.Background(), tt.sheet); got != tt.want {
+				t.Errorf("CoversSheet(%d) = %v, want %v", tt.sheet, got, tt.want)
+			}
+		})
 	}
 }

@@ -29,6 +29,11 @@ type WebhookOptions struct {
 	// the first pending event, before one callback carries them all
 	// (default 1s; Smartsheet's commercial plans: about one minute).
 	Debounce time.Duration
+	// Delay holds each callback this long after its debounce, as a
+	// Smartsheet callback may arrive up to a minute after the edit (default
+	// none). Tests use it, with [Server.SetWebhookDelay], to let a scan run
+	// between an edit and its callback.
+	Delay time.Duration
 	// RetryDelays is the back-off schedule after a failed callback: one
 	// retry per entry, then the webhook is DISABLED_CALLBACK_FAILED
 	// (default: 14 retries, 50ms doubling up to 1s; Smartsheet retries 14
@@ -129,12 +134,17 @@ type deliverer struct {
 	mu     sync.Mutex
 	queues map[int64]*hookQueue
 	users  map[int64]smartsheet.User
+	delay  time.Duration // opts.Delay, changed by SetWebhookDelay
+	// delayChanged is closed (and replaced) when delay changes, waking the
+	// workers that wait on the old one.
+	delayChanged chan struct{}
 }
 
 func newDeliverer(s *Server, opts WebhookOptions) *deliverer {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &deliverer{s: s, opts: opts.withDefaults(), ctx: ctx, cancel: cancel,
-		queues: map[int64]*hookQueue{}, users: map[int64]smartsheet.User{}}
+		queues: map[int64]*hookQueue{}, users: map[int64]smartsheet.User{},
+		delay: max(opts.Delay, 0), delayChanged: make(chan struct{})}
 	dialer := &net.Dialer{Timeout: d.opts.Timeout, Control: loopbackOnly}
 	d.client = &http.Client{
 		Timeout:   d.opts.Timeout,
@@ -279,7 +289,8 @@ func (d *deliverer) run(id int64) {
 		}
 		statuses := q.statuses
 		q.statuses = nil
-		wait := time.Until(q.first.Add(d.opts.Debounce))
+		wait := time.Until(q.first.Add(d.opts.Debounce + d.delay))
+		changed := d.delayChanged
 		d.mu.Unlock()
 		for _, st := range statuses {
 			d.sendStatus(id, st)
@@ -291,6 +302,9 @@ func (d *deliverer) run(id int64) {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
+			case <-changed:
+				t.Stop()
+				continue // the delay changed: wait again with the new one
 			case <-d.ctx.Done():
 				t.Stop()
 				continue
@@ -527,6 +541,17 @@ func (s *Server) FlushWebhooks(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// SetWebhookDelay changes WebhookOptions.Delay from now on, for the
+// callbacks pending too: setting it back to 0 releases those held by a long
+// delay (after their debounce).
+func (s *Server) SetWebhookDelay(d time.Duration) {
+	s.wh.mu.Lock()
+	defer s.wh.mu.Unlock()
+	s.wh.delay = max(d, 0)
+	close(s.wh.delayChanged)
+	s.wh.delayChanged = make(chan struct{})
 }
 
 // WebhookStats returns the delivery counters of a webhook.

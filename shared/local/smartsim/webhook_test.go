@@ -342,6 +342,50 @@ func TestWebhookDebounce(t *testing.T) {
 	}
 }
 
+// TestWebhookDelay: a callback is held Delay after its debounce, as a late
+// Smartsheet callback; SetWebhookDelay(0) releases a held one at once.
+func TestWebhookDelay(t *testing.T) {
+	tests := []struct {
+		name         string
+		delay        time.Duration
+		release      bool // SetWebhookDelay(0) after the check
+		wantBefore   int  // callbacks 300ms after the edit
+		wantMinDelay time.Duration
+	}{
+		{name: "no delay", delay: 0, wantBefore: 1},
+		{name: "short delay", delay: 400 * time.Millisecond, wantBefore: 0, wantMinDelay: 400 * time.Millisecond},
+		{name: "held, then released", delay: time.Hour, release: true, wantBefore: 0, wantMinDelay: 300 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := fastHooks
+			opts.Debounce, opts.Delay = 20*time.Millisecond, tt.delay
+			s := newTestServer(t, Options{Webhooks: opts})
+			f := newFixture(t, s, 1)
+			h := newHookEndpoint(t)
+			w := createHook(t, s, f.sheetID, h.URL)
+			enableHook(t, s, w.ID)
+			start := time.Now()
+			s.SetCell(Edit{}, f.sheetID, f.rows[0], f.colAmt, smartsheet.IntValue(1))
+			time.Sleep(300 * time.Millisecond)
+			if _, cbs := h.received(); len(cbs) != tt.wantBefore {
+				t.Errorf("callbacks 300ms after the edit = %d, want %d", len(cbs), tt.wantBefore)
+			}
+			if tt.release {
+				s.SetWebhookDelay(0)
+			}
+			flush(t, s)
+			_, cbs := h.received()
+			if len(cbs) != 1 {
+				t.Fatalf("callbacks after the flush = %d, want 1", len(cbs))
+			}
+			if d := cbs[0].at.Sub(start); d < tt.wantMinDelay {
+				t.Errorf("callback after %v, want ≥ %v", d, tt.wantMinDelay)
+			}
+		})
+	}
+}
+
 func TestWebhookOneAtATime(t *testing.T) {
 	opts := fastHooks
 	opts.Debounce = time.Millisecond
