@@ -11,7 +11,7 @@ import (
 )
 
 var (
-	priya = smartsheet.User{Name: "Priya Shah", Email: "priya.shah@fieldops.example.com"}
+	priya = demo.Priya
 	luis  = smartsheet.User{Name: "Luis Ortega", Email: "luis.ortega@crews.example.com"}
 )
 

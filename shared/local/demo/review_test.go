@@ -16,10 +16,8 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/xlsx"
 )
 
-var (
-	priya = demo.Priya
-	luis  = smartsheet.User{Name: "Luis Ortega", Email: "luis.ortega@crews.example.com"}
-)
+// priya and luis are declared in attribution_test.go (the same people as
+// demo.Priya and a crew member).
 
 // auditRowOf is the audit-sheet row of a change.
 func (s *stack) auditRowOf(t *testing.T, changeID string) *smartsheet.Row {
