@@ -314,7 +314,11 @@ func apiUsage(run RunFacts) APIUsage {
 	if run.FinishedAt.After(run.StartedAt) && !run.StartedAt.IsZero() {
 		u.Duration = run.FinishedAt.Sub(run.StartedAt)
 	}
-	if mins := u.Duration.Minutes(); mins > 0 {
+	// The budgets hold over any sliding minute, so a run shorter than a
+	// minute could use a whole minute's budget: rates and capacities are
+	// taken over at least one minute, never extrapolated from seconds.
+	if u.Duration > 0 {
+		mins := max(u.Duration.Minutes(), 1)
 		u.AvgPerMinute = float64(u.Total) / mins
 		if run.RequestBudgetPerMinute > 0 {
 			u.RequestCapacity = int(float64(run.RequestBudgetPerMinute) * mins)

@@ -167,12 +167,13 @@ type APIUsage struct {
 	Total     int
 	Duration  time.Duration
 	// RequestBudgetPerMinute is the configured budget; RequestCapacity is
-	// the calls it allows over Duration (0 when either is unknown);
-	// RequestUse is Total / RequestCapacity.
+	// the calls it allows over Duration, a minute at least (the budget
+	// holds over any sliding minute; 0 when either is unknown); RequestUse
+	// is Total / RequestCapacity.
 	RequestBudgetPerMinute int
 	RequestCapacity        int
 	RequestUse             float64
-	// AvgPerMinute is Total over Duration.
+	// AvgPerMinute is Total over Duration, a minute at least.
 	AvgPerMinute float64
 	// The same for cell-history calls, which have their own budget.
 	HistoryCalls           int

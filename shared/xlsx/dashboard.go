@@ -154,7 +154,14 @@ func writeBreakdown(g *grid, st *styles, row int, title, first string, lines []i
 // writeTop writes the largest unauthorized changes from row on, each linked
 // to its Smartsheet row, and returns the last row written.
 func writeTop(g *grid, st *styles, r *audit.Report, row int) int {
-	g.set(1, row, fmt.Sprintf("Act on these first: the %d largest unauthorized changes", audit.TopItems), st.subtitle)
+	title := fmt.Sprintf("Act on these first: the %d largest unauthorized changes", len(r.Top))
+	switch len(r.Top) {
+	case 0:
+		title = "Act on these first: the largest unauthorized changes"
+	case 1:
+		title = "Act on this first: the one unauthorized change"
+	}
+	g.set(1, row, title, st.subtitle)
 	row++
 	g.header(row, st.header, "Work Request #", "Row", "Source Sheet", "Column", "Money impact", "Risk", "Week ending", "Changed by", "Changed at", "Kind")
 	if len(r.Top) == 0 {

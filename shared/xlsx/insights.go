@@ -85,7 +85,7 @@ func writeBudgets(g *grid, st *styles, r *audit.Report, row int) int {
 	g.header(row, st.header, "Measure", "Value")
 	return writeMeasures(g, st, row, []measure{
 		{"Request budget (calls per minute)", api.RequestBudgetPerMinute, st.integer},
-		{"Average rate achieved (calls per minute)", api.AvgPerMinute, st.integer},
+		{"Average rate achieved (calls per minute; a run under a minute counts as one)", api.AvgPerMinute, st.integer},
 		{"Calls the budget allowed over the scan", api.RequestCapacity, st.integer},
 		{"Share of the request budget used", api.RequestUse, st.percent},
 		{"Cell-history calls spent", api.HistoryCalls, st.integer},
