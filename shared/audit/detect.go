@@ -378,19 +378,23 @@ func (d *Detector) changedRow(prev *Baseline, cur *RowSnapshot, w ScanWindow) ([
 		c.Kind = KindWeekMoved
 		c.WeekEnding, c.MovedTo = oldWeek, newWeek
 		c.Column, c.ColumnKey, c.ColumnID = d.m.Title(key), key, d.m.ByKey[key].ID
-		c.OldValue, c.NewValue = FormatDate(oldWeek), FormatDate(newWeek)
+		// The cell's own values, each with the week it bills: what a reader
+		// of the row sees, and why it moved.
+		c.OldValue = fmt.Sprintf("%s (week ending %s)", dashIfBlank(pv[key]), FormatDate(oldWeek))
+		c.NewValue = fmt.Sprintf("%s (week ending %s)", dashIfBlank(cv[key]), FormatDate(newWeek))
 		price := pv[ColPrice]
 		if strings.TrimSpace(price) == "" {
 			price = cv[ColPrice]
 		}
 		d.priceImpact(&c, price, false)
-		note := fmt.Sprintf("%s %q → %q", c.Column, pv[key], cv[key])
+		note := fmt.Sprintf("billed in the week ending %s, now in the week ending %s", FormatDate(oldWeek), FormatDate(newWeek))
 		if c.Note != "" {
 			note += "; " + c.Note
 		}
 		c.Note = note + "; the row is billed again in the new week"
 		narrow(&c, prev.ModifiedAt, cur.ModifiedAt)
-		d.finish(&c, prev.Generation, key, c.OldValue, c.NewValue)
+		// The id is the move's, week to week, whatever the cell's text.
+		d.finish(&c, prev.Generation, key, FormatDate(oldWeek), FormatDate(newWeek))
 		changes = append(changes, c)
 	}
 
@@ -562,4 +566,12 @@ func (d *Detector) cellFindings(s *RowSnapshot, keys []string, w ScanWindow) []F
 		}
 	}
 	return out
+}
+
+// dashIfBlank is s, or "(blank)" for an empty cell.
+func dashIfBlank(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(blank)"
+	}
+	return s
 }

@@ -226,20 +226,20 @@ func TestCompare(t *testing.T) {
 			name:  "automation re-stamps Snapshot Date into the current week: one WEEK_MOVED",
 			track: []string{"Snapshot Date", "Weekly Reference Logged Date"},
 			prev:  row(), cur: row(ColSnapshotDate, "2024-01-09"),
-			want: []changeView{{Kind: KindWeekMoved, Column: "Snapshot Date", Old: "2024-01-07", New: "2024-01-14", Impact: "1000", WeekEnding: "2024-01-07", MovedTo: "2024-01-14", Risk: RiskMedium, Status: StatusUnauthorized}},
+			want: []changeView{{Kind: KindWeekMoved, Column: "Snapshot Date", Old: "2024-01-03 (week ending 2024-01-07)", New: "2024-01-09 (week ending 2024-01-14)", Impact: "1000", WeekEnding: "2024-01-07", MovedTo: "2024-01-14", Risk: RiskMedium, Status: StatusUnauthorized}},
 		},
 		{
 			name: "week moved and quantity changed: WEEK_MOVED plus VALUE_CHANGED",
 			prev: row(), cur: row(ColSnapshotDate, "01/09/24", ColQuantity, "12"),
 			want: []changeView{
-				{Kind: KindWeekMoved, Column: "Snapshot Date", Old: "2024-01-07", New: "2024-01-14", Impact: "1000", WeekEnding: "2024-01-07", MovedTo: "2024-01-14", Risk: RiskMedium, Status: StatusUnauthorized},
+				{Kind: KindWeekMoved, Column: "Snapshot Date", Old: "2024-01-03 (week ending 2024-01-07)", New: "01/09/24 (week ending 2024-01-14)", Impact: "1000", WeekEnding: "2024-01-07", MovedTo: "2024-01-14", Risk: RiskMedium, Status: StatusUnauthorized},
 				{Kind: KindValueChanged, Column: "Quantity", Old: "10", New: "12", Delta: "2", Impact: "200", Estimated: true, WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized},
 			},
 		},
 		{
 			name: "week-ending column edited to another week",
 			prev: row(ColWeekEnding, "2024-01-07"), cur: row(ColWeekEnding, "2024-01-14"),
-			want: []changeView{{Kind: KindWeekMoved, Column: "Weekly Reference Logged Date", Old: "2024-01-07", New: "2024-01-14", Impact: "1000", WeekEnding: "2024-01-07", MovedTo: "2024-01-14", Risk: RiskMedium, Status: StatusUnauthorized}},
+			want: []changeView{{Kind: KindWeekMoved, Column: "Weekly Reference Logged Date", Old: "2024-01-07 (week ending 2024-01-07)", New: "2024-01-14 (week ending 2024-01-14)", Impact: "1000", WeekEnding: "2024-01-07", MovedTo: "2024-01-14", Risk: RiskMedium, Status: StatusUnauthorized}},
 		},
 		{
 			name: "Snapshot Date re-stamped within the same week is not a change",

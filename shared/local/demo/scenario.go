@@ -127,6 +127,23 @@ func (s *Setup) row(srv *smartsim.Server, sheetID, rowID int64) (rowInfo, error)
 	return rowInfo{}, fmt.Errorf("row %d not on sheet %d", rowID, sheetID)
 }
 
+// cellText is a cell's text now.
+func (s *Setup) cellText(srv *smartsim.Server, sheetID, rowID, columnID int64) (string, error) {
+	sh, err := srv.Sheet(sheetID)
+	if err != nil {
+		return "", err
+	}
+	for i := range sh.Rows {
+		if sh.Rows[i].ID == rowID {
+			if c := sh.Rows[i].Cell(columnID); c != nil {
+				return c.Value.Text(), nil
+			}
+			return "", nil
+		}
+	}
+	return "", fmt.Errorf("row %d not on sheet %d", rowID, sheetID)
+}
+
 func (s *Setup) info(sheetID int64, row *smartsheet.Row) (rowInfo, error) {
 	cols := s.Columns[sheetID]
 	qc, pc := row.Cell(cols[smartsim.ColQuantity]), row.Cell(cols[smartsim.ColTotalPrice])

@@ -142,11 +142,17 @@ func (sc *script) restamp() error {
 		return err
 	}
 	today := sc.srv.Now().UTC().Format(time.DateOnly)
-	if _, err := sc.srv.AutomationSetCell(sc.at(Automation), sc.c, moved.ID, sc.Columns[sc.c][smartsim.ColSnapshotDate], smartsheet.StringValue(today)); err != nil {
+	snapCol := sc.Columns[sc.c][smartsim.ColSnapshotDate]
+	was, err := sc.cellText(sc.srv, sc.c, moved.ID, snapCol)
+	if err != nil {
+		return err
+	}
+	if _, err := sc.srv.AutomationSetCell(sc.at(Automation), sc.c, moved.ID, snapCol, smartsheet.StringValue(today)); err != nil {
 		return err
 	}
 	sc.expect(Expected{Label: "automation re-stamp", Kind: "WEEK_MOVED", SheetID: sc.c, RowID: moved.ID, Column: smartsim.ColSnapshotDate,
-		Old: sc.ClosedWeek.Format(time.DateOnly), New: sc.CurrentWeek.Format(time.DateOnly), Impact: moved.price, Risk: risk(moved.price),
+		Old: was + " (week ending " + sc.ClosedWeek.Format(time.DateOnly) + ")", New: today + " (week ending " + sc.CurrentWeek.Format(time.DateOnly) + ")",
+		Impact: moved.price, Risk: risk(moved.price),
 		Status: "UNAUTHORIZED", User: Automation.Email, Attribution: "writer-info"})
 	return nil
 }
