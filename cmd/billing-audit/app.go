@@ -300,10 +300,13 @@ func printChanges(w io.Writer, changes []audit.Change, wide bool) {
 	}
 	for _, c := range changes {
 		impact := c.Impact.StringFixed(2)
-		if c.Unvalued {
+		switch {
+		case c.Unvalued:
 			impact = "?"
-		} else if c.Estimated {
+		case c.Estimated:
 			impact += "~"
+		case c.ValuedElsewhere:
+			impact = "on price"
 		}
 		who := cmp.Or(c.Attribution.User, c.Attribution.Name, "-")
 		if wide {
@@ -318,7 +321,7 @@ func printChanges(w io.Writer, changes []audit.Change, wide bool) {
 		case audit.KindRowDeleted:
 			what = "row deleted: " + dash(c.OldValue)
 		case audit.KindWeekMoved:
-			what = fmt.Sprintf("week moved %s → %s", dash(c.OldValue), dash(c.NewValue))
+			what = fmt.Sprintf("week moved %s → %s", audit.FormatDate(c.WeekEnding), audit.FormatDate(c.MovedTo))
 		default:
 			what = fmt.Sprintf("%s %s → %s", dash(c.Column), dash(c.OldValue), dash(c.NewValue))
 		}

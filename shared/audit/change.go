@@ -98,6 +98,10 @@ type Change struct {
 	// Unvalued is set when Impact could not be computed; Impact is then zero
 	// and Risk UNKNOWN.
 	Unvalued bool `json:"unvalued,omitempty"`
+	// ValuedElsewhere says the change's money is counted on another change
+	// of the same row (a quantity changed together with the price: the
+	// price change carries the impact), so its own impact is 0.
+	ValuedElsewhere bool `json:"valuedElsewhere,omitempty"`
 	// Note explains the valuation or the detection to a reader.
 	Note        string      `json:"note,omitempty"`
 	Risk        Risk        `json:"risk"`

@@ -464,6 +464,7 @@ func (d *Detector) valueQuantity(c *Change, pv map[string]string, o, n string, p
 	}
 	if priceChanged {
 		c.Note = fmt.Sprintf("money valued on the %s change of the same row", d.m.Title(ColPrice))
+		c.ValuedElsewhere = true
 		return
 	}
 	price, okP, errP := ParseMoney(pv[ColPrice])

@@ -136,6 +136,7 @@ type changeView struct {
 	Old, New            string
 	Delta, Impact       string
 	Estimated, Unvalued bool
+	ValuedElsewhere     bool
 	WeekEnding, MovedTo string
 	Risk                Risk
 	Status              Status
@@ -144,7 +145,7 @@ type changeView struct {
 func view(c Change) changeView {
 	v := changeView{
 		Kind: c.Kind, Column: c.Column, Old: c.OldValue, New: c.NewValue, Impact: c.Impact.String(),
-		Estimated: c.Estimated, Unvalued: c.Unvalued, WeekEnding: FormatDate(c.WeekEnding), MovedTo: FormatDate(c.MovedTo),
+		Estimated: c.Estimated, Unvalued: c.Unvalued, ValuedElsewhere: c.ValuedElsewhere, WeekEnding: FormatDate(c.WeekEnding), MovedTo: FormatDate(c.MovedTo),
 		Risk: c.Risk, Status: c.Status,
 	}
 	if c.Delta != nil {
@@ -199,7 +200,7 @@ func TestCompare(t *testing.T) {
 			prev: row(), cur: row(ColQuantity, "15", ColPrice, "1500"),
 			want: []changeView{
 				{Kind: KindValueChanged, Column: "Units Total Price", Old: "1000", New: "1500", Delta: "500", Impact: "500", WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized},
-				{Kind: KindValueChanged, Column: "Quantity", Old: "10", New: "15", Delta: "5", Impact: "0", WeekEnding: "2024-01-07", Risk: RiskLow, Status: StatusUnauthorized},
+				{Kind: KindValueChanged, Column: "Quantity", Old: "10", New: "15", Delta: "5", Impact: "0", ValuedElsewhere: true, WeekEnding: "2024-01-07", Risk: RiskLow, Status: StatusUnauthorized},
 			},
 		},
 		{

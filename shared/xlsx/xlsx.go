@@ -365,6 +365,8 @@ func valuation(c *audit.Change) string {
 		return "not computable"
 	case c.Estimated:
 		return "estimated"
+	case c.ValuedElsewhere:
+		return "counted on the price change"
 	default:
 		return "exact"
 	}
