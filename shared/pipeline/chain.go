@@ -272,12 +272,17 @@ func (r *Runner) ProcessSheet(ctx context.Context, w SheetWork, q SheetQueue, fa
 	if w.Attempt > 1 {
 		w.Resume = true // an earlier delivery may have left a checkpoint
 	}
+	before := r.stats()
 	out, done, err := rr.scanSheet(ctx, w, r.sliceEnd(ctx), func(cs []audit.Change) error {
 		_, err := rr.WriteChanges(ctx, cs)
 		return wrapErr(fmt.Sprintf("write its %d changes", len(cs)), err)
 	})
 	res = SheetResult{RunID: w.RunID, Sheet: out.Sheet, Skipped: out.Skipped, Rows: out.Rows, Pages: out.Pages,
 		Changes: len(out.Changes), Findings: out.Findings}
+	// This invocation's calls, with those of the invocations before it: a
+	// continuation carries them on, the result hands them to the run.
+	w.Usage = r.usageSince(before).Add(w.Usage)
+	res.Usage = w.Usage
 	switch {
 	case err != nil && (unreadable(err) || w.Attempt >= maxSheetAttempts) && ctx.Err() == nil:
 		res.Failed = err.Error()
@@ -364,6 +369,7 @@ func (r *Runner) CompleteRun(ctx context.Context, runID string, fan FanIn, pub P
 		for _, res := range results {
 			run.RowsScanned += res.Rows
 			run.Findings = append(run.Findings, res.Findings...)
+			res.Usage.addTo(&run) // the sheet workers' calls, besides the scan's own
 		}
 	}
 	recs, err := r.store.Changes(ctx, run.StartedAt, time.Time{})

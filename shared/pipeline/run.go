@@ -201,20 +201,34 @@ func (r *Runner) stats() smartsheet.Stats {
 
 // recordStats puts the client's figures since before into the run record.
 func (r *Runner) recordStats(run *RunRecord, before smartsheet.Stats) {
-	if r.opts.Stats == nil {
+	u := r.usageSince(before)
+	if u == nil {
 		return
 	}
+	run.APICalls, run.Retries, run.RateLimitWaits, run.RateLimitWait, run.CellHistoryCalls = nil, 0, 0, 0, 0
+	u.addTo(run)
+	if run.APICalls == nil {
+		run.APICalls = map[string]int{}
+	}
+}
+
+// usageSince is the client's figures since before (nil without Stats).
+func (r *Runner) usageSince(before smartsheet.Stats) *Usage {
+	if r.opts.Stats == nil {
+		return nil
+	}
 	now := r.opts.Stats()
-	run.APICalls = map[string]int{}
+	u := &Usage{APICalls: map[string]int{}}
 	for k, v := range now.Calls {
 		if d := v - before.Calls[k]; d > 0 {
-			run.APICalls[k] = int(d)
+			u.APICalls[k] = int(d)
 		}
 	}
-	run.Retries = int(now.Retries - before.Retries)
-	run.RateLimitWaits = int(now.RateLimitWaits - before.RateLimitWaits)
-	run.RateLimitWait = now.RateLimitWaitTime - before.RateLimitWaitTime
-	run.CellHistoryCalls = int(now.CellHistoryCalls - before.CellHistoryCalls)
+	u.Retries = int(now.Retries - before.Retries)
+	u.RateLimitWaits = int(now.RateLimitWaits - before.RateLimitWaits)
+	u.RateLimitWait = now.RateLimitWaitTime - before.RateLimitWaitTime
+	u.CellHistoryCalls = int(now.CellHistoryCalls - before.CellHistoryCalls)
+	return u
 }
 
 // NewRunID returns a sortable, unique run id such as 20260126T101500Z-3fa9c1.

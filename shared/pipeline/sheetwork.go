@@ -39,6 +39,58 @@ type SheetWork struct {
 	// Attempt is the delivery's number (1 for the first), set by the
 	// handler from the queue.
 	Attempt int `json:"-"`
+	// Usage is what the invocations before this one spent on the sheet
+	// (a continuation carries it on), so the run's figures count every
+	// worker's calls.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage is Smartsheet calls spent: by endpoint, and the client's retries,
+// rate-limit waits and cell-history calls.
+type Usage struct {
+	APICalls         map[string]int `json:"apiCalls,omitempty"`
+	Retries          int            `json:"retries,omitempty"`
+	RateLimitWaits   int            `json:"rateLimitWaits,omitempty"`
+	RateLimitWait    time.Duration  `json:"rateLimitWait,omitempty"`
+	CellHistoryCalls int            `json:"cellHistoryCalls,omitempty"`
+}
+
+// Add is u plus o.
+func (u *Usage) Add(o *Usage) *Usage {
+	if o == nil {
+		return u
+	}
+	out := &Usage{APICalls: map[string]int{}}
+	for _, x := range []*Usage{u, o} {
+		if x == nil {
+			continue
+		}
+		for k, v := range x.APICalls {
+			out.APICalls[k] += v
+		}
+		out.Retries += x.Retries
+		out.RateLimitWaits += x.RateLimitWaits
+		out.RateLimitWait += x.RateLimitWait
+		out.CellHistoryCalls += x.CellHistoryCalls
+	}
+	return out
+}
+
+// addTo adds the usage to a run's figures.
+func (u *Usage) addTo(run *RunRecord) {
+	if u == nil {
+		return
+	}
+	if run.APICalls == nil && len(u.APICalls) > 0 {
+		run.APICalls = map[string]int{}
+	}
+	for k, v := range u.APICalls {
+		run.APICalls[k] += v
+	}
+	run.Retries += u.Retries
+	run.RateLimitWaits += u.RateLimitWaits
+	run.RateLimitWait += u.RateLimitWait
+	run.CellHistoryCalls += u.CellHistoryCalls
 }
 
 // SheetQueue carries sheet work to the sheet workers.
@@ -57,6 +109,8 @@ type SheetResult struct {
 	Findings   []audit.Finding `json:"findings,omitempty"`
 	Failed     string          `json:"failed,omitempty"` // why the sheet could not be read
 	FinishedAt time.Time       `json:"finishedAt"`
+	// Usage is what every invocation spent on the sheet.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // sheetCheckpoint is where a sheet's scan stands: the query it pages

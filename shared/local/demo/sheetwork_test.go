@@ -37,6 +37,7 @@ func (s *stack) countingRunner(t *testing.T, mod func(*pipeline.Options)) (*pipe
 	o := pipeline.Options{
 		Audit: audit.DefaultConfig(), SourceFolderIDs: []int64{s.setup.Gen.FolderID}, AuditSheetID: s.auditID,
 		Clock: s.srv.Now, Logger: slog.New(slog.DiscardHandler), Signer: s.signer, Digests: s.digests, ReadBackDelay: time.Millisecond,
+		Stats: s.client.Stats,
 	}
 	if mod != nil {
 		mod(&o)
@@ -228,6 +229,11 @@ func TestSheetScanResumesAtItsCheckpoint(t *testing.T) {
 		rec, _, _ := s.store.Run(ctx, run.RunID)
 		if rec.FinishedAt.IsZero() || rec.RowsScanned != size.Sheets*size.Rows || len(pub.events) != 1 {
 			t.Errorf("run = finished %v, %d rows, %d events; want finished, %d rows, 1 event", !rec.FinishedAt.IsZero(), rec.RowsScanned, len(pub.events), size.Sheets*size.Rows)
+		}
+		// The run's figures count every worker's calls, continuations
+		// included: each page read (a first scan has no version to check).
+		if got, want := rec.APICalls["GET /sheets/{sheetId}"], size.Sheets*pages; got != want {
+			t.Errorf("run's GET /sheets/{sheetId} calls = %d, want %d: every page the workers read", got, want)
 		}
 	})
 
