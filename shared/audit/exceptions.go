@@ -2,6 +2,7 @@ package audit
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -185,4 +186,40 @@ func daysAfterClose(c *Change, cfg Config) int {
 		when = *c.Attribution.Time
 	}
 	return wholeDays(cfg.Cutoff(c.WeekEnding), when)
+}
+
+// Headline is the report in one line a manager reads in five seconds: the
+// period's unauthorized changes, their money gross and net, and the billed
+// weeks they hit — "9 unauthorized changes · $6,497.75 gross / $5,292.75
+// net · week ending 2026-11-29".
+func (r Report) Headline() string {
+	u := r.Totals.Unauthorized
+	if u.Count == 0 {
+		return "No unauthorized change in the period"
+	}
+	noun := "unauthorized changes"
+	if u.Count == 1 {
+		noun = "unauthorized change"
+	}
+	weeks := map[string]bool{}
+	var list []string
+	for _, c := range r.Changes {
+		if c.Status != StatusUnauthorized || c.WeekEnding.IsZero() {
+			continue
+		}
+		if w := FormatDate(c.WeekEnding); !weeks[w] {
+			weeks[w] = true
+			list = append(list, w)
+		}
+	}
+	slices.Sort(list)
+	hit := ""
+	switch len(list) {
+	case 0:
+	case 1:
+		hit = " · week ending " + list[0]
+	default:
+		hit = " · weeks ending " + strings.Join(list, ", ")
+	}
+	return fmt.Sprintf("%d %s · %s gross / %s net%s", u.Count, noun, MoneyText(u.Gross), MoneyText(u.Net), hit)
 }

@@ -81,3 +81,30 @@ func TestBuildExceptions(t *testing.T) {
 		t.Errorf("without reviews: Reviewed %t, %d open, %s open impact; want false, 3, 425", bare.Reviewed, bare.OpenCount, bare.Open)
 	}
 }
+
+func TestHeadline(t *testing.T) {
+	w1 := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	w0 := w1.AddDate(0, 0, -7)
+	c := func(status Status, impact string, week time.Time) *Change {
+		return &Change{Status: status, Impact: decimal.RequireFromString(impact), WeekEnding: week}
+	}
+	tests := []struct {
+		name    string
+		changes []*Change
+		want    string
+	}{
+		{"none", nil, "No unauthorized change in the period"},
+		{"one", []*Change{c(StatusUnauthorized, "250", w1), c(StatusAuthorized, "999", w1)}, "1 unauthorized change · $250.00 gross / $250.00 net · week ending 2026-11-29"},
+		{"two weeks", []*Change{c(StatusUnauthorized, "6000", w1), c(StatusUnauthorized, "-497.75", w0), c(StatusUnauthorized, "1", w1)},
+			"3 unauthorized changes · $6,498.75 gross / $5,503.25 net · weeks ending 2026-11-22, 2026-11-29"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Report{Changes: tt.changes}
+			r.summarise()
+			if got := r.Headline(); got != tt.want {
+				t.Errorf("Headline() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -61,6 +61,7 @@ func writeDashboardHead(g *grid, st *styles, r *audit.Report) {
 		sub += " · TEST MODE: nothing was written to Smartsheet"
 	}
 	g.set(1, 2, sub, st.note)
+	g.set(1, 3, r.Headline(), st.subtitle)
 
 	g.set(1, 4, r.Status, st.statusByLevel[r.Level])
 	g.merge("A4", "F4")
