@@ -35,7 +35,7 @@ func riskLabel(r *audit.Report, risk audit.Risk) string {
 // hand.
 func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 	g := &grid{f: f, sheet: SheetDashboard}
-	g.widths(26, 16, 24, 24, 18, 14, 12, 26, 18, 14)
+	g.widths(36, 16, 24, 24, 18, 14, 12, 26, 18, 14)
 	writeDashboardHead(g, st, r)
 
 	row := writeTotals(g, st, r, 9) + 2
@@ -46,10 +46,37 @@ func writeDashboard(f *excelize.File, st *styles, r *audit.Report) error {
 	row = writeTop(g, st, r, row+2)
 	writeCoverage(g, st, r, row+2)
 
+	writeRiskSeries(g, r, riskFirst)
 	if g.err != nil {
 		return g.err
 	}
-	return f.AddChart(SheetDashboard, "G7", riskChart(riskFirst, riskLast))
+	return f.AddChart(SheetDashboard, "G7", riskChart(riskFirst, riskLast, len(r.ByRisk)))
+}
+
+// riskSeriesCol is the first of the hidden helper columns that hold the risk
+// chart's series: one per risk, its gross impact on its own row and blank
+// elsewhere, so a stacked column chart gives each risk one bar in its own
+// colour (Excel colours a column chart's points alike within a series).
+const riskSeriesCol = 20
+
+// riskColours are the bars' colours, in ByRisk order: HIGH, MEDIUM, LOW,
+// UNKNOWN (as the risk cells of Change Details).
+var riskColours = []string{"C00000", "ED7D31", "70AD47", "7F7F7F"}
+
+func writeRiskSeries(g *grid, r *audit.Report, first int) {
+	for j, t := range r.ByRisk {
+		g.set(riskSeriesCol+j, first-1, string(t.Risk), 0)
+		for i := range r.ByRisk {
+			if i == j {
+				g.set(riskSeriesCol+j, first+i, t.Impact.Gross, 0)
+			}
+		}
+	}
+	if g.err == nil {
+		from, _ := excelize.ColumnNumberToName(riskSeriesCol)
+		to, _ := excelize.ColumnNumberToName(riskSeriesCol + len(r.ByRisk) - 1)
+		g.err = g.f.SetColVisible(SheetDashboard, from+":"+to, false)
+	}
 }
 
 // writeDashboardHead writes rows 1 to 7: title, run line, status (StatusCell),
@@ -229,18 +256,29 @@ func writeCoverage(g *grid, st *styles, r *audit.Report, row int) {
 
 // riskChart charts the gross impact column of "By risk" (rows first to last,
 // its header the row above).
-func riskChart(first, last int) *excelize.Chart {
-	return &excelize.Chart{
-		Type: excelize.Col,
-		Series: []excelize.ChartSeries{{
-			Name:       absRef(SheetDashboard, 3, first-1, first-1),
+func riskChart(first, last, risks int) *excelize.Chart {
+	series := make([]excelize.ChartSeries, risks)
+	for j := range series {
+		series[j] = excelize.ChartSeries{
+			Name:       absRef(SheetDashboard, riskSeriesCol+j, first-1, first-1),
 			Categories: absRef(SheetDashboard, 1, first, last),
-			Values:     absRef(SheetDashboard, 3, first, last),
-			Fill:       excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"C00000"}},
-		}},
+			Values:     absRef(SheetDashboard, riskSeriesCol+j, first, last),
+			Fill:       excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{riskColours[j%len(riskColours)]}},
+		}
+	}
+	return &excelize.Chart{
+		Type:      excelize.ColStacked,
+		Series:    series,
 		Title:     []excelize.RichTextRun{{Text: "Gross money impact by risk"}},
 		Legend:    excelize.ChartLegend{Position: "none"},
 		Dimension: excelize.ChartDimension{Width: 520, Height: 300},
-		YAxis:     excelize.ChartAxis{NumFmt: excelize.ChartNumFmt{CustomNumFmt: `"$"#,##0`}},
+		PlotArea:  excelize.ChartPlotArea{ShowVal: true, NumFmt: excelize.ChartNumFmt{CustomNumFmt: `"$"#,##0`}},
+		XAxis:     readableAxis(excelize.ChartNumFmt{}),
+		YAxis:     readableAxis(excelize.ChartNumFmt{CustomNumFmt: `"$"#,##0`}),
 	}
+}
+
+// readableAxis is an axis with dark labels of a readable size.
+func readableAxis(nf excelize.ChartNumFmt) excelize.ChartAxis {
+	return excelize.ChartAxis{NumFmt: nf, Font: excelize.Font{Color: "262626", Size: 9}, MajorGridLines: true}
 }

@@ -141,6 +141,9 @@ func addTrendCharts(f *excelize.File, first, last int) error {
 		Title:     []excelize.RichTextRun{{Text: "Changes per week"}},
 		Legend:    excelize.ChartLegend{Position: "bottom"},
 		Dimension: excelize.ChartDimension{Width: 560, Height: 280},
+		PlotArea:  excelize.ChartPlotArea{ShowVal: true},
+		XAxis:     weekAxis(),
+		YAxis:     readableAxis(excelize.ChartNumFmt{CustomNumFmt: "0"}),
 	}); err != nil {
 		return fmt.Errorf("line chart: %w", err)
 	}
@@ -153,6 +156,17 @@ func addTrendCharts(f *excelize.File, first, last int) error {
 		Title:     []excelize.RichTextRun{{Text: "Unauthorized gross impact per week"}},
 		Legend:    excelize.ChartLegend{Position: "none"},
 		Dimension: excelize.ChartDimension{Width: 560, Height: 280},
-		YAxis:     excelize.ChartAxis{NumFmt: excelize.ChartNumFmt{CustomNumFmt: `"$"#,##0`}},
+		PlotArea:  excelize.ChartPlotArea{ShowVal: true, NumFmt: excelize.ChartNumFmt{CustomNumFmt: `"$"#,##0`}},
+		XAxis:     weekAxis(),
+		YAxis:     readableAxis(excelize.ChartNumFmt{CustomNumFmt: `"$"#,##0`}),
 	})
+}
+
+// weekAxis is the trend charts' category axis: the weeks' ending dates as
+// dates, slanted so twelve of them do not overlap.
+func weekAxis() excelize.ChartAxis {
+	a := readableAxis(excelize.ChartNumFmt{CustomNumFmt: "mmm d"})
+	a.MajorGridLines = false
+	a.Alignment = excelize.Alignment{TextRotation: -45}
+	return a
 }
