@@ -269,6 +269,22 @@ func TestCharts(t *testing.T) {
 	if len(charts) != 3 {
 		t.Errorf("chart parts = %d, want 3 (impact by risk, changes per week, unauthorized impact per week)", len(charts))
 	}
+	// The risk chart: a bar per risk in its colour; every chart shows its
+	// values.
+	risk := charts["xl/charts/chart1.xml"]
+	if n := bytes.Count(risk, []byte("<c:ser>")); n != 4 {
+		t.Errorf("risk chart series = %d, want 4 (one per risk, each its own colour)", n)
+	}
+	for _, colour := range riskColours {
+		if !bytes.Contains(risk, []byte(colour)) {
+			t.Errorf("risk chart lacks colour %s", colour)
+		}
+	}
+	for name, xml := range charts {
+		if !bytes.Contains(xml, []byte(`showVal val="1"`)) {
+			t.Errorf("%s shows no data labels", name)
+		}
+	}
 }
 
 func TestInsightsAndTrends(t *testing.T) {
