@@ -272,7 +272,7 @@ func TestCharts(t *testing.T) {
 	// The risk chart: a bar per risk in its colour; every chart shows its
 	// values.
 	risk := charts["xl/charts/chart1.xml"]
-	if n := bytes.Count(risk, []byte("<c:ser>")); n != 4 {
+	if n := bytes.Count(risk, []byte("<ser>")); n != 4 {
 		t.Errorf("risk chart series = %d, want 4 (one per risk, each its own colour)", n)
 	}
 	for _, colour := range riskColours {
