@@ -93,6 +93,13 @@ bench-verify:
 LAMBDA_FUNCTIONS := scan analyze report webhook
 LAMBDA_BUILD := $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
+# The product as it runs in AWS, on this machine: moto with template.yaml, the simulator with the demo's sheets, the four
+# bootstraps under aws-lambda-rie, from a baseline through webhooks and the scan to the workbook (cmd/localchain).
+# KEEP=1 leaves it running and prints how to invoke each function by hand.
+local-chain:
+	$(GO) run ./cmd/localchain $(if $(KEEP),--keep,)
+
+.PHONY: local-chain
 .PHONY: build-ScanFunction build-AnalyzeFunction build-ReportFunction build-WebhookFunction lambdas local-up local-down
 
 build-ScanFunction:

@@ -1,0 +1,283 @@
+// Command localchain plays the serverless product on this machine, as a user
+// would see it in AWS, with no Docker, no SAM CLI and no credentials: moto with
+// the real template.yaml deployed, the Smartsheet simulator with the demo's
+// sheets, the four real bootstraps under aws-lambda-rie, and the SQS and
+// EventBridge edges between them. It takes a baseline, applies the demo's
+// edits, lets the scheduled scan, the sheet workers and the report run, shows
+// an edit reaching the audit sheet through a signed webhook callback, and
+// prints what each step did and where to look.
+//
+//	go run ./cmd/localchain          (make local-chain)
+//	go run ./cmd/localchain --keep   leave everything running and print how to invoke each function by hand
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/fieldaudit/billing-audit/shared/aws/dynamo"
+	"github.com/fieldaudit/billing-audit/shared/local/demo"
+	"github.com/fieldaudit/billing-audit/shared/local/localchain"
+	"github.com/fieldaudit/billing-audit/shared/local/localstack"
+	"github.com/fieldaudit/billing-audit/shared/local/rie"
+	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+)
+
+// token is the simulator's token: what the stack's token secret is given.
+const token = "local-chain-token"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "localchain:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("localchain", flag.ContinueOnError)
+	keep := fs.Bool("keep", false, "leave moto, the simulator and the functions running (Ctrl-C stops them)")
+	root := fs.String("root", ".", "the module's root (template.yaml, functions/, infra/)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+
+	say("== Starting moto and deploying template.yaml")
+	moto, err := localstack.RunMoto(ctx)
+	if err != nil {
+		return err
+	}
+	defer moto.Stop()
+	st, err := localstack.DeployFile(ctx, moto.URL, "us-east-1", filepath.Join(*root, "template.yaml"),
+		localstack.Options{StackName: "billing-audit-local", Parameters: map[string]string{"Stage": "dev"}})
+	if err != nil {
+		return fmt.Errorf("deploy template.yaml: %w", err)
+	}
+	vars := localstack.ParseEnvFile(localstack.EnvFile(st, moto.URL, "us-east-1"))
+	say("   stack billing-audit-local: table %s, queues and bus as template.yaml names them", vars["AUDIT_TABLE"])
+
+	say("== Building the bootstraps (as `sam build` does) and finding aws-lambda-rie")
+	emu, err := rie.Ensure(ctx)
+	if err != nil {
+		return err
+	}
+	bin, err := os.MkdirTemp("", "localchain-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	if err := localchain.BuildBootstraps(ctx, *root, bin, "scan", "analyze", "report", "webhook"); err != nil {
+		return err
+	}
+
+	say("== Starting the Smartsheet simulator with the demo's sheets, and the audit sheet (what `billing-audit setup` does)")
+	srv := smartsim.NewServer(smartsim.Options{Webhooks: smartsim.WebhookOptions{Debounce: 200 * time.Millisecond}})
+	base, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	scn, err := demo.Prepare(srv, demo.Size{Sheets: 3, Rows: 300, Weeks: 6})
+	if err != nil {
+		return err
+	}
+	awsCfg, err := localchain.AWSConfig(ctx, vars)
+	if err != nil {
+		return err
+	}
+	db := dynamodb.NewFromConfig(awsCfg)
+	store := dynamo.New(db, vars["AUDIT_TABLE"], dynamo.Options{})
+	client, err := smartsheet.New(smartsheet.Config{BaseURL: base, Token: token, RetryBudget: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	auditID, _, err := pipeline.EnsureAuditSheet(ctx, client, store, 0, "Billing Audit Log")
+	if err != nil {
+		return err
+	}
+	if err := localchain.PutToken(ctx, secretsmanager.NewFromConfig(awsCfg), vars["SMARTSHEET_TOKEN_SECRET_ARN"], token); err != nil {
+		return err
+	}
+	vars["SMARTSHEET_BASE_URL"] = base
+	vars["AUDIT_SHEET_ID"] = strconv.FormatInt(auditID, 10)
+	vars["SOURCE_FOLDER_IDS"] = strconv.FormatInt(scn.Gen.FolderID, 10)
+	vars["SOURCE_SHEET_IDS"] = ""
+	say("   simulator %s: folder %d with %d sheets; audit sheet %d; the token is in the stack's secret", base, scn.Gen.FolderID, len(scn.Gen.SheetIDs), auditID)
+
+	say("== Starting scan, analyze, report and webhook under aws-lambda-rie")
+	logs := slog.New(slog.NewTextHandler(io.Discard, nil))
+	chain, err := localchain.Start(ctx, localchain.Options{Env: vars, Bootstraps: bin, Emulator: emu, Log: logs, Webhooks: true})
+	if err != nil {
+		return err
+	}
+	defer chain.Stop()
+	schedule, err := os.ReadFile(filepath.Join(*root, "events", "scan", "schedule.json"))
+	if err != nil {
+		return err
+	}
+
+	say("\n== The scheduled scan, first time: a baseline (and one webhook per sheet, calling the HTTP API)")
+	if _, err := scheduled(ctx, chain, schedule, out); err != nil {
+		return err
+	}
+	say("   webhooks registered with the simulator: %d", len(srv.Webhooks()))
+
+	expected, err := scn.Script(srv)
+	if err != nil {
+		return err
+	}
+	say("\n== The demo's edits: %d changes by Kim, Raj, Jesse, Dana and an automation", len(expected))
+	// Their callbacks reach the webhook function (through the HTTP API), which
+	// checks each signature and queues a refresh of the edited rows: analyze
+	// audits them in seconds, before the schedule fires.
+	start := time.Now()
+	rows := 0
+	for deadline := start.Add(30 * time.Second); rows < len(expected) && time.Now().Before(deadline); {
+		if err := chain.Drain(ctx); err != nil {
+			return err
+		}
+		rows = auditRows(srv, auditID)
+		time.Sleep(200 * time.Millisecond)
+	}
+	say("   through the webhooks alone: %d audit rows, %s after the edits", rows, time.Since(start).Round(100*time.Millisecond))
+	say("\n== The scan again, on demand with forceReport (events/scan/force-report.json): anything the callbacks did not say,")
+	say("   the run's completion, the audit log verified and a digest signed, the workbook in S3")
+	force, err := os.ReadFile(filepath.Join(*root, "events", "scan", "force-report.json"))
+	if err != nil {
+		return err
+	}
+	if _, err := scheduled(ctx, chain, force, out); err != nil {
+		return err
+	}
+	rows = auditRows(srv, auditID)
+	say("   audit rows now: %d (the scenario made %d changes; each is on the sheet once)", rows, len(expected))
+	if err := printRuns(ctx, store, out); err != nil {
+		return err
+	}
+	if rows != len(expected) {
+		return fmt.Errorf("the chain wrote %d audit rows, the scenario made %d changes", rows, len(expected))
+	}
+	objects, err := listObjects(ctx, s3.NewFromConfig(awsCfg), vars["REPORT_BUCKET"], vars["DIGEST_BUCKET"])
+	if err != nil {
+		return err
+	}
+	for _, o := range objects {
+		say("   %s", o)
+	}
+	if !slices.ContainsFunc(objects, func(o string) bool { return strings.HasSuffix(o, ".xlsx") }) {
+		return errors.New("no workbook in the report bucket")
+	}
+	say("\nWhere to look: the audit sheet %s/sheets/%d (token %q); the objects above on moto (%s).", base, auditID, token, moto.URL)
+	if !*keep {
+		return nil
+	}
+	printByHand(out, vars, chain)
+	<-ctx.Done()
+	return nil
+}
+
+// scheduled invokes the scan as the schedule does and runs the chain until its queues are empty.
+func scheduled(ctx context.Context, chain *localchain.Chain, payload []byte, out io.Writer) (string, error) {
+	answer, err := chain.InvokeScan(ctx, payload)
+	if err != nil {
+		return "", fmt.Errorf("invoke scan: %w", err)
+	}
+	var resp struct {
+		RunID   string `json:"runId"`
+		Batches int    `json:"batches"`
+		Skipped int    `json:"skipped"`
+	}
+	if err := json.Unmarshal(answer, &resp); err != nil || resp.RunID == "" {
+		return "", fmt.Errorf("scan answered %s", answer)
+	}
+	fmt.Fprintf(out, "   scan: run %s, %d sheets queued for the sheet workers\n", resp.RunID, resp.Batches)
+	if err := chain.Drain(ctx); err != nil {
+		return "", err
+	}
+	return resp.RunID, nil
+}
+
+// listObjects lists the buckets' objects as s3://bucket/key.
+func listObjects(ctx context.Context, api *s3.Client, buckets ...string) ([]string, error) {
+	var out []string
+	for _, b := range buckets {
+		p := s3.NewListObjectsV2Paginator(api, &s3.ListObjectsV2Input{Bucket: &b})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("list s3://%s: %w", b, err)
+			}
+			for _, o := range page.Contents {
+				out = append(out, "s3://"+b+"/"+*o.Key)
+			}
+		}
+	}
+	return out, nil
+}
+
+// auditRows counts the audit sheet's rows.
+func auditRows(srv *smartsim.Server, auditID int64) int {
+	sh, err := srv.Sheet(auditID)
+	if err != nil {
+		return 0
+	}
+	return len(sh.Rows)
+}
+
+// printRuns lists the runs recorded in the table, oldest first.
+func printRuns(ctx context.Context, store *dynamo.Store, out io.Writer) error {
+	runs, err := store.Runs(ctx, 10)
+	if err != nil {
+		return err
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].StartedAt.Before(runs[j].StartedAt) })
+	for _, r := range runs {
+		state := "finished"
+		if r.FinishedAt.IsZero() {
+			state = "NOT FINISHED"
+		}
+		fmt.Fprintf(out, "   run %s: %s, %d sheets, %d rows read, %d changes (%d unauthorized), %d audit rows\n",
+			r.RunID, state, r.SheetsScanned, r.RowsScanned, r.Changes, r.Unauthorized, r.AuditRows)
+	}
+	return nil
+}
+
+// printByHand says how to call each running function, as `aws lambda invoke` would in AWS.
+func printByHand(out io.Writer, vars map[string]string, chain *localchain.Chain) {
+	fmt.Fprintln(out, "\nEverything keeps running (Ctrl-C stops it). Each function is its own emulator, always named `function`:")
+	for _, f := range []struct {
+		name string
+		fn   *rie.Function
+		ev   string
+	}{{"scan", chain.Scan, "events/scan/test-mode.json"}, {"analyze", chain.Analyze, "events/analyze/sqs-sheet-work.json"},
+		{"report", chain.Report, "events/report/force.json"}} {
+		fmt.Fprintf(out, "  %-8s aws lambda invoke --endpoint-url %s --function-name function --region us-east-1 --no-sign-request \\\n"+
+			"             --cli-binary-format raw-in-base64-out --payload file://%s out.json\n", f.name, f.fn.Endpoint(), f.ev)
+	}
+	if chain.API != nil {
+		fmt.Fprintf(out, "  webhook  the HTTP API stand-in is %s: the simulator signs its callbacks there\n", chain.API.RouteURL())
+	}
+	fmt.Fprintf(out, "  AWS      export AWS_ENDPOINT_URL=%s AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test\n", vars["AWS_ENDPOINT_URL"])
+}
