@@ -2,7 +2,8 @@
 #   make demo   full audit run against the built-in Smartsheet simulator (no credentials, no AWS)
 #   make test   vet, every test, short fuzzing, template lint
 #   make bench-verify   verify of a 100,000-row audit log (figures in BENCHMARKS.md)
-#   make scale  a first and an idle run of 68 sheets × 3,000 rows through the local chain (figures in BENCHMARKS.md)
+#   make scale  a first, an idle and a changed run of 68 sheets × 3,000 rows through the local chain (BENCHMARKS.md)
+#   make local-chain   the serverless product end to end on this machine: moto, the simulator, the real bootstraps
 SHELL := /bin/bash
 GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
