@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -62,139 +63,185 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
-
-	say("== Starting moto and deploying template.yaml")
-	moto, err := localstack.RunMoto(ctx)
-	if err != nil {
+	p := &play{out: out, root: *root}
+	defer p.stop()
+	if err := p.deploy(ctx); err != nil {
 		return err
 	}
-	defer moto.Stop()
-	st, err := localstack.DeployFile(ctx, moto.URL, "us-east-1", filepath.Join(*root, "template.yaml"),
+	if err := p.simulator(ctx); err != nil {
+		return err
+	}
+	if err := p.audit(ctx); err != nil {
+		return err
+	}
+	if !*keep {
+		return nil
+	}
+	printByHand(out, p.vars, p.chain)
+	<-ctx.Done()
+	return nil
+}
+
+// play is one local run of the product: what it started, and what it stops.
+type play struct {
+	out     io.Writer
+	root    string
+	moto    *localstack.Process
+	vars    map[string]string // the functions' environment
+	bin     string            // the bootstraps
+	emu     string            // aws-lambda-rie
+	srv     *smartsim.Server
+	base    string // the simulator's API base URL
+	scn     *demo.Setup
+	awsCfg  aws.Config
+	store   *dynamo.Store
+	auditID int64
+	chain   *localchain.Chain
+}
+
+func (p *play) say(format string, a ...any) { fmt.Fprintf(p.out, format+"\n", a...) }
+
+func (p *play) stop() {
+	if p.chain != nil {
+		p.chain.Stop()
+	}
+	if p.srv != nil {
+		p.srv.Close()
+	}
+	if p.bin != "" {
+		_ = os.RemoveAll(p.bin)
+	}
+	if p.moto != nil {
+		p.moto.Stop()
+	}
+}
+
+// deploy starts moto, deploys template.yaml and builds the bootstraps.
+func (p *play) deploy(ctx context.Context) error {
+	p.say("== Starting moto and deploying template.yaml")
+	var err error
+	if p.moto, err = localstack.RunMoto(ctx); err != nil {
+		return err
+	}
+	st, err := localstack.DeployFile(ctx, p.moto.URL, "us-east-1", filepath.Join(p.root, "template.yaml"),
 		localstack.Options{StackName: "billing-audit-local", Parameters: map[string]string{"Stage": "dev"}})
 	if err != nil {
 		return fmt.Errorf("deploy template.yaml: %w", err)
 	}
-	vars := localstack.ParseEnvFile(localstack.EnvFile(st, moto.URL, "us-east-1"))
-	say("   stack billing-audit-local: table %s, queues and bus as template.yaml names them", vars["AUDIT_TABLE"])
-
-	say("== Building the bootstraps (as `sam build` does) and finding aws-lambda-rie")
-	emu, err := rie.Ensure(ctx)
-	if err != nil {
-		return err
-	}
-	bin, err := os.MkdirTemp("", "localchain-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(bin)
-	if err := localchain.BuildBootstraps(ctx, *root, bin, "scan", "analyze", "report", "webhook"); err != nil {
+	p.vars = localstack.ParseEnvFile(localstack.EnvFile(st, p.moto.URL, "us-east-1"))
+	p.say("   stack billing-audit-local: table %s, queues and bus as template.yaml names them", p.vars["AUDIT_TABLE"])
+	if p.awsCfg, err = localchain.AWSConfig(ctx, p.vars); err != nil {
 		return err
 	}
 
-	say("== Starting the Smartsheet simulator with the demo's sheets, and the audit sheet (what `billing-audit setup` does)")
-	srv := smartsim.NewServer(smartsim.Options{Webhooks: smartsim.WebhookOptions{Debounce: 200 * time.Millisecond}})
-	base, err := srv.Listen("127.0.0.1:0")
-	if err != nil {
+	p.say("== Building the bootstraps (as `sam build` does) and finding aws-lambda-rie")
+	if p.emu, err = rie.Ensure(ctx); err != nil {
 		return err
 	}
-	defer srv.Close()
-	scn, err := demo.Prepare(srv, demo.Size{Sheets: 3, Rows: 300, Weeks: 6})
-	if err != nil {
+	if p.bin, err = os.MkdirTemp("", "localchain-*"); err != nil {
 		return err
 	}
-	awsCfg, err := localchain.AWSConfig(ctx, vars)
-	if err != nil {
-		return err
-	}
-	db := dynamodb.NewFromConfig(awsCfg)
-	store := dynamo.New(db, vars["AUDIT_TABLE"], dynamo.Options{})
-	client, err := smartsheet.New(smartsheet.Config{BaseURL: base, Token: token, RetryBudget: 30 * time.Second})
-	if err != nil {
-		return err
-	}
-	auditID, _, err := pipeline.EnsureAuditSheet(ctx, client, store, 0, "Billing Audit Log")
-	if err != nil {
-		return err
-	}
-	if err := localchain.PutToken(ctx, secretsmanager.NewFromConfig(awsCfg), vars["SMARTSHEET_TOKEN_SECRET_ARN"], token); err != nil {
-		return err
-	}
-	vars["SMARTSHEET_BASE_URL"] = base
-	vars["AUDIT_SHEET_ID"] = strconv.FormatInt(auditID, 10)
-	vars["SOURCE_FOLDER_IDS"] = strconv.FormatInt(scn.Gen.FolderID, 10)
-	vars["SOURCE_SHEET_IDS"] = ""
-	say("   simulator %s: folder %d with %d sheets; audit sheet %d; the token is in the stack's secret", base, scn.Gen.FolderID, len(scn.Gen.SheetIDs), auditID)
+	return localchain.BuildBootstraps(ctx, p.root, p.bin, "scan", "analyze", "report", "webhook")
+}
 
-	say("== Starting scan, analyze, report and webhook under aws-lambda-rie")
+// simulator starts the simulator with the demo's sheets, creates the audit
+// sheet as `billing-audit setup` does, puts the token in the stack's secret,
+// and starts the functions on it.
+func (p *play) simulator(ctx context.Context) error {
+	p.say("== Starting the Smartsheet simulator with the demo's sheets, and the audit sheet (what `billing-audit setup` does)")
+	p.srv = smartsim.NewServer(smartsim.Options{Webhooks: smartsim.WebhookOptions{Debounce: 200 * time.Millisecond}})
+	var err error
+	if p.base, err = p.srv.Listen("127.0.0.1:0"); err != nil {
+		return err
+	}
+	if p.scn, err = demo.Prepare(p.srv, demo.Size{Sheets: 3, Rows: 300, Weeks: 6}); err != nil {
+		return err
+	}
+	p.store = dynamo.New(dynamodb.NewFromConfig(p.awsCfg), p.vars["AUDIT_TABLE"], dynamo.Options{})
+	client, err := smartsheet.New(smartsheet.Config{BaseURL: p.base, Token: token, RetryBudget: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	if p.auditID, _, err = pipeline.EnsureAuditSheet(ctx, client, p.store, 0, "Billing Audit Log"); err != nil {
+		return err
+	}
+	if err := localchain.PutToken(ctx, secretsmanager.NewFromConfig(p.awsCfg), p.vars["SMARTSHEET_TOKEN_SECRET_ARN"], token); err != nil {
+		return err
+	}
+	p.vars["SMARTSHEET_BASE_URL"] = p.base
+	p.vars["AUDIT_SHEET_ID"] = strconv.FormatInt(p.auditID, 10)
+	p.vars["SOURCE_FOLDER_IDS"] = strconv.FormatInt(p.scn.Gen.FolderID, 10)
+	p.vars["SOURCE_SHEET_IDS"] = ""
+	p.say("   simulator %s: folder %d with %d sheets; audit sheet %d; the token is in the stack's secret",
+		p.base, p.scn.Gen.FolderID, len(p.scn.Gen.SheetIDs), p.auditID)
+
+	p.say("== Starting scan, analyze, report and webhook under aws-lambda-rie")
 	logs := slog.New(slog.NewTextHandler(io.Discard, nil))
-	chain, err := localchain.Start(ctx, localchain.Options{Env: vars, Bootstraps: bin, Emulator: emu, Log: logs, Webhooks: true})
-	if err != nil {
-		return err
-	}
-	defer chain.Stop()
-	schedule, err := os.ReadFile(filepath.Join(*root, "events", "scan", "schedule.json"))
-	if err != nil {
-		return err
-	}
+	p.chain, err = localchain.Start(ctx, localchain.Options{Env: p.vars, Bootstraps: p.bin, Emulator: p.emu, Log: logs, Webhooks: true})
+	return err
+}
 
-	say("\n== The scheduled scan, first time: a baseline (and one webhook per sheet, calling the HTTP API)")
-	if _, err := scheduled(ctx, chain, schedule, out); err != nil {
-		return err
-	}
-	say("   webhooks registered with the simulator: %d", len(srv.Webhooks()))
-
-	expected, err := scn.Script(srv)
+// audit plays the baseline, the demo's edits through the webhooks, and a
+// forced report, and checks what landed.
+func (p *play) audit(ctx context.Context) error {
+	event := func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(p.root, "events", "scan", name)) }
+	schedule, err := event("schedule.json")
 	if err != nil {
 		return err
 	}
-	say("\n== The demo's edits: %d changes by Kim, Raj, Jesse, Dana and an automation", len(expected))
+	p.say("\n== The scheduled scan, first time: a baseline (and one webhook per sheet, calling the HTTP API)")
+	if _, err := scheduled(ctx, p.chain, schedule, p.out); err != nil {
+		return err
+	}
+	p.say("   webhooks registered with the simulator: %d", len(p.srv.Webhooks()))
+
+	expected, err := p.scn.Script(p.srv)
+	if err != nil {
+		return err
+	}
+	p.say("\n== The demo's edits: %d changes by Kim, Raj, Jesse, Dana and an automation", len(expected))
 	// Their callbacks reach the webhook function (through the HTTP API), which
 	// checks each signature and queues a refresh of the edited rows: analyze
 	// audits them in seconds, before the schedule fires.
 	start := time.Now()
 	rows := 0
 	for deadline := start.Add(30 * time.Second); rows < len(expected) && time.Now().Before(deadline); {
-		if err := chain.Drain(ctx); err != nil {
+		if err := p.chain.Drain(ctx); err != nil {
 			return err
 		}
-		rows = auditRows(srv, auditID)
+		rows = auditRows(p.srv, p.auditID)
 		time.Sleep(200 * time.Millisecond)
 	}
-	say("   through the webhooks alone: %d audit rows, %s after the edits", rows, time.Since(start).Round(100*time.Millisecond))
-	say("\n== The scan again, on demand with forceReport (events/scan/force-report.json): anything the callbacks did not say,")
-	say("   the run's completion, the audit log verified and a digest signed, the workbook in S3")
-	force, err := os.ReadFile(filepath.Join(*root, "events", "scan", "force-report.json"))
+	p.say("   through the webhooks alone: %d audit rows, %s after the edits", rows, time.Since(start).Round(100*time.Millisecond))
+
+	p.say("\n== The scan again, on demand with forceReport (events/scan/force-report.json): anything the callbacks did not say,")
+	p.say("   the run's completion, the audit log verified and a digest signed, the workbook in S3")
+	force, err := event("force-report.json")
 	if err != nil {
 		return err
 	}
-	if _, err := scheduled(ctx, chain, force, out); err != nil {
+	if _, err := scheduled(ctx, p.chain, force, p.out); err != nil {
 		return err
 	}
-	rows = auditRows(srv, auditID)
-	say("   audit rows now: %d (the scenario made %d changes; each is on the sheet once)", rows, len(expected))
-	if err := printRuns(ctx, store, out); err != nil {
+	rows = auditRows(p.srv, p.auditID)
+	p.say("   audit rows now: %d (the scenario made %d changes; each is on the sheet once)", rows, len(expected))
+	if err := printRuns(ctx, p.store, p.out); err != nil {
 		return err
 	}
 	if rows != len(expected) {
 		return fmt.Errorf("the chain wrote %d audit rows, the scenario made %d changes", rows, len(expected))
 	}
-	objects, err := listObjects(ctx, s3.NewFromConfig(awsCfg), vars["REPORT_BUCKET"], vars["DIGEST_BUCKET"])
+	objects, err := listObjects(ctx, s3.NewFromConfig(p.awsCfg), p.vars["REPORT_BUCKET"], p.vars["DIGEST_BUCKET"])
 	if err != nil {
 		return err
 	}
 	for _, o := range objects {
-		say("   %s", o)
+		p.say("   %s", o)
 	}
 	if !slices.ContainsFunc(objects, func(o string) bool { return strings.HasSuffix(o, ".xlsx") }) {
 		return errors.New("no workbook in the report bucket")
 	}
-	say("\nWhere to look: the audit sheet %s/sheets/%d (token %q); the objects above on moto (%s).", base, auditID, token, moto.URL)
-	if !*keep {
-		return nil
-	}
-	printByHand(out, vars, chain)
-	<-ctx.Done()
+	p.say("\nWhere to look: the audit sheet %s/sheets/%d (token %q); the objects above on moto (%s).", p.base, p.auditID, token, p.moto.URL)
 	return nil
 }
 
