@@ -101,18 +101,16 @@ type EventCoverage interface {
 }
 
 // WriterInfo attributes a change from its row's "modified by / at" when that
-// is safe. Writer info is the row's last save of any column, tracked or not,
-// and the audit reads only the tracked columns: a save of an untracked
-// column (Pole #) after a tracked edit, by anyone, is invisible to it yet
-// becomes the row's writer info. The row itself proves its last save is the
-// change only for a late row never saved after its creation (ModifiedAt =
-// CreatedAt). For a cell change it cannot: on a sheet whose cell edits come
-// as events (cellEvents) the cell's event names the editor, or cell history
-// or the window does, and writer info is not used; on a sheet without events
-// nothing cheaper will ever tell, and writer info is taken as the best cheap
-// guess when the change is its row's only tracked change, knowing that a
-// later untracked save would be named instead (cell history, within its
-// budget, is the exact but costly alternative).
+// is proven right. Writer info is the row's last save of any column, tracked
+// or not: a save of an untracked column (Pole #) after a tracked edit, by
+// anyone, becomes the row's writer info. So it names the change's author
+// only when the change is the row's only change since the last scan: a late
+// row never saved after its creation (ModifiedAt = CreatedAt), or a cell
+// change whose row's other cells are all as the baseline saw them
+// (s.UntrackedSame: the scan read every column). On a sheet whose cell edits
+// come as events (cellEvents) the cell's event names the editor and writer
+// info is not used for a cell change at all. Otherwise cell history, within
+// its budget, or the change's window says what is known.
 //
 // In every case: the row has exactly one tracked change since its baseline
 // (changesInRow == 1), the row names its modifier, and the modification time
@@ -127,7 +125,7 @@ func WriterInfo(s RowSnapshot, changesInRow int, c *Change, cellEvents bool) (At
 		return Attribution{}, false
 	}
 	proven := c.Kind == KindRowAddedLate && !s.CreatedAt.IsZero() && s.CreatedAt.Equal(s.ModifiedAt)
-	if cellEvents && !proven {
+	if !proven && (cellEvents || !s.UntrackedSame) {
 		return Attribution{}, false
 	}
 	t := s.ModifiedAt.UTC()

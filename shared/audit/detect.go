@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -22,6 +23,26 @@ type RowSnapshot struct {
 	// CreatedAt was never saved since (see [WriterInfo]).
 	CreatedAt time.Time         `json:"createdAt,omitzero"`
 	Values    map[string]string `json:"values"`
+	// Untracked is a print of the row's other cells — every column but the
+	// tracked ones and the week's — when the read carried them all; ""
+	// when it did not (only the mapped columns were read). It lets writer
+	// info be proven: a row whose other cells are as they were has had no
+	// save but its tracked change.
+	Untracked string `json:"untracked,omitempty"`
+	// UntrackedSame says Untracked is known and equal to the baseline's:
+	// set by the comparison (see [WriterInfo]).
+	UntrackedSame bool `json:"-"`
+}
+
+// Watched reports whether a column's cells are compared by the detector
+// (a tracked column, or the week's): the columns outside
+// [RowSnapshot.Untracked].
+func (m Mapping) Watched(columnID int64) bool {
+	key, ok := m.ByID[columnID]
+	if !ok {
+		return false
+	}
+	return key == ColWeekEnding || key == ColSnapshotDate || slices.Contains(m.Tracked, key)
 }
 
 // Baseline is the stored state of a row that changes are measured against.
@@ -39,6 +60,9 @@ type Baseline struct {
 	// baseline moved on. It makes a change that happens again (A→B after
 	// B→A) a new occurrence with its own Change ID.
 	Generation uint64 `json:"generation,omitempty"`
+	// Untracked is the row's [RowSnapshot.Untracked] when seen ("":
+	// unknown).
+	Untracked string `json:"untracked,omitempty"`
 	// Open holds, per tracked column key, the earliest change of that cell
 	// not yet undone: a later change that brings the cell back to the value
 	// before it reverses it. It travels with the baseline, so finding a
@@ -71,6 +95,7 @@ func newBaseline(s RowSnapshot, seenAt time.Time, loc *time.Location) Baseline {
 		WeekEnding: we,
 		SeenAt:     seenAt.UTC(),
 		ModifiedAt: s.ModifiedAt.UTC(),
+		Untracked:  s.Untracked,
 	}
 }
 

@@ -531,8 +531,15 @@ func TestCompareUnchangedRowDoesNotAllocate(t *testing.T) {
 
 func TestWriterInfo(t *testing.T) {
 	mod := time.Date(2024, 1, 8, 9, 0, 0, 0, time.UTC)
-	// Ana's row, last saved by her at mod.
-	snap := RowSnapshot{SheetID: testSheetID, RowID: 9, CreatedAt: mod.Add(-24 * time.Hour), ModifiedAt: mod, ModifiedBy: "ana@example.com", ModifiedByName: "Ana"}
+	// Ana's row, last saved by her at mod; its other cells as the baseline
+	// saw them (the scan read every column).
+	snap := RowSnapshot{SheetID: testSheetID, RowID: 9, CreatedAt: mod.Add(-24 * time.Hour), ModifiedAt: mod, ModifiedBy: "ana@example.com", ModifiedByName: "Ana",
+		Untracked: "p1", UntrackedSame: true}
+	// The same row after someone also saved an untracked cell (Luis's Pole
+	// #), and the row read without its other cells.
+	otherSaved, notRead := snap, snap
+	otherSaved.Untracked, otherSaved.UntrackedSame = "p2", false
+	notRead.Untracked, notRead.UntrackedSame = "", false
 	// A late row Ana created at mod and nobody saved since.
 	fresh := snap
 	fresh.CreatedAt = mod
@@ -560,10 +567,14 @@ func TestWriterInfo(t *testing.T) {
 		{name: "events: late row never saved after its creation", snap: fresh, count: 1, change: late, cellEvents: true, wantOK: true, want: byAna},
 		{name: "events: late row saved after its creation", snap: snap, count: 1, change: late, cellEvents: true},
 		{name: "events: late row without a creation time", snap: RowSnapshot{SheetID: testSheetID, RowID: 9, ModifiedAt: mod, ModifiedBy: "ana@example.com", ModifiedByName: "Ana"}, count: 1, change: late, cellEvents: true},
-		// A sheet without events: the row's only tracked change, the best
-		// cheap guess.
+		// A sheet without events: writer info only when the change is the
+		// row's only change since the last scan, proven by its other cells.
 		{name: "no events: only change in the row", snap: snap, count: 1, change: cell, wantOK: true, want: byAna},
-		{name: "no events: late row saved after its creation", snap: snap, count: 1, change: late, wantOK: true, want: byAna},
+		{name: "no events: an untracked cell saved too", snap: otherSaved, count: 1, change: cell},
+		{name: "no events: other cells not read", snap: notRead, count: 1, change: cell},
+		{name: "no events: late row never saved after its creation", snap: fresh, count: 1, change: late, wantOK: true, want: byAna},
+		// A new row has no baseline to compare its other cells with.
+		{name: "no events: late row saved after its creation", snap: notRead, count: 1, change: late},
 		{name: "two changes in the row", snap: snap, count: 2, change: cell},
 		{name: "modified outside the window", snap: snap, count: 1, change: in(KindValueChanged, mod, mod.Add(time.Hour))},
 		{name: "modified a second before the window", snap: snap, count: 1, change: in(KindValueChanged, mod.Add(time.Second), mod.Add(time.Hour))},
@@ -637,9 +648,9 @@ func TestWriterInfoAttributor(t *testing.T) {
 	mod := time.Date(2024, 1, 8, 9, 0, 0, 0, time.UTC)
 	const withEvents = testSheetID + 1
 	snaps := []RowSnapshot{
-		{SheetID: testSheetID, RowID: 1, ModifiedAt: mod, ModifiedBy: "ana@example.com"},
-		{SheetID: testSheetID, RowID: 2, ModifiedAt: mod, ModifiedBy: "bo@example.com"},
-		{SheetID: withEvents, RowID: 3, ModifiedAt: mod, ModifiedBy: "luis@example.com"},
+		{SheetID: testSheetID, RowID: 1, ModifiedAt: mod, ModifiedBy: "ana@example.com", UntrackedSame: true},
+		{SheetID: testSheetID, RowID: 2, ModifiedAt: mod, ModifiedBy: "bo@example.com", UntrackedSame: true},
+		{SheetID: withEvents, RowID: 3, ModifiedAt: mod, ModifiedBy: "luis@example.com", UntrackedSame: true},
 		{SheetID: withEvents, RowID: 4, CreatedAt: mod, ModifiedAt: mod, ModifiedBy: "cy@example.com"},
 	}
 	changes := []Change{

@@ -69,7 +69,7 @@ func (r *Runner) RefreshRows(ctx context.Context, sheetID int64, rowIDs, deleted
 			Include:  []string{smartsheet.IncludeWriterInfo, smartsheet.IncludeRowPermalink},
 			PageSize: r.opts.PageSize,
 		}
-		if len(prev.ColumnIDs) > 0 && prev.ColumnsFor == r.columnsSig {
+		if len(prev.ColumnIDs) > 0 && prev.ColumnsFor == r.columnsSig && r.trimColumns() {
 			opts.ColumnIDs = prev.ColumnIDs
 		}
 		rd, err := r.readBatches(ctx, sheetID, opts, tmpl, func(b Batch) error {

@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,7 +111,7 @@ func (r *Runner) readBatches(ctx context.Context, sheetID int64, opts smartsheet
 		b.Sheet, b.Columns = SheetRef{ID: s.ID, Name: s.Name}, rd.cols
 		b.Rows = make([]audit.RowSnapshot, 0, len(s.Rows))
 		for i := range s.Rows {
-			b.Rows = append(b.Rows, Snapshot(s.ID, rd.mapping, &s.Rows[i]))
+			b.Rows = append(b.Rows, Snapshot(s.ID, rd.mapping, &s.Rows[i], len(opts.ColumnIDs) == 0))
 		}
 		return fn(b)
 	})
@@ -130,8 +133,11 @@ func columnInfos(cols []smartsheet.Column) []audit.ColumnInfo {
 }
 
 // Snapshot turns a Smartsheet row into the audit's view of it: the mapped
-// cells' raw text by key, and the row's writer info.
-func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row) audit.RowSnapshot {
+// cells' raw text by key, and the row's writer info. allColumns says the read
+// carried every column: the row's other cells (all but the tracked and the
+// week's) are then printed into Untracked, which proves whether a tracked
+// change is the row's only save (see audit.WriterInfo).
+func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row, allColumns bool) audit.RowSnapshot {
 	s := audit.RowSnapshot{
 		SheetID: sheetID, RowID: row.ID, RowNumber: row.RowNumber, Permalink: row.Permalink,
 		Values: make(map[string]string, len(m.ByKey)),
@@ -151,8 +157,42 @@ func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row) audit.RowSnap
 			s.Values[key] = c.Value.Text()
 		}
 	}
+	if allColumns {
+		s.Untracked = untrackedPrint(m, row.Cells)
+	}
 	return s
 }
+
+// untrackedPrint is a print of the cells the detector does not compare:
+// SHA-256 over each non-blank one's column id and text, in column order.
+func untrackedPrint(m audit.Mapping, cells []smartsheet.Cell) string {
+	type cell struct {
+		id   int64
+		text string
+	}
+	var other []cell
+	for i := range cells {
+		c := &cells[i]
+		if m.Watched(c.ColumnID) {
+			continue
+		}
+		if t := c.Value.Text(); t != "" {
+			other = append(other, cell{c.ColumnID, t})
+		}
+	}
+	slices.SortFunc(other, func(a, b cell) int { return cmp.Compare(a.id, b.id) })
+	h := sha256.New()
+	for _, c := range other {
+		fmt.Fprintf(h, "%d:%d:%s;", c.id, len(c.text), c.text)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// trimColumns reports whether scans may read only the mapped columns: when
+// this runner keeps a webhook on every source sheet, a cell change is
+// attributed by its event and never by writer info, so the other cells need
+// no print. Otherwise every column is read.
+func (r *Runner) trimColumns() bool { return r.opts.WebhookCallbackURL != "" }
 
 // Analyze detects, attributes and records the changes of one batch: it loads
 // the rows' baselines, compares, attributes each change (webhook record →
@@ -260,6 +300,7 @@ func compareBatch(det *audit.Detector, b Batch, base map[int64]audit.Baseline, o
 		if bl, ok := base[cur.RowID]; ok {
 			p = &bl
 		}
+		cur.UntrackedSame = p != nil && cur.Untracked != "" && cur.Untracked == p.Untracked
 		if p != nil && !cur.ModifiedAt.IsZero() && cur.ModifiedAt.Before(p.ModifiedAt) {
 			continue
 		}
@@ -332,7 +373,8 @@ func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (string, func(), 
 // baselineStale reports a row whose untracked context (row number, link)
 // moved, so its baseline is refreshed without a change being reported.
 func baselineStale(p *audit.Baseline, cur *audit.RowSnapshot) bool {
-	return p.RowNumber != cur.RowNumber || (cur.Permalink != "" && p.Permalink != cur.Permalink)
+	return p.RowNumber != cur.RowNumber || (cur.Permalink != "" && p.Permalink != cur.Permalink) ||
+		(cur.Untracked != "" && cur.Untracked != p.Untracked)
 }
 
 // attributeWorkers is how many changes of a batch are attributed at once:

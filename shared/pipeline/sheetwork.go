@@ -150,7 +150,7 @@ func (r *Runner) newCheckpoint(w SheetWork, prev SheetState, known bool) sheetCh
 		cp.Previous = prev.LastScan
 		since := prev.LastScan.Add(-rowsOverlap)
 		cp.RowsModifiedSince = &since
-		if len(prev.ColumnIDs) > 0 && prev.ColumnsFor == r.columnsSig {
+		if len(prev.ColumnIDs) > 0 && prev.ColumnsFor == r.columnsSig && r.trimColumns() {
 			cp.ColumnIDs = prev.ColumnIDs
 		}
 	}
@@ -279,7 +279,7 @@ func (r *Runner) scanPage(ctx context.Context, ref SheetRef, prev SheetState, kn
 	if page > 1 && len(s.Rows) > 0 && s.Rows[0].ID == cp.LastFirstRow {
 		return false, s.TotalRowCount, nil
 	}
-	b, mapping, mf := r.PageBatch(cp.RunID, s, audit.ScanWindow{Previous: cp.Previous, Current: cp.StartedAt}, cp.FirstScan)
+	b, mapping, mf := r.PageBatch(cp.RunID, s, audit.ScanWindow{Previous: cp.Previous, Current: cp.StartedAt}, cp.FirstScan, len(opts.ColumnIDs) == 0)
 	if cp.Pages == 0 {
 		r.addFindings(mf) // the mapping's findings, once per scan
 		out.Findings = append(out.Findings, mf...)
@@ -308,13 +308,13 @@ func (r *Runner) scanPage(ctx context.Context, ref SheetRef, prev SheetState, kn
 
 // PageBatch is a page of a sheet as the scan analyses it: the rows'
 // snapshots under the columns' mapping (returned with its findings).
-func (r *Runner) PageBatch(runID string, s *smartsheet.Sheet, window audit.ScanWindow, firstScan bool) (Batch, audit.Mapping, []audit.Finding) {
+func (r *Runner) PageBatch(runID string, s *smartsheet.Sheet, window audit.ScanWindow, firstScan, allColumns bool) (Batch, audit.Mapping, []audit.Finding) {
 	cols := columnInfos(s.Columns)
 	mapping, findings := r.opts.Audit.MapColumns(s.ID, s.Name, cols)
 	b := Batch{RunID: runID, Sheet: SheetRef{ID: s.ID, Name: s.Name}, Columns: cols, Window: window, FirstScan: firstScan}
 	b.Rows = make([]audit.RowSnapshot, 0, len(s.Rows))
 	for i := range s.Rows {
-		b.Rows = append(b.Rows, Snapshot(s.ID, mapping, &s.Rows[i]))
+		b.Rows = append(b.Rows, Snapshot(s.ID, mapping, &s.Rows[i], allColumns))
 	}
 	return b, mapping, findings
 }
@@ -425,7 +425,7 @@ func (r *Runner) readRowsByID(ctx context.Context, sheet SheetRef, window audit.
 	if err != nil {
 		return fmt.Errorf("read %d rows the pages missed: %w", len(ids), err)
 	}
-	b, _, _ := r.PageBatch(cp.RunID, s, window, true)
+	b, _, _ := r.PageBatch(cp.RunID, s, window, true, true)
 	out.Rows += len(b.Rows)
 	return r.analyzePage(ctx, b, out, each)
 }

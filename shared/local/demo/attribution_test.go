@@ -144,3 +144,52 @@ func TestWebhookAttributionOrderOfArrival(t *testing.T) {
 		})
 	}
 }
+
+// TestWriterInfoOnlyWhenProven is the same two editors on a sheet without
+// webhooks, through the real client and simulator: the scan reads every
+// column, so it sees Luis's later save of Pole # (untracked) and does not
+// take the row's writer info (his) for Priya's price change; cell history
+// names her. With no second save, writer info is proven and names her at no
+// cell-history cost.
+func TestWriterInfoOnlyWhenProven(t *testing.T) {
+	tests := []struct {
+		name        string
+		luisToo     bool
+		wantSource  audit.AttributionSource
+		wantHistory int64
+	}{
+		{name: "Priya alone: writer info", wantSource: audit.SourceWriterInfo, wantHistory: 0},
+		{name: "Luis saves Pole # after her: cell history", luisToo: true, wantSource: audit.SourceCellHistory, wantHistory: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, demo.Size{Sheets: 3, Rows: 60, Weeks: 3})
+			s.run(t, nil)
+			sheet := s.setup.Gen.SheetIDs[0]
+			row, _ := s.closedWeekRow(t, sheet, 0)
+			s.srv.AdvanceClock(time.Hour)
+			if _, err := s.srv.SetCell(smartsim.Edit{User: priya}, sheet, row, s.setup.Columns[sheet][smartsim.ColTotalPrice], smartsheet.NumberValue("8765.43")); err != nil {
+				t.Fatal(err)
+			}
+			if tt.luisToo {
+				s.srv.AdvanceClock(time.Minute)
+				if _, err := s.srv.SetCell(smartsim.Edit{User: luis}, sheet, row, s.setup.Columns[sheet][smartsim.ColPole], smartsheet.StringValue("P-4471")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.srv.AdvanceClock(time.Minute)
+			history := s.srv.Counter(smartsim.EndpointCellHistory).Calls
+			sum := s.run(t, nil)
+			if len(sum.Changes) != 1 {
+				t.Fatalf("run found %d changes, want Priya's one", len(sum.Changes))
+			}
+			c := sum.Changes[0]
+			if c.Attribution.User != priya.Email || c.Attribution.Source != tt.wantSource {
+				t.Errorf("change attributed to %s by %s, want %s by %s", c.Attribution.User, c.Attribution.Source, priya.Email, tt.wantSource)
+			}
+			if got := s.srv.Counter(smartsim.EndpointCellHistory).Calls - history; got != tt.wantHistory {
+				t.Errorf("cell-history calls = %d, want %d", got, tt.wantHistory)
+			}
+		})
+	}
+}
