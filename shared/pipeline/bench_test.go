@@ -103,8 +103,12 @@ func BenchmarkFullScan(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		auditID, _, err := pipeline.EnsureAuditSheet(context.Background(), client, store, 0, "Billing Audit Log")
+		if err != nil {
+			b.Fatal(err)
+		}
 		r, err := pipeline.New(client, store, pipeline.Options{
-			Audit: audit.DefaultConfig(), SourceSheetIDs: ids, AuditSheetID: 1,
+			Audit: audit.DefaultConfig(), SourceSheetIDs: ids, AuditSheetID: auditID,
 			Logger: slog.New(slog.DiscardHandler),
 		})
 		if err != nil {
@@ -149,8 +153,12 @@ func BenchmarkIncrementalScan(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer store.Close()
+	auditID, _, err := pipeline.EnsureAuditSheet(context.Background(), client, store, 0, "Billing Audit Log")
+	if err != nil {
+		b.Fatal(err)
+	}
 	r, err := pipeline.New(client, store, pipeline.Options{
-		Audit: audit.DefaultConfig(), SourceFolderIDs: []int64{gen.FolderID}, AuditSheetID: 1,
+		Audit: audit.DefaultConfig(), SourceFolderIDs: []int64{gen.FolderID}, AuditSheetID: auditID,
 		Logger: slog.New(slog.DiscardHandler), Clock: srv.Now,
 	})
 	if err != nil {
