@@ -201,25 +201,48 @@ func (r Report) Headline() string {
 	if u.Count == 1 {
 		noun = "unauthorized change"
 	}
-	weeks := map[string]bool{}
-	var list []string
-	for _, c := range r.Changes {
-		if c.Status != StatusUnauthorized || c.WeekEnding.IsZero() {
-			continue
-		}
-		if w := FormatDate(c.WeekEnding); !weeks[w] {
-			weeks[w] = true
-			list = append(list, w)
-		}
-	}
-	slices.Sort(list)
 	hit := ""
-	switch len(list) {
-	case 0:
-	case 1:
-		hit = " · week ending " + list[0]
-	default:
-		hit = " · weeks ending " + strings.Join(list, ", ")
+	if weeks := WeeksText(r.WeeksHit()); weeks != "" {
+		hit = " · " + weeks
 	}
 	return fmt.Sprintf("%d %s · %s gross / %s net%s", u.Count, noun, MoneyText(u.Gross), MoneyText(u.Net), hit)
+}
+
+// WeeksHit are the billing weeks the period's unauthorized changes hit (the
+// week each was billed in), in order; those of all its changes when none is
+// unauthorized.
+func (r Report) WeeksHit() []time.Time {
+	pick := func(unauthorizedOnly bool) []time.Time {
+		seen := map[time.Time]bool{}
+		var out []time.Time
+		for _, c := range r.Changes {
+			if (unauthorizedOnly && c.Status != StatusUnauthorized) || c.WeekEnding.IsZero() || seen[c.WeekEnding] {
+				continue
+			}
+			seen[c.WeekEnding] = true
+			out = append(out, c.WeekEnding)
+		}
+		slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+		return out
+	}
+	if weeks := pick(true); len(weeks) > 0 {
+		return weeks
+	}
+	return pick(false)
+}
+
+// WeeksText names billing weeks: "week ending 2026-11-29", "weeks ending
+// 2026-11-22, 2026-11-29"; "" for none.
+func WeeksText(weeks []time.Time) string {
+	list := make([]string, len(weeks))
+	for i, w := range weeks {
+		list[i] = FormatDate(w)
+	}
+	switch len(list) {
+	case 0:
+		return ""
+	case 1:
+		return "week ending " + list[0]
+	}
+	return "weeks ending " + strings.Join(list, ", ")
 }

@@ -162,7 +162,8 @@ func setPrinting(f *excelize.File) error {
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // FileName is the workbook's file name:
-// billing-audit-<first date>_<last date>-<run id>.xlsx, with the period's
+// billing-audit-<first date>_<last date>-[we-<week ending>[-to-<week ending>]-]<run id>.xlsx,
+// with the billing weeks the changes hit, and the period's
 // dates in the audit timezone and the run id reduced to letters, digits,
 // '.', '_' and '-' (at most 64 of them; "run" when none is left).
 func FileName(r audit.Report) string {
@@ -174,7 +175,17 @@ func FileName(r audit.Report) string {
 	if id == "" {
 		id = "run"
 	}
-	return fmt.Sprintf("billing-audit-%s_%s-%s.xlsx", audit.FormatDate(first), audit.FormatDate(last), id)
+	// The billing weeks the changes hit, after the period (whose prefix keys
+	// the audit sheet's attachment versions): "we-2026-11-29-",
+	// "we-2026-11-22-to-2026-11-29-".
+	weeks := ""
+	if hit := r.WeeksHit(); len(hit) > 0 {
+		weeks = "we-" + audit.FormatDate(hit[0]) + "-"
+		if len(hit) > 1 {
+			weeks = "we-" + audit.FormatDate(hit[0]) + "-to-" + audit.FormatDate(hit[len(hit)-1]) + "-"
+		}
+	}
+	return fmt.Sprintf("billing-audit-%s_%s-%s%s.xlsx", audit.FormatDate(first), audit.FormatDate(last), weeks, id)
 }
 
 // styles are the style ids, created once per workbook.
@@ -315,7 +326,11 @@ func hyperlinkFormula(u, label string) string {
 
 func periodText(r audit.Report) string {
 	first, last := r.PeriodDates()
-	return audit.FormatDate(first) + " to " + audit.FormatDate(last)
+	text := "changes detected " + audit.FormatDate(first) + " to " + audit.FormatDate(last)
+	if weeks := audit.WeeksText(r.WeeksHit()); weeks != "" {
+		text += "; billed in the " + weeks
+	}
+	return text
 }
 
 func tzName(r *audit.Report) string {

@@ -419,6 +419,27 @@ func TestFileName(t *testing.T) {
 			}
 		})
 	}
+	// The billing weeks the changes hit follow the period: the unauthorized
+	// changes' weeks, else every change's.
+	week := func(d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC) }
+	c := func(s audit.Status, w time.Time) *audit.Change { return &audit.Change{Status: s, WeekEnding: w} }
+	weeks := []struct {
+		name    string
+		changes []*audit.Change
+		want    string
+	}{
+		{"one week hit", []*audit.Change{c(audit.StatusUnauthorized, week(15)), c(audit.StatusAuthorized, week(22))}, "billing-audit-2026-11-16_2026-11-22-we-2026-11-15-r.xlsx"},
+		{"two weeks hit", []*audit.Change{c(audit.StatusUnauthorized, week(15)), c(audit.StatusUnauthorized, week(8))}, "billing-audit-2026-11-16_2026-11-22-we-2026-11-08-to-2026-11-15-r.xlsx"},
+		{"only authorized changes", []*audit.Change{c(audit.StatusAuthorized, week(22))}, "billing-audit-2026-11-16_2026-11-22-we-2026-11-22-r.xlsx"},
+	}
+	for _, tc := range weeks {
+		t.Run(tc.name, func(t *testing.T) {
+			r := audit.Report{RunID: "r", PeriodStart: start, PeriodEnd: start.AddDate(0, 0, 7), Location: loc, Changes: tc.changes}
+			if got := FileName(r); got != tc.want {
+				t.Errorf("FileName = %q, want %q", got, tc.want)
+			}
+		})
+	}
 }
 
 func TestHyperlinkFormula(t *testing.T) {
