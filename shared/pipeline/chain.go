@@ -376,6 +376,9 @@ func (r *Runner) CompleteRun(ctx context.Context, runID string, fan FanIn, pub P
 	if err != nil {
 		return fmt.Errorf("count the run's changes: %w", err)
 	}
+	// Counted afresh: a completion retried after its record was saved
+	// (its announcement failed) must not count them twice.
+	run.Changes, run.Unauthorized, run.AuditRows = 0, 0, 0
 	for _, c := range recs {
 		if c.Change.RunID != runID {
 			continue

@@ -210,7 +210,7 @@ func (f *fixture) analyzeBatch(batchID string) Batch {
 		Permalink: f.source.Rows[0].Permalink, SeenAt: t0.Add(-2 * time.Hour), ModifiedAt: t0.Add(-3 * time.Hour),
 		Values: map[string]string{audit.ColWorkRequest: "90000001", audit.ColWeekEnding: "2026-11-29", audit.ColQuantity: "1", audit.ColPrice: "1200.00"}}}
 	return Batch{ID: batchID, RunID: runR1, Sheet: SheetRef{ID: sourceID, Name: "Crew A"}, Columns: cols,
-		Window: audit.ScanWindow{Previous: t0.Add(-2 * time.Hour), Current: t0}, Rows: []audit.RowSnapshot{Snapshot(sourceID, m, &f.source.Rows[0], false)}}
+		Window: audit.ScanWindow{Previous: t0.Add(-2 * time.Hour), Current: t0}, Rows: []audit.RowSnapshot{Snapshot(sourceID, m, &f.source.Rows[0], nil)}}
 }
 
 func TestAnalyzeErrors(t *testing.T) {

@@ -170,12 +170,18 @@ func (r *Runner) publish(ctx context.Context, fresh []audit.Change) (written []a
 	if err != nil {
 		return nil, fmt.Errorf("seal changes into the ledger: %w", err)
 	}
+	// The changes these rows reverse are remembered before the rows go out:
+	// a write cut short, or found applied by a read-back, still has them
+	// marked by this run or the next.
+	if err := r.rememberReversals(ctx, recs); err != nil {
+		return nil, err
+	}
 	written, err = r.appendRows(ctx, recs, entries)
 	if err != nil {
 		return written, fmt.Errorf("append rows: %w", err)
 	}
 	if cols, err := r.auditColumns(ctx); err == nil {
-		r.markReversed(ctx, cols, written)
+		r.markReversed(ctx, cols)
 	}
 	if len(recs) == 0 {
 		return nil, nil

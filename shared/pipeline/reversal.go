@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
@@ -59,25 +60,42 @@ type AuditReviewCells interface {
 // Reversed, so that a run that stops before doing it leaves it to the next.
 const reversalsKey = "reversals-to-mark"
 
+// rememberReversals adds the changes the records about to be written
+// reverse to the ones still to be marked.
+func (r *Runner) rememberReversals(ctx context.Context, recs []ChangeRecord) error {
+	var add []string
+	for _, rec := range recs {
+		if rec.Change.Reverses != "" {
+			add = append(add, rec.Change.Reverses)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	todo, err := r.pendingReversals(ctx)
+	if err != nil {
+		return fmt.Errorf("read the reversals to mark: %w", err)
+	}
+	for _, id := range add {
+		if !slices.Contains(todo, id) {
+			todo = append(todo, id)
+		}
+	}
+	return wrapErr("remember the reversals to mark", r.savePendingReversals(ctx, todo))
+}
+
 // markReversed sets Disposition = Reversed on the audit rows of the changes
-// the written ones reverse, and of any left over by an earlier run. It never
-// fails the run: the reversal itself is on the sheet and in the ledger; a
-// Disposition not yet set is retried by the next run.
-func (r *Runner) markReversed(ctx context.Context, cols map[string]int64, written []audit.Change) {
+// remembered as reversed whose reversal is written. It never fails the run:
+// the reversal itself is on the sheet and in the ledger; a Disposition not
+// yet set is retried by the next run.
+func (r *Runner) markReversed(ctx context.Context, cols map[string]int64) {
 	todo, err := r.pendingReversals(ctx)
 	if err != nil {
 		r.log.WarnContext(ctx, "reversals left to mark unreadable", slog.Any("error", err))
-	}
-	for _, c := range written {
-		if c.Reverses != "" && !slices.Contains(todo, c.Reverses) {
-			todo = append(todo, c.Reverses)
-		}
+		return
 	}
 	if len(todo) == 0 {
 		return
-	}
-	if err := r.savePendingReversals(ctx, todo); err != nil {
-		r.log.WarnContext(ctx, "reversals to mark not remembered", slog.Any("error", err))
 	}
 	left, err := r.setReversed(ctx, cols, todo)
 	if err != nil {
@@ -120,12 +138,19 @@ func (r *Runner) setReversed(ctx context.Context, cols map[string]int64, ids []s
 			}
 		}
 	}
+	// Only an exception still open (Open, Investigating or blank) is set: a
+	// decision a reviewer made (Approved correction, Invoice adjusted)
+	// stays theirs, and is recorded as theirs by the next verification.
+	open, err := r.openDispositions(ctx, cols[audit.LogDisposition], rowOf)
+	if err != nil {
+		return ids, err
+	}
 	var rows []smartsheet.Row
 	var left []string
 	for _, id := range ids {
 		row, ok := rowOf[id]
-		if !ok {
-			continue // no record or no row: nothing to mark
+		if !ok || !open[row] {
+			continue // no record, no row, or already reviewed: nothing to mark
 		}
 		rows = append(rows, smartsheet.Row{ID: row, Cells: []smartsheet.Cell{{ColumnID: cols[audit.LogDisposition], Value: smartsheet.StringValue(audit.DispositionReversed)}}})
 	}
@@ -145,6 +170,32 @@ func (r *Runner) setReversed(ctx context.Context, cols map[string]int64, ids []s
 		return left, fmt.Errorf("set Disposition %s on %d audit rows: %w", audit.DispositionReversed, len(rows), err)
 	}
 	return nil, nil
+}
+
+// openDispositions reads the Disposition of the rows (one request) and
+// reports which are still open: Open, Investigating or blank.
+func (r *Runner) openDispositions(ctx context.Context, col int64, rowOf map[string]int64) (map[int64]bool, error) {
+	ids := make([]int64, 0, len(rowOf))
+	for _, row := range rowOf {
+		ids = append(ids, row)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	slices.Sort(ids)
+	s, _, err := r.auditSheet.GetSheet(ctx, r.opts.AuditSheetID, smartsheet.GetSheetOptions{RowIDs: ids, ColumnIDs: []int64{col}})
+	if err != nil {
+		return nil, fmt.Errorf("read the Disposition of %d reversed changes: %w", len(ids), err)
+	}
+	open := map[int64]bool{}
+	for _, row := range s.Rows {
+		d := ""
+		if c := row.Cell(col); c != nil {
+			d = strings.TrimSpace(c.Value.Text())
+		}
+		open[row.ID] = d == "" || d == audit.DispositionOpen || d == audit.DispositionInvestigating
+	}
+	return open, nil
 }
 
 func (r *Runner) pendingReversals(ctx context.Context) ([]string, error) {

@@ -110,8 +110,9 @@ func (r *Runner) readBatches(ctx context.Context, sheetID int64, opts smartsheet
 		b := tmpl
 		b.Sheet, b.Columns = SheetRef{ID: s.ID, Name: s.Name}, rd.cols
 		b.Rows = make([]audit.RowSnapshot, 0, len(s.Rows))
+		others := otherCells(s.Columns, len(opts.ColumnIDs) > 0)
 		for i := range s.Rows {
-			b.Rows = append(b.Rows, Snapshot(s.ID, rd.mapping, &s.Rows[i], len(opts.ColumnIDs) == 0))
+			b.Rows = append(b.Rows, Snapshot(s.ID, rd.mapping, &s.Rows[i], others))
 		}
 		return fn(b)
 	})
@@ -137,7 +138,7 @@ func columnInfos(cols []smartsheet.Column) []audit.ColumnInfo {
 // carried every column: the row's other cells (all but the tracked and the
 // week's) are then printed into Untracked, which proves whether a tracked
 // change is the row's only save (see audit.WriterInfo).
-func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row, allColumns bool) audit.RowSnapshot {
+func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row, others *OtherCells) audit.RowSnapshot {
 	s := audit.RowSnapshot{
 		SheetID: sheetID, RowID: row.ID, RowNumber: row.RowNumber, Permalink: row.Permalink,
 		Values: make(map[string]string, len(m.ByKey)),
@@ -157,15 +158,38 @@ func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row, allColumns bo
 			s.Values[key] = c.Value.Text()
 		}
 	}
-	if allColumns {
-		s.Untracked = untrackedPrint(m, row.Cells)
+	if others != nil {
+		s.Untracked = untrackedPrint(m, row.Cells, others.skip)
 	}
 	return s
 }
 
-// untrackedPrint is a print of the cells the detector does not compare:
-// SHA-256 over each non-blank one's column id and text, in column order.
-func untrackedPrint(m audit.Mapping, cells []smartsheet.Cell) string {
+// OtherCells says a read carried every column, so a row's other cells can be
+// printed (RowSnapshot.Untracked), and which columns the print leaves out:
+// the system columns (Modified, Modified By, Auto-Number…), which every
+// save changes. A nil *OtherCells: the read carried only the mapped columns.
+type OtherCells struct{ skip map[int64]bool }
+
+// otherCells is the OtherCells of a read of cols, nil when it was trimmed to
+// the mapped columns (trimmed).
+func otherCells(cols []smartsheet.Column, trimmed bool) *OtherCells {
+	if trimmed {
+		return nil
+	}
+	o := &OtherCells{skip: map[int64]bool{}}
+	for _, c := range cols {
+		if c.SystemColumnType != "" {
+			o.skip[c.ID] = true
+		}
+	}
+	return o
+}
+
+// untrackedPrint is a print of the cells the detector does not compare and
+// a person saves (not the system columns in skip, not formula cells, which
+// follow other cells): SHA-256 over each non-blank one's column id and
+// text, in column order.
+func untrackedPrint(m audit.Mapping, cells []smartsheet.Cell, skip map[int64]bool) string {
 	type cell struct {
 		id   int64
 		text string
@@ -173,7 +197,7 @@ func untrackedPrint(m audit.Mapping, cells []smartsheet.Cell) string {
 	var other []cell
 	for i := range cells {
 		c := &cells[i]
-		if m.Watched(c.ColumnID) {
+		if m.Watched(c.ColumnID) || skip[c.ColumnID] || c.Formula != "" {
 			continue
 		}
 		if t := c.Value.Text(); t != "" {
@@ -300,11 +324,11 @@ func compareBatch(det *audit.Detector, b Batch, base map[int64]audit.Baseline, o
 		if bl, ok := base[cur.RowID]; ok {
 			p = &bl
 		}
-		cur.UntrackedSame = p != nil && cur.Untracked != "" && cur.Untracked == p.Untracked
 		if p != nil && !cur.ModifiedAt.IsZero() && cur.ModifiedAt.Before(p.ModifiedAt) {
 			continue
 		}
 		cs, fs := det.Compare(p, cur, b.FirstScan, b.Window)
+		cur.UntrackedSame = untrackedSame(p, cur, cs)
 		changes = append(changes, cs...)
 		findings = append(findings, fs...)
 		if p == nil || len(cs) > 0 || baselineStale(p, cur) {
@@ -372,6 +396,25 @@ func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (string, func(), 
 
 // baselineStale reports a row whose untracked context (row number, link)
 // moved, so its baseline is refreshed without a change being reported.
+// untrackedSame reports whether a row's cells other than its detected
+// changes are as the baseline saw them: its other cells' print is known and
+// unchanged, and its week cells too unless the change is the week's move (a
+// Snapshot Date re-stamped within its week is no change, yet is a save).
+func untrackedSame(p *audit.Baseline, cur *audit.RowSnapshot, cs []audit.Change) bool {
+	if p == nil || cur.Untracked == "" || cur.Untracked != p.Untracked {
+		return false
+	}
+	if slices.ContainsFunc(cs, func(c audit.Change) bool { return c.Kind == audit.KindWeekMoved }) {
+		return true
+	}
+	for _, k := range []string{audit.ColWeekEnding, audit.ColSnapshotDate} {
+		if p.Values[k] != cur.Values[k] {
+			return false
+		}
+	}
+	return true
+}
+
 func baselineStale(p *audit.Baseline, cur *audit.RowSnapshot) bool {
 	return p.RowNumber != cur.RowNumber || (cur.Permalink != "" && p.Permalink != cur.Permalink) ||
 		(cur.Untracked != "" && cur.Untracked != p.Untracked)

@@ -279,7 +279,7 @@ func (r *Runner) scanPage(ctx context.Context, ref SheetRef, prev SheetState, kn
 	if page > 1 && len(s.Rows) > 0 && s.Rows[0].ID == cp.LastFirstRow {
 		return false, s.TotalRowCount, nil
 	}
-	b, mapping, mf := r.PageBatch(cp.RunID, s, audit.ScanWindow{Previous: cp.Previous, Current: cp.StartedAt}, cp.FirstScan, len(opts.ColumnIDs) == 0)
+	b, mapping, mf := r.PageBatch(cp.RunID, s, audit.ScanWindow{Previous: cp.Previous, Current: cp.StartedAt}, cp.FirstScan, len(opts.ColumnIDs) > 0)
 	if cp.Pages == 0 {
 		r.addFindings(mf) // the mapping's findings, once per scan
 		out.Findings = append(out.Findings, mf...)
@@ -308,13 +308,16 @@ func (r *Runner) scanPage(ctx context.Context, ref SheetRef, prev SheetState, kn
 
 // PageBatch is a page of a sheet as the scan analyses it: the rows'
 // snapshots under the columns' mapping (returned with its findings).
-func (r *Runner) PageBatch(runID string, s *smartsheet.Sheet, window audit.ScanWindow, firstScan, allColumns bool) (Batch, audit.Mapping, []audit.Finding) {
+// trimmed says the read carried only the mapped columns (columnIds), so the
+// rows' other cells cannot be printed (see Snapshot).
+func (r *Runner) PageBatch(runID string, s *smartsheet.Sheet, window audit.ScanWindow, firstScan, trimmed bool) (Batch, audit.Mapping, []audit.Finding) {
 	cols := columnInfos(s.Columns)
 	mapping, findings := r.opts.Audit.MapColumns(s.ID, s.Name, cols)
 	b := Batch{RunID: runID, Sheet: SheetRef{ID: s.ID, Name: s.Name}, Columns: cols, Window: window, FirstScan: firstScan}
 	b.Rows = make([]audit.RowSnapshot, 0, len(s.Rows))
+	others := otherCells(s.Columns, trimmed)
 	for i := range s.Rows {
-		b.Rows = append(b.Rows, Snapshot(s.ID, mapping, &s.Rows[i], allColumns))
+		b.Rows = append(b.Rows, Snapshot(s.ID, mapping, &s.Rows[i], others))
 	}
 	return b, mapping, findings
 }
@@ -425,7 +428,7 @@ func (r *Runner) readRowsByID(ctx context.Context, sheet SheetRef, window audit.
 	if err != nil {
 		return fmt.Errorf("read %d rows the pages missed: %w", len(ids), err)
 	}
-	b, _, _ := r.PageBatch(cp.RunID, s, window, true, true)
+	b, _, _ := r.PageBatch(cp.RunID, s, window, true, false)
 	out.Rows += len(b.Rows)
 	return r.analyzePage(ctx, b, out, each)
 }

@@ -823,7 +823,7 @@ func TestConcurrentAnalysesOfOneRow(t *testing.T) {
 		if err != nil || len(page.Rows) != 1 {
 			t.Fatalf("GetSheet(row %d) = %v", row, err)
 		}
-		b, _, _ := s.runner(t, nil).PageBatch(runID, page, audit.ScanWindow{Previous: s.srv.Now().Add(-2 * time.Hour), Current: s.srv.Now()}, false, false)
+		b, _, _ := s.runner(t, nil).PageBatch(runID, page, audit.ScanWindow{Previous: s.srv.Now().Add(-2 * time.Hour), Current: s.srv.Now()}, false, true)
 		return b
 	}
 	s.srv.AdvanceClock(time.Hour)

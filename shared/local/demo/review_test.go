@@ -190,3 +190,45 @@ func (s *stack) auditColumn(t *testing.T, title string) int64 {
 	}
 	return c.ID
 }
+
+// A reviewer's decision stands: an exception marked Approved correction is
+// not turned Reversed when the value is later put back (the reversal row is
+// logged and names it all the same).
+func TestReversalKeepsAReviewersDecision(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 100, Weeks: 3})
+	s.attest(t, s.run(t, nil).Run)
+	sheet := s.setup.Gen.SheetIDs[0]
+	row, orig := s.closedWeekRow(t, sheet, 0)
+	price := s.setup.Columns[sheet][smartsim.ColTotalPrice]
+	step := func(t *testing.T) []audit.Change {
+		t.Helper()
+		s.srv.AdvanceClock(time.Minute)
+		sum := s.run(t, nil)
+		s.attest(t, sum.Run)
+		return sum.Changes
+	}
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Kim}, sheet, row, price, smartsheet.NumberValue("5000.00")); err != nil {
+		t.Fatal(err)
+	}
+	edit := step(t)[0].ChangeID
+	if _, err := s.srv.UpdateRows(smartsim.Edit{User: priya}, s.auditID, []smartsheet.Row{{ID: s.auditRowOf(t, edit).ID, Cells: []smartsheet.Cell{
+		{ColumnID: s.auditColumn(t, audit.LogDisposition), Value: smartsheet.StringValue(audit.DispositionApproved)},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	step(t)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: luis}, sheet, row, price, smartsheet.NumberValue(orig)); err != nil {
+		t.Fatal(err)
+	}
+	back := step(t)
+	if len(back) != 1 || back[0].Reverses != edit {
+		t.Fatalf("run found %+v, want the put-back reversing %s", back, edit)
+	}
+	if got := s.auditRowOf(t, edit).Cell(s.auditColumn(t, audit.LogDisposition)).Value.Text(); got != audit.DispositionApproved {
+		t.Errorf("the approved change's Disposition = %q, want %q kept", got, audit.DispositionApproved)
+	}
+	if v := s.verify(t); !v.OK() || len(v.ReviewChanges) != 0 {
+		t.Errorf("Verify() = %s, %d review changes; want clean and none left to record", v.Summary(), len(v.ReviewChanges))
+	}
+}

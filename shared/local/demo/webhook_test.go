@@ -368,7 +368,7 @@ func TestWebhookEditToAuditRow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _, _ := h.runner.PageBatch("late-run", page, audit.ScanWindow{Previous: h.srv.Now().Add(-time.Hour), Current: h.srv.Now()}, false, false)
+		b, _, _ := h.runner.PageBatch("late-run", page, audit.ScanWindow{Previous: h.srv.Now().Add(-time.Hour), Current: h.srv.Now()}, false, true)
 		stale := []pipeline.Batch{b}
 		// ...while a newer edit is refreshed by its webhook.
 		h.srv.AdvanceClock(time.Second)
