@@ -1,6 +1,7 @@
 package xlsx
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/xuri/excelize/v2"
@@ -98,7 +99,7 @@ func writeOpenList(g *grid, st *styles, r *audit.Report, row int) {
 		}
 		g.row(row, []int{st.text, st.date, st.date, st.integer, st.integer, st.text, st.text, st.money, st.text, st.text, st.text},
 			c.WorkRequest, dateSerial(c.WeekEnding), serial(c.DetectedAt, r.Location), e.AgeDays, e.DaysAfterClose,
-			c.SheetName, change, c.Impact, disp, e.Review.Reviewer, cmpOr(c.Attribution.User, c.Attribution.Name, "unknown"))
+			c.SheetName, change, c.Impact, disp, e.Review.Reviewer, cmp.Or(c.Attribution.User, c.Attribution.Name, "unknown"))
 		if c.Permalink != "" && g.err == nil {
 			ref := g.cell(1, row)
 			g.err = g.f.SetCellHyperLink(SheetExceptions, ref, c.Permalink, "External")
@@ -107,13 +108,4 @@ func writeOpenList(g *grid, st *styles, r *audit.Report, row int) {
 			}
 		}
 	}
-}
-
-func cmpOr(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
