@@ -58,7 +58,7 @@ const (
 var (
 	findings    = []audit.Finding{{Kind: "MISSING_COLUMN", SheetName: "Crew 12 - Billing", Message: "no Quantity column"}}
 	attestation = pipeline.Attestation{Digest: pipeline.DigestResult{Name: "0000000002-" + completedRun, Location: "s3://digests/0000000002.json"}}
-	published   = pipeline.ReportResult{FileName: "billing-audit-2026-11-16_2026-11-22.xlsx", Location: "s3://reports/x.xlsx", AttachmentID: 9, Status: "OK"}
+	published   = pipeline.ReportResult{FileName: "billing-audit-we-2026-11-15-run.xlsx", Location: "s3://reports/x.xlsx", AttachmentID: 9, Status: "OK"}
 	errKMS      = errors.New("kms: AccessDeniedException")
 	errSheet    = errors.New("smartsheet: 503 after the retry budget")
 	errTable    = errors.New("dynamodb: ProvisionedThroughputExceededException")

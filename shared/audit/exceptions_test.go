@@ -108,3 +108,30 @@ func TestHeadline(t *testing.T) {
 		})
 	}
 }
+
+func TestPeriodText(t *testing.T) {
+	start := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC) // Monday 00:00 in CST
+	loc := time.FixedZone("CST", -6*3600)
+	w1 := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	w0 := w1.AddDate(0, 0, -7)
+	c := func(status Status, week time.Time) *Change { return &Change{Status: status, WeekEnding: week} }
+	tests := []struct {
+		name    string
+		changes []*Change
+		want    string
+	}{
+		{"no change", nil, "changes detected 2026-11-30 to 2026-12-06"},
+		{"last week hit", []*Change{c(StatusUnauthorized, w1), c(StatusAuthorized, w0)},
+			"week ending 2026-11-29 (changes detected 2026-11-30 to 2026-12-06)"},
+		{"two weeks hit", []*Change{c(StatusUnauthorized, w1), c(StatusUnauthorized, w0)},
+			"weeks ending 2026-11-22, 2026-11-29 (changes detected 2026-11-30 to 2026-12-06)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Report{Changes: tt.changes, PeriodStart: start, PeriodEnd: start.AddDate(0, 0, 7), Location: loc}
+			if got := r.PeriodText(); got != tt.want {
+				t.Errorf("PeriodText() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -302,6 +302,19 @@ type Integrity struct {
 	DigestName, DigestLocation, DigestWithheld string
 }
 
+// PeriodText names the period as a reader of the billing thinks of it: the
+// billing weeks its changes hit, then when they were found ("week ending
+// 2026-11-29 (changes detected 2026-11-30 to 2026-12-06)"); only the
+// detection dates when no change names a week.
+func (r Report) PeriodText() string {
+	first, last := r.PeriodDates()
+	detected := "changes detected " + FormatDate(first) + " to " + FormatDate(last)
+	if weeks := WeeksText(r.WeeksHit()); weeks != "" {
+		return weeks + " (" + detected + ")"
+	}
+	return detected
+}
+
 // PeriodDates returns the first and last calendar dates of the period in
 // the audit timezone, as midnight UTC of those dates.
 func (r Report) PeriodDates() (first, last time.Time) {

@@ -209,7 +209,7 @@ func (f *fakeWorkbook) FileName(r audit.Report) string          { return f.FileN
 func newFakeWorkbook() *fakeWorkbook {
 	return &fakeWorkbook{
 		WriteFunc:    func(w io.Writer, _ audit.Report) error { _, err := io.WriteString(w, "xlsx"); return err },
-		FileNameFunc: func(audit.Report) string { return "billing-audit-2026-11-30_2026-12-06-run.xlsx" },
+		FileNameFunc: func(audit.Report) string { return "billing-audit-we-2026-11-29-run.xlsx" },
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/audit"
@@ -130,7 +130,7 @@ func (r *Runner) Report(ctx context.Context, run RunRecord, ro ReportOptions) (_
 	} else if ok && last.RunID == run.RunID && last.Done {
 		return res, nil // this run is published already: nothing changes
 	}
-	pub := publication{RunID: run.RunID, FileName: res.FileName, Prefix: periodPrefix(res.FileName), Status: statusRow(rep)}
+	pub := publication{RunID: run.RunID, FileName: res.FileName, Period: audit.FormatDate(pStart.In(locOrUTC(loc))), Status: statusRow(rep)}
 	pub.Status.Workbook = res.FileName
 	if err := r.putPublication(ctx, pub); err != nil {
 		return res, err
@@ -155,45 +155,57 @@ func (r *Runner) runFacts(run RunRecord) audit.RunFacts {
 	}
 }
 
-// periodPrefix is the part of a workbook's name that names its period:
-// billing-audit-<first>_<last>- (see xlsx.FileName).
-func periodPrefix(name string) string {
-	if i := strings.LastIndex(name, "_"); i > 0 {
-		if j := strings.Index(name[i:], "-"); j > 0 {
-			return name[:i+j+1]
-		}
-	}
-	return strings.TrimSuffix(name, ".xlsx")
-}
-
 // upload attaches the workbook to the audit sheet, or adds it as a new
-// version of the period's attachment. The same run's workbook is not
-// uploaded twice.
+// version of the period's attachment: the one this product last uploaded for
+// the same audit period (recorded in the store, since the name follows the
+// billing weeks the changes hit, which can grow during the week). The same
+// run's workbook is not uploaded twice.
 func (r *Runner) upload(ctx context.Context, pub publication, data []byte) (int64, bool, error) {
 	atts, err := r.auditSheet.ListAttachments(ctx, r.opts.AuditSheetID)
 	if err != nil {
 		return 0, false, fmt.Errorf("list attachments of audit sheet %d: %w", r.opts.AuditSheetID, err)
 	}
 	const xlsxType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	key := periodAttachmentKey + pub.Period
 	for _, a := range atts {
-		if a.Name == pub.FileName {
-			return a.ID, false, nil // this run's workbook is already there
+		if a.Name == pub.FileName { // this run's workbook is already there
+			return a.ID, false, r.rememberAttachment(ctx, key, a.ID)
 		}
 	}
+	last, _, err := r.store.Meta(ctx, key)
+	if err != nil {
+		return 0, false, fmt.Errorf("read the attachment of period %s: %w", pub.Period, err)
+	}
 	for _, a := range atts {
-		if strings.HasPrefix(a.Name, pub.Prefix) {
-			v, err := r.auditSheet.AttachNewVersion(ctx, r.opts.AuditSheetID, a.ID, pub.FileName, xlsxType, bytes.NewReader(data))
-			if err != nil {
-				return 0, false, fmt.Errorf("upload new version of %s: %w", a.Name, err)
-			}
-			return v.ID, true, nil
+		if last == "" || strconv.FormatInt(a.ID, 10) != last {
+			continue
 		}
+		v, err := r.auditSheet.AttachNewVersion(ctx, r.opts.AuditSheetID, a.ID, pub.FileName, xlsxType, bytes.NewReader(data))
+		if err != nil {
+			return 0, false, fmt.Errorf("upload new version of %s: %w", a.Name, err)
+		}
+		return v.ID, true, r.rememberAttachment(ctx, key, v.ID)
 	}
 	a, err := r.auditSheet.AttachFile(ctx, r.opts.AuditSheetID, pub.FileName, xlsxType, bytes.NewReader(data))
 	if err != nil {
 		return 0, false, fmt.Errorf("attach %s: %w", pub.FileName, err)
 	}
-	return a.ID, false, nil
+	return a.ID, false, r.rememberAttachment(ctx, key, a.ID)
+}
+
+// periodAttachmentKey + the audit period's first date is the store's record
+// of the attachment holding that period's workbook (its latest version).
+const periodAttachmentKey = "attachment/"
+
+func (r *Runner) rememberAttachment(ctx context.Context, key string, id int64) error {
+	return wrapErr("record attachment "+strconv.FormatInt(id, 10), r.store.PutMeta(ctx, key, strconv.FormatInt(id, 10)))
+}
+
+func locOrUTC(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // publication is the progress of the last publication, kept in the store so
@@ -201,7 +213,7 @@ func (r *Runner) upload(ctx context.Context, pub publication, data []byte) (int6
 type publication struct {
 	RunID    string    `json:"runId"`
 	FileName string    `json:"fileName"`
-	Prefix   string    `json:"prefix"`
+	Period   string    `json:"period"` // the audit period's first date: keys its attachment
 	Uploaded bool      `json:"uploaded"`
 	Done     bool      `json:"done"`
 	Status   StatusRow `json:"status"`
@@ -278,7 +290,6 @@ func (st StatusRow) values() map[string]smartsheet.Value {
 }
 
 func statusRow(rep audit.Report) StatusRow {
-	first, last := rep.PeriodDates()
 	unauth, review := 0, 0
 	for _, s := range rep.ByStatus {
 		switch s.Status {
@@ -296,7 +307,7 @@ func statusRow(rep audit.Report) StatusRow {
 	}
 	return StatusRow{
 		Line: rep.Status, Level: string(rep.Level),
-		Period: audit.FormatDate(first) + " to " + audit.FormatDate(last),
+		Period: rep.PeriodText(),
 		Counts: fmt.Sprintf("%d changes: %d unauthorized, %d to review, %d high risk", rep.Totals.All.Count, unauth, review, high),
 		Net:    rep.Totals.All.Net.StringFixed(2), RunID: rep.RunID,
 		At: rep.GeneratedAt.In(rep.Location).Format(time.RFC3339),

@@ -108,7 +108,7 @@ func writeDashboardHead(g *grid, st *styles, r *audit.Report) {
 		}
 	}
 
-	g.row(7, []int{st.label}, "Period", periodText(*r)+" ("+tzName(r)+")")
+	g.row(7, []int{st.label}, "Period", r.PeriodText()+", "+tzName(r))
 }
 
 // moneyStyles are the styles of a "label, count, gross, net" line.

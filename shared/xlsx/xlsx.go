@@ -125,7 +125,7 @@ func Write(w io.Writer, r audit.Report) error {
 	}
 	f.SetActiveSheet(0)
 	if err := f.SetDocProps(&excelize.DocProperties{
-		Title:   "Billing audit " + periodText(r),
+		Title:   "Billing audit, " + r.PeriodText(),
 		Subject: "Changes to billed rows",
 		Creator: "billing-audit",
 	}); err != nil {
@@ -161,13 +161,14 @@ func setPrinting(f *excelize.File) error {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// FileName is the workbook's file name:
-// billing-audit-<first date>_<last date>-[we-<week ending>[-to-<week ending>]-]<run id>.xlsx,
-// with the billing weeks the changes hit, and the period's
-// dates in the audit timezone and the run id reduced to letters, digits,
-// '.', '_' and '-' (at most 64 of them; "run" when none is left).
+// FileName is the workbook's file name, led by the billing weeks its changes
+// hit, which is what its reader looks for:
+// billing-audit-we-<week ending>[-to-<week ending>]-<run id>.xlsx, or
+// billing-audit-detected-<first date>_<last date>-<run id>.xlsx when no
+// change names a week; dates in the audit timezone, the run id reduced to
+// letters, digits, '.', '_' and '-' (at most 64 of them; "run" when none is
+// left).
 func FileName(r audit.Report) string {
-	first, last := r.PeriodDates()
 	id := strings.Trim(unsafeName.ReplaceAllString(r.RunID, "-"), "-.")
 	if len(id) > 64 {
 		id = id[:64]
@@ -175,17 +176,17 @@ func FileName(r audit.Report) string {
 	if id == "" {
 		id = "run"
 	}
-	// The billing weeks the changes hit, after the period (whose prefix keys
-	// the audit sheet's attachment versions): "we-2026-11-29-",
-	// "we-2026-11-22-to-2026-11-29-".
-	weeks := ""
-	if hit := r.WeeksHit(); len(hit) > 0 {
-		weeks = "we-" + audit.FormatDate(hit[0]) + "-"
-		if len(hit) > 1 {
-			weeks = "we-" + audit.FormatDate(hit[0]) + "-to-" + audit.FormatDate(hit[len(hit)-1]) + "-"
-		}
+	var period string
+	switch hit := r.WeeksHit(); len(hit) {
+	case 0:
+		first, last := r.PeriodDates()
+		period = "detected-" + audit.FormatDate(first) + "_" + audit.FormatDate(last)
+	case 1:
+		period = "we-" + audit.FormatDate(hit[0])
+	default:
+		period = "we-" + audit.FormatDate(hit[0]) + "-to-" + audit.FormatDate(hit[len(hit)-1])
 	}
-	return fmt.Sprintf("billing-audit-%s_%s-%s%s.xlsx", audit.FormatDate(first), audit.FormatDate(last), weeks, id)
+	return "billing-audit-" + period + "-" + id + ".xlsx"
 }
 
 // styles are the style ids, created once per workbook.
@@ -322,15 +323,6 @@ func linkURL(u string) (string, bool) {
 func hyperlinkFormula(u, label string) string {
 	q := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 	return "HYPERLINK(" + q(u) + "," + q(label) + ")"
-}
-
-func periodText(r audit.Report) string {
-	first, last := r.PeriodDates()
-	text := "changes detected " + audit.FormatDate(first) + " to " + audit.FormatDate(last)
-	if weeks := audit.WeeksText(r.WeeksHit()); weeks != "" {
-		text += "; billed in the " + weeks
-	}
-	return text
 }
 
 func tzName(r *audit.Report) string {

@@ -406,10 +406,10 @@ func TestFileName(t *testing.T) {
 		start, end  time.Time
 		want        string
 	}{
-		{"week", "20261123T060000Z-ab12", start, start.AddDate(0, 0, 7), "billing-audit-2026-11-16_2026-11-22-20261123T060000Z-ab12.xlsx"},
-		{"unsafe id", "../../etc/pass wd?*", start, start.AddDate(0, 0, 7), "billing-audit-2026-11-16_2026-11-22-etc-pass-wd.xlsx"},
-		{"empty id", "", start, start.AddDate(0, 0, 1), "billing-audit-2026-11-16_2026-11-16-run.xlsx"},
-		{"same instant", "r", start, start, "billing-audit-2026-11-16_2026-11-16-r.xlsx"},
+		{"week", "20261123T060000Z-ab12", start, start.AddDate(0, 0, 7), "billing-audit-detected-2026-11-16_2026-11-22-20261123T060000Z-ab12.xlsx"},
+		{"unsafe id", "../../etc/pass wd?*", start, start.AddDate(0, 0, 7), "billing-audit-detected-2026-11-16_2026-11-22-etc-pass-wd.xlsx"},
+		{"empty id", "", start, start.AddDate(0, 0, 1), "billing-audit-detected-2026-11-16_2026-11-16-run.xlsx"},
+		{"same instant", "r", start, start, "billing-audit-detected-2026-11-16_2026-11-16-r.xlsx"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -419,7 +419,7 @@ func TestFileName(t *testing.T) {
 			}
 		})
 	}
-	// The billing weeks the changes hit follow the period: the unauthorized
+	// The billing weeks the changes hit name the workbook: the unauthorized
 	// changes' weeks, else every change's.
 	week := func(d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC) }
 	c := func(s audit.Status, w time.Time) *audit.Change { return &audit.Change{Status: s, WeekEnding: w} }
@@ -428,9 +428,9 @@ func TestFileName(t *testing.T) {
 		changes []*audit.Change
 		want    string
 	}{
-		{"one week hit", []*audit.Change{c(audit.StatusUnauthorized, week(15)), c(audit.StatusAuthorized, week(22))}, "billing-audit-2026-11-16_2026-11-22-we-2026-11-15-r.xlsx"},
-		{"two weeks hit", []*audit.Change{c(audit.StatusUnauthorized, week(15)), c(audit.StatusUnauthorized, week(8))}, "billing-audit-2026-11-16_2026-11-22-we-2026-11-08-to-2026-11-15-r.xlsx"},
-		{"only authorized changes", []*audit.Change{c(audit.StatusAuthorized, week(22))}, "billing-audit-2026-11-16_2026-11-22-we-2026-11-22-r.xlsx"},
+		{"one week hit", []*audit.Change{c(audit.StatusUnauthorized, week(15)), c(audit.StatusAuthorized, week(22))}, "billing-audit-we-2026-11-15-r.xlsx"},
+		{"two weeks hit", []*audit.Change{c(audit.StatusUnauthorized, week(15)), c(audit.StatusUnauthorized, week(8))}, "billing-audit-we-2026-11-08-to-2026-11-15-r.xlsx"},
+		{"only authorized changes", []*audit.Change{c(audit.StatusAuthorized, week(22))}, "billing-audit-we-2026-11-22-r.xlsx"},
 	}
 	for _, tc := range weeks {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,8 +77,13 @@ func TestPublication(t *testing.T) {
 	if len(atts) != 1 || versions != 1 || res.AttachmentID == 0 || res.Versioned {
 		t.Fatalf("first publish: %d attachments, %d versions, %+v; want 1, 1", len(atts), versions, res)
 	}
-	if atts[0].Name != res.FileName || !strings.HasPrefix(res.FileName, "billing-audit-2026-11-23_2026-11-29-") {
-		t.Errorf("attachment %q, file %q: want the period's workbook", atts[0].Name, res.FileName)
+	// The run falls in the week of 2026-11-23 and its changes hit the
+	// billing week that ended the day before: the workbook is named for it.
+	if atts[0].Name != res.FileName || !strings.HasPrefix(res.FileName, "billing-audit-we-2026-11-22-") {
+		t.Errorf("attachment %q, file %q: want the workbook of the week ending 2026-11-22", atts[0].Name, res.FileName)
+	}
+	if got, want := summary[pipeline.SumPeriod], "week ending 2026-11-22 (changes detected 2026-11-23 to 2026-11-29)"; got != want {
+		t.Errorf("summary %s = %q, want %q", pipeline.SumPeriod, got, want)
 	}
 	if _, err := os.Stat(res.Location); err != nil {
 		t.Errorf("workbook not in the output folder: %v", err)
@@ -113,8 +118,13 @@ func TestPublication(t *testing.T) {
 		t.Fatal(err)
 	}
 	atts, versions, summary = s.published(t)
-	if len(atts) != 1 || versions != 2 || !res2.Versioned {
-		t.Fatalf("second publish: %d attachments, %d versions, versioned %v; want 1, 2, true", len(atts), versions, res2.Versioned)
+	if len(atts) != 1 || versions != 2 || !res2.Versioned || atts[0].Name != res2.FileName {
+		t.Fatalf("second publish: %d attachments (%v), %d versions, versioned %v; want 1 (%s), 2, true", len(atts), atts, versions, res2.Versioned, res2.FileName)
+	}
+	// Raj's edit hit an older week, so the name now spans two weeks; it is
+	// still the period's attachment, versioned, not a second one.
+	if !strings.HasPrefix(res2.FileName, "billing-audit-we-2026-11-15-to-2026-11-22-") {
+		t.Errorf("second workbook %q, want it named for the weeks ending 2026-11-15 to 2026-11-22", res2.FileName)
 	}
 	checkSummary(t, s, summary, audit.StatusLineChanges, second.Run.RunID)
 	if got := len(s.auditRows(t)); got != rowsBefore+1 {
