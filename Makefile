@@ -128,3 +128,10 @@ local-down:
 
 clean:
 	rm -rf $(BIN) out .state
+
+# The workbook as it prints: plays `billing-audit demo` (twelve weeks of history) into out/preview/demo and renders its
+# last workbook through LibreOffice to a PDF and one PNG a page in out/preview/ (WORKBOOK=path renders another one).
+workbook-preview:
+	@GO=$(GO) bash infra/workbook-preview.sh $(WORKBOOK)
+
+.PHONY: workbook-preview

@@ -53,14 +53,17 @@ func loadConfig(getenv config.Getenv) (config.Config, error) {
 	return config.Load(getenv)
 }
 
-func openApp(cfg config.Config, logger *slog.Logger) (*app, error) {
+// openApp opens the client, the store and the signer. clock is the time the
+// client's rate budget and the scans run on (nil: time.Now); the demo passes
+// the simulator's, whose weeks of history pass in seconds.
+func openApp(cfg config.Config, logger *slog.Logger, clock func() time.Time) (*app, error) {
 	if err := cfg.RequireToken(); err != nil {
 		return nil, err
 	}
 	client, err := smartsheet.New(smartsheet.Config{
 		BaseURL: cfg.BaseURL, Token: cfg.Token.Reveal(), ChangeAgent: cfg.ChangeAgent,
 		RetryBudget: cfg.RetryBudget, RequestsPerMinute: cfg.RequestsPerMinute, HistoryPerMinute: cfg.HistoryPerMinute,
-		Logger: logger,
+		Logger: logger, Now: clock,
 	})
 	if err != nil {
 		return nil, err
@@ -72,7 +75,7 @@ func openApp(cfg config.Config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, client: client, store: store, digests: digestfile.Dir(filepath.Join(cfg.OutputDir, "digests"))}
+	a := &app{cfg: cfg, client: client, store: store, digests: digestfile.Dir(filepath.Join(cfg.OutputDir, "digests")), clock: clock}
 	if err := a.openSigner(); err != nil {
 		store.Close()
 		return nil, err
@@ -142,7 +145,7 @@ func cmdSetup(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	if err != nil {
 		return err
 	}
-	a, err := openApp(cfg, logger)
+	a, err := openApp(cfg, logger, nil)
 	if err != nil {
 		return err
 	}
@@ -200,7 +203,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, logger
 	if err := cfg.RequireSources(); err != nil {
 		return err
 	}
-	a, err := openApp(cfg, logger)
+	a, err := openApp(cfg, logger, nil)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fieldaudit/billing-audit/shared/alert"
@@ -18,6 +19,7 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/local/demo"
 	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
+	"github.com/shopspring/decimal"
 )
 
 // demoToken is the simulator's token in the demo; it grants nothing elsewhere.
@@ -35,7 +37,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 		return err
 	}
 	// A new demo is a new audit log: a new ledger, a new key, new digests.
-	for _, dir := range []string{"state", "digests"} {
+	for _, dir := range []string{"state", "digests", "history"} {
 		if err := os.RemoveAll(filepath.Join(*out, dir)); err != nil {
 			return err
 		}
@@ -55,9 +57,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 	fmt.Fprintf(stdout, "Generated %d sheets × %d rows over %d weeks in folder %d (closed week ending %s, open week ending %s)\n",
 		demo.DefaultSize.Sheets, demo.DefaultSize.Rows, demo.DefaultSize.Weeks, scn.Gen.FolderID,
 		scn.ClosedWeek.Format("2006-01-02"), scn.CurrentWeek.Format("2006-01-02"))
+	hist, err := scn.History(srv)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "The simulator's clock goes back to %s: the product is installed then, and %d weeks pass in seconds\n",
+		srv.Now().Format("Mon 2006-01-02 15:04 MST"), len(hist.Runs())/2)
 
 	d := &demoRun{srv: srv, base: base, out: *out, statePath: filepath.Join(*out, "smartsim-state.json"),
-		stdout: stdout, stderr: stderr, logger: logger}
+		stdout: stdout, stderr: stderr, logger: logger, alertOut: &switchWriter{w: stdout}}
 	if d.a, err = d.openApp(scn); err != nil {
 		return err
 	}
@@ -65,7 +73,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, logge
 	if err := setup(ctx, d.a, stdout); err != nil {
 		return err
 	}
-	auditID, sum, err := d.audit(ctx, scn)
+	auditID, sum, err := d.audit(ctx, scn, hist)
 	if err != nil {
 		return err
 	}
@@ -86,7 +94,15 @@ type demoRun struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	logger    *slog.Logger
+	// alertOut is where alerts are printed: nowhere while the history
+	// plays (they are delivered and recorded all the same).
+	alertOut *switchWriter
 }
+
+// switchWriter writes to w, which can be changed.
+type switchWriter struct{ w io.Writer }
+
+func (s *switchWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
 
 // openApp opens the CLI's app as its environment would configure it, on the
 // simulator and its generated folder, with the simulator's clock.
@@ -102,25 +118,28 @@ func (d *demoRun) openApp(scn *demo.Setup) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := openApp(cfg, d.logger)
+	a, err := openApp(cfg, d.logger, d.srv.Now)
 	if err != nil {
 		return nil, err
 	}
-	a.clock = d.srv.Now
 	// Alerts are printed as they would be posted to Slack or Teams.
-	a.alerts = []pipeline.AlertChannel{{Name: "console", Notifier: alert.Console{W: d.stdout, Location: cfg.Location}}}
+	a.alerts = []pipeline.AlertChannel{{Name: "console", Notifier: alert.Console{W: d.alertOut, Location: cfg.Location}}}
 	return a, nil
 }
 
 // audit takes the baseline, applies the scripted edits and runs the audit,
 // which must find exactly the expected changes; it returns the audit-log
 // sheet's id.
-func (d *demoRun) audit(ctx context.Context, scn *demo.Setup) (int64, pipeline.Summary, error) {
+func (d *demoRun) audit(ctx context.Context, scn *demo.Setup, hist *demo.History) (int64, pipeline.Summary, error) {
 	stdout := d.stdout
-	fmt.Fprintln(stdout, "\n== Baseline scan")
+	fmt.Fprintf(stdout, "\n== Baseline scan, %s\n", d.srv.Now().Format("Mon 2006-01-02 15:04 MST"))
 	if _, err := runAudit(ctx, d.a, stdout, newProgress(d.stderr, d.a.requests), d.logger, false); err != nil {
 		return 0, pipeline.Summary{}, err
 	}
+	if err := d.history(ctx, hist); err != nil {
+		return 0, pipeline.Summary{}, err
+	}
+	fmt.Fprintf(stdout, "\n== This week, %s\n", d.srv.Now().Format("Mon 2006-01-02 15:04 MST"))
 	expected, err := scn.Script(d.srv)
 	if err != nil {
 		return 0, pipeline.Summary{}, fmt.Errorf("apply scripted edits: %w", err)
@@ -143,6 +162,67 @@ func (d *demoRun) audit(ctx context.Context, scn *demo.Setup) (int64, pipeline.S
 		return 0, sum, fmt.Errorf("the audit found %d changes, the scenario made %d", len(sum.Changes), len(expected))
 	}
 	return auditID, sum, nil
+}
+
+// history plays the weeks before this one on the simulator's clock: each
+// person's edits on their days and hours, two audits a week that must find
+// exactly those edits, and Priya's reviews of the exceptions as they age. It
+// prints a line a week; the audits' own output, alerts and workbooks (in
+// OUT/history) are kept out of the way.
+func (d *demoRun) history(ctx context.Context, h *demo.History) error {
+	fmt.Fprintf(d.stdout, "\n== %d weeks of history: edits by Kim, Jesse, Raj, Dana and a rate-sync automation; audits Wednesday 12:00 and Sunday 20:00 UTC; Priya reviews\n", len(h.Runs())/2)
+	d.alertOut.w = io.Discard
+	outDir := d.a.cfg.OutputDir
+	d.a.cfg.OutputDir = filepath.Join(outDir, "history")
+	defer func() { d.alertOut.w, d.a.cfg.OutputDir = d.stdout, outDir }()
+	var week struct {
+		edits, found, unauthorized, reviewed int
+		net                                  decimal.Decimal
+		people                               []string
+	}
+	for i, at := range h.Runs() {
+		want, err := h.PlayUntil(d.srv, at)
+		if err != nil {
+			return err
+		}
+		sum, err := runAudit(ctx, d.a, io.Discard, newProgress(io.Discard, d.a.requests), d.logger, false)
+		if err != nil {
+			return fmt.Errorf("history audit of %s: %w", at.Format(time.DateOnly), err)
+		}
+		if len(sum.Changes) != want.Edits {
+			return fmt.Errorf("history audit of %s found %d changes, the history made %d", at.Format(time.DateOnly), len(sum.Changes), want.Edits)
+		}
+		auditID, err := d.a.auditSheetID(ctx)
+		if err != nil {
+			return err
+		}
+		n, err := h.Review(d.srv, auditID)
+		if err != nil {
+			return err
+		}
+		week.edits, week.found, week.reviewed = week.edits+want.Edits, week.found+len(sum.Changes), week.reviewed+n
+		for _, c := range sum.Changes {
+			if c.Unauthorized() {
+				week.unauthorized++
+				week.net = week.net.Add(c.Impact)
+			}
+		}
+		for _, p := range want.People {
+			if !slices.Contains(week.people, p) {
+				week.people = append(week.people, p)
+			}
+		}
+		if i == len(h.Runs())-1 {
+			fmt.Fprintf(d.stdout, "  today, %s: %d changes since Sunday's audit; the crews' rows logged so far this week are now in the baseline\n",
+				at.Format("Mon 15:04"), len(sum.Changes))
+		} else if i%2 == 1 {
+			fmt.Fprintf(d.stdout, "  week of %s: %2d edits (%s) → %2d changes found, %2d unauthorized, net %10s; %d reviewed by %s\n",
+				at.AddDate(0, 0, -6).Format(time.DateOnly), week.edits, strings.Join(week.people, ", "), week.found,
+				week.unauthorized, audit.MoneyText(week.net), week.reviewed, demo.Priya.Name)
+			week.edits, week.found, week.unauthorized, week.reviewed, week.net, week.people = 0, 0, 0, 0, decimal.Zero, nil
+		}
+	}
+	return nil
 }
 
 // followUp plays the day after: Raj puts a price back and Priya takes up an

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,8 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
 	"github.com/fieldaudit/billing-audit/shared/local/smartsimtest"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+	"github.com/fieldaudit/billing-audit/shared/xlsx"
+	"github.com/xuri/excelize/v2"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -46,20 +49,26 @@ func TestDemoCommand(t *testing.T) {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
-		"baseline taken for 3 sheets (6000 rows): changes to them are measured from the next run",
 		"Found 10 of 10 expected changes; 10 change rows now on the audit-log sheet",
-		"audit log verified: 10 audit rows match 10 ledger entries",
 		"┌ alert: HIGH risk unauthorized change: +$1,387.50 on Billing Log - Crew A",
 		"Reversal: change ",
 		"both rows are now Disposition Reversed",
-		"Dispositions sealed in the ledger: 2 (Priya Shah's review",
-		"audit log verified: 11 audit rows match 11 ledger entries",
 		"Audit log: TAMPERING DETECTED: 3 problems (1 ALTERED_CELL, 1 DELETED_ROW, 1 FORGED_ROW)",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
 	}
+	for _, want := range []string{
+		`baseline taken for 3 sheets \(\d+ rows\): changes to them are measured from the next run`,
+		`audit log verified: (\d+) audit rows match (\d+) ledger entries`,
+		`Dispositions sealed in the ledger: \d+ \(Priya Shah's review`,
+	} {
+		if !regexp.MustCompile(want).MatchString(stdout) {
+			t.Errorf("demo output lacks /%s/:\n%s", want, stdout)
+		}
+	}
+	checkDemoHistory(t, stdout, out)
 	if _, err := os.Stat(filepath.Join(out, "smartsim-state.json")); err != nil {
 		t.Errorf("demo did not save the simulator state: %v", err)
 	}
@@ -78,6 +87,68 @@ func TestDemoCommand(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "put back: Units Total Price") {
 		t.Errorf("demo output does not list the reversal as put back:\n%s", stdout)
+	}
+}
+
+// checkDemoHistory checks the demo's weeks of history: each week's audits
+// found exactly the edits made, and the last workbook's trend, editors and
+// weekday/hour grid show weeks of them, not one spike.
+func checkDemoHistory(t *testing.T, stdout, out string) {
+	t.Helper()
+	week := regexp.MustCompile(`week of \d{4}-\d\d-\d\d: +(\d+) edits \((.*)\) → +(\d+) changes found`)
+	weeks := week.FindAllStringSubmatch(stdout, -1)
+	if len(weeks) != 11 {
+		t.Errorf("demo history has %d weeks, want 11:\n%s", len(weeks), stdout)
+	}
+	for _, w := range weeks {
+		if w[1] != w[3] || w[1] == "0" {
+			t.Errorf("history week %q: %s edits, %s changes found; want the same, not 0", w[0], w[1], w[3])
+		}
+	}
+	books, _ := filepath.Glob(filepath.Join(out, "billing-audit-we-*.xlsx"))
+	if len(books) == 0 {
+		t.Fatal("demo wrote no workbook")
+	}
+	slices.Sort(books) // names end with the run id, which starts with its time
+	f, err := excelize.OpenFile(books[len(books)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows(xlsx.SheetTrends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busyWeeks, editors, days := 0, 0, 0
+	section := ""
+	for _, r := range rows {
+		if len(r) == 0 {
+			continue
+		}
+		switch {
+		case r[0] == "Week ending", r[0] == "User", r[0] == "Weekday":
+			section = r[0]
+			continue
+		case strings.HasPrefix(r[0], "Top editors"), strings.HasPrefix(r[0], "Changes by weekday"), strings.HasPrefix(r[0], "Projection"):
+			section = ""
+			continue
+		}
+		last := r[len(r)-1]
+		switch section {
+		case "Week ending":
+			if len(r) > 1 && r[1] != "0" && r[1] != "" {
+				busyWeeks++
+			}
+		case "User":
+			editors++
+		case "Weekday":
+			if last != "0" && last != "" {
+				days++
+			}
+		}
+	}
+	if busyWeeks < 11 || editors < 5 || days < 4 {
+		t.Errorf("last workbook's trends: %d weeks with changes, %d editors, %d weekdays with edits; want >= 11, 5, 4", busyWeeks, editors, days)
 	}
 }
 

@@ -25,7 +25,7 @@ func cmdVerify(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	if err != nil {
 		return err
 	}
-	a, err := openApp(cfg, logger)
+	a, err := openApp(cfg, logger, nil)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func cmdWebhooks(ctx context.Context, args []string, stdout io.Writer, logger *s
 	default:
 		return errUsage
 	}
-	a, err := openApp(cfg, logger)
+	a, err := openApp(cfg, logger, nil)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func cmdListen(ctx context.Context, args []string, stdout io.Writer, logger *slo
 		// simulator calls loopback directly.
 		cfg.WebhookCallbackURL = "http://" + *addr + listen.DefaultPath
 	}
-	a, err := openApp(cfg, logger)
+	a, err := openApp(cfg, logger, nil)
 	if err != nil {
 		return err
 	}

@@ -48,8 +48,11 @@ func BuildReport(in ReportInput) Report {
 	r.FindingGroups = groupFindings(r.Findings)
 	r.Weeks = weeklyTrend(in.History, in.Changes, loc, r.PeriodStart, r.PeriodEnd)
 	r.Projection = project(r.Weeks)
-	r.TopEditors = topEditors(r.Changes)
-	for _, c := range r.Changes {
+	// Who edits closed weeks, and when, reads as a pattern only over
+	// weeks: the editors and the weekday/hour grid cover the trend's weeks.
+	recent := prepareChanges(inTrend(slices.Concat(in.History, in.Changes), r.Weeks, loc), in.Anonymize)
+	r.TopEditors = topEditors(recent)
+	for _, c := range recent {
 		if c.Attribution.Time == nil {
 			r.Untimed++
 			continue
@@ -357,6 +360,26 @@ func groupFindings(fs []Finding) []FindingGroup {
 
 // weeklyTrend buckets History ∪ Changes (by ChangeID) into the TrendWeeks
 // weeks ending with the week of the period's end.
+// inTrend are the changes made in the trend's weeks (those with a known
+// time or window), as weeklyTrend counts them.
+func inTrend(changes []Change, weeks []WeekTrend, loc *time.Location) []Change {
+	if len(weeks) == 0 {
+		return nil
+	}
+	first, last := weeks[0].WeekEnding, weeks[len(weeks)-1].WeekEnding
+	var out []Change
+	for _, c := range changes {
+		t, ok := changedAt(&c)
+		if !ok {
+			continue
+		}
+		if we := WeekEndingOf(t.In(loc)); !we.Before(first) && !we.After(last) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func weeklyTrend(history, changes []Change, loc *time.Location, start, end time.Time) []WeekTrend {
 	last := end
 	if end.After(start) {

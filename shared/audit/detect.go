@@ -339,6 +339,13 @@ func (d *Detector) newRow(cur *RowSnapshot, first bool, w ScanWindow) ([]Change,
 	if first || !ok || !billable(cur.Values) || w.Current.Before(d.cfg.Cutoff(week)) {
 		return nil, findings
 	}
+	// A row Smartsheet says was created before its week closed was logged
+	// on time, however long after that the scan first saw it (a crew's
+	// Sunday-evening entries after the last Sunday scan). Smartsheet sets
+	// createdAt; no user can back-date it.
+	if !cur.CreatedAt.IsZero() && cur.CreatedAt.Before(d.cfg.Cutoff(week)) {
+		return nil, findings
+	}
 	c := d.base(cur.RowID, cur.RowNumber, cur.Permalink, cur.Values, w)
 	c.Kind = KindRowAddedLate
 	c.WeekEnding = week

@@ -163,6 +163,7 @@ func TestCompare(t *testing.T) {
 		track        []string
 		prev, cur    map[string]string // nil: absent
 		first        bool
+		created      time.Time // the new row's creation time in Smartsheet (zero: not read)
 		want         []changeView
 		wantFindings []Finding
 	}{
@@ -267,6 +268,18 @@ func TestCompare(t *testing.T) {
 			want: []changeView{{Kind: KindRowAddedLate, New: "300", Impact: "300", WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized}},
 		},
 		{
+			// Logged in its week and first seen after the week closed (the
+			// last Sunday scan ran before the crew's evening entries): on
+			// time, not late, whenever it is detected.
+			name: "row created before its week closed is not late", prev: nil, cur: row(ColPrice, "300"),
+			created: time.Date(2024, 1, 7, 22, 0, 0, 0, time.UTC),
+		},
+		{
+			name: "row created after its week closed is late", prev: nil, cur: row(ColPrice, "300"),
+			created: time.Date(2024, 1, 8, 0, 0, 0, 0, time.UTC),
+			want:    []changeView{{Kind: KindRowAddedLate, New: "300", Impact: "300", WeekEnding: "2024-01-07", Risk: RiskMedium, Status: StatusUnauthorized}},
+		},
+		{
 			name: "row added on the sheet's first scan seeds silently",
 			prev: nil, cur: row(), first: true,
 		},
@@ -313,6 +326,7 @@ func TestCompare(t *testing.T) {
 			}
 			if tt.cur != nil {
 				cur = snapshotOf(tt.cur)
+				cur.CreatedAt = tt.created
 			}
 			w := ScanWindow{Previous: prevScan, Current: scan}
 			changes, findings := d.Compare(prev, cur, tt.first, w)

@@ -277,9 +277,10 @@ type Report struct {
 	// zeros.
 	Weeks      []WeekTrend
 	TopEditors []Editor
-	// Heatmap counts the period's changes with a known attribution time by
-	// weekday (Monday = 0) and hour, in the audit timezone. Untimed counts
-	// the changes without one.
+	// TopEditors and Heatmap cover the trend's weeks (the history's changes
+	// and the period's), as patterns need weeks to show. Heatmap counts the
+	// changes with a known attribution time by weekday (Monday = 0) and
+	// hour, in the audit timezone. Untimed counts the changes without one.
 	Heatmap [7][24]int
 	Untimed int
 	// Projection is nil unless at least [MinProjectionWeeks] trend weeks

@@ -79,7 +79,7 @@ func writeProjection(g *grid, st *styles, r *audit.Report, row int) int {
 // writeTopEditors writes the editors of closed weeks from row on and returns
 // the last row written.
 func writeTopEditors(g *grid, st *styles, r *audit.Report, row int) int {
-	g.set(1, row, "Top editors of closed weeks (unauthorized changes)", st.subtitle)
+	g.set(1, row, fmt.Sprintf("Top editors of closed weeks, last %d weeks (unauthorized changes)", len(r.Weeks)), st.subtitle)
 	row++
 	g.header(row, st.header, "User", "Changes", "Gross impact", "Net impact")
 	if len(r.TopEditors) == 0 {
@@ -96,7 +96,7 @@ func writeTopEditors(g *grid, st *styles, r *audit.Report, row int) int {
 // writeHeatmap writes the weekday × hour counts from row on, coloured by a
 // two-colour scale.
 func writeHeatmap(g *grid, st *styles, r *audit.Report, row int) {
-	g.set(1, row, fmt.Sprintf("Changes by weekday and hour (%s, changes with a known time)", tzName(r)), st.subtitle)
+	g.set(1, row, fmt.Sprintf("Changes by weekday and hour, last %d weeks (%s, changes with a known time)", len(r.Weeks), tzName(r)), st.subtitle)
 	row++
 	hdr := []any{"Weekday"}
 	for h := range 24 {

@@ -312,9 +312,11 @@ func TestInsightsAndTrends(t *testing.T) {
 	if err != nil || len(cfs) != 1 {
 		t.Errorf("GetConditionalFormats(trends) = %v, %v; want the heat map colour scale", cfs, err)
 	}
+	// The editors cover the trend's weeks: Kim's change of this period and
+	// her five of the weeks before.
 	editor := findCell(t, f, SheetTrends, "Kim Lee <kim@example.com>")
-	if got := cellValue(t, f, SheetTrends, offset(t, editor, 1)); got != "1" {
-		t.Errorf("Kim's unauthorized changes = %q, want 1", got)
+	if got := cellValue(t, f, SheetTrends, offset(t, editor, 1)); got != "6" {
+		t.Errorf("Kim's unauthorized changes = %q, want 6", got)
 	}
 }
 

@@ -25,8 +25,9 @@ var (
 // Size of the generated data.
 type Size struct{ Sheets, Rows, Weeks int }
 
-// DefaultSize is the demo's: 3 sheets × 2,000 rows over 6 weeks.
-var DefaultSize = Size{Sheets: 3, Rows: 2000, Weeks: 6}
+// DefaultSize is the demo's: 3 sheets × 2,000 rows over 16 weeks, enough
+// for the twelve weeks History and the scenario play and the weeks they edit.
+var DefaultSize = Size{Sheets: 3, Rows: 2000, Weeks: 16}
 
 // Setup is the generated data plus what the scenario prepared before the
 // baseline.
@@ -36,6 +37,7 @@ type Setup struct {
 	ClosedWeek   time.Time                  // the last week that has ended
 	CurrentWeek  time.Time                  // the open week
 	blankWeekRow int64                      // sheet C row whose week-ending cell is blank
+	start        time.Time                  // the scenario's time: the simulator's clock when prepared
 }
 
 // Prepare fills the simulator with billing sheets whose weeks end with the
@@ -51,7 +53,7 @@ func Prepare(srv *smartsim.Server, size Size) (*Setup, error) {
 	if len(gen.SheetIDs) < 3 {
 		return nil, errors.New("the scenario needs at least 3 sheets")
 	}
-	s := &Setup{Gen: gen, Columns: map[int64]map[string]int64{}, ClosedWeek: current.AddDate(0, 0, -7), CurrentWeek: current}
+	s := &Setup{Gen: gen, Columns: map[int64]map[string]int64{}, ClosedWeek: current.AddDate(0, 0, -7), CurrentWeek: current, start: now}
 	for _, id := range gen.SheetIDs {
 		sh, err := srv.Sheet(id)
 		if err != nil {
