@@ -77,7 +77,8 @@ type Secrets interface {
 
 // Nonces remembers the nonces of accepted callbacks, so a replayed or
 // redelivered callback is processed once. Seen atomically checks and records
-// a nonce; records must live longer than the receiver's MaxSkew (older
+// a nonce; records must live longer than twice the receiver's MaxSkew (a
+// callback dated MaxSkew ahead is fresh until MaxSkew after its date; older
 // callbacks are rejected by their timestamp). Forget removes a nonce recorded
 // by Seen when the callback could not be processed after all (the Sink
 // failed), so Smartsheet's retry of it is processed instead of being taken
@@ -126,8 +127,9 @@ type Receiver struct {
 
 	// MaxBody bounds the body (default [DefaultMaxBody]); larger → 413.
 	MaxBody int
-	// MaxSkew bounds how far a callback's timestamp may be from Clock
-	// (default [DefaultMaxSkew]); further → 400, nothing recorded.
+	// MaxSkew bounds how far a callback's timestamp may be from Clock, in
+	// either direction (default [DefaultMaxSkew]); at or beyond → 400,
+	// nothing recorded.
 	MaxSkew time.Duration
 	// OwnChangeAgent is the Smartsheet-Change-Agent our own writes send;
 	// events carrying it (as one of the comma-separated agents) are dropped.
@@ -227,7 +229,7 @@ var discard = slog.New(slog.DiscardHandler)
 //     for a webhook Secrets knows, else 403;
 //   - any other call must name a webhook Secrets knows (else 403) and carry a
 //     valid Smartsheet-Hmac-SHA256 for one of its secrets (else 401);
-//   - a timestamp further than MaxSkew from now, or no nonce → 400;
+//   - a timestamp not strictly within MaxSkew of now, or no nonce → 400;
 //   - an already accepted nonce → 200, not processed again;
 //   - otherwise the kept events (and any newWebhookStatus) go to the Sink
 //     → 200, or 500 if the Sink fails (Smartsheet retries).
@@ -266,7 +268,7 @@ func (r *Receiver) Handle(ctx context.Context, req Request) Response {
 		return answer(outUnauthorized)
 	}
 	now := r.now()
-	if cb.Timestamp.IsZero() || absDur(now.Sub(cb.Timestamp)) > r.maxSkew() {
+	if !fresh(cb.Timestamp, now, r.maxSkew()) {
 		lg.WarnContext(ctx, "webhook: stale or future timestamp", "timestamp", cb.Timestamp, "now", now)
 		return answer(outBadRequest)
 	}
@@ -444,11 +446,13 @@ func isObject(b []byte) bool {
 	return len(b) > 0 && b[0] == '{'
 }
 
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
+// fresh reports whether a callback stamped ts may be taken at now: ts lies
+// strictly between now-skew and now+skew. The bounds are compared as times,
+// never as the Duration now.Sub(ts): that saturates for a timestamp ~292
+// years away, so a callback dated 2400 or 9999 would pass and, once its
+// nonce expired, could be replayed for ever.
+func fresh(ts, now time.Time, skew time.Duration) bool {
+	return ts.After(now.Add(-skew)) && ts.Before(now.Add(skew))
 }
 
 // SinkFunc adapts a function to [Sink].

@@ -215,3 +215,42 @@ func TestVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestHandleFreshness: a callback is fresh only while its timestamp lies
+// after now-MaxSkew and before now+MaxSkew. Far-off years must be refused:
+// their distance from now does not fit in a time.Duration.
+func TestHandleFreshness(t *testing.T) {
+	tests := []struct {
+		name   string
+		at     time.Time
+		status int
+	}{
+		{"now", now, 200},
+		{"just inside the past bound", now.Add(-DefaultMaxSkew + time.Millisecond), 200},
+		{"at the past bound", now.Add(-DefaultMaxSkew), 400},
+		{"just outside the past bound", now.Add(-DefaultMaxSkew - time.Millisecond), 400},
+		{"just inside the future bound", now.Add(DefaultMaxSkew - time.Millisecond), 200},
+		{"at the future bound", now.Add(DefaultMaxSkew), 400},
+		{"just outside the future bound", now.Add(DefaultMaxSkew + time.Millisecond), 400},
+		{"year 2400", time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC), 400},
+		{"year 9999", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), 400},
+		{"year 0001", time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, sink, nonces := newReceiver()
+			body := callbackJSON(t, "n-fresh", tt.at, cellEvent(1, 2, 3, ""))
+			got := r.Handle(context.Background(), signed(body, secret1))
+			if got.Status != tt.status {
+				t.Errorf("Handle(timestamp %s) = %d %s, want %d", tt.at.Format(time.RFC3339Nano), got.Status, got.Body, tt.status)
+			}
+			wantKept := 0
+			if tt.status == 200 {
+				wantKept = 1
+			}
+			if n, m := len(sink.callbacks()), len(nonces.seen); n != wantKept || m != wantKept {
+				t.Errorf("Handle(timestamp %s) reached the sink %d times and recorded %d nonces, want %d", tt.at.Format(time.RFC3339Nano), n, m, wantKept)
+			}
+		})
+	}
+}
