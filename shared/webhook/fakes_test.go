@@ -132,3 +132,24 @@ func cellEvent(row, col, user int64, agent string) smartsheet.WebhookEvent {
 	return smartsheet.WebhookEvent{ObjectType: "cell", EventType: "updated", RowID: row, ColumnID: col, UserID: user,
 		Timestamp: now.Add(-30 * time.Second), ChangeAgent: agent}
 }
+
+// funcSecrets is a function-field fake of Secrets.
+type funcSecrets struct {
+	SecretsFunc func(ctx context.Context, webhookID int64) ([]string, bool, error)
+}
+
+func (f funcSecrets) Secrets(ctx context.Context, id int64) ([]string, bool, error) {
+	return f.SecretsFunc(ctx, id)
+}
+
+// funcNonces is a function-field fake of Nonces.
+type funcNonces struct {
+	SeenFunc   func(ctx context.Context, nonce string, at time.Time) (bool, error)
+	ForgetFunc func(ctx context.Context, nonce string) error
+}
+
+func (f funcNonces) Seen(ctx context.Context, nonce string, at time.Time) (bool, error) {
+	return f.SeenFunc(ctx, nonce, at)
+}
+
+func (f funcNonces) Forget(ctx context.Context, nonce string) error { return f.ForgetFunc(ctx, nonce) }

@@ -38,6 +38,12 @@ const (
 	DefaultMaxSkew = 15 * time.Minute
 )
 
+// MaxNonce bounds a callback's nonce in bytes. Smartsheet's nonces are UUIDs
+// (36 bytes); the bound keeps a forged one from reaching the nonce store,
+// whose keys are limited (DynamoDB: 2048 bytes, "key too large" → 500, which
+// Smartsheet would retry).
+const MaxNonce = 128
+
 // Request is an incoming webhook call: its headers (looked up without regard
 // to case) and its raw body, exactly as received (the signature covers it).
 type Request struct {
@@ -227,6 +233,7 @@ var discard = slog.New(slog.DiscardHandler)
 //     {"challenge","webhookId"}) → 200 echoing the value in the
 //     Smartsheet-Hook-Response header and in {"smartsheetHookResponse"}, only
 //     for a webhook Secrets knows, else 403;
+//   - a callback's nonce over MaxNonce bytes → 400, before any port is asked;
 //   - any other call must name a webhook Secrets knows (else 403) and carry a
 //     valid Smartsheet-Hmac-SHA256 for one of its secrets (else 401);
 //   - a timestamp not strictly within MaxSkew of now, or no nonce → 400;
@@ -254,6 +261,12 @@ func (r *Receiver) Handle(ctx context.Context, req Request) Response {
 		return answer(outBadRequest)
 	}
 	lg = lg.With("webhookId", cb.WebhookID)
+	if len(cb.Nonce) > MaxNonce {
+		// Checked before any port: no Smartsheet nonce is this long, and the
+		// nonce store would fail on it (500, retried).
+		lg.WarnContext(ctx, "webhook: nonce too long", "bytes", len(cb.Nonce))
+		return answer(outBadRequest)
+	}
 	secrets, ok, err := r.Secrets.Secrets(ctx, cb.WebhookID)
 	if err != nil {
 		lg.ErrorContext(ctx, "webhook: load secrets", "err", err)

@@ -254,3 +254,45 @@ func TestHandleFreshness(t *testing.T) {
 		})
 	}
 }
+
+// TestHandleNonceLength: a nonce longer than MaxNonce is refused with 400
+// before any port is asked: a 40 KB nonce made the DynamoDB nonce store fail
+// ("key too large"), which answered 500, which Smartsheet retries.
+func TestHandleNonceLength(t *testing.T) {
+	tests := []struct {
+		name   string
+		nonce  string
+		status int
+		calls  int // port calls: Secrets, then Nonces.Seen
+	}{
+		{"a uuid", "0b5e0c4c-4b1e-4e55-9c8e-2c1f9d7b6a21", 200, 2},
+		{"128 bytes", strings.Repeat("n", MaxNonce), 200, 2},
+		{"129 bytes", strings.Repeat("n", MaxNonce+1), 400, 0},
+		{"40 KB", strings.Repeat("n", 40<<10), 400, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, sink, nonces := newReceiver()
+			calls := 0
+			r.Secrets = funcSecrets{SecretsFunc: func(ctx context.Context, id int64) ([]string, bool, error) {
+				calls++
+				return fakeSecrets{hookID: {secret1}}.Secrets(ctx, id)
+			}}
+			r.Nonces = funcNonces{
+				SeenFunc: func(ctx context.Context, n string, at time.Time) (bool, error) {
+					calls++
+					return nonces.Seen(ctx, n, at)
+				},
+				ForgetFunc: nonces.Forget,
+			}
+			body := callbackJSON(t, tt.nonce, now, cellEvent(1, 2, 3, ""))
+			got := r.Handle(context.Background(), signed(body, secret1))
+			if got.Status != tt.status || calls != tt.calls {
+				t.Errorf("Handle(nonce of %d bytes) = %d %s after %d port calls, want %d after %d", len(tt.nonce), got.Status, got.Body, calls, tt.status, tt.calls)
+			}
+			if tt.status != 200 && len(sink.callbacks()) != 0 {
+				t.Errorf("Handle(nonce of %d bytes) reached the sink", len(tt.nonce))
+			}
+		})
+	}
+}
