@@ -52,7 +52,8 @@ type WebhookAction struct {
 	SheetID   int64
 	WebhookID int64
 	// Action: kept, created, enabled, updated (subscope), secret-reset
-	// (its secret was unknown), deleted.
+	// (its secret was unknown), sheet-recorded (its stored secret did not
+	// name its sheet yet), deleted.
 	Actions []string
 	Status  string
 }
@@ -149,26 +150,35 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 		if err != nil {
 			return out, errors.Join(append(errs, fmt.Errorf("create the webhook: %w", err))...)
 		}
-		if err := secrets.PutSecretSet(ctx, created.ID, webhook.SecretSet{Current: created.SharedSecret}); err != nil {
+		if err := secrets.PutSecretSet(ctx, created.ID, webhook.SecretSet{Current: created.SharedSecret, SheetID: t.Sheet.ID}); err != nil {
 			return out, errors.Join(append(errs, fmt.Errorf("store secret of webhook %d: %w", created.ID, err))...)
 		}
 		w, act.Actions = created, append(act.Actions, "created")
 	} else {
 		w = &have[0]
-		_, known, err := secrets.SecretSet(ctx, w.ID)
+		set, known, err := secrets.SecretSet(ctx, w.ID)
 		if err != nil {
 			return out, errors.Join(append(errs, fmt.Errorf("read the secret of webhook %d: %w", w.ID, err))...)
 		}
-		if !known {
+		switch {
+		case !known:
 			// Ours by its callback, but its secret is lost: a new one.
 			secret, err := api.ResetSharedSecret(ctx, w.ID)
 			if err != nil {
 				return out, errors.Join(append(errs, fmt.Errorf("reset the lost secret of webhook %d: %w", w.ID, err))...)
 			}
-			if err := secrets.PutSecretSet(ctx, w.ID, webhook.SecretSet{Current: secret}); err != nil {
+			if err := secrets.PutSecretSet(ctx, w.ID, webhook.SecretSet{Current: secret, SheetID: t.Sheet.ID}); err != nil {
 				return out, errors.Join(append(errs, fmt.Errorf("store the new secret of webhook %d: %w", w.ID, err))...)
 			}
 			act.Actions = append(act.Actions, "secret-reset")
+		case set.SheetID != t.Sheet.ID:
+			// Stored before sheets were recorded: the receiver cannot tie
+			// the webhook's callbacks to its sheet until this is written.
+			set.SheetID = t.Sheet.ID
+			if err := secrets.PutSecretSet(ctx, w.ID, set); err != nil {
+				return out, errors.Join(append(errs, fmt.Errorf("record the sheet of webhook %d: %w", w.ID, err))...)
+			}
+			act.Actions = append(act.Actions, "sheet-recorded")
 		}
 		if !sameColumns(w.Subscope, t.ColumnIDs) {
 			updated, err := api.UpdateWebhook(ctx, w.ID, smartsheet.WebhookUpdate{Subscope: &smartsheet.Subscope{ColumnIDs: t.ColumnIDs}})
@@ -249,7 +259,7 @@ func ResetWebhookSecret(ctx context.Context, api WebhookAPI, secrets WebhookSecr
 	if err != nil {
 		return fmt.Errorf("reset the secret of webhook %d: %w", webhookID, err)
 	}
-	set := webhook.SecretSet{Current: secret, Previous: old.Current, PreviousUntil: now.UTC().Add(overlap)}
+	set := webhook.SecretSet{Current: secret, Previous: old.Current, PreviousUntil: now.UTC().Add(overlap), SheetID: old.SheetID}
 	if old.Current == "" {
 		set.PreviousUntil = time.Time{}
 	}

@@ -74,11 +74,21 @@ type Response struct {
 	Body    []byte
 }
 
-// Secrets gives the shared secrets of the webhooks we registered: the
-// current one first and, during a rotation, the previous one. ok=false means
-// the webhook is not ours.
+// Secrets tells what we know of the webhooks we registered (see [Hook]).
+// ok=false means the webhook is not ours.
 type Secrets interface {
-	Secrets(ctx context.Context, webhookID int64) (secrets []string, ok bool, err error)
+	Secrets(ctx context.Context, webhookID int64) (hook Hook, ok bool, err error)
+}
+
+// Hook is what the receiver knows of one of our webhooks.
+type Hook struct {
+	// Secrets are its shared secrets valid now: the current one first and,
+	// during a rotation, the previous one.
+	Secrets []string
+	// SheetID is the sheet it was registered for: its callbacks must name it
+	// as their scopeObjectId. 0 when not recorded (see [SecretSet.SheetID]):
+	// not checked.
+	SheetID int64
 }
 
 // Nonces remembers the nonces of accepted callbacks, so a replayed or
@@ -234,8 +244,10 @@ var discard = slog.New(slog.DiscardHandler)
 //     Smartsheet-Hook-Response header and in {"smartsheetHookResponse"}, only
 //     for a webhook Secrets knows, else 403;
 //   - a callback's nonce over MaxNonce bytes → 400, before any port is asked;
-//   - any other call must name a webhook Secrets knows (else 403) and carry a
-//     valid Smartsheet-Hmac-SHA256 for one of its secrets (else 401);
+//   - any other call must name a webhook Secrets knows (else 403), carry a
+//     valid Smartsheet-Hmac-SHA256 for one of its secrets (else 401) and
+//     name the webhook's sheet as its scopeObjectId (else 403; unchecked
+//     while the sheet is not recorded);
 //   - a timestamp not strictly within MaxSkew of now, or no nonce → 400;
 //   - an already accepted nonce → 200, not processed again;
 //   - otherwise the kept events (and any newWebhookStatus) go to the Sink
@@ -267,7 +279,7 @@ func (r *Receiver) Handle(ctx context.Context, req Request) Response {
 		lg.WarnContext(ctx, "webhook: nonce too long", "bytes", len(cb.Nonce))
 		return answer(outBadRequest)
 	}
-	secrets, ok, err := r.Secrets.Secrets(ctx, cb.WebhookID)
+	hook, ok, err := r.Secrets.Secrets(ctx, cb.WebhookID)
 	if err != nil {
 		lg.ErrorContext(ctx, "webhook: load secrets", "err", err)
 		return answer(outInternal)
@@ -276,9 +288,20 @@ func (r *Receiver) Handle(ctx context.Context, req Request) Response {
 		lg.WarnContext(ctx, "webhook: callback for an unknown webhook")
 		return answer(outForbidden)
 	}
-	if !Verify(req.Body, req.Header(HeaderSignature), secrets) {
+	if !Verify(req.Body, req.Header(HeaderSignature), hook.Secrets) {
 		lg.WarnContext(ctx, "webhook: bad signature")
 		return answer(outUnauthorized)
+	}
+	if hook.SheetID != 0 && cb.ScopeObjectID != hook.SheetID {
+		// Signed, but for a sheet this webhook does not watch: 403 like a
+		// webhook that is not ours (the caller is known, the sheet is not
+		// its to speak for), not 400 (the body is well formed). Checked
+		// after the signature, so unsigned calls learn nothing of the sheet.
+		lg.WarnContext(ctx, "webhook: callback for another sheet", "sheetId", hook.SheetID, "scopeObjectId", cb.ScopeObjectID)
+		return answer(outForbidden)
+	}
+	if hook.SheetID == 0 {
+		lg.InfoContext(ctx, "webhook: its sheet is not recorded yet (the next scan records it); scopeObjectId not checked")
 	}
 	now := r.now()
 	if !fresh(cb.Timestamp, now, r.maxSkew()) {

@@ -274,9 +274,10 @@ func TestHandleNonceLength(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, sink, nonces := newReceiver()
 			calls := 0
-			r.Secrets = funcSecrets{SecretsFunc: func(ctx context.Context, id int64) ([]string, bool, error) {
+			secrets := r.Secrets
+			r.Secrets = funcSecrets{SecretsFunc: func(ctx context.Context, id int64) (Hook, bool, error) {
 				calls++
-				return fakeSecrets{hookID: {secret1}}.Secrets(ctx, id)
+				return secrets.Secrets(ctx, id)
 			}}
 			r.Nonces = funcNonces{
 				SeenFunc: func(ctx context.Context, n string, at time.Time) (bool, error) {
@@ -292,6 +293,47 @@ func TestHandleNonceLength(t *testing.T) {
 			}
 			if tt.status != 200 && len(sink.callbacks()) != 0 {
 				t.Errorf("Handle(nonce of %d bytes) reached the sink", len(tt.nonce))
+			}
+		})
+	}
+}
+
+// TestHandleScope: a callback must name, as its scopeObjectId, the sheet its
+// webhook was registered for; a signed callback for another sheet (or for
+// none) is refused with 403 and nothing recorded. A webhook whose sheet is
+// not recorded (stored before sheets were) is not checked.
+func TestHandleScope(t *testing.T) {
+	other := int64(7720000000000099)
+	forSheet := func(id int64) []byte {
+		return bytes.Replace(callbackJSON(t, "n-scope", now, cellEvent(1, 2, 3, "")),
+			fmt.Appendf(nil, `"scopeObjectId":%d`, sheetID), fmt.Appendf(nil, `"scopeObjectId":%d`, id), 1)
+	}
+	tests := []struct {
+		name       string
+		registered int64 // the hook's SheetID
+		scope      int64 // the callback's scopeObjectId
+		status     int
+	}{
+		{"its own sheet", sheetID, sheetID, 200},
+		{"another sheet", sheetID, other, 403},
+		{"no sheet", sheetID, 0, 403},
+		{"sheet not recorded: unchecked", 0, other, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, sink, nonces := newReceiver()
+			r.Secrets = fakeSecrets{hookID: {Secrets: []string{secret1}, SheetID: tt.registered}}
+			got := r.Handle(context.Background(), signed(forSheet(tt.scope), secret1))
+			if got.Status != tt.status {
+				t.Errorf("Handle(scopeObjectId %d, webhook of sheet %d) = %d %s, want %d", tt.scope, tt.registered, got.Status, got.Body, tt.status)
+			}
+			wantKept := 0
+			if tt.status == 200 {
+				wantKept = 1
+			}
+			if n, m := len(sink.callbacks()), len(nonces.seen); n != wantKept || m != wantKept {
+				t.Errorf("Handle(scopeObjectId %d, webhook of sheet %d) reached the sink %d times and recorded %d nonces, want %d",
+					tt.scope, tt.registered, n, m, wantKept)
 			}
 		})
 	}

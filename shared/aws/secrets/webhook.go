@@ -15,9 +15,11 @@ import (
 // WebhookSecrets keeps the shared secrets of our webhooks in one Secrets
 // Manager secret (WEBHOOK_SECRETS_ARN) as JSON
 //
-//	{"<webhookId>": {"current": "...", "previous": "...", "previousUntil": "RFC3339"}}
+//	{"<webhookId>": {"current": "...", "previous": "...", "previousUntil": "RFC3339", "sheetId": 123}}
 //
-// A plain string value is taken as the current secret; keys that are not
+// (sheetId: the sheet the webhook was registered for, see
+// webhook.SecretSet). A plain string value is taken as the current secret
+// (no sheet recorded); keys that are not
 // webhook ids (the template's placeholder) are ignored. Reads are cached in
 // the container for TTL; a webhook missing from the cache reloads it (at
 // most once per MissReload), so a webhook registered a moment ago by the
@@ -142,7 +144,7 @@ func ParseWebhookSecrets(raw []byte) (map[int64]webhook.SecretSet, error) {
 			set.Current = plain
 		case json.Unmarshal(v, &set) == nil:
 		default:
-			return nil, fmt.Errorf("webhook secrets: entry %d is neither a string nor {current, previous, previousUntil}", id)
+			return nil, fmt.Errorf("webhook secrets: entry %d is neither a string nor {current, previous, previousUntil, sheetId}", id)
 		}
 		out[id] = set
 	}

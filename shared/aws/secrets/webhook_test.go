@@ -41,6 +41,7 @@ func TestParseWebhookSecrets(t *testing.T) {
 		{"plain string", `{"12":"s1"}`, map[int64]webhook.SecretSet{12: {Current: "s1"}}, false},
 		{"rotation", `{"12":{"current":"s2","previous":"s1","previousUntil":"2026-11-25T15:10:00Z"}}`,
 			map[int64]webhook.SecretSet{12: {Current: "s2", Previous: "s1", PreviousUntil: until}}, false},
+		{"with its sheet", `{"12":{"current":"s2","sheetId":77}}`, map[int64]webhook.SecretSet{12: {Current: "s2", SheetID: 77}}, false},
 		{"not an object", `["s1"]`, nil, true},
 		{"bad entry", `{"12":42}`, nil, true},
 	}
