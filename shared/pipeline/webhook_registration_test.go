@@ -87,3 +87,81 @@ func TestResetWebhookSecretKeepsSheet(t *testing.T) {
 		t.Errorf("ResetWebhookSecret(30) stored %+v, want %+v", got, want)
 	}
 }
+
+// TestEnsureWebhooksReplacesMoved: a webhook whose secret we hold is ours
+// even when it calls another URL (the callback URL changed: a new path key,
+// a new API): its sheet gets a webhook calling the current URL and the old
+// one is deleted with its secret. Webhooks calling other URLs whose secret
+// we do not hold belong to someone else and are left alone.
+func TestEnsureWebhooksReplacesMoved(t *testing.T) {
+	on := true
+	const oldURL = "https://old.example.com/webhooks/smartsheet"
+	hook := func(id, sheet int64, url string) smartsheet.Webhook {
+		return smartsheet.Webhook{ID: id, CallbackURL: url, Scope: "sheet", ScopeObjectID: sheet,
+			Status: smartsheet.WebhookEnabled, Enabled: &on, Subscope: &smartsheet.Subscope{ColumnIDs: []int64{13, 14}}}
+	}
+	ctx := context.Background()
+	api := newFakeWebhookAPI(
+		hook(30, sourceID, oldURL),                 // ours, moved
+		hook(31, sourceID, "https://someone.else"), // not ours
+		hook(32, 6, oldURL),                        // ours, moved, sheet no longer scanned
+	)
+	secrets := newFakeSecrets()
+	for _, id := range []int64{30, 32} {
+		if err := secrets.PutSecretSet(ctx, id, webhook.SecretSet{Current: "old"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := []WebhookTarget{{Sheet: SheetRef{ID: sourceID}, ColumnIDs: []int64{13, 14}}}
+	acts, err := EnsureWebhooks(ctx, api, secrets, callbackURL, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type act struct {
+		Sheet, Webhook int64
+		Actions        []string
+	}
+	var got []act
+	for _, a := range acts {
+		got = append(got, act{a.SheetID, a.WebhookID, a.Actions})
+	}
+	want := []act{{sourceID, 41, []string{"created", "enabled"}}, {sourceID, 30, []string{"deleted"}}, {6, 32, []string{"deleted"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("EnsureWebhooks() actions (-want +got):\n%s", diff)
+	}
+	hooks, _ := api.ListWebhooks(ctx)
+	var left []int64
+	for _, w := range hooks {
+		left = append(left, w.ID)
+	}
+	if want := []int64{31, 41}; !cmp.Equal(left, want) {
+		t.Errorf("EnsureWebhooks() left webhooks %v, want %v", left, want)
+	}
+	for id, want := range map[int64]bool{30: false, 32: false, 41: true} {
+		if _, ok, _ := secrets.SecretSet(ctx, id); ok != want {
+			t.Errorf("EnsureWebhooks() kept the secret of webhook %d: %v, want %v", id, ok, want)
+		}
+	}
+}
+
+// TestEnsureWebhooksKeepsMovedUntilReplaced: when its sheet's new webhook
+// cannot be created, the webhook at the former URL stays (it may still be
+// delivered), and is replaced by a later run.
+func TestEnsureWebhooksKeepsMovedUntilReplaced(t *testing.T) {
+	ctx := context.Background()
+	api := newFakeWebhookAPI(smartsheet.Webhook{ID: 30, CallbackURL: "https://old.example.com/webhooks/smartsheet", Scope: "sheet",
+		ScopeObjectID: sourceID, Status: smartsheet.WebhookEnabled})
+	api.CreateWebhookFunc = func(context.Context, smartsheet.Webhook) (*smartsheet.Webhook, error) { return nil, errBoom }
+	secrets := newFakeSecrets()
+	if err := secrets.PutSecretSet(ctx, 30, webhook.SecretSet{Current: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	target := []WebhookTarget{{Sheet: SheetRef{ID: sourceID}, ColumnIDs: []int64{13, 14}}}
+	if _, err := EnsureWebhooks(ctx, api, secrets, callbackURL, target); err == nil {
+		t.Fatal("EnsureWebhooks(create fails) = nil error")
+	}
+	hooks, _ := api.ListWebhooks(ctx)
+	if _, ok, _ := secrets.SecretSet(ctx, 30); len(hooks) != 1 || !ok {
+		t.Errorf("EnsureWebhooks(create fails) left %d webhooks (secret of 30 kept: %v), want the moved one and its secret", len(hooks), ok)
+	}
+}
