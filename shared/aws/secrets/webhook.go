@@ -18,14 +18,13 @@ import (
 //	{"<webhookId>": {"current": "...", "previous": "...", "previousUntil": "RFC3339", "sheetId": 123}}
 //
 // (sheetId: the sheet the webhook was registered for, see
-// webhook.SecretSet). A plain string value is taken as the current secret
-// (no sheet recorded); keys that are not
-// webhook ids (the template's placeholder) are ignored. Reads are cached in
-// the container for TTL; a webhook missing from the cache reloads it, so a
-// webhook registered a moment ago by the scan passes its verification
-// handshake, within the bounds of MissReload and MissBurst, so that junk
-// calls naming made-up webhook ids cannot turn into a stream of Secrets
-// Manager reads.
+// webhook.SecretSet). A plain string value is taken as the current secret,
+// with no sheet recorded; keys that are not webhook ids (the template's
+// placeholder) are ignored. Reads are cached in the container for TTL. A
+// webhook missing from the cache reloads it, so one registered a moment ago
+// by the scan passes its verification handshake; MissReload and MissBurst
+// bound those reloads, so calls naming made-up webhook ids do not turn into
+// a stream of Secrets Manager reads.
 type WebhookSecrets struct {
 	api API
 	arn string
