@@ -35,12 +35,16 @@ type ports struct {
 	refresh  []pipeline.Refresh
 	meta     map[string]string
 	failSend bool
+	// sheet is the sheet webhook sampleWebhook was registered for.
+	sheet int64
 }
 
-func newPorts() *ports { return &ports{nonces: map[string]bool{}, meta: map[string]string{}} }
+func newPorts() *ports {
+	return &ports{nonces: map[string]bool{}, meta: map[string]string{}, sheet: sampleSheet}
+}
 
 func (p *ports) SecretSet(_ context.Context, id int64) (webhook.SecretSet, bool, error) {
-	return webhook.SecretSet{Current: sampleSecret}, id == sampleWebhook, nil
+	return webhook.SecretSet{Current: sampleSecret, SheetID: p.sheet}, id == sampleWebhook, nil
 }
 func (p *ports) Seen(_ context.Context, n string, _ time.Time) (bool, error) {
 	p.mu.Lock()
@@ -98,6 +102,7 @@ var webhookCases = []struct {
 	alter      func(*events.APIGatewayV2HTTPRequest)
 	deliveries int // default 1; the answers of all must be want
 	failSend   bool
+	sheet      int64 // the sheet the webhook was registered for; default sampleSheet
 	wantStatus int
 	wantHeader map[string]string // a subset of the response's headers
 	wantBody   string            // when set
@@ -118,6 +123,8 @@ var webhookCases = []struct {
 	{name: "callback, bad signature", event: "callback.json",
 		alter:      func(r *events.APIGatewayV2HTTPRequest) { r.Headers = map[string]string{"smartsheet-hmac-sha256": "00"} },
 		wantStatus: http.StatusUnauthorized},
+	{name: "callback for a sheet its webhook does not watch: 403, nothing kept", event: "callback.json",
+		sheet: sampleSheet + 1, wantStatus: http.StatusForbidden, wantBody: `{"error":"forbidden"}`},
 	{name: "callback, garbled base64", event: "callback.json",
 		alter:      func(r *events.APIGatewayV2HTTPRequest) { r.Body, r.IsBase64Encoded = "%%%", true },
 		wantStatus: http.StatusBadRequest, wantBody: `{"error":"bad request"}`},
@@ -141,6 +148,9 @@ func TestHandle(t *testing.T) {
 			}
 			p := newPorts()
 			p.failSend = tt.failSend
+			if tt.sheet != 0 {
+				p.sheet = tt.sheet
+			}
 			h := newHandler(p)
 			for i := range max(tt.deliveries, 1) {
 				got, err := h.handle(context.Background(), req)

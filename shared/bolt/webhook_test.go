@@ -27,7 +27,7 @@ func TestWebhookSecrets(t *testing.T) {
 		t.Fatalf("SecretSet of an unknown webhook = %v, %v; want not found", ok, err)
 	}
 	until := time.Date(2026, 11, 25, 15, 10, 0, 0, time.UTC)
-	want := webhook.SecretSet{Current: "new", Previous: "old", PreviousUntil: until}
+	want := webhook.SecretSet{Current: "new", Previous: "old", PreviousUntil: until, SheetID: 9}
 	if err := s.PutSecretSet(ctx, 5, want); err != nil {
 		t.Fatal(err)
 	}
@@ -37,12 +37,12 @@ func TestWebhookSecrets(t *testing.T) {
 	}
 	// Through the receiver's port: the previous secret only until its time.
 	port := webhook.StoredSecrets(s, func() time.Time { return until.Add(-time.Second) })
-	if sec, ok, _ := port.Secrets(ctx, 5); !ok || !cmp.Equal(sec, []string{"new", "old"}) {
-		t.Errorf("Secrets before the overlap ends = %v, want [new old]", sec)
+	if hook, ok, _ := port.Secrets(ctx, 5); !ok || !cmp.Equal(hook, webhook.Hook{Secrets: []string{"new", "old"}, SheetID: 9}) {
+		t.Errorf("Secrets before the overlap ends = %+v, want [new old] of sheet 9", hook)
 	}
 	port = webhook.StoredSecrets(s, func() time.Time { return until })
-	if sec, ok, _ := port.Secrets(ctx, 5); !ok || !cmp.Equal(sec, []string{"new"}) {
-		t.Errorf("Secrets after the overlap = %v, want [new]", sec)
+	if hook, ok, _ := port.Secrets(ctx, 5); !ok || !cmp.Equal(hook, webhook.Hook{Secrets: []string{"new"}, SheetID: 9}) {
+		t.Errorf("Secrets after the overlap = %+v, want [new] of sheet 9", hook)
 	}
 	if err := s.DeleteSecretSet(ctx, 5); err != nil {
 		t.Fatal(err)

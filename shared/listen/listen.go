@@ -8,6 +8,7 @@
 package listen
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -21,13 +22,22 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/webhook"
+	"golang.org/x/net/netutil"
 )
 
-// Defaults of Options.
+// Defaults of Options. The timeouts and the connection cap keep slow or
+// idle clients from holding the server: a callback is at most
+// webhook.DefaultMaxBody (1 MB) and Smartsheet sends one at a time per
+// webhook, so 10 s to read one and 64 connections are ample.
 const (
-	DefaultAddr     = "127.0.0.1:8090"
-	DefaultPath     = "/webhooks/smartsheet"
-	DefaultDebounce = 50 * time.Millisecond
+	DefaultAddr              = "127.0.0.1:8090"
+	DefaultPath              = "/webhooks/smartsheet"
+	DefaultDebounce          = 50 * time.Millisecond
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultWriteTimeout      = 20 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultMaxConns          = 64
 )
 
 // Refresher runs a targeted refresh (pipeline.Runner).
@@ -61,6 +71,20 @@ type Options struct {
 	Logger *slog.Logger
 	// OnRefresh, when set, is told the outcome of each refresh.
 	OnRefresh func(f pipeline.Refresh, changes []audit.Change, err error)
+
+	// ReadTimeout bounds reading a whole request, headers and body (default
+	// DefaultReadTimeout); the headers alone get at most DefaultReadHeaderTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a request from the end of its headers to the end
+	// of its answer (default DefaultWriteTimeout); it includes reading the
+	// body, so keep it above ReadTimeout.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds a kept-alive connection between requests (default
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// MaxConns caps the connections served at once (default
+	// DefaultMaxConns); further ones wait in the listen backlog.
+	MaxConns int
 }
 
 // Listener is a running local webhook receiver with its refresh worker.
@@ -93,6 +117,10 @@ func Start(ctx context.Context, opts Options) (*Listener, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.ReadTimeout = cmp.Or(max(opts.ReadTimeout, 0), DefaultReadTimeout)
+	opts.WriteTimeout = cmp.Or(max(opts.WriteTimeout, 0), DefaultWriteTimeout)
+	opts.IdleTimeout = cmp.Or(max(opts.IdleTimeout, 0), DefaultIdleTimeout)
+	opts.MaxConns = cmp.Or(max(opts.MaxConns, 0), DefaultMaxConns)
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, err
@@ -110,12 +138,19 @@ func Start(ctx context.Context, opts Options) (*Listener, error) {
 		l.received.Add(1)
 		h.ServeHTTP(w, r)
 	}))
-	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+	// ReadTimeout covers the body too (ReadHeaderTimeout alone let 200
+	// slow-body connections stay open for 20 s), and the connection cap
+	// bounds what slow clients can hold at once: the rest wait in the
+	// listen backlog until one is freed.
+	l.srv = &http.Server{Handler: mux,
+		ReadHeaderTimeout: min(DefaultReadHeaderTimeout, opts.ReadTimeout), ReadTimeout: opts.ReadTimeout,
+		WriteTimeout: opts.WriteTimeout, IdleTimeout: opts.IdleTimeout,
+		ErrorLog:    slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	l.wg.Add(2)
 	go func() {
 		defer l.wg.Done()
-		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := l.srv.Serve(netutil.LimitListener(ln, opts.MaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			opts.Logger.ErrorContext(ctx, "webhook listener stopped", "error", err)
 		}
 	}()

@@ -105,6 +105,27 @@ func TestEnsureWebhooksErrors(t *testing.T) {
 			want: "webhook of sheet 5: enable webhook 41: ",
 		},
 		{
+			name: "record the sheet of a webhook stored without it",
+			have: []smartsheet.Webhook{{ID: 30, CallbackURL: callbackURL, Scope: "sheet", ScopeObjectID: sourceID}},
+			setup: func(_ *fakeWebhookAPI, secrets *fakeSecrets) {
+				secrets.SecretSetFunc = func(context.Context, int64) (webhook.SecretSet, bool, error) {
+					return webhook.SecretSet{Current: "s"}, true, nil
+				}
+				secrets.PutSecretSetFunc = func(context.Context, int64, webhook.SecretSet) error { return errBoom }
+			},
+			want: "webhook of sheet 5: record the sheet of webhook 30: ",
+		},
+		{
+			name: "read the secret of a webhook at another URL",
+			have: []smartsheet.Webhook{{ID: 31, CallbackURL: "https://someone.else", Scope: "sheet", ScopeObjectID: 6}},
+			setup: func(_ *fakeWebhookAPI, secrets *fakeSecrets) {
+				secrets.SecretSetFunc = func(context.Context, int64) (webhook.SecretSet, bool, error) {
+					return webhook.SecretSet{}, false, errBoom
+				}
+			},
+			want: "read the secret of webhook 31 (callback URL changed?): ",
+		},
+		{
 			name: "delete the webhook of a sheet no longer scanned", have: []smartsheet.Webhook{stray},
 			setup: func(api *fakeWebhookAPI, _ *fakeSecrets) {
 				api.DeleteWebhookFunc = func(context.Context, int64) error { return errBoom }

@@ -52,7 +52,8 @@ type WebhookAction struct {
 	SheetID   int64
 	WebhookID int64
 	// Action: kept, created, enabled, updated (subscope), secret-reset
-	// (its secret was unknown), deleted.
+	// (its secret was unknown), sheet-recorded (its stored secret did not
+	// name its sheet yet), deleted.
 	Actions []string
 	Status  string
 }
@@ -67,9 +68,12 @@ const WebhookName = "billing-audit"
 // receiver), re-enables a disabled one (DISABLED_CALLBACK_FAILED,
 // DISABLED_VERIFICATION_FAILED…), updates a changed subscope, resets the
 // secret of a webhook whose secret we lost, and deletes duplicates and the
-// webhooks of sheets no longer scanned. Webhooks with another callback URL
-// are not ours and are left alone. A sheet that fails does not stop the
-// others; the errors are returned joined.
+// webhooks of sheets no longer scanned. A webhook with another callback URL
+// is ours only when we hold its secret: it was registered before the
+// callback URL changed (a new path key, a new API), and is deleted with its
+// secret once its sheet has a webhook at callbackURL (or is no longer
+// scanned). Other webhooks are someone else's and are left alone. A sheet
+// that fails does not stop the others; the errors are returned joined.
 func EnsureWebhooks(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, callbackURL string, targets []WebhookTarget) ([]WebhookAction, error) {
 	if callbackURL == "" {
 		return nil, errors.New("ensure webhooks: no callback URL")
@@ -78,17 +82,29 @@ func EnsureWebhooks(ctx context.Context, api WebhookAPI, secrets WebhookSecretSt
 	if err != nil {
 		return nil, fmt.Errorf("ensure webhooks: list webhooks: %w", err)
 	}
+	var (
+		out   []WebhookAction
+		errs  []error
+		moved []smartsheet.Webhook // ours, calling a former callback URL
+	)
 	bySheet := map[int64][]smartsheet.Webhook{}
 	for _, w := range all {
-		if w.CallbackURL == callbackURL && (w.Scope == "" || w.Scope == "sheet") {
-			bySheet[w.ScopeObjectID] = append(bySheet[w.ScopeObjectID], w)
+		if w.CallbackURL == callbackURL {
+			if w.Scope == "" || w.Scope == "sheet" {
+				bySheet[w.ScopeObjectID] = append(bySheet[w.ScopeObjectID], w)
+			}
+			continue
+		}
+		_, ours, err := secrets.SecretSet(ctx, w.ID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read the secret of webhook %d (callback URL changed?): %w", w.ID, err))
+			continue
+		}
+		if ours {
+			moved = append(moved, w)
 		}
 	}
-	var (
-		out  []WebhookAction
-		errs []error
-	)
-	wanted := map[int64]bool{}
+	wanted, ensured := map[int64]bool{}, map[int64]bool{}
 	for _, t := range targets {
 		if len(t.ColumnIDs) == 0 || wanted[t.Sheet.ID] {
 			continue // no tracked column: nothing to watch (the scan reports the finding)
@@ -98,7 +114,9 @@ func EnsureWebhooks(ctx context.Context, api WebhookAPI, secrets WebhookSecretSt
 		out = append(out, acts...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("webhook of sheet %d: %w", t.Sheet.ID, err))
+			continue
 		}
+		ensured[t.Sheet.ID] = true
 	}
 	sheets := make([]int64, 0, len(bySheet))
 	for id := range bySheet {
@@ -113,6 +131,14 @@ func EnsureWebhooks(ctx context.Context, api WebhookAPI, secrets WebhookSecretSt
 			out = append(out, a)
 			errs = append(errs, err)
 		}
+	}
+	for _, w := range moved {
+		if wanted[w.ScopeObjectID] && !ensured[w.ScopeObjectID] {
+			continue // keep it until its replacement is in place
+		}
+		a, err := deleteWebhook(ctx, api, secrets, w)
+		out = append(out, a)
+		errs = append(errs, err)
 	}
 	return out, errors.Join(errs...)
 }
@@ -149,26 +175,35 @@ func ensureOne(ctx context.Context, api WebhookAPI, secrets WebhookSecretStore, 
 		if err != nil {
 			return out, errors.Join(append(errs, fmt.Errorf("create the webhook: %w", err))...)
 		}
-		if err := secrets.PutSecretSet(ctx, created.ID, webhook.SecretSet{Current: created.SharedSecret}); err != nil {
+		if err := secrets.PutSecretSet(ctx, created.ID, webhook.SecretSet{Current: created.SharedSecret, SheetID: t.Sheet.ID}); err != nil {
 			return out, errors.Join(append(errs, fmt.Errorf("store secret of webhook %d: %w", created.ID, err))...)
 		}
 		w, act.Actions = created, append(act.Actions, "created")
 	} else {
 		w = &have[0]
-		_, known, err := secrets.SecretSet(ctx, w.ID)
+		set, known, err := secrets.SecretSet(ctx, w.ID)
 		if err != nil {
 			return out, errors.Join(append(errs, fmt.Errorf("read the secret of webhook %d: %w", w.ID, err))...)
 		}
-		if !known {
+		switch {
+		case !known:
 			// Ours by its callback, but its secret is lost: a new one.
 			secret, err := api.ResetSharedSecret(ctx, w.ID)
 			if err != nil {
 				return out, errors.Join(append(errs, fmt.Errorf("reset the lost secret of webhook %d: %w", w.ID, err))...)
 			}
-			if err := secrets.PutSecretSet(ctx, w.ID, webhook.SecretSet{Current: secret}); err != nil {
+			if err := secrets.PutSecretSet(ctx, w.ID, webhook.SecretSet{Current: secret, SheetID: t.Sheet.ID}); err != nil {
 				return out, errors.Join(append(errs, fmt.Errorf("store the new secret of webhook %d: %w", w.ID, err))...)
 			}
 			act.Actions = append(act.Actions, "secret-reset")
+		case set.SheetID != t.Sheet.ID:
+			// Stored before sheets were recorded: the receiver cannot tie
+			// the webhook's callbacks to its sheet until this is written.
+			set.SheetID = t.Sheet.ID
+			if err := secrets.PutSecretSet(ctx, w.ID, set); err != nil {
+				return out, errors.Join(append(errs, fmt.Errorf("record the sheet of webhook %d: %w", w.ID, err))...)
+			}
+			act.Actions = append(act.Actions, "sheet-recorded")
 		}
 		if !sameColumns(w.Subscope, t.ColumnIDs) {
 			updated, err := api.UpdateWebhook(ctx, w.ID, smartsheet.WebhookUpdate{Subscope: &smartsheet.Subscope{ColumnIDs: t.ColumnIDs}})
@@ -249,7 +284,7 @@ func ResetWebhookSecret(ctx context.Context, api WebhookAPI, secrets WebhookSecr
 	if err != nil {
 		return fmt.Errorf("reset the secret of webhook %d: %w", webhookID, err)
 	}
-	set := webhook.SecretSet{Current: secret, Previous: old.Current, PreviousUntil: now.UTC().Add(overlap)}
+	set := webhook.SecretSet{Current: secret, Previous: old.Current, PreviousUntil: now.UTC().Add(overlap), SheetID: old.SheetID}
 	if old.Current == "" {
 		set.PreviousUntil = time.Time{}
 	}

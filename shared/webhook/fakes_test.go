@@ -12,11 +12,11 @@ import (
 )
 
 // fakeSecrets is an in-memory Secrets.
-type fakeSecrets map[int64][]string
+type fakeSecrets map[int64]Hook
 
-func (f fakeSecrets) Secrets(_ context.Context, id int64) ([]string, bool, error) {
-	s, ok := f[id]
-	return s, ok, nil
+func (f fakeSecrets) Secrets(_ context.Context, id int64) (Hook, bool, error) {
+	h, ok := f[id]
+	return h, ok, nil
 }
 
 // fakeNonces is an in-memory Nonces.
@@ -83,7 +83,7 @@ var now = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 func newReceiver() (*Receiver, *fakeSink, *fakeNonces) {
 	sink, nonces := &fakeSink{}, &fakeNonces{}
 	r := &Receiver{
-		Secrets: fakeSecrets{hookID: {secret1, secret0}},
+		Secrets: fakeSecrets{hookID: {Secrets: []string{secret1, secret0}, SheetID: sheetID}},
 		Nonces:  nonces, Sink: sink,
 		OwnChangeAgent: "billing-audit",
 		Clock:          func() time.Time { return now },
@@ -132,3 +132,24 @@ func cellEvent(row, col, user int64, agent string) smartsheet.WebhookEvent {
 	return smartsheet.WebhookEvent{ObjectType: "cell", EventType: "updated", RowID: row, ColumnID: col, UserID: user,
 		Timestamp: now.Add(-30 * time.Second), ChangeAgent: agent}
 }
+
+// funcSecrets is a function-field fake of Secrets.
+type funcSecrets struct {
+	SecretsFunc func(ctx context.Context, webhookID int64) (Hook, bool, error)
+}
+
+func (f funcSecrets) Secrets(ctx context.Context, id int64) (Hook, bool, error) {
+	return f.SecretsFunc(ctx, id)
+}
+
+// funcNonces is a function-field fake of Nonces.
+type funcNonces struct {
+	SeenFunc   func(ctx context.Context, nonce string, at time.Time) (bool, error)
+	ForgetFunc func(ctx context.Context, nonce string) error
+}
+
+func (f funcNonces) Seen(ctx context.Context, nonce string, at time.Time) (bool, error) {
+	return f.SeenFunc(ctx, nonce, at)
+}
+
+func (f funcNonces) Forget(ctx context.Context, nonce string) error { return f.ForgetFunc(ctx, nonce) }

@@ -3,13 +3,15 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
 
 // FuzzHandle sends random bodies and signatures. Handle never panics; a body
 // signed with the secret of the webhook it names is never 401; a call with a
-// wrong signature never reaches the sink.
+// wrong signature never reaches the sink; what reaches the sink is fresh,
+// for the webhook's own sheet and with a bounded nonce.
 func FuzzHandle(f *testing.F) {
 	f.Add(callbackJSON(f, "n-1", now, cellEvent(1, 2, 3, "")), "", true)
 	f.Add(callbackJSON(f, "n-2", now, cellEvent(1, 2, 3, "billing-audit")), "", false)
@@ -18,6 +20,9 @@ func FuzzHandle(f *testing.F) {
 	f.Add([]byte(`{"webhookId":4410000000000001,"newWebhookStatus":"DISABLED_ADMINISTRATIVE"}`), "zz", true)
 	f.Add([]byte(`{"webhookId":1e400}`), "", true)
 	f.Add([]byte(`null`), "", false)
+	f.Add([]byte(`{"webhookId":4410000000000001,"nonce":"far","timestamp":"9999-12-31T23:59:59.000+00:00","scopeObjectId":7720000000000002,"events":[{"objectType":"cell","eventType":"updated","rowId":1,"columnId":2}]}`), "", true)
+	f.Add([]byte(`{"webhookId":4410000000000001,"nonce":"other","timestamp":"2025-03-14T09:26:53.000+00:00","scopeObjectId":1,"events":[{"objectType":"cell","eventType":"updated","rowId":1,"columnId":2}]}`), "", true)
+	f.Add(callbackJSON(f, strings.Repeat("n", MaxNonce+1), now, cellEvent(1, 2, 3, "")), "", true)
 	f.Fuzz(func(t *testing.T, body []byte, sig string, sign bool) {
 		r, sink, _ := newReceiver()
 		r.MaxBody = 64 << 10
@@ -34,6 +39,11 @@ func FuzzHandle(f *testing.F) {
 		}
 		if !Verify(body, sig, []string{secret1, secret0}) && len(sink.callbacks()) > 0 {
 			t.Errorf("Handle(wrong signature) reached the sink")
+		}
+		for _, cb := range sink.callbacks() {
+			if !cb.Time.After(now.Add(-DefaultMaxSkew)) || !cb.Time.Before(now.Add(DefaultMaxSkew)) || cb.SheetID != sheetID || len(cb.Nonce) > MaxNonce {
+				t.Errorf("Handle accepted a callback at %s for sheet %d with a %d-byte nonce", cb.Time, cb.SheetID, len(cb.Nonce))
+			}
 		}
 		if got.Status == 0 || len(got.Body) == 0 {
 			t.Errorf("Handle = %d %q, want a status and a body", got.Status, got.Body)

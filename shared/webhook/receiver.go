@@ -38,6 +38,12 @@ const (
 	DefaultMaxSkew = 15 * time.Minute
 )
 
+// MaxNonce bounds a callback's nonce in bytes. Smartsheet's nonces are UUIDs
+// (36 bytes); the bound keeps a forged one from reaching the nonce store,
+// whose keys are limited (DynamoDB: 2048 bytes, "key too large" → 500, which
+// Smartsheet would retry).
+const MaxNonce = 128
+
 // Request is an incoming webhook call: its headers (looked up without regard
 // to case) and its raw body, exactly as received (the signature covers it).
 type Request struct {
@@ -68,16 +74,27 @@ type Response struct {
 	Body    []byte
 }
 
-// Secrets gives the shared secrets of the webhooks we registered: the
-// current one first and, during a rotation, the previous one. ok=false means
-// the webhook is not ours.
+// Secrets tells what we know of the webhooks we registered (see [Hook]).
+// ok=false means the webhook is not ours.
 type Secrets interface {
-	Secrets(ctx context.Context, webhookID int64) (secrets []string, ok bool, err error)
+	Secrets(ctx context.Context, webhookID int64) (hook Hook, ok bool, err error)
+}
+
+// Hook is what the receiver knows of one of our webhooks.
+type Hook struct {
+	// Secrets are its shared secrets valid now: the current one first and,
+	// during a rotation, the previous one.
+	Secrets []string
+	// SheetID is the sheet it was registered for: its callbacks must name it
+	// as their scopeObjectId. 0 when not recorded (see [SecretSet.SheetID]):
+	// not checked.
+	SheetID int64
 }
 
 // Nonces remembers the nonces of accepted callbacks, so a replayed or
 // redelivered callback is processed once. Seen atomically checks and records
-// a nonce; records must live longer than the receiver's MaxSkew (older
+// a nonce; records must live longer than twice the receiver's MaxSkew (a
+// callback dated MaxSkew ahead is fresh until MaxSkew after its date; older
 // callbacks are rejected by their timestamp). Forget removes a nonce recorded
 // by Seen when the callback could not be processed after all (the Sink
 // failed), so Smartsheet's retry of it is processed instead of being taken
@@ -126,8 +143,9 @@ type Receiver struct {
 
 	// MaxBody bounds the body (default [DefaultMaxBody]); larger → 413.
 	MaxBody int
-	// MaxSkew bounds how far a callback's timestamp may be from Clock
-	// (default [DefaultMaxSkew]); further → 400, nothing recorded.
+	// MaxSkew bounds how far a callback's timestamp may be from Clock, in
+	// either direction (default [DefaultMaxSkew]); at or beyond → 400,
+	// nothing recorded.
 	MaxSkew time.Duration
 	// OwnChangeAgent is the Smartsheet-Change-Agent our own writes send;
 	// events carrying it (as one of the comma-separated agents) are dropped.
@@ -225,9 +243,12 @@ var discard = slog.New(slog.DiscardHandler)
 //     {"challenge","webhookId"}) → 200 echoing the value in the
 //     Smartsheet-Hook-Response header and in {"smartsheetHookResponse"}, only
 //     for a webhook Secrets knows, else 403;
-//   - any other call must name a webhook Secrets knows (else 403) and carry a
-//     valid Smartsheet-Hmac-SHA256 for one of its secrets (else 401);
-//   - a timestamp further than MaxSkew from now, or no nonce → 400;
+//   - a callback's nonce over MaxNonce bytes → 400, before any port is asked;
+//   - any other call must name a webhook Secrets knows (else 403), carry a
+//     valid Smartsheet-Hmac-SHA256 for one of its secrets (else 401) and
+//     name the webhook's sheet as its scopeObjectId (else 403; unchecked
+//     while the sheet is not recorded);
+//   - a timestamp not strictly within MaxSkew of now, or no nonce → 400;
 //   - an already accepted nonce → 200, not processed again;
 //   - otherwise the kept events (and any newWebhookStatus) go to the Sink
 //     → 200, or 500 if the Sink fails (Smartsheet retries).
@@ -252,7 +273,13 @@ func (r *Receiver) Handle(ctx context.Context, req Request) Response {
 		return answer(outBadRequest)
 	}
 	lg = lg.With("webhookId", cb.WebhookID)
-	secrets, ok, err := r.Secrets.Secrets(ctx, cb.WebhookID)
+	if len(cb.Nonce) > MaxNonce {
+		// Checked before any port: no Smartsheet nonce is this long, and the
+		// nonce store would fail on it (500, retried).
+		lg.WarnContext(ctx, "webhook: nonce too long", "bytes", len(cb.Nonce))
+		return answer(outBadRequest)
+	}
+	hook, ok, err := r.Secrets.Secrets(ctx, cb.WebhookID)
 	if err != nil {
 		lg.ErrorContext(ctx, "webhook: load secrets", "err", err)
 		return answer(outInternal)
@@ -261,12 +288,23 @@ func (r *Receiver) Handle(ctx context.Context, req Request) Response {
 		lg.WarnContext(ctx, "webhook: callback for an unknown webhook")
 		return answer(outForbidden)
 	}
-	if !Verify(req.Body, req.Header(HeaderSignature), secrets) {
+	if !Verify(req.Body, req.Header(HeaderSignature), hook.Secrets) {
 		lg.WarnContext(ctx, "webhook: bad signature")
 		return answer(outUnauthorized)
 	}
+	if hook.SheetID != 0 && cb.ScopeObjectID != hook.SheetID {
+		// Signed, but for a sheet this webhook does not watch: 403 like a
+		// webhook that is not ours (the caller is known, the sheet is not
+		// its to speak for), not 400 (the body is well formed). Checked
+		// after the signature, so unsigned calls learn nothing of the sheet.
+		lg.WarnContext(ctx, "webhook: callback for another sheet", "sheetId", hook.SheetID, "scopeObjectId", cb.ScopeObjectID)
+		return answer(outForbidden)
+	}
+	if hook.SheetID == 0 {
+		lg.InfoContext(ctx, "webhook: its sheet is not recorded yet (the next scan records it); scopeObjectId not checked")
+	}
 	now := r.now()
-	if cb.Timestamp.IsZero() || absDur(now.Sub(cb.Timestamp)) > r.maxSkew() {
+	if !fresh(cb.Timestamp, now, r.maxSkew()) {
 		lg.WarnContext(ctx, "webhook: stale or future timestamp", "timestamp", cb.Timestamp, "now", now)
 		return answer(outBadRequest)
 	}
@@ -444,11 +482,13 @@ func isObject(b []byte) bool {
 	return len(b) > 0 && b[0] == '{'
 }
 
-func absDur(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
+// fresh reports whether a callback stamped ts may be taken at now: ts lies
+// strictly between now-skew and now+skew. The bounds are compared as times,
+// never as the Duration now.Sub(ts): that saturates for a timestamp ~292
+// years away, so a callback dated 2400 or 9999 would pass and, once its
+// nonce expired, could be replayed for ever.
+func fresh(ts, now time.Time, skew time.Duration) bool {
+	return ts.After(now.Add(-skew)) && ts.Before(now.Add(skew))
 }
 
 // SinkFunc adapts a function to [Sink].

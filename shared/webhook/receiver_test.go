@@ -215,3 +215,126 @@ func TestVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestHandleFreshness: a callback is fresh only while its timestamp lies
+// after now-MaxSkew and before now+MaxSkew. Far-off years must be refused:
+// their distance from now does not fit in a time.Duration.
+func TestHandleFreshness(t *testing.T) {
+	tests := []struct {
+		name   string
+		at     time.Time
+		status int
+	}{
+		{"now", now, 200},
+		{"just inside the past bound", now.Add(-DefaultMaxSkew + time.Millisecond), 200},
+		{"at the past bound", now.Add(-DefaultMaxSkew), 400},
+		{"just outside the past bound", now.Add(-DefaultMaxSkew - time.Millisecond), 400},
+		{"just inside the future bound", now.Add(DefaultMaxSkew - time.Millisecond), 200},
+		{"at the future bound", now.Add(DefaultMaxSkew), 400},
+		{"just outside the future bound", now.Add(DefaultMaxSkew + time.Millisecond), 400},
+		{"year 2400", time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC), 400},
+		{"year 9999", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), 400},
+		{"year 0001", time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, sink, nonces := newReceiver()
+			body := callbackJSON(t, "n-fresh", tt.at, cellEvent(1, 2, 3, ""))
+			got := r.Handle(context.Background(), signed(body, secret1))
+			if got.Status != tt.status {
+				t.Errorf("Handle(timestamp %s) = %d %s, want %d", tt.at.Format(time.RFC3339Nano), got.Status, got.Body, tt.status)
+			}
+			wantKept := 0
+			if tt.status == 200 {
+				wantKept = 1
+			}
+			if n, m := len(sink.callbacks()), len(nonces.seen); n != wantKept || m != wantKept {
+				t.Errorf("Handle(timestamp %s) reached the sink %d times and recorded %d nonces, want %d", tt.at.Format(time.RFC3339Nano), n, m, wantKept)
+			}
+		})
+	}
+}
+
+// TestHandleNonceLength: a nonce longer than MaxNonce is refused with 400
+// before any port is asked: a 40 KB nonce made the DynamoDB nonce store fail
+// ("key too large"), which answered 500, which Smartsheet retries.
+func TestHandleNonceLength(t *testing.T) {
+	tests := []struct {
+		name   string
+		nonce  string
+		status int
+		calls  int // port calls: Secrets, then Nonces.Seen
+	}{
+		{"a uuid", "0b5e0c4c-4b1e-4e55-9c8e-2c1f9d7b6a21", 200, 2},
+		{"128 bytes", strings.Repeat("n", MaxNonce), 200, 2},
+		{"129 bytes", strings.Repeat("n", MaxNonce+1), 400, 0},
+		{"40 KB", strings.Repeat("n", 40<<10), 400, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, sink, nonces := newReceiver()
+			calls := 0
+			secrets := r.Secrets
+			r.Secrets = funcSecrets{SecretsFunc: func(ctx context.Context, id int64) (Hook, bool, error) {
+				calls++
+				return secrets.Secrets(ctx, id)
+			}}
+			r.Nonces = funcNonces{
+				SeenFunc: func(ctx context.Context, n string, at time.Time) (bool, error) {
+					calls++
+					return nonces.Seen(ctx, n, at)
+				},
+				ForgetFunc: nonces.Forget,
+			}
+			body := callbackJSON(t, tt.nonce, now, cellEvent(1, 2, 3, ""))
+			got := r.Handle(context.Background(), signed(body, secret1))
+			if got.Status != tt.status || calls != tt.calls {
+				t.Errorf("Handle(nonce of %d bytes) = %d %s after %d port calls, want %d after %d", len(tt.nonce), got.Status, got.Body, calls, tt.status, tt.calls)
+			}
+			if tt.status != 200 && len(sink.callbacks()) != 0 {
+				t.Errorf("Handle(nonce of %d bytes) reached the sink", len(tt.nonce))
+			}
+		})
+	}
+}
+
+// TestHandleScope: a callback must name, as its scopeObjectId, the sheet its
+// webhook was registered for; a signed callback for another sheet (or for
+// none) is refused with 403 and nothing recorded. A webhook whose sheet is
+// not recorded (stored before sheets were) is not checked.
+func TestHandleScope(t *testing.T) {
+	other := int64(7720000000000099)
+	forSheet := func(id int64) []byte {
+		return bytes.Replace(callbackJSON(t, "n-scope", now, cellEvent(1, 2, 3, "")),
+			fmt.Appendf(nil, `"scopeObjectId":%d`, sheetID), fmt.Appendf(nil, `"scopeObjectId":%d`, id), 1)
+	}
+	tests := []struct {
+		name       string
+		registered int64 // the hook's SheetID
+		scope      int64 // the callback's scopeObjectId
+		status     int
+	}{
+		{"its own sheet", sheetID, sheetID, 200},
+		{"another sheet", sheetID, other, 403},
+		{"no sheet", sheetID, 0, 403},
+		{"sheet not recorded: unchecked", 0, other, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, sink, nonces := newReceiver()
+			r.Secrets = fakeSecrets{hookID: {Secrets: []string{secret1}, SheetID: tt.registered}}
+			got := r.Handle(context.Background(), signed(forSheet(tt.scope), secret1))
+			if got.Status != tt.status {
+				t.Errorf("Handle(scopeObjectId %d, webhook of sheet %d) = %d %s, want %d", tt.scope, tt.registered, got.Status, got.Body, tt.status)
+			}
+			wantKept := 0
+			if tt.status == 200 {
+				wantKept = 1
+			}
+			if n, m := len(sink.callbacks()), len(nonces.seen); n != wantKept || m != wantKept {
+				t.Errorf("Handle(scopeObjectId %d, webhook of sheet %d) reached the sink %d times and recorded %d nonces, want %d",
+					tt.scope, tt.registered, n, m, wantKept)
+			}
+		})
+	}
+}

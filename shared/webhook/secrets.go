@@ -7,11 +7,17 @@ import (
 
 // SecretSet is what we keep of one webhook's shared secret: the current one
 // and, for a while after a rotation, the previous one, so callbacks signed
-// before the rotation (in flight, or retried) are still accepted.
+// before the rotation (in flight, or retried) are still accepted; and the
+// sheet the webhook was registered for, so a callback signed with its secret
+// can speak only for that sheet.
 type SecretSet struct {
 	Current       string    `json:"current"`
 	Previous      string    `json:"previous,omitempty"`
 	PreviousUntil time.Time `json:"previousUntil,omitzero"`
+	// SheetID is the webhook's scopeObjectId at registration. 0 in sets
+	// stored before it was recorded: EnsureWebhooks records it on its next
+	// run, and until then the receiver cannot check it.
+	SheetID int64 `json:"sheetId,omitempty"`
 }
 
 // Active returns the secrets valid at now: the current one, then the
@@ -30,7 +36,7 @@ type SecretSource interface {
 }
 
 // StoredSecrets adapts a SecretSource to [Secrets]: the active secrets of a
-// stored set at clock's time (nil clock: time.Now).
+// stored set at clock's time (nil clock: time.Now) and its sheet.
 func StoredSecrets(src SecretSource, clock func() time.Time) Secrets {
 	if clock == nil {
 		clock = time.Now
@@ -43,10 +49,10 @@ type storedSecrets struct {
 	clock func() time.Time
 }
 
-func (s storedSecrets) Secrets(ctx context.Context, webhookID int64) ([]string, bool, error) {
+func (s storedSecrets) Secrets(ctx context.Context, webhookID int64) (Hook, bool, error) {
 	set, ok, err := s.src.SecretSet(ctx, webhookID)
 	if err != nil || !ok || set.Current == "" {
-		return nil, false, err
+		return Hook{}, false, err
 	}
-	return set.Active(s.clock()), true, nil
+	return Hook{Secrets: set.Active(s.clock()), SheetID: set.SheetID}, true, nil
 }

@@ -15,71 +15,105 @@ import (
 // WebhookSecrets keeps the shared secrets of our webhooks in one Secrets
 // Manager secret (WEBHOOK_SECRETS_ARN) as JSON
 //
-//	{"<webhookId>": {"current": "...", "previous": "...", "previousUntil": "RFC3339"}}
+//	{"<webhookId>": {"current": "...", "previous": "...", "previousUntil": "RFC3339", "sheetId": 123}}
 //
-// A plain string value is taken as the current secret; keys that are not
-// webhook ids (the template's placeholder) are ignored. Reads are cached in
-// the container for TTL; a webhook missing from the cache reloads it (at
-// most once per MissReload), so a webhook registered a moment ago by the
-// scan passes its verification handshake.
+// (sheetId: the sheet the webhook was registered for, see
+// webhook.SecretSet). A plain string value is taken as the current secret,
+// with no sheet recorded; keys that are not webhook ids (the template's
+// placeholder) are ignored. Reads are cached in the container for TTL. A
+// webhook missing from the cache reloads it, so one registered a moment ago
+// by the scan passes its verification handshake; MissReload and MissBurst
+// bound those reloads, so calls naming made-up webhook ids do not turn into
+// a stream of Secrets Manager reads.
 type WebhookSecrets struct {
 	api API
 	arn string
 	// TTL is how long a read is reused (default 30 s).
 	TTL time.Duration
-	// MissReload and MissBurst bound the reloads caused by unknown webhook
-	// ids: at most MissBurst within any MissReload (defaults 1 s and 10).
+	// MissReload and MissBurst bound the reloads caused by ids the cache
+	// does not know, per container: a token bucket of MissBurst tokens, one
+	// regained every MissReload (defaults [DefaultMissBurst] and
+	// [DefaultMissReload]; MissReload 0: unbounded). A reload that finds the
+	// id (a webhook registered since the last read) gives its token back, so
+	// registrations never wait; only fruitless ones (junk) spend the bucket.
+	// Without a token an unknown id is answered from the cache: not ours
+	// (the receiver's 403), with no read.
 	MissReload time.Duration
 	MissBurst  int
-	now        func() time.Time
+	// Clock is the time source (default time.Now).
+	Clock func() time.Time
 
-	mu     sync.Mutex
-	cache  map[int64]webhook.SecretSet
-	loaded time.Time
-	misses []time.Time // the recent reloads caused by unknown ids
+	mu         sync.Mutex
+	cache      map[int64]webhook.SecretSet
+	loaded     time.Time
+	missTokens float64   // the bucket, as of missAt
+	missAt     time.Time // zero: the bucket was never used (full)
 }
 
 var _ pipeline.WebhookSecretStore = (*WebhookSecrets)(nil)
 
+// Defaults of WebhookSecrets' miss bucket: at most 3 fruitless reloads at
+// once, then one per 10 s, per container (it was 10 a second).
+const (
+	DefaultMissReload = 10 * time.Second
+	DefaultMissBurst  = 3
+)
+
 // NewWebhookSecrets reads and writes the secret arn through api.
 func NewWebhookSecrets(api API, arn string) *WebhookSecrets {
-	return &WebhookSecrets{api: api, arn: arn, TTL: 30 * time.Second, MissReload: time.Second, MissBurst: 10, now: time.Now}
+	return &WebhookSecrets{api: api, arn: arn, TTL: 30 * time.Second, MissReload: DefaultMissReload, MissBurst: DefaultMissBurst, Clock: time.Now}
 }
 
 // SecretSet returns a webhook's secrets (webhook.SecretSource).
 func (w *WebhookSecrets) SecretSet(ctx context.Context, webhookID int64) (webhook.SecretSet, bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := w.now()
+	now := w.Clock()
 	set, ok := w.cache[webhookID]
-	if w.cache != nil && now.Sub(w.loaded) < w.TTL && (ok || !w.missReload(now)) {
-		return set, ok, nil
+	fresh := w.cache != nil && now.Sub(w.loaded) < w.TTL
+	if fresh && ok {
+		return set, true, nil
+	}
+	// A fresh cache without the id: reload only with a token of the bucket.
+	miss := fresh
+	if miss && !w.takeMissToken(now) {
+		return webhook.SecretSet{}, false, nil
 	}
 	all, err := w.load(ctx)
 	if err != nil {
 		return webhook.SecretSet{}, false, err
 	}
-	w.cache, w.loaded = all, w.now()
+	w.cache, w.loaded = all, w.Clock()
 	set, ok = all[webhookID]
+	if miss && ok {
+		w.missTokens = min(w.missTokens+1, w.missBurst()) // a registration, not junk: free
+	}
 	return set, ok, nil
 }
 
-// missReload says whether a miss may reload the cache now, and counts it;
-// callers hold w.mu.
-func (w *WebhookSecrets) missReload(now time.Time) bool {
-	recent := w.misses[:0]
-	for _, t := range w.misses {
-		if now.Sub(t) < w.MissReload {
-			recent = append(recent, t)
-		}
+// takeMissToken refills the miss bucket for the time since it was last
+// used and takes a token if there is one; callers hold w.mu.
+func (w *WebhookSecrets) takeMissToken(now time.Time) bool {
+	if w.MissReload <= 0 {
+		return true
 	}
-	w.misses = recent
-	if len(recent) >= max(w.MissBurst, 1) {
+	switch {
+	case w.missAt.IsZero():
+		w.missTokens = w.missBurst()
+	case now.After(w.missAt):
+		w.missTokens = min(w.missTokens+float64(now.Sub(w.missAt))/float64(w.MissReload), w.missBurst())
+	}
+	if now.After(w.missAt) {
+		w.missAt = now
+	}
+	if w.missTokens < 1 {
 		return false
 	}
-	w.misses = append(w.misses, now)
+	w.missTokens--
 	return true
 }
+
+func (w *WebhookSecrets) missBurst() float64 { return float64(max(w.MissBurst, 1)) }
 
 // PutSecretSet stores a webhook's secrets (read, change, write the JSON).
 func (w *WebhookSecrets) PutSecretSet(ctx context.Context, webhookID int64, set webhook.SecretSet) error {
@@ -110,7 +144,7 @@ func (w *WebhookSecrets) change(ctx context.Context, fn func(map[int64]webhook.S
 	if err := Put(ctx, w.api, w.arn, string(b)); err != nil {
 		return err
 	}
-	w.cache, w.loaded = all, w.now()
+	w.cache, w.loaded = all, w.Clock()
 	return nil
 }
 
@@ -142,7 +176,7 @@ func ParseWebhookSecrets(raw []byte) (map[int64]webhook.SecretSet, error) {
 			set.Current = plain
 		case json.Unmarshal(v, &set) == nil:
 		default:
-			return nil, fmt.Errorf("webhook secrets: entry %d is neither a string nor {current, previous, previousUntil}", id)
+			return nil, fmt.Errorf("webhook secrets: entry %d is neither a string nor {current, previous, previousUntil, sheetId}", id)
 		}
 		out[id] = set
 	}

@@ -101,7 +101,7 @@ const (
 	// Applied resources are types moto's CloudFormation lacks or creates wrong (a KMS key is always symmetric there);
 	// the deployer creates them through the service API, from the template's own properties, after the stack.
 	Applied
-	// Removed resources cannot or need not exist locally: the Lambda functions and their HTTP API (no runtime
+	// Removed resources cannot or need not exist locally: the Lambda functions and their HTTP APIs (no runtime
 	// without Docker; the SAM transform is not run by moto), their execution roles (moto enforces no IAM) and the
 	// alarms and their metric filters (nothing local raises them), and the bucket policy (deny without TLS: moto enforces it, and the local
 	// endpoint is plain HTTP).
@@ -123,8 +123,15 @@ var dispositionByType = map[string]Disposition{
 	"AWS::Serverless::Function": Removed,
 	"AWS::Serverless::HttpApi":  Removed,
 	"AWS::Serverless::Api":      Removed,
-	"AWS::IAM::Role":            Removed,
-	"AWS::CloudWatch::Alarm":    Removed,
+	// The webhook callback API written out in plain API Gateway v2 resources (SAM's HttpApi event takes no
+	// intrinsic path, and the callback route's path carries a per-stack key), and the function's invoke permission.
+	"AWS::ApiGatewayV2::Api":         Removed,
+	"AWS::ApiGatewayV2::Integration": Removed,
+	"AWS::ApiGatewayV2::Route":       Removed,
+	"AWS::ApiGatewayV2::Stage":       Removed,
+	"AWS::Lambda::Permission":        Removed,
+	"AWS::IAM::Role":                 Removed,
+	"AWS::CloudWatch::Alarm":         Removed,
 	// Metric filters feed the alarms; moto's CloudFormation lacks them.
 	"AWS::Logs::MetricFilter":     Removed,
 	"AWS::SecretsManager::Secret": Applied,

@@ -24,11 +24,11 @@ type secretStore struct {
 	m  map[int64][]string
 }
 
-func (s *secretStore) Secrets(_ context.Context, id int64) ([]string, bool, error) {
+func (s *secretStore) Secrets(_ context.Context, id int64) (webhook.Hook, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.m[id]
-	return v, ok, nil
+	return webhook.Hook{Secrets: v}, ok, nil
 }
 
 func (s *secretStore) set(id int64, secrets ...string) {
