@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/fieldaudit/billing-audit/shared/audit"
 	"github.com/fieldaudit/billing-audit/shared/aws/dynamo"
 	"github.com/fieldaudit/billing-audit/shared/local/demo"
 	"github.com/fieldaudit/billing-audit/shared/local/localchain"
@@ -195,6 +196,7 @@ func (p *play) audit(ctx context.Context) error {
 	}
 	p.say("   webhooks registered with the simulator: %d", len(p.srv.Webhooks()))
 
+	p.scn.Pace = 1100 * time.Millisecond // Smartsheet keeps whole seconds
 	expected, err := p.scn.Script(p.srv)
 	if err != nil {
 		return err
@@ -241,6 +243,12 @@ func (p *play) audit(ctx context.Context) error {
 	if !slices.ContainsFunc(objects, func(o string) bool { return strings.HasSuffix(o, ".xlsx") }) {
 		return errors.New("no workbook in the report bucket")
 	}
+	if err := p.printAuditRows(); err != nil {
+		return err
+	}
+	if err := p.samples(ctx); err != nil {
+		return err
+	}
 	p.say("\nWhere to look: the audit sheet %s/sheets/%d (token %q); the objects above on moto (%s).", p.base, p.auditID, token, p.moto.URL)
 	return nil
 }
@@ -285,6 +293,70 @@ func listObjects(ctx context.Context, api *s3.Client, buckets ...string) ([]stri
 }
 
 // auditRows counts the audit sheet's rows.
+// samples invokes every events/ sample on the running functions and prints
+// what each answered, so that each is known to work as events/README.md says.
+func (p *play) samples(ctx context.Context) error {
+	p.say("\n== Every events/ sample on the running functions (events/README.md says what each does)")
+	files, err := filepath.Glob(filepath.Join(p.root, "events", "*", "*.json"))
+	if err != nil {
+		return err
+	}
+	fns := map[string]*rie.Function{"scan": p.chain.Scan, "analyze": p.chain.Analyze, "report": p.chain.Report, "webhook": p.chain.Webhook}
+	for _, f := range files {
+		payload, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		fn := fns[filepath.Base(filepath.Dir(f))]
+		if fn == nil {
+			return fmt.Errorf("%s: no function for its folder", f)
+		}
+		answer, err := fn.Invoke(ctx, payload)
+		if err != nil {
+			answer = []byte("error: " + err.Error())
+		}
+		if err := p.chain.Drain(ctx); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(p.root, f)
+		p.say("   %-36s → %s", rel, clip(strings.TrimSpace(string(answer)), 160))
+	}
+	return nil
+}
+
+// printAuditRows lists the audit sheet's rows as a manager reads them.
+func (p *play) printAuditRows() error {
+	sh, err := p.srv.Sheet(p.auditID)
+	if err != nil {
+		return fmt.Errorf("read the audit sheet %d: %w", p.auditID, err)
+	}
+	p.say("\n== The audit sheet (%d rows)", len(sh.Rows))
+	cols := []string{audit.LogWorkRequest, audit.LogKind, audit.LogColumn, audit.LogOldValue, audit.LogNewValue,
+		audit.LogImpact, audit.LogUnauthorized, audit.LogChangedBy, audit.LogAttribution}
+	p.say("   %-9s %-14s %-18s %-24s %10s %-5s %s", "WR #", "KIND", "COLUMN", "OLD → NEW", "IMPACT", "UNAUTH", "BY (HOW)")
+	for _, r := range sh.Rows {
+		v := map[string]string{}
+		for _, title := range cols {
+			if c := sh.Column(title); c != nil {
+				if cell := r.Cell(c.ID); cell != nil {
+					v[title] = cell.Value.Text()
+				}
+			}
+		}
+		change := clip(v[audit.LogOldValue], 11) + " → " + clip(v[audit.LogNewValue], 11)
+		p.say("   %-9s %-14s %-18s %-24s %10s %-6s %s (%s)", v[audit.LogWorkRequest], v[audit.LogKind], clip(v[audit.LogColumn], 18),
+			change, v[audit.LogImpact], v[audit.LogUnauthorized], v[audit.LogChangedBy], v[audit.LogAttribution])
+	}
+	return nil
+}
+
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
 func auditRows(srv *smartsim.Server, auditID int64) int {
 	sh, err := srv.Sheet(auditID)
 	if err != nil {

@@ -38,6 +38,10 @@ type Setup struct {
 	CurrentWeek  time.Time                  // the open week
 	blankWeekRow int64                      // sheet C row whose week-ending cell is blank
 	start        time.Time                  // the scenario's time: the simulator's clock when prepared
+	// Pace, when set, makes Script's edits in real time, Pace apart, at the
+	// simulator's now: for functions that run on the real clock (the local
+	// chain), whose attribution window an edit dated minutes ahead would miss.
+	Pace time.Duration
 }
 
 // Prepare fills the simulator with billing sheets whose weeks end with the

@@ -39,7 +39,9 @@ func (s *Setup) Script(srv *smartsim.Server) ([]Expected, error) {
 			return nil, fmt.Errorf("scenario edit %q: %w", e.name, err)
 		}
 	}
-	srv.AdvanceClock(time.Duration(sc.step+1) * time.Minute)
+	if s.Pace == 0 {
+		srv.AdvanceClock(time.Duration(sc.step+1) * time.Minute)
+	}
 	return sc.out, nil
 }
 
@@ -54,9 +56,14 @@ type script struct {
 	out     []Expected
 }
 
-// at is the next edit by u, a minute after the last.
+// at is the next edit by u, a minute after the last on the simulator's
+// clock; with a Pace, Pace later in real time, made now.
 func (sc *script) at(u smartsheet.User) smartsim.Edit {
 	sc.step++
+	if sc.Pace > 0 {
+		time.Sleep(sc.Pace)
+		return smartsim.Edit{User: u}
+	}
 	return smartsim.Edit{User: u, At: sc.srv.Now().Add(time.Duration(sc.step) * time.Minute)}
 }
 
