@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -172,5 +173,68 @@ func TestTemplateWebhookRoleWritesOnlyItsOwnItems(t *testing.T) {
 	slices.Sort(granted)
 	if want := slices.Sorted(slices.Values(writes)); !slices.Equal(granted, want) {
 		t.Errorf("WebhookRole DynamoDB actions = %v, want %v (what the webhook store uses)", granted, want)
+	}
+}
+
+// TestTemplateAlarmTopicsUseACustomerKey: CloudWatch alarms cannot publish to
+// a topic encrypted with SNS's AWS managed key (alias/aws/sns), so every topic
+// an alarm notifies is encrypted with a key of the template's own, rotated,
+// administered by the account and usable by cloudwatch.amazonaws.com.
+func TestTemplateAlarmTopicsUseACustomerKey(t *testing.T) {
+	res := mustResources(t)
+	topics := map[string]bool{}
+	for _, id := range ofType(res, "AWS::CloudWatch::Alarm") {
+		for _, k := range []string{"AlarmActions", "OKActions", "InsufficientDataActions"} {
+			for _, name := range refs(props(res[id])[k]) {
+				if res[name]["Type"] == "AWS::SNS::Topic" {
+					topics[name] = true
+				}
+			}
+		}
+	}
+	if !topics["AlarmTopic"] {
+		t.Fatalf("alarm topics = %v, want AlarmTopic among them", topics)
+	}
+	for _, topic := range slices.Sorted(maps.Keys(topics)) {
+		kmsKey := props(res[topic])["KmsMasterKeyId"]
+		var keyID string
+		if m, ok := kmsKey.(map[string]any); ok {
+			if ids := refs(m); len(ids) == 1 && (getAtt(m, ids[0], "Arn") || ref(m, ids[0])) {
+				keyID = ids[0]
+			}
+		}
+		key := res[keyID]
+		if key["Type"] != "AWS::KMS::Key" {
+			t.Errorf("%s KmsMasterKeyId = %v, want a key of this template (CloudWatch cannot use alias/aws/sns)", topic, kmsKey)
+			continue
+		}
+		if key["Condition"] != res[topic]["Condition"] {
+			t.Errorf("%s Condition = %v, its topic's %v: want the key exactly when the topic exists", keyID, key["Condition"], res[topic]["Condition"])
+		}
+		if props(key)["EnableKeyRotation"] != true {
+			t.Errorf("%s EnableKeyRotation = %v, want true", keyID, props(key)["EnableKeyRotation"])
+		}
+		if spec := props(key)["KeySpec"]; spec != nil && spec != "SYMMETRIC_DEFAULT" {
+			t.Errorf("%s KeySpec = %v, want symmetric (all SNS takes)", keyID, spec)
+		}
+		var rootAdmin, cloudWatch bool
+		for _, st := range asList(field(props(key), "KeyPolicy", "Statement")) {
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			actions := strs(st["Action"])
+			principal, _ := st["Principal"].(map[string]any)
+			if sub, _ := field(principal, "AWS", "Fn::Sub").(string); strings.HasSuffix(sub, ":root") && slices.Contains(actions, "kms:*") {
+				rootAdmin = true
+			}
+			if slices.Contains(strs(principal["Service"]), "cloudwatch.amazonaws.com") &&
+				slices.Contains(actions, "kms:GenerateDataKey*") && slices.Contains(actions, "kms:Decrypt") {
+				cloudWatch = true
+			}
+		}
+		if !rootAdmin || !cloudWatch {
+			t.Errorf("%s key policy: account root administers = %v, cloudwatch.amazonaws.com may GenerateDataKey* and Decrypt = %v; want both",
+				keyID, rootAdmin, cloudWatch)
+		}
 	}
 }

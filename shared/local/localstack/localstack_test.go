@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
@@ -101,6 +102,7 @@ func TestPrepareRealTemplate(t *testing.T) {
 		{"ScanFunction", Removed}, {"AnalyzeFunction", Removed}, {"ReportFunction", Removed},
 		{"WebhookFunction", Removed}, {"WebhookApi", Removed},
 		{"AlertTopic", InStack}, {"AlertWebhooksSecret", Applied},
+		{"AlarmKey", InStack}, {"AlarmTopic", InStack}, // a symmetric key: moto's CloudFormation makes it right
 	} {
 		if got := plan.Disposition[tc.id]; got != tc.want {
 			t.Errorf("Prepare().Disposition[%s] = %v, want %v", tc.id, got, tc.want)
@@ -143,7 +145,7 @@ func TestDeployToMoto(t *testing.T) {
 	st, err := Deploy(ctx, clients, plan, Options{
 		StackName: "billing-audit-test",
 		Parameters: map[string]string{"Stage": "dev", "SourceSheetIds": "111,222", "AuditTimezone": "America/Chicago",
-			"DigestRetentionDays": "30"},
+			"DigestRetentionDays": "30", "AlarmEmail": "alarms@example.com"},
 		SecretValues: map[string]string{"SmartsheetTokenSecret": "local-token"},
 	})
 	if err != nil {
@@ -323,6 +325,48 @@ func TestDeployToMoto(t *testing.T) {
 		}
 	})
 
+	t.Run("alarm topic and its key", func(t *testing.T) {
+		physical := map[string]string{}
+		for _, r := range st.Resources {
+			physical[r.LogicalID] = r.PhysicalID
+		}
+		if physical["AlarmTopic"] == "" || physical["AlarmKey"] == "" {
+			t.Fatalf("AlarmTopic %q, AlarmKey %q: want both created when AlarmEmail is given", physical["AlarmTopic"], physical["AlarmKey"])
+		}
+		k := kms.NewFromConfig(cfg)
+		key, err := k.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(physical["AlarmKey"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if md := key.KeyMetadata; md.KeySpec != kmstypes.KeySpecSymmetricDefault || md.KeyUsage != kmstypes.KeyUsageTypeEncryptDecrypt {
+			t.Errorf("alarm key = %s %s, want a symmetric encryption key (all SNS takes)", md.KeySpec, md.KeyUsage)
+		}
+		rot, err := k.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: aws.String(physical["AlarmKey"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rot.KeyRotationEnabled {
+			t.Error("alarm key rotation off, want on")
+		}
+		pol, err := k.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(physical["AlarmKey"]), PolicyName: aws.String("default")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := aws.ToString(pol.Policy); !strings.Contains(p, "cloudwatch.amazonaws.com") {
+			t.Errorf("alarm key policy = %s, want cloudwatch.amazonaws.com allowed", p)
+		}
+		attrs, err := sns.NewFromConfig(cfg).GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(physical["AlarmTopic"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := attrs.Attributes["KmsMasterKeyId"]; got != aws.ToString(key.KeyMetadata.Arn) {
+			t.Errorf("alarm topic KmsMasterKeyId = %q, want the alarm key %q", got, aws.ToString(key.KeyMetadata.Arn))
+		}
+		if !strings.HasSuffix(physical["AlarmTopic"], ":billing-audit-test-alarms") {
+			t.Errorf("alarm topic = %s, want it named <stack>-alarms (the key policy names it)", physical["AlarmTopic"])
+		}
+	})
+
 	t.Run("digest bucket", func(t *testing.T) {
 		s := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 		b := aws.String(env["DIGEST_BUCKET"])
@@ -458,6 +502,10 @@ type fakeKMS struct {
 
 func (f fakeKMS) CreateKey(_ context.Context, in *kms.CreateKeyInput, _ ...func(*kms.Options)) (*kms.CreateKeyOutput, error) {
 	return f.createKey(in)
+}
+
+func (f fakeKMS) PutKeyPolicy(context.Context, *kms.PutKeyPolicyInput, ...func(*kms.Options)) (*kms.PutKeyPolicyOutput, error) {
+	return nil, errors.New("fakeKMS: PutKeyPolicy not expected")
 }
 
 var _ KMSAPI = fakeKMS{}
