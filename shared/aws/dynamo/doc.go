@@ -243,7 +243,8 @@
 // function that calls Smartsheet therefore draws on one budget per token,
 // kept in one item of the audit table (BUDGET#<token hash> / RATE, see
 // Items), instead of each process's in-memory limiter, which knows only its
-// own calls: up to seven invocations run at once (template.yaml).
+// own calls: up to seven invocations run at once (template.yaml: Scan 1,
+// Analyze 4, Report 2, held by each function's ReservedConcurrentExecutions).
 //
 // Each budget is a token bucket of capacity C refilled at r tokens per
 // second, kept as GCRA's "theoretical arrival time" (tat): the time at which

@@ -238,3 +238,57 @@ func TestTemplateAlarmTopicsUseACustomerKey(t *testing.T) {
 		}
 	}
 }
+
+// smartsheetFleet is how many invocations may call Smartsheet at once: the
+// figure the shared rate budget was sized and measured with
+// (shared/aws/dynamo doc.go, BENCHMARKS.md's make scale).
+const smartsheetFleet = 7
+
+// TestTemplateReservedConcurrencyHoldsTheRateBudget: every function has a
+// reserved concurrency; a function fed by SQS reserves exactly what its event
+// sources may run at once (less would throttle them and push messages towards
+// their DLQs, more would be unused or split the rate budget); and the
+// functions that read the Smartsheet token reserve the budget's fleet in all.
+func TestTemplateReservedConcurrencyHoldsTheRateBudget(t *testing.T) {
+	res := mustResources(t)
+	fleet := 0
+	for _, id := range append(ofType(res, "AWS::Serverless::Function"), ofType(res, "AWS::Lambda::Function")...) {
+		p := props(res[id])
+		reserved, ok := p["ReservedConcurrentExecutions"].(int)
+		if !ok || reserved < 1 {
+			t.Errorf("%s ReservedConcurrentExecutions = %v, want a positive number", id, p["ReservedConcurrentExecutions"])
+			continue
+		}
+		sqsConcurrency, fromSQS := 0, false
+		events, _ := p["Events"].(map[string]any)
+		for _, name := range slices.Sorted(maps.Keys(events)) {
+			ev, _ := events[name].(map[string]any)
+			if ev["Type"] != "SQS" {
+				continue
+			}
+			fromSQS = true
+			n, ok := field(ev, "Properties", "ScalingConfig", "MaximumConcurrency").(int)
+			if !ok {
+				t.Errorf("%s event %s has no ScalingConfig.MaximumConcurrency: its concurrency would be unbounded", id, name)
+			}
+			sqsConcurrency += n
+		}
+		if fromSQS && reserved != sqsConcurrency {
+			t.Errorf("%s ReservedConcurrentExecutions = %d, want %d (its SQS events' MaximumConcurrency added up)", id, reserved, sqsConcurrency)
+		}
+		roles := refs(p["Role"])
+		if len(roles) != 1 {
+			t.Errorf("%s Role = %v, want one of the template's roles", id, p["Role"])
+			continue
+		}
+		for _, st := range statements(res[roles[0]]) {
+			if st["Effect"] == "Allow" && slices.Contains(strs(st["Action"]), "secretsmanager:GetSecretValue") && ref(st["Resource"], "SmartsheetTokenSecret") {
+				fleet += reserved
+				break
+			}
+		}
+	}
+	if fleet != smartsheetFleet {
+		t.Errorf("functions that read the Smartsheet token reserve %d invocations, want %d (the rate budget's fleet)", fleet, smartsheetFleet)
+	}
+}
