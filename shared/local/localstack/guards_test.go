@@ -292,3 +292,191 @@ func TestTemplateReservedConcurrencyHoldsTheRateBudget(t *testing.T) {
 		t.Errorf("functions that read the Smartsheet token reserve %d invocations, want %d (the rate budget's fleet)", fleet, smartsheetFleet)
 	}
 }
+
+// Event types of SAM functions: those through which Lambda invokes a
+// function asynchronously (its EventInvokeConfig then decides what happens to
+// a failure), and those that are not (SQS is polled, with the queue's
+// RedrivePolicy; an HTTP API waits for the answer). A new type must be put in
+// one of them.
+var (
+	asyncEventTypes = []string{"Schedule", "ScheduleV2", "EventBridgeRule", "CloudWatchEvent", "SNS", "S3", "CloudWatchLogs", "IoTRule", "Cognito"}
+	syncEventTypes  = []string{"SQS", "HttpApi", "Api"}
+)
+
+// allowsSend says whether role has an Allow of sqs:SendMessage on the queue.
+func allowsSend(role map[string]any, queue string) bool {
+	for _, st := range statements(role) {
+		if st["Effect"] == "Allow" && slices.Contains(strs(st["Action"]), "sqs:SendMessage") && getAtt(st["Resource"], queue, "Arn") {
+			return true
+		}
+	}
+	return false
+}
+
+// sqsArn returns Q when v is !GetAtt Q.Arn and Q is a queue of the template.
+func sqsArn(res map[string]map[string]any, v any) string {
+	ids := refs(v)
+	if len(ids) == 1 && getAtt(v, ids[0], "Arn") && res[ids[0]]["Type"] == "AWS::SQS::Queue" {
+		return ids[0]
+	}
+	return ""
+}
+
+// TestTemplateAsyncEdgesKeepTheirFailures: every asynchronous edge ends in a
+// dead-letter queue after bounded retries. A function Lambda invokes
+// asynchronously has an OnFailure destination (a queue its own role may send
+// to: SAM grants that only to roles it generates) and MaximumRetryAttempts;
+// each of its schedule or rule events has a DeadLetterConfig and a
+// RetryPolicy; every EventBridge rule target has both, its queue's policy
+// letting that rule send.
+func TestTemplateAsyncEdgesKeepTheirFailures(t *testing.T) {
+	res := mustResources(t)
+	asyncFunctions := 0
+	for _, id := range ofType(res, "AWS::Serverless::Function") {
+		p := props(res[id])
+		events, _ := p["Events"].(map[string]any)
+		async := false
+		for _, name := range slices.Sorted(maps.Keys(events)) {
+			ev, _ := events[name].(map[string]any)
+			typ, _ := ev["Type"].(string)
+			switch {
+			case slices.Contains(asyncEventTypes, typ):
+				async = true
+				if typ == "Schedule" || typ == "ScheduleV2" || typ == "EventBridgeRule" || typ == "CloudWatchEvent" {
+					if sqsArn(res, field(ev, "Properties", "DeadLetterConfig", "Arn")) == "" {
+						t.Errorf("%s event %s DeadLetterConfig = %v, want the Arn of a queue of the template", id, name, field(ev, "Properties", "DeadLetterConfig"))
+					}
+					if _, ok := field(ev, "Properties", "RetryPolicy", "MaximumRetryAttempts").(int); !ok {
+						t.Errorf("%s event %s RetryPolicy = %v, want MaximumRetryAttempts", id, name, field(ev, "Properties", "RetryPolicy"))
+					}
+				}
+			case slices.Contains(syncEventTypes, typ):
+			default:
+				t.Errorf("%s event %s has type %q: add it to asyncEventTypes or syncEventTypes", id, name, typ)
+			}
+		}
+		if !async {
+			continue
+		}
+		asyncFunctions++
+		cfg, _ := p["EventInvokeConfig"].(map[string]any)
+		if _, ok := cfg["MaximumRetryAttempts"].(int); !ok {
+			t.Errorf("%s EventInvokeConfig.MaximumRetryAttempts = %v, want a number", id, cfg["MaximumRetryAttempts"])
+		}
+		onFailure, _ := field(cfg, "DestinationConfig", "OnFailure").(map[string]any)
+		queue := sqsArn(res, onFailure["Destination"])
+		if onFailure["Type"] != "SQS" || queue == "" {
+			t.Errorf("%s EventInvokeConfig.DestinationConfig.OnFailure = %v, want Type SQS and a queue of the template", id, onFailure)
+			continue
+		}
+		if roles := refs(p["Role"]); len(roles) != 1 || !allowsSend(res[roles[0]], queue) {
+			t.Errorf("%s role %v does not allow sqs:SendMessage on its OnFailure queue %s", id, roles, queue)
+		}
+	}
+	if asyncFunctions == 0 {
+		t.Error("no function is invoked asynchronously; want at least ScanFunction (its schedule)")
+	}
+
+	policies := map[string][]map[string]any{} // queue -> statements of its QueuePolicy
+	for _, id := range ofType(res, "AWS::SQS::QueuePolicy") {
+		for _, q := range refs(props(res[id])["Queues"]) {
+			policies[q] = append(policies[q], asList(field(props(res[id]), "PolicyDocument", "Statement"))...)
+		}
+	}
+	rules := ofType(res, "AWS::Events::Rule")
+	if len(rules) == 0 {
+		t.Fatal("no EventBridge rule; want RunCompletedRule")
+	}
+	for _, rule := range rules {
+		for i, target := range asList(props(res[rule])["Targets"]) {
+			dlq := sqsArn(res, field(target, "DeadLetterConfig", "Arn"))
+			if dlq == "" {
+				t.Errorf("%s target %d DeadLetterConfig = %v, want the Arn of a queue of the template", rule, i, target["DeadLetterConfig"])
+			} else if !slices.ContainsFunc(policies[dlq], func(st map[string]any) bool {
+				return st["Effect"] == "Allow" && slices.Contains(strs(field(st, "Principal", "Service")), "events.amazonaws.com") &&
+					slices.Contains(strs(st["Action"]), "sqs:SendMessage") && getAtt(field(st, "Condition", "ArnEquals", "aws:SourceArn"), rule, "Arn")
+			}) {
+				t.Errorf("%s target %d: no policy of %s lets events.amazonaws.com send from the rule (aws:SourceArn)", rule, i, dlq)
+			}
+			for _, k := range []string{"MaximumRetryAttempts", "MaximumEventAgeInSeconds"} {
+				if _, ok := field(target, "RetryPolicy", k).(int); !ok {
+					t.Errorf("%s target %d RetryPolicy.%s = %v, want a number", rule, i, k, field(target, "RetryPolicy", k))
+				}
+			}
+		}
+	}
+}
+
+// TestTemplateQueuesEndInWatchedDLQs: every queue is either a dead-letter
+// queue or has a RedrivePolicy to one; every dead-letter queue keeps its
+// messages 14 days (SQS's most) and has an alarm on its visible messages.
+func TestTemplateQueuesEndInWatchedDLQs(t *testing.T) {
+	res := mustResources(t)
+	dlqs := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) { // every queue named as a dead-letter target or an OnFailure destination
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if k == "deadLetterTargetArn" || k == "DeadLetterConfig" || k == "OnFailure" {
+					for _, id := range refs(e) {
+						if res[id]["Type"] == "AWS::SQS::Queue" {
+							dlqs[id] = true
+						}
+					}
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	for _, r := range res {
+		walk(r)
+	}
+	sources := map[string]bool{} // queues an SQS event reads
+	for _, id := range ofType(res, "AWS::Serverless::Function") {
+		events, _ := props(res[id])["Events"].(map[string]any)
+		for _, ev := range events {
+			if m, _ := ev.(map[string]any); m["Type"] == "SQS" {
+				sources[sqsArn(res, field(m, "Properties", "Queue"))] = true
+			}
+		}
+	}
+	watched := map[string]bool{}
+	for _, id := range ofType(res, "AWS::CloudWatch::Alarm") {
+		p := props(res[id])
+		if p["Namespace"] != "AWS/SQS" || p["MetricName"] != "ApproximateNumberOfMessagesVisible" {
+			continue
+		}
+		for _, d := range asList(p["Dimensions"]) {
+			if ids := refs(d["Value"]); d["Name"] == "QueueName" && len(ids) == 1 && getAtt(d["Value"], ids[0], "QueueName") {
+				watched[ids[0]] = true
+			}
+		}
+	}
+	for _, q := range ofType(res, "AWS::SQS::Queue") {
+		p := props(res[q])
+		if dlqs[q] {
+			if sources[q] {
+				t.Errorf("%s is a dead-letter queue and an event source: its failures would have nowhere to go", q)
+			}
+			if p["MessageRetentionPeriod"] != 1209600 {
+				t.Errorf("%s MessageRetentionPeriod = %v, want 1209600 (14 days, SQS's most)", q, p["MessageRetentionPeriod"])
+			}
+			if !watched[q] {
+				t.Errorf("%s has no alarm on ApproximateNumberOfMessagesVisible: a failure there would go unseen", q)
+			}
+			continue
+		}
+		target := sqsArn(res, field(p, "RedrivePolicy", "deadLetterTargetArn"))
+		if n, ok := field(p, "RedrivePolicy", "maxReceiveCount").(int); !ok || n < 1 || target == "" {
+			t.Errorf("%s RedrivePolicy = %v, want a deadLetterTargetArn of this template and a maxReceiveCount", q, p["RedrivePolicy"])
+		}
+	}
+	if len(sources) == 0 || len(dlqs) == 0 {
+		t.Errorf("source queues %v, dead-letter queues %v: want both", sources, dlqs)
+	}
+}

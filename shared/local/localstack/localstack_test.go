@@ -430,6 +430,20 @@ func TestDeployToMoto(t *testing.T) {
 		if len(rules.Rules) != 1 {
 			t.Fatalf("rules on %s = %d, want 1", *bus, len(rules.Rules))
 		}
+		targets, err := eb.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: rules.Rules[0].Name, EventBusName: bus})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dlq, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl: aws.String(env["RUN_COMPLETED_DLQ_URL"]), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(targets.Targets) != 1 || targets.Targets[0].DeadLetterConfig == nil || targets.Targets[0].RetryPolicy == nil ||
+			aws.ToString(targets.Targets[0].DeadLetterConfig.Arn) != dlq.Attributes["QueueArn"] {
+			t.Errorf("rule targets = %+v, want one with RunCompletedDLQ (%s) and a retry policy", targets.Targets, dlq.Attributes["QueueArn"])
+		}
 		detail := `{"runId":"run-20261123T120000Z","startedAt":"2026-11-23T12:00:00Z","finishedAt":"2026-11-23T12:03:10Z","changes":7,"testMode":false}`
 		out, err := eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
 			{EventBusName: bus, Source: aws.String("billing-audit"), DetailType: aws.String("AuditRunStarted"), Detail: aws.String(`{"runId":"ignored"}`)},
