@@ -1,6 +1,7 @@
 package localstack
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -478,5 +479,44 @@ func TestTemplateQueuesEndInWatchedDLQs(t *testing.T) {
 	}
 	if len(sources) == 0 || len(dlqs) == 0 {
 		t.Errorf("source queues %v, dead-letter queues %v: want both", sources, dlqs)
+	}
+}
+
+// TestTemplateHTTPAPIsLogAccess: every HTTP API writes an access log line per
+// request (those refused before the function included) to a log group of the
+// template that has a retention; the line is JSON with the request id and the
+// status, and carries no header or body (the callbacks' signatures).
+func TestTemplateHTTPAPIsLogAccess(t *testing.T) {
+	res := mustResources(t)
+	apis := append(ofType(res, "AWS::Serverless::HttpApi"), ofType(res, "AWS::ApiGatewayV2::Stage")...)
+	if len(apis) == 0 {
+		t.Fatal("no HTTP API; want WebhookApi")
+	}
+	for _, id := range apis {
+		logs, _ := props(res[id])["AccessLogSettings"].(map[string]any)
+		dest := logs["DestinationArn"]
+		group := refs(dest)
+		if len(group) != 1 || !getAtt(dest, group[0], "Arn") || res[group[0]]["Type"] != "AWS::Logs::LogGroup" {
+			t.Errorf("%s AccessLogSettings.DestinationArn = %v, want !GetAtt <a LogGroup of the template>.Arn", id, dest)
+			continue
+		}
+		if props(res[group[0]])["RetentionInDays"] == nil {
+			t.Errorf("%s's access log group %s has no RetentionInDays: it would be kept forever", id, group[0])
+		}
+		format, _ := logs["Format"].(string)
+		var line map[string]string
+		if err := json.Unmarshal([]byte(format), &line); err != nil {
+			t.Errorf("%s access log Format is not a JSON object of strings: %v", id, err)
+		}
+		for _, want := range []string{"$context.requestId", "$context.status", "$context.identity.sourceIp"} {
+			if !slices.Contains(slices.Collect(maps.Values(line)), want) {
+				t.Errorf("%s access log Format has no %s", id, want)
+			}
+		}
+		for _, never := range []string{"header", "body", "$input", "authorizer"} {
+			if strings.Contains(strings.ToLower(format), never) {
+				t.Errorf("%s access log Format mentions %q: no header, body or credential goes to the log", id, never)
+			}
+		}
 	}
 }
