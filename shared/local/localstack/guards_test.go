@@ -520,3 +520,33 @@ func TestTemplateHTTPAPIsLogAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateRawBatchesExpire: the raw rows under the report bucket's
+// batches/ (written before issue 11 by stacks of an older version) expire, old
+// versions included, and no role may write or read them any more.
+func TestTemplateRawBatchesExpire(t *testing.T) {
+	res := mustResources(t)
+	var found bool
+	for _, r := range asList(field(props(res["ReportBucket"]), "LifecycleConfiguration", "Rules")) {
+		if r["Prefix"] != "batches/" && field(r, "Filter", "Prefix") != "batches/" {
+			continue
+		}
+		found = true
+		days, _ := r["ExpirationInDays"].(int)
+		old, _ := field(r, "NoncurrentVersionExpiration", "NoncurrentDays").(int)
+		if r["Status"] != "Enabled" || days < 1 || days > 14 || old < 1 || old > days {
+			t.Errorf("ReportBucket rule %v: Status %v, ExpirationInDays %d, NoncurrentDays %d; want Enabled, 1-14 days, old versions no later",
+				r["Id"], r["Status"], days, old)
+		}
+	}
+	if !found {
+		t.Error("ReportBucket has no lifecycle rule for batches/: raw row data would be kept forever")
+	}
+	for _, role := range ofType(res, "AWS::IAM::Role") {
+		for _, st := range statements(res[role]) {
+			if b, _ := json.Marshal(st["Resource"]); strings.Contains(string(b), "batches/") {
+				t.Errorf("%s statement %v names batches/: nothing writes or reads them now", role, st["Sid"])
+			}
+		}
+	}
+}

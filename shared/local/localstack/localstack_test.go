@@ -293,9 +293,16 @@ func TestDeployToMoto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(lc.Rules) != 1 || lc.Rules[0].NoncurrentVersionExpiration == nil ||
-			aws.ToInt32(lc.Rules[0].NoncurrentVersionExpiration.NoncurrentDays) != 90 {
-			t.Errorf("lifecycle = %+v, want noncurrent versions expiring after 90 days", lc.Rules)
+		rules := map[string]s3types.LifecycleRule{}
+		for _, r := range lc.Rules {
+			rules[aws.ToString(r.ID)] = r
+		}
+		if r := rules["TierAndTidy"]; r.NoncurrentVersionExpiration == nil || aws.ToInt32(r.NoncurrentVersionExpiration.NoncurrentDays) != 90 {
+			t.Errorf("lifecycle = %+v, want TierAndTidy: noncurrent versions expiring after 90 days", lc.Rules)
+		}
+		if r := rules["ExpireBatches"]; r.Filter == nil || aws.ToString(r.Filter.Prefix) != "batches/" || r.Expiration == nil ||
+			aws.ToInt32(r.Expiration.Days) != 14 {
+			t.Errorf("lifecycle = %+v, want ExpireBatches: batches/ expiring after 14 days", lc.Rules)
 		}
 		if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("reports/2026-11-30/audit.xlsx"), Body: strings.NewReader("{}")}); err != nil {
 			t.Errorf("put a report object: %v", err)
