@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -547,6 +548,46 @@ func TestTemplateRawBatchesExpire(t *testing.T) {
 			if b, _ := json.Marshal(st["Resource"]); strings.Contains(string(b), "batches/") {
 				t.Errorf("%s statement %v names batches/: nothing writes or reads them now", role, st["Sid"])
 			}
+		}
+	}
+}
+
+// TestTemplateSmartsheetBaseURLIsHTTPS: the stack takes only an https://
+// Smartsheet API root (the token goes with every request; a deployed function
+// never has a loopback simulator, the one case config allows http:// for).
+func TestTemplateSmartsheetBaseURLIsHTTPS(t *testing.T) {
+	src, err := os.ReadFile(templateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := ParseTemplate(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := field(tmpl, "Parameters", "SmartsheetBaseUrl").(map[string]any)
+	pattern, _ := p["AllowedPattern"].(string)
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		t.Fatalf("SmartsheetBaseUrl AllowedPattern %q: %v", pattern, err)
+	}
+	if !cmp.Equal(field(tmpl, "Globals", "Function", "Environment", "Variables", "SMARTSHEET_BASE_URL"), map[string]any{"Ref": "SmartsheetBaseUrl"}) {
+		t.Errorf("SMARTSHEET_BASE_URL is not !Ref SmartsheetBaseUrl: the pattern would not guard it")
+	}
+	tests := []struct {
+		url  string
+		want bool
+	}{
+		{fmt.Sprint(p["Default"]), true},
+		{"https://api.smartsheet.eu/2.0", true},
+		{"https://api.smartsheet.com", true},
+		{"http://api.smartsheet.com/2.0", false},
+		{"http://127.0.0.1:8089/2.0", false},
+		{"https://", false},
+		{"ftp://api.smartsheet.com", false},
+	}
+	for _, tt := range tests {
+		if got := re.MatchString(tt.url); got != tt.want {
+			t.Errorf("SmartsheetBaseUrl AllowedPattern %q matches %q = %v, want %v", pattern, tt.url, got, tt.want)
 		}
 	}
 }
