@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -137,8 +139,8 @@ func Load(getenv Getenv) (Config, error) {
 		AlertMinRisk:         audit.Risk(strings.ToUpper(p.str("ALERT_MIN_RISK", string(pipeline.DefaultAlertMinRisk)))),
 		AlertDigestOver:      p.positive("ALERT_DIGEST_OVER", pipeline.DefaultAlertDigestOver),
 	}
-	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
-		p.fail("SMARTSHEET_BASE_URL", "must start with http:// or https://")
+	if err := checkBaseURL(c.BaseURL); err != nil {
+		p.fail("SMARTSHEET_BASE_URL", err.Error())
 	}
 	if c.MediumRisk.GreaterThan(c.HighRisk) {
 		p.fail("MEDIUM_RISK_THRESHOLD", "must not exceed HIGH_RISK_THRESHOLD")
@@ -185,6 +187,40 @@ func (c Config) RequireSources() error {
 type parser struct {
 	getenv Getenv
 	errs   []error
+}
+
+// checkBaseURL refuses an API root the token would cross a network to in
+// clear text: every request carries it in its Authorization header. So https://
+// always, and http:// only to this machine (127.0.0.0/8, ::1, localhost), which
+// is where the simulator and the tests' servers listen.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("must be an absolute URL such as %s, got %q", DefaultBaseURL, raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("must start with https:// (http:// is allowed to a loopback host only: 127.0.0.0/8, ::1, "+
+			"localhost), got host %q: the API token would cross the network in clear text", u.Hostname())
+	default:
+		return fmt.Errorf("must start with https:// (or http:// to a loopback host), got %q", raw)
+	}
+}
+
+// isLoopback says whether host names this machine: localhost, or an address
+// of 127.0.0.0/8 or ::1 (an IPv4-mapped one included). Other names are not
+// trusted to resolve to it.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 func (p *parser) fail(name, msg string) {

@@ -77,6 +77,49 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
+// TestLoadBaseURLKeepsTheTokenOffClearText: every request carries the token,
+// so the API root is https://, or http:// to this machine only.
+func TestLoadBaseURLKeepsTheTokenOffClearText(t *testing.T) {
+	tests := []struct {
+		name    string
+		url     string
+		wantErr string // "" when accepted; otherwise part of the error, which always names the variable
+	}{
+		{name: "default", url: DefaultBaseURL},
+		{name: "EU region", url: "https://api.smartsheet.eu/2.0"},
+		{name: "https to an address", url: "https://10.0.0.5:8443/2.0"},
+		{name: "simulator on 127.0.0.1", url: "http://127.0.0.1:8089/2.0"},
+		{name: "anywhere in 127.0.0.0/8", url: "http://127.9.9.9:8089"},
+		{name: "localhost", url: "http://localhost:8089/2.0"},
+		{name: "localhost in capitals", url: "http://LOCALHOST:8089"},
+		{name: "IPv6 loopback", url: "http://[::1]:8089/2.0"},
+		{name: "IPv4-mapped loopback", url: "http://[::ffff:127.0.0.1]:8089"},
+		{name: "http to Smartsheet", url: "http://api.smartsheet.com/2.0", wantErr: `got host "api.smartsheet.com"`},
+		{name: "http to a private address", url: "http://10.0.0.5:8089/2.0", wantErr: "in clear text"},
+		{name: "http just outside 127.0.0.0/8", url: "http://128.0.0.1:8089", wantErr: "in clear text"},
+		{name: "http to a name that only starts like localhost", url: "http://localhost.example.com", wantErr: "in clear text"},
+		{name: "http to a name that embeds a loopback address", url: "http://127.0.0.1.nip.io", wantErr: "in clear text"},
+		{name: "http to an IPv6 address", url: "http://[2001:db8::1]:8089", wantErr: "in clear text"},
+		{name: "another scheme", url: "ftp://api.smartsheet.com", wantErr: "must start with https://"},
+		{name: "no scheme", url: "api.smartsheet.com/2.0", wantErr: "must be an absolute URL"},
+		{name: "no host", url: "https://", wantErr: "must be an absolute URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(map[string]string{"SMARTSHEET_BASE_URL": tt.url}))
+			if tt.wantErr == "" {
+				if err != nil || c.BaseURL != tt.url {
+					t.Errorf("Load(SMARTSHEET_BASE_URL=%q) = %q, %v, want %q, nil", tt.url, c.BaseURL, err, tt.url)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "SMARTSHEET_BASE_URL") || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Load(SMARTSHEET_BASE_URL=%q) error = %v, want one naming SMARTSHEET_BASE_URL with %q", tt.url, err, tt.wantErr)
+			}
+		})
+	}
+}
+
 func TestSecretNeverPrints(t *testing.T) {
 	c, _ := Load(env(map[string]string{"SMARTSHEET_API_TOKEN": "very-secret-token",
 		"ALERT_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/very-secret-slack", "ALERT_TEAMS_WEBHOOK_URL": "https://x/very-secret-teams"}))

@@ -57,9 +57,14 @@ type WebhookStatus struct {
 	At        time.Time `json:"at"`
 }
 
+// WebhookStatusKeyPrefix starts the meta key of every webhook's last status
+// callback; a store may keep those apart from the other settings (the
+// DynamoDB store does, so the webhook function can write them and no other).
+const WebhookStatusKeyPrefix = "webhook-status/"
+
 // WebhookStatusKey is the meta key of a webhook's last status callback.
 func WebhookStatusKey(webhookID int64) string {
-	return "webhook-status/" + strconv.FormatInt(webhookID, 10)
+	return WebhookStatusKeyPrefix + strconv.FormatInt(webhookID, 10)
 }
 
 // LastWebhookStatus reads the last status callback recorded for a webhook.

@@ -35,6 +35,7 @@
 //	callback nonce      NONCE#<nonce>           NONCE                            -                   -
 //	attribution record  WH#<sheet id>#<row id>  <column id, %020d>#<time>#<user id>#<event type>
 //	newest record time  WH#<sheet id>           NEWEST                           -                   -
+//	webhook status      WEBHOOK#<webhook id>    STATUS                           -                   -
 //	rate budget         BUDGET#<token hash>     RATE                             -                   -
 //
 // Attributes, expiry, and who writes and reads each item. "Scan", "analyze",
@@ -125,9 +126,10 @@
 //     first scan);
 //     "attestation:<run id>", "digest-checkpoint", "publication" and
 //     "audit-summary:<sheet id>" (the audit sheet's summary field ids):
-//     report; "webhook-status/<webhook id>" (the last status callback):
-//     written by webhook, read by the CLI's `webhooks` command on its own
-//     store. "audit-sheet-id" exists only in the CLI's store.
+//     report. "audit-sheet-id" exists only in the CLI's store. One key is
+//     not a META item: "webhook-status/<webhook id>" is the webhook status
+//     item below (Meta and PutMeta map it), so that the webhook function
+//     writes no setting.
 //   - callback nonce: ttl (seen + WebhookOptions.NonceTTL, default 2 hours,
 //     well past the receiver's 15-minute skew). Put by webhook (Seen: a
 //     conditional put that refuses a replay) and deleted by it (Forget) when
@@ -142,6 +144,11 @@
 //     Raised by webhook before the records are put, so a lookup never misses
 //     a stored record; read by analyze (NewestRecord), which skips the record
 //     lookups of a sheet with no record after a change's window start.
+//   - webhook status: value (S: JSON pipeline.WebhookStatus, the last status
+//     callback of that webhook). No ttl. Put by webhook (PutMeta of
+//     pipeline.WebhookStatusKey); read by LastWebhookStatus (the CLI's
+//     `webhooks` command, on its own store). It used to be META /
+//     webhook-status/<webhook id>; such an old item is left unread.
 //   - rate budget: general and history (N, each token bucket's tat in Unix
 //     nanoseconds, see The Smartsheet rate budget below), ttl (last update +
 //     24 hours). One item per Smartsheet token, keyed by the first 128 bits of
@@ -189,6 +196,14 @@
 // audit-log lease first (a conditional PutItem on LEASE/audit-log), so one
 // writer extends the chain at a time (see shared/pipeline/ledger.go).
 //
+// # What the webhook function may write
+//
+// The webhook function answers the internet, so its role (template.yaml's
+// WebhookRole) may write only the partitions whose keys start with one of
+// [WebhookKeyPrefixes] — nonces, attribution records, newest record times and
+// webhook statuses — and reads nothing: a forged callback or a flaw in its
+// handler cannot touch baselines, changes, runs, settings or the ledger.
+//
 // # Retention
 //
 // Change items (and fan-in batch markers) carry ttl = recording time +
@@ -198,7 +213,7 @@
 // WebhookOptions, rate budgets a day after their last use (by then the
 // bucket is full: an expired item is an unused one). Everything else
 // (baselines, sheet states, the ledger, leases, runs, fan-in counters,
-// settings, newest record times) never expires.
+// settings, newest record times, webhook statuses) never expires.
 //
 // # Commit order
 //
@@ -228,7 +243,8 @@
 // function that calls Smartsheet therefore draws on one budget per token,
 // kept in one item of the audit table (BUDGET#<token hash> / RATE, see
 // Items), instead of each process's in-memory limiter, which knows only its
-// own calls: up to seven invocations run at once (template.yaml).
+// own calls: up to seven invocations run at once (template.yaml: Scan 1,
+// Analyze 4, Report 2, held by each function's ReservedConcurrentExecutions).
 //
 // Each budget is a token bucket of capacity C refilled at r tokens per
 // second, kept as GCRA's "theoretical arrival time" (tat): the time at which

@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/webhook"
 )
 
@@ -89,16 +91,39 @@ func runPK(id string) string { return "RUN#" + id }
 
 func sheetResultSK(sheetID int64) string { return fmt.Sprintf("%s%020d", sheetResultPrefix, sheetID) }
 
-// Settings: META / <key>.
-const pkMeta = "META"
+// Settings: META / <key>, except each webhook's last status
+// (pipeline.WebhookStatusKey), which is WEBHOOK#<webhook id> / STATUS: the
+// webhook function records it, and may write no META item (see
+// WebhookKeyPrefixes).
+const (
+	pkMeta          = "META"
+	skWebhookStatus = "STATUS"
+)
+
+func metaKey(k string) map[string]types.AttributeValue {
+	if id, ok := strings.CutPrefix(k, pipeline.WebhookStatusKeyPrefix); ok {
+		return key("WEBHOOK#"+id, skWebhookStatus)
+	}
+	return key(pkMeta, k)
+}
 
 // Webhook items: nonces (NONCE#<nonce> / NONCE), attribution records
 // (WH#<sheet>#<row> / <column>#<time>#<user>#<event>) and each sheet's newest
-// record time (WH#<sheet> / NEWEST).
+// record time (WH#<sheet> / NEWEST); each webhook's last status is with the
+// settings (metaKey).
 const (
 	skNonce  = "NONCE"
 	skNewest = "NEWEST"
 )
+
+// WebhookKeyPrefixes returns the partition-key prefixes of every item the
+// webhook function writes: nonces, attribution records, newest record times
+// and webhook statuses. It is internet-facing, so template.yaml's WebhookRole
+// allows it DynamoDB writes on these partitions only (dynamodb:LeadingKeys),
+// never on baselines, changes, runs, settings or the ledger. Tests hold the
+// three together: a new item the webhook writes needs its prefix here and in
+// the template.
+func WebhookKeyPrefixes() []string { return []string{"NONCE#", "WH#", "WEBHOOK#"} }
 
 func noncePK(nonce string) string { return "NONCE#" + nonce }
 

@@ -191,7 +191,7 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 
 // Meta reads a setting.
 func (s *Store) Meta(ctx context.Context, k string) (string, bool, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(pkMeta, k), ConsistentRead: aws.Bool(true)})
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: metaKey(k), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return "", false, fmt.Errorf("read %s: %w", k, err)
 	}
@@ -207,7 +207,7 @@ func (s *Store) PutMeta(ctx context.Context, k, value string) error {
 	if k == "" {
 		return errors.New("empty meta key")
 	}
-	item := key(pkMeta, k)
+	item := metaKey(k)
 	item["value"] = &types.AttributeValueMemberS{Value: value}
 	if _, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
 		return fmt.Errorf("save %s: %w", k, err)

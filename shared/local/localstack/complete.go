@@ -2,12 +2,14 @@ package localstack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -37,7 +39,12 @@ var (
 // Object Lock). The deployer applies them through the service APIs, in this order (Object Lock needs versioning),
 // so the local resources have the template's settings. Their intrinsics (e.g. a retention parameter) are evaluated
 // by moto as outputs of the stack.
+//
+// A symmetric KMS key (the alarm topic's) is in the stack, but moto 5.2 keeps its KeyPolicy as the template's object
+// instead of JSON and then answers every call that checks the policy (DescribeKey, ...) with an error 500: the
+// deployer puts the same policy again, as JSON.
 var completions = map[string][]string{
+	"AWS::KMS::Key":        {"KeyPolicy"},
 	"AWS::DynamoDB::Table": {"TimeToLiveSpecification", "PointInTimeRecoverySpecification"},
 	"AWS::S3::Bucket": {"VersioningConfiguration", "PublicAccessBlockConfiguration", "LifecycleConfiguration", "OwnershipControls",
 		"ObjectLockConfiguration"},
@@ -48,8 +55,8 @@ var completions = map[string][]string{
 func complete(ctx context.Context, c Clients, plan *Plan, physical, outputs map[string]string) ([]string, error) {
 	var done []string
 	for _, id := range sortedKeys(plan.completeProps) {
-		if plan.Disposition[id] != InStack {
-			continue
+		if plan.Disposition[id] != InStack || physical[id] == "" && conditionalOff(plan, id) {
+			continue // not in the stack, or its condition left it out (AlarmKey without AlarmEmail)
 		}
 		props := plan.completeProps[id]
 		for _, name := range completions[plan.Types[id]] {
@@ -76,6 +83,13 @@ func completeOne(ctx context.Context, c Clients, physicalID, name string, v any)
 	boolean := func(k string) *bool { b, _ := m[k].(bool); return aws.Bool(b) }
 	var err error
 	switch name {
+	case "KeyPolicy":
+		doc, merr := json.Marshal(v)
+		if merr != nil {
+			return fmt.Errorf("encode key policy: %w", merr)
+		}
+		_, err = c.KMS.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(physicalID), PolicyName: aws.String("default"),
+			Policy: aws.String(string(doc))})
 	case "TimeToLiveSpecification":
 		_, err = c.DynamoDB.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 			TableName:               aws.String(physicalID),

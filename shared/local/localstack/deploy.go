@@ -52,6 +52,7 @@ type SecretsManagerAPI interface {
 // KMSAPI is the part of the KMS client the deployment uses.
 type KMSAPI interface {
 	CreateKey(ctx context.Context, params *kms.CreateKeyInput, optFns ...func(*kms.Options)) (*kms.CreateKeyOutput, error)
+	PutKeyPolicy(ctx context.Context, params *kms.PutKeyPolicyInput, optFns ...func(*kms.Options)) (*kms.PutKeyPolicyOutput, error)
 }
 
 var (

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
@@ -101,6 +102,7 @@ func TestPrepareRealTemplate(t *testing.T) {
 		{"ScanFunction", Removed}, {"AnalyzeFunction", Removed}, {"ReportFunction", Removed},
 		{"WebhookFunction", Removed}, {"WebhookApi", Removed},
 		{"AlertTopic", InStack}, {"AlertWebhooksSecret", Applied},
+		{"AlarmKey", InStack}, {"AlarmTopic", InStack}, // a symmetric key: moto's CloudFormation makes it right
 	} {
 		if got := plan.Disposition[tc.id]; got != tc.want {
 			t.Errorf("Prepare().Disposition[%s] = %v, want %v", tc.id, got, tc.want)
@@ -143,7 +145,7 @@ func TestDeployToMoto(t *testing.T) {
 	st, err := Deploy(ctx, clients, plan, Options{
 		StackName: "billing-audit-test",
 		Parameters: map[string]string{"Stage": "dev", "SourceSheetIds": "111,222", "AuditTimezone": "America/Chicago",
-			"DigestRetentionDays": "30"},
+			"DigestRetentionDays": "30", "AlarmEmail": "alarms@example.com"},
 		SecretValues: map[string]string{"SmartsheetTokenSecret": "local-token"},
 	})
 	if err != nil {
@@ -291,9 +293,16 @@ func TestDeployToMoto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(lc.Rules) != 1 || lc.Rules[0].NoncurrentVersionExpiration == nil ||
-			aws.ToInt32(lc.Rules[0].NoncurrentVersionExpiration.NoncurrentDays) != 90 {
-			t.Errorf("lifecycle = %+v, want noncurrent versions expiring after 90 days", lc.Rules)
+		rules := map[string]s3types.LifecycleRule{}
+		for _, r := range lc.Rules {
+			rules[aws.ToString(r.ID)] = r
+		}
+		if r := rules["TierAndTidy"]; r.NoncurrentVersionExpiration == nil || aws.ToInt32(r.NoncurrentVersionExpiration.NoncurrentDays) != 90 {
+			t.Errorf("lifecycle = %+v, want TierAndTidy: noncurrent versions expiring after 90 days", lc.Rules)
+		}
+		if r := rules["ExpireBatches"]; r.Filter == nil || aws.ToString(r.Filter.Prefix) != "batches/" || r.Expiration == nil ||
+			aws.ToInt32(r.Expiration.Days) != 14 {
+			t.Errorf("lifecycle = %+v, want ExpireBatches: batches/ expiring after 14 days", lc.Rules)
 		}
 		if _, err := s.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("reports/2026-11-30/audit.xlsx"), Body: strings.NewReader("{}")}); err != nil {
 			t.Errorf("put a report object: %v", err)
@@ -320,6 +329,48 @@ func TestDeployToMoto(t *testing.T) {
 		}
 		if p := aws.ToString(pol.Policy); !strings.Contains(p, ":iam::") || !strings.Contains(p, ":root") || strings.Contains(p, "${") {
 			t.Errorf("digest key policy = %s, want the template's, with the account root resolved", p)
+		}
+	})
+
+	t.Run("alarm topic and its key", func(t *testing.T) {
+		physical := map[string]string{}
+		for _, r := range st.Resources {
+			physical[r.LogicalID] = r.PhysicalID
+		}
+		if physical["AlarmTopic"] == "" || physical["AlarmKey"] == "" {
+			t.Fatalf("AlarmTopic %q, AlarmKey %q: want both created when AlarmEmail is given", physical["AlarmTopic"], physical["AlarmKey"])
+		}
+		k := kms.NewFromConfig(cfg)
+		key, err := k.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(physical["AlarmKey"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if md := key.KeyMetadata; md.KeySpec != kmstypes.KeySpecSymmetricDefault || md.KeyUsage != kmstypes.KeyUsageTypeEncryptDecrypt {
+			t.Errorf("alarm key = %s %s, want a symmetric encryption key (all SNS takes)", md.KeySpec, md.KeyUsage)
+		}
+		rot, err := k.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: aws.String(physical["AlarmKey"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rot.KeyRotationEnabled {
+			t.Error("alarm key rotation off, want on")
+		}
+		pol, err := k.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(physical["AlarmKey"]), PolicyName: aws.String("default")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := aws.ToString(pol.Policy); !strings.Contains(p, "cloudwatch.amazonaws.com") {
+			t.Errorf("alarm key policy = %s, want cloudwatch.amazonaws.com allowed", p)
+		}
+		attrs, err := sns.NewFromConfig(cfg).GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(physical["AlarmTopic"])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := attrs.Attributes["KmsMasterKeyId"]; got != aws.ToString(key.KeyMetadata.Arn) {
+			t.Errorf("alarm topic KmsMasterKeyId = %q, want the alarm key %q", got, aws.ToString(key.KeyMetadata.Arn))
+		}
+		if !strings.HasSuffix(physical["AlarmTopic"], ":billing-audit-test-alarms") {
+			t.Errorf("alarm topic = %s, want it named <stack>-alarms (the key policy names it)", physical["AlarmTopic"])
 		}
 	})
 
@@ -385,6 +436,20 @@ func TestDeployToMoto(t *testing.T) {
 		}
 		if len(rules.Rules) != 1 {
 			t.Fatalf("rules on %s = %d, want 1", *bus, len(rules.Rules))
+		}
+		targets, err := eb.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: rules.Rules[0].Name, EventBusName: bus})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dlq, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl: aws.String(env["RUN_COMPLETED_DLQ_URL"]), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(targets.Targets) != 1 || targets.Targets[0].DeadLetterConfig == nil || targets.Targets[0].RetryPolicy == nil ||
+			aws.ToString(targets.Targets[0].DeadLetterConfig.Arn) != dlq.Attributes["QueueArn"] {
+			t.Errorf("rule targets = %+v, want one with RunCompletedDLQ (%s) and a retry policy", targets.Targets, dlq.Attributes["QueueArn"])
 		}
 		detail := `{"runId":"run-20261123T120000Z","startedAt":"2026-11-23T12:00:00Z","finishedAt":"2026-11-23T12:03:10Z","changes":7,"testMode":false}`
 		out, err := eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
@@ -458,6 +523,10 @@ type fakeKMS struct {
 
 func (f fakeKMS) CreateKey(_ context.Context, in *kms.CreateKeyInput, _ ...func(*kms.Options)) (*kms.CreateKeyOutput, error) {
 	return f.createKey(in)
+}
+
+func (f fakeKMS) PutKeyPolicy(context.Context, *kms.PutKeyPolicyInput, ...func(*kms.Options)) (*kms.PutKeyPolicyOutput, error) {
+	return nil, errors.New("fakeKMS: PutKeyPolicy not expected")
 }
 
 var _ KMSAPI = fakeKMS{}

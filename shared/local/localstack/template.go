@@ -137,11 +137,24 @@ var dispositionByType = map[string]Disposition{
 	"AWS::SecretsManager::Secret": Applied,
 	"AWS::SQS::QueuePolicy":       Applied,
 	// moto's CloudFormation creates every key symmetric, whatever KeySpec and KeyUsage say: a signing key must be
-	// created through the KMS API.
+	// created through the KMS API. A symmetric key stays in the stack (see disposition).
 	"AWS::KMS::Key": Applied,
 	// The bucket policy denies every request without TLS, and moto enforces it: over the local endpoint's plain
 	// HTTP nothing could use the bucket. Real AWS gets it; the local stack does not.
 	"AWS::S3::BucketPolicy": Removed,
+}
+
+// disposition is what the local deployment does with a resource of type typ: dispositionByType, except that a
+// symmetric KMS key (no KeySpec, or SYMMETRIC_DEFAULT: the alarm topic's key) stays in the stack, since moto's
+// CloudFormation creates exactly that, and a resource that refers to it (the topic) can then stay there too; and
+// such a key may be conditional (AlarmKey, with AlarmEmail), which an applied resource cannot be.
+func disposition(typ string, props map[string]any) Disposition {
+	if typ == "AWS::KMS::Key" {
+		if spec, _ := props["KeySpec"].(string); spec == "" || spec == "SYMMETRIC_DEFAULT" {
+			return InStack
+		}
+	}
+	return dispositionByType[typ]
 }
 
 // Plan is the template as moto gets it, and what happens to each resource.
@@ -239,8 +252,8 @@ func newPlan(t Template, resources map[string]any) *Plan {
 	for id, r := range resources {
 		typ, _ := r.(map[string]any)["Type"].(string)
 		p.Types[id] = typ
-		p.Disposition[id] = dispositionByType[typ]
 		p.Properties[id], _ = r.(map[string]any)["Properties"].(map[string]any)
+		p.Disposition[id] = disposition(typ, p.Properties[id])
 	}
 	if g, ok := t["Globals"].(map[string]any); ok {
 		if f, ok := g["Function"].(map[string]any); ok {
