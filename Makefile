@@ -3,7 +3,7 @@
 #   make test   vet, every test, short fuzzing, template lint
 #   make bench-verify   verify of a 100,000-row audit log (figures in BENCHMARKS.md)
 #   make scale  a first, an idle and a changed run of 68 sheets × 3,000 rows through the local chain (BENCHMARKS.md)
-#   make local-chain   the serverless product end to end on this machine: moto, the simulator, the real bootstraps
+#   make local-run   the serverless product end to end on this machine: moto, the simulator, the real bootstraps
 SHELL := /bin/bash
 GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
@@ -96,11 +96,12 @@ LAMBDA_BUILD := $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 # The product as it runs in AWS, on this machine: moto with template.yaml, the simulator with the demo's sheets, the four
 # bootstraps under aws-lambda-rie, from a baseline through webhooks and the scan to the workbook (cmd/localchain).
-# KEEP=1 leaves it running and prints how to invoke each function by hand.
-local-chain:
+# It prints the audit sheet's rows and the workbook's S3 key, and plays every events/ sample on the running functions.
+# KEEP=1 leaves it running and prints how to invoke each function by hand. local-chain is its former name.
+local-run local-chain:
 	$(GO) run ./cmd/localchain $(if $(KEEP),--keep,)
 
-.PHONY: local-chain
+.PHONY: local-run local-chain
 .PHONY: build-ScanFunction build-AnalyzeFunction build-ReportFunction build-WebhookFunction lambdas local-up local-down
 
 build-ScanFunction:

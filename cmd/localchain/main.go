@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -320,8 +321,36 @@ func (p *play) samples(ctx context.Context) error {
 		}
 		rel, _ := filepath.Rel(p.root, f)
 		p.say("   %-36s → %s", rel, clip(strings.TrimSpace(string(answer)), 160))
+		want, ok := sampleAnswers[filepath.ToSlash(rel)]
+		if !ok {
+			return fmt.Errorf("%s: no expected answer in cmd/localchain's sampleAnswers (and events/README.md)", rel)
+		}
+		if !want.MatchString(string(answer)) {
+			return fmt.Errorf("%s answered %s, want /%s/ as events/README.md says", rel, answer, want)
+		}
 	}
 	return nil
+}
+
+// sampleAnswers is what each events/ sample gets from a fresh local stack,
+// whose sheets, runs and webhooks have other ids than the samples': what
+// events/README.md documents.
+var sampleAnswers = map[string]*regexp.Regexp{
+	// A refresh of a sheet never scanned does nothing.
+	"events/analyze/sqs-refresh.json": regexp.MustCompile(`^\{"batchItemFailures":null\}$`),
+	// No scan recorded their run: both refused, back to the queue.
+	"events/analyze/sqs-sheet-work.json": regexp.MustCompile(`"itemIdentifier":"5fea7756-[^"]*"\},\{"itemIdentifier":"2e1424d4-`),
+	// A run the table does not hold: refused, back to the queue (then the DLQ).
+	"events/report/force.json":             regexp.MustCompile(`"batchItemFailures":\[\{"itemIdentifier":"91b7a3de-`),
+	"events/report/sqs-run-completed.json": regexp.MustCompile(`"batchItemFailures":\[\{"itemIdentifier":"c80e8021-`),
+	"events/scan/force-report.json":        regexp.MustCompile(`"runId":"\d{8}T\d{6}Z-[0-9a-f]+"`),
+	"events/scan/schedule.json":            regexp.MustCompile(`"runId":"\d{8}T\d{6}Z-[0-9a-f]+"`),
+	"events/scan/test-mode.json":           regexp.MustCompile(`"testMode":true`),
+	// Its sheet ids are not this stack's sources: a clear error, nothing scanned.
+	"events/scan/sheets.json": regexp.MustCompile(`is not a configured source \(SOURCE_SHEET_IDS, SOURCE_FOLDER_IDS\)`),
+	// A webhook this stack did not register (its secret is the sample's own): refused.
+	"events/webhook/callback.json":  regexp.MustCompile(`"statusCode":403`),
+	"events/webhook/challenge.json": regexp.MustCompile(`"statusCode":403`),
 }
 
 // printAuditRows lists the audit sheet's rows as a manager reads them.

@@ -33,6 +33,8 @@ func TestLocalChain(t *testing.T) {
 		"audit rows now: 10 (the scenario made 10 changes",
 		".xlsx",
 		"digests/public-key.pem",
+		"kim.lee@fieldops.example.com (webhook)", // the edits are attributed by their callbacks
+		"events/webhook/challenge.json",          // every sample was played
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
