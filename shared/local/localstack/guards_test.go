@@ -591,3 +591,39 @@ func TestTemplateSmartsheetBaseURLIsHTTPS(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateWebhookRouteIsSmartsheetsAlone: junk cannot starve Smartsheet's
+// callbacks. The webhook function is reachable by one route only, POST
+// /webhooks/smartsheet/<key> with the key a parameter (or the stack's id)
+// that only the registered callback URL carries; the stage throttles it; no
+// SAM HttpApi event or other route leads to the function (a guessable path
+// would share the bucket with whoever floods it).
+func TestTemplateWebhookRouteIsSmartsheetsAlone(t *testing.T) {
+	res := mustResources(t)
+	if events, _ := props(res["WebhookFunction"])["Events"].(map[string]any); len(events) != 0 {
+		t.Errorf("WebhookFunction has events %v: its only way in is WebhookApiRoute", slices.Collect(maps.Keys(events)))
+	}
+	routes := ofType(res, "AWS::ApiGatewayV2::Route")
+	if len(routes) != 1 {
+		t.Fatalf("routes %v, want one (WebhookApiRoute)", routes)
+	}
+	key, _ := props(res[routes[0]])["RouteKey"].(map[string]any)
+	sub, _ := key["Fn::Sub"].([]any)
+	if len(sub) != 2 || sub[0] != "POST /webhooks/smartsheet/${Key}" || !strings.Contains(fmt.Sprint(sub[1]), "WebhookPathKey") ||
+		!strings.Contains(fmt.Sprint(sub[1]), "AWS::StackId") {
+		t.Errorf("%s RouteKey = %v, want POST /webhooks/smartsheet/${Key} with Key WebhookPathKey or the stack id", routes[0], key)
+	}
+	stages := ofType(res, "AWS::ApiGatewayV2::Stage")
+	if len(stages) != 1 {
+		t.Fatalf("stages %v, want one", stages)
+	}
+	rs, _ := props(res[stages[0]])["DefaultRouteSettings"].(map[string]any)
+	if rs["ThrottlingRateLimit"] == nil || rs["ThrottlingBurstLimit"] == nil {
+		t.Errorf("%s DefaultRouteSettings = %v, want a rate and burst limit", stages[0], rs)
+	}
+	for _, id := range ofType(res, "AWS::Lambda::Permission") {
+		if src := fmt.Sprint(props(res[id])["SourceArn"]); strings.Contains(src, "WebhookApi") && !strings.Contains(src, "/*/POST/webhooks/smartsheet/*") {
+			t.Errorf("%s SourceArn = %s: want only POST /webhooks/smartsheet/* of the API", id, src)
+		}
+	}
+}
