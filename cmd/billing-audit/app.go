@@ -236,7 +236,7 @@ func runAudit(ctx context.Context, a *app, stdout io.Writer, progress pipeline.P
 	}
 	printAttestation(stdout, att)
 	ro := pipeline.ReportOptions{Workbook: xlsx.Workbook{}, Sink: dirSink(a.cfg.OutputDir), Force: forceReport, Findings: sum.Findings,
-		Integrity: att.Integrity()}
+		Integrity: att.Integrity(), Usage: att.Usage}
 	if sum.Run.TestMode {
 		ro.Extra = sum.Changes
 	}

@@ -106,7 +106,7 @@ func (h handler) report(ctx context.Context, runID string, force bool) (pipeline
 		"digest", att.Digest.Location, "withheld", att.Digest.Withheld)
 	ro := pipeline.ReportOptions{
 		Workbook: h.workbook, Sink: h.sink, Anonymize: h.anonymize,
-		Force: force || run.ForceReport, Findings: run.Findings, Integrity: att.Integrity(),
+		Force: force || run.ForceReport, Findings: run.Findings, Integrity: att.Integrity(), Usage: att.Usage,
 	}
 	res, err := h.runner.Report(ctx, run, ro)
 	if err != nil {

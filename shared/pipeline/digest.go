@@ -52,6 +52,10 @@ type DigestResult struct {
 type Attestation struct {
 	Verification audit.Verification
 	Digest       DigestResult
+	// Usage is the Smartsheet calls the attestation made (reading the
+	// audit sheet back, the summary fields): the report adds them to the
+	// run's, so the workbook's figures count every call of the run up to it.
+	Usage *Usage `json:",omitempty"`
 }
 
 // Integrity is the attestation as the report shows it.
@@ -63,13 +67,14 @@ func (a Attestation) Integrity() *audit.Integrity {
 // Attest verifies the audit log and then signs the run's digest, under one
 // hold of the audit-log lease, so the digest pins exactly the ledger that
 // was verified. Test mode verifies and signs nothing.
-func (r *Runner) Attest(ctx context.Context, run RunRecord) (Attestation, error) {
+func (r *Runner) Attest(ctx context.Context, run RunRecord) (a Attestation, err error) {
 	ctx, release, err := r.lockAuditLog(ctx)
 	if err != nil {
 		return Attestation{}, fmt.Errorf("attest run %s: %w", run.RunID, err)
 	}
 	defer release()
-	var a Attestation
+	before := r.stats()
+	defer func() { a.Usage = r.usageSince(before) }()
 	if a.Verification, err = r.verify(ctx, false); err != nil {
 		return a, fmt.Errorf("attest run %s: %w", run.RunID, err)
 	}

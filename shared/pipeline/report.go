@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -42,6 +43,11 @@ type ReportOptions struct {
 	// Integrity is the audit log's verification for the run (nil: not
 	// verified), shown on System Insights.
 	Integrity *audit.Integrity
+	// Usage is the Smartsheet calls made for the run after it was recorded
+	// and before its workbook (the attestation's, Attestation.Usage): the
+	// workbook's API figures add them to the run's. The publication's own
+	// calls, after the workbook is written, cannot be in it.
+	Usage *Usage
 }
 
 // ReportResult says what the report stage produced.
@@ -107,8 +113,13 @@ func (r *Runner) Report(ctx context.Context, run RunRecord, ro ReportOptions) (_
 		// still repaired.
 		return ReportResult{Skipped: true}, r.repairPublication(ctx)
 	}
+	figures := run
+	if ro.Usage != nil {
+		figures.APICalls = maps.Clone(run.APICalls)
+		ro.Usage.addTo(&figures)
+	}
 	rep := audit.BuildReport(audit.ReportInput{
-		Run: r.runFacts(run), Changes: periodChanges, History: all, Findings: ro.Findings, Config: r.opts.Audit,
+		Run: r.runFacts(figures), Changes: periodChanges, History: all, Findings: ro.Findings, Config: r.opts.Audit,
 		PeriodStart: pStart, PeriodEnd: pEnd, GeneratedAt: r.opts.Clock().UTC(), Anonymize: ro.Anonymize,
 		Integrity: ro.Integrity,
 	})

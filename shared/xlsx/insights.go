@@ -62,6 +62,8 @@ func writeAPICalls(g *grid, st *styles, r *audit.Report, row int) int {
 	api := r.API
 	g.set(1, row, "API calls by endpoint", st.subtitle)
 	row++
+	g.set(1, row, "The run's calls (the scan and every sheet worker) and those verifying the audit log for it; the publication's few calls after this workbook was written are not in it.", st.note)
+	row++
 	g.header(row, st.header, "Endpoint", "Calls", "Share of calls")
 	if len(api.Endpoints) == 0 {
 		row++

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -322,5 +323,59 @@ func TestAnonymizedWorkbook(t *testing.T) {
 	}
 	if p := pseudo(demo.Kim.Email); !strings.Contains(text, p) || p != audit.Pseudonymizer([]byte("test-key"))(demo.Kim.Email) {
 		t.Errorf("Kim's stable pseudonym %q is not in the workbook", p)
+	}
+}
+
+// TestWorkbookCountsTheAttestationsCalls: the workbook's API figures are the
+// run's and those of verifying the audit log for it (the attestation reads
+// the audit sheet back), which come after the run is recorded.
+func TestWorkbookCountsTheAttestationsCalls(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	counted := func(o *pipeline.Options) { o.Stats = s.client.Stats }
+	s.run(t, counted)
+	s.srv.AdvanceClock(time.Hour)
+	if _, err := s.setup.Script(s.srv); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(time.Hour)
+	sum := s.run(t, counted)
+	r := s.runner(t, counted)
+	att, err := r.Attest(context.Background(), sum.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.Usage == nil || att.Usage.APICalls["GET /sheets/{sheetId}"] == 0 {
+		t.Fatalf("attestation usage = %+v, want its reads of the audit sheet", att.Usage)
+	}
+	res, err := r.Report(context.Background(), sum.Run, pipeline.ReportOptions{
+		Workbook: xlsx.Workbook{}, Sink: dirSink(t.TempDir()), Findings: sum.Findings, Integrity: att.Integrity(), Usage: att.Usage,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, n := range sum.Run.APICalls {
+		want += n
+	}
+	for _, n := range att.Usage.APICalls {
+		want += n
+	}
+	f, err := excelize.OpenFile(res.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows(xlsx.SheetInsights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, row := range rows {
+		if len(row) > 1 && row[0] == "Total" {
+			got = row[1]
+		}
+	}
+	if got != strconv.Itoa(want) {
+		t.Errorf("System Insights total API calls = %q, want %d (the run's and the attestation's)", got, want)
 	}
 }
