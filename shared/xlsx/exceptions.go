@@ -46,14 +46,14 @@ func writeExceptions(f *excelize.File, st *styles, r *audit.Report) error {
 	return g.err
 }
 
-// printLandscape sets the sheet to print landscape, fitted to one page wide
-// and tall pages down (0: as many as it needs).
-func printLandscape(g *grid, tall int) {
+// printLandscape sets the sheet to print landscape, fitted to wide pages
+// across and tall pages down (0: as many as it needs).
+func printLandscape(g *grid, wide, tall int) {
 	if g.err != nil {
 		return
 	}
-	landscape, one := "landscape", 1
-	g.err = g.f.SetPageLayout(g.sheet, &excelize.PageLayoutOptions{Orientation: &landscape, FitToWidth: &one, FitToHeight: &tall})
+	landscape := "landscape"
+	g.err = g.f.SetPageLayout(g.sheet, &excelize.PageLayoutOptions{Orientation: &landscape, FitToWidth: &wide, FitToHeight: &tall})
 	if g.err == nil {
 		fit := true
 		g.err = g.f.SetSheetProps(g.sheet, &excelize.SheetPropsOptions{FitToPage: &fit})

@@ -142,21 +142,26 @@ func Write(w io.Writer, r audit.Report) error {
 }
 
 // setPrinting makes every sheet print landscape, one page wide: the
-// dashboard on one page, the others as many pages down as they need, Change
-// Details with its header row on each page.
+// dashboard on one page, the others as many pages down as they need. Change
+// Details, 19 columns, prints two pages wide (at one its text would be a
+// third of its size, too small to read), each page with the header row and
+// the Work Request # column.
 func setPrinting(f *excelize.File) error {
 	for _, name := range SheetNames {
-		tall := 0
-		if name == SheetDashboard {
+		wide, tall := 1, 0
+		switch name {
+		case SheetDashboard:
 			tall = 1
+		case SheetDetails:
+			wide = 2
 		}
 		g := &grid{f: f, sheet: name}
-		printLandscape(g, tall)
+		printLandscape(g, wide, tall)
 		if g.err != nil {
 			return fmt.Errorf("%s: %w", name, g.err)
 		}
 	}
-	return f.SetDefinedName(&excelize.DefinedName{Name: "_xlnm.Print_Titles", RefersTo: "'" + SheetDetails + "'!$1:$1", Scope: SheetDetails})
+	return f.SetDefinedName(&excelize.DefinedName{Name: "_xlnm.Print_Titles", RefersTo: "'" + SheetDetails + "'!$A:$A,'" + SheetDetails + "'!$1:$1", Scope: SheetDetails})
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -227,8 +227,9 @@ func TestChangeDetails(t *testing.T) {
 	}
 }
 
-// Every sheet prints landscape, one page wide; the dashboard on one page;
-// Change Details repeats its header row on each page.
+// Every sheet prints landscape, one page wide (Change Details two); the
+// dashboard on one page; Change Details repeats its header row and Work
+// Request # column on each page.
 func TestPrintSetup(t *testing.T) {
 	_, f := MustWorkbook(t, audit.BuildReport(scenarioInput(t)))
 	for _, name := range SheetNames {
@@ -236,13 +237,16 @@ func TestPrintSetup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantTall := 0
-		if name == SheetDashboard {
+		wantWide, wantTall := 1, 0
+		switch name {
+		case SheetDashboard:
 			wantTall = 1
+		case SheetDetails:
+			wantWide = 2 // legible: at one page wide its 19 columns print at a third of their size
 		}
-		if opts.Orientation == nil || *opts.Orientation != "landscape" || opts.FitToWidth == nil || *opts.FitToWidth != 1 ||
+		if opts.Orientation == nil || *opts.Orientation != "landscape" || opts.FitToWidth == nil || *opts.FitToWidth != wantWide ||
 			opts.FitToHeight == nil || *opts.FitToHeight != wantTall {
-			t.Errorf("%s page layout = orientation %v, fit %v × %v; want landscape, 1 × %d", name, deref(opts.Orientation), deref(opts.FitToWidth), deref(opts.FitToHeight), wantTall)
+			t.Errorf("%s page layout = orientation %v, fit %v × %v; want landscape, %d × %d", name, deref(opts.Orientation), deref(opts.FitToWidth), deref(opts.FitToHeight), wantWide, wantTall)
 		}
 	}
 	var titles string
@@ -251,7 +255,7 @@ func TestPrintSetup(t *testing.T) {
 			titles = d.RefersTo
 		}
 	}
-	if want := "'" + SheetDetails + "'!$1:$1"; titles != want {
+	if want := "'" + SheetDetails + "'!$A:$A,'" + SheetDetails + "'!$1:$1"; titles != want {
 		t.Errorf("Change Details print titles = %q, want %q", titles, want)
 	}
 }
