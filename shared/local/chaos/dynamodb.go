@@ -87,6 +87,11 @@ func (f *DynamoDBFaults) Counts() (calls int, faults map[Kind]int) {
 	return f.calls, out
 }
 
+// Pick draws the fault of one request of operation op ("" for none), for
+// those who make the fault themselves (the chain's DynamoDB proxy, on the
+// wire).
+func (f *DynamoDBFaults) Pick(op string) Kind { return f.pick(op) }
+
 // pick draws the fault of one request ("" for none).
 func (f *DynamoDBFaults) pick(op string) Kind {
 	f.mu.Lock()
