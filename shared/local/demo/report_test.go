@@ -60,16 +60,23 @@ func (s *stack) report(t *testing.T, sum pipeline.Summary, dir string, mod func(
 	})
 }
 
-func TestPublication(t *testing.T) {
-	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
-	dir := t.TempDir()
-	s.run(t, nil)
+// scripted takes the baseline, plays the scenario's edits an hour later and
+// returns the audit run an hour after that.
+func (s *stack) scripted(t *testing.T, mod func(*pipeline.Options)) pipeline.Summary {
+	t.Helper()
+	s.run(t, mod)
 	s.srv.AdvanceClock(time.Hour)
 	if _, err := s.setup.Script(s.srv); err != nil {
 		t.Fatal(err)
 	}
 	s.srv.AdvanceClock(time.Hour)
-	first := s.run(t, nil)
+	return s.run(t, mod)
+}
+
+func TestPublication(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
+	dir := t.TempDir()
+	first := s.scripted(t, nil)
 	res, err := s.report(t, first, dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -172,13 +179,7 @@ func checkSummary(t *testing.T, s *stack, summary map[string]string, line, runID
 func TestPublicationRepairedByNextRun(t *testing.T) {
 	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
 	dir := t.TempDir()
-	s.run(t, nil)
-	s.srv.AdvanceClock(time.Hour)
-	if _, err := s.setup.Script(s.srv); err != nil {
-		t.Fatal(err)
-	}
-	s.srv.AdvanceClock(time.Hour)
-	sum := s.run(t, nil)
+	sum := s.scripted(t, nil)
 	// The upload works; updating the summary fails (a plain 500 is not retried).
 	s.srv.FailNext(smartsim.EndpointUpdateSummaryFields, 1, smartsim.Fault500)
 	if _, err := s.report(t, sum, dir, nil); err == nil {
@@ -291,13 +292,7 @@ func must[T any](v T, err error) T {
 // and the same person has the same pseudonym in two runs.
 func TestAnonymizedWorkbook(t *testing.T) {
 	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
-	s.run(t, nil)
-	s.srv.AdvanceClock(time.Hour)
-	if _, err := s.setup.Script(s.srv); err != nil {
-		t.Fatal(err)
-	}
-	s.srv.AdvanceClock(time.Hour)
-	sum := s.run(t, nil)
+	sum := s.scripted(t, nil)
 	pseudo := audit.Pseudonymizer([]byte("test-key"))
 	res, err := s.runner(t, func(o *pipeline.Options) { o.TestMode = true }).Report(context.Background(), sum.Run,
 		pipeline.ReportOptions{Workbook: xlsx.Workbook{}, Sink: dirSink(t.TempDir()), Anonymize: pseudo})
@@ -332,13 +327,7 @@ func TestAnonymizedWorkbook(t *testing.T) {
 func TestWorkbookCountsTheAttestationsCalls(t *testing.T) {
 	s := newStack(t, demo.Size{Sheets: 3, Rows: 300, Weeks: 3})
 	counted := func(o *pipeline.Options) { o.Stats = s.client.Stats }
-	s.run(t, counted)
-	s.srv.AdvanceClock(time.Hour)
-	if _, err := s.setup.Script(s.srv); err != nil {
-		t.Fatal(err)
-	}
-	s.srv.AdvanceClock(time.Hour)
-	sum := s.run(t, counted)
+	sum := s.scripted(t, counted)
 	r := s.runner(t, counted)
 	att, err := r.Attest(context.Background(), sum.Run)
 	if err != nil {
