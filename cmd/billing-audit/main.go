@@ -13,28 +13,7 @@ import (
 	"syscall"
 )
 
-const usage = `billing-audit — finds every change to billed Smartsheet rows.
-
-Usage:
-  billing-audit setup                       create or complete the audit-log sheet, print its id
-  billing-audit run [--test] [--force-report] [--wide]
-                                            scan the source sheets and write the audit log
-  billing-audit verify                      check the audit log: ledger chain, signed digests, every audit row
-  billing-audit demo [--out DIR]            full audit run against the built-in simulator
-  billing-audit listen [--addr 127.0.0.1:8090] [--scan-every 4h]
-                                            the local service: receive webhooks and audit each edit in seconds,
-                                            and run the audit at start and every --scan-every (0: never); Ctrl-C stops
-  billing-audit webhooks list               the webhooks: sheet, id, status, enabled, callback, last alert
-  billing-audit webhooks ensure             one enabled webhook per source sheet calling WEBHOOK_CALLBACK_URL
-  billing-audit webhooks reset-secret ID    rotate a webhook's secret (the old one stays valid WEBHOOK_SECRET_OVERLAP)
-  billing-audit help
-
-Exit status: 0 done; 1 failed; 2 usage; 3 done, but the audit log failed
-verification (each problem is printed).
-
-Settings come from environment variables (and a .env file when present):
-see README.md and .env.example.
-`
+var usage = generalUsage()
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
