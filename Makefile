@@ -1,6 +1,7 @@
 # Billing Audit — build, test and demo.
 #   make demo   full audit run against the built-in Smartsheet simulator (no credentials, no AWS)
 #   make test   vet, every test (the core packages again under -race), short fuzzing, template lint
+#   make fuzz-long   every fuzz target to a million inputs (figures in BENCHMARKS.md)
 #   make bench-verify   verify of a 100,000-row audit log (figures in BENCHMARKS.md)
 #   make scale  a first, an idle and a changed run of 68 sheets × 3,000 rows through the local chain (BENCHMARKS.md)
 #   make local-chain   the serverless product end to end on this machine: moto, the simulator, the real bootstraps
@@ -11,7 +12,7 @@ PKGS := ./...
 FUZZTIME ?= 50000x
 BIN := bin
 
-.PHONY: all build test deps vet unit race e2e scale fuzz lint-template demo bench bench-verify bench-idle smartsim clean tools
+.PHONY: all build test deps vet unit race e2e scale fuzz fuzz-long lint-template demo bench bench-verify bench-idle smartsim clean tools
 
 all: build
 
@@ -67,9 +68,16 @@ scale:
 # Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run): a count of inputs, which
 # ends cleanly on a busy machine where a time limit can end in "context deadline exceeded".
 FUZZ_TARGETS := shared/audit:FuzzParseMoney shared/audit:FuzzParseQuantity shared/audit:FuzzParseDate shared/audit:FuzzDecodeEntry \
+	shared/audit:FuzzVerifyDigest shared/pipeline:FuzzAuditRowCells shared/pipeline:FuzzAuditRowRoundTrip \
 	shared/smartsheet:FuzzDecodeSheet shared/webhook:FuzzHandle
 fuzz:
 	@FUZZTIME=$(FUZZTIME) GO=$(GO) bash infra/fuzz.sh $(FUZZ_TARGETS)
+
+# Every fuzz target to a million inputs (FUZZTIME_LONG), with the inputs and time of each and a summary line: the
+# figures in BENCHMARKS.md ("Fuzzing"). Not part of `make test`: about half an hour on this 2-core machine.
+FUZZTIME_LONG ?= 1000000x
+fuzz-long:
+	@FUZZTIME=$(FUZZTIME_LONG) GO=$(GO) bash infra/fuzz.sh $(FUZZ_TARGETS)
 
 lint-template:
 	@if [ -f template.yaml ]; then \
