@@ -29,10 +29,10 @@ unit:
 
 # The core packages' unit tests under the race detector: the domain, the pipeline (whose whole runs, concurrent sheet
 # work included, are tested in shared/local/demo against the in-process simulator), the Smartsheet client, the webhook
-# receiver and listener, the local store, the alerts, the workbook, the AWS adapters and the Lambda handlers: about two
-# minutes on this 2-core machine. Tests that need a local server (moto, DynamoDB Local) run in `unit` and `e2e`, not
-# here: RACE_SKIP names them, and shared/aws/dynamo runs each of its store tests as one subtest per emulator, skipped by
-# name.
+# receiver and listener, the local store, the alerts, the workbook, the AWS adapters and the Lambda handlers: 70 s on
+# this 2-core machine when quiet, two minutes when busy. Tests that need a local server (moto, DynamoDB Local) run in
+# `unit` and `e2e`, not here: RACE_SKIP names them, and shared/aws/dynamo runs each of its store tests as one subtest
+# per emulator, skipped by name.
 RACE_PKGS := ./shared/audit ./shared/pipeline/... ./shared/local/demo ./shared/smartsheet/... ./shared/webhook ./shared/listen \
 	./shared/bolt ./shared/alert ./shared/xlsx ./shared/digestfile ./shared/config ./functions/...
 RACE_SKIP := ^(TestRunCompletedReachesReportQueue|TestSignerOnMoto|TestDigestsOnMoto|TestDigestsOnTemplateStack|TestPublishToTemplateTopic|TestSheetQueueOnMoto)$$
