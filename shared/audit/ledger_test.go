@@ -424,3 +424,36 @@ func TestCanonicalDecimal(t *testing.T) {
 		}
 	}
 }
+
+// TestSameValueExponents: a number compares by value however it is written,
+// and text with an exponent no float64 holds compares as text, at once
+// (FuzzAuditRowCells found "1e999999999" on the audit sheet stalling
+// verification while it wrote out a billion digits).
+func TestSameValueExponents(t *testing.T) {
+	tests := []struct {
+		name          string
+		kind          FieldKind
+		sealed, found string
+		want          bool
+	}{
+		{name: "exponent and digits", kind: FieldText, sealed: "1e5", found: "100000", want: true},
+		{name: "float form", kind: FieldNumber, sealed: "4350.00", found: "4.35E3", want: true},
+		{name: "largest float64", kind: FieldNumber, sealed: "1.7976931348623157e308", found: "17976931348623157" + strings.Repeat("0", 292), want: true},
+		{name: "smallest float64", kind: FieldNumber, sealed: "5e-324", found: "0." + strings.Repeat("0", 323) + "5", want: true},
+		{name: "huge exponent, same text", kind: FieldText, sealed: "1e999999999", found: "1e999999999", want: true},
+		{name: "huge exponent, other text", kind: FieldText, sealed: "1e999999999", found: "1E999999999", want: false},
+		{name: "huge negative exponent", kind: FieldNumber, sealed: "1e-999999999", found: "0", want: false},
+		{name: "exponent beyond int32", kind: FieldText, sealed: "1e99999999999", found: "1e99999999999", want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			if got := sameValue(tt.kind, tt.sealed, tt.found); got != tt.want {
+				t.Errorf("sameValue(%s, %q, %q) = %v, want %v", tt.kind, tt.sealed, tt.found, got, tt.want)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("sameValue(%s, %q, %q) took %v, want well under a second", tt.kind, tt.sealed, tt.found, d)
+			}
+		})
+	}
+}

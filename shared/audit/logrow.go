@@ -278,9 +278,16 @@ func canonicalDecimal(s string) (string, bool) {
 	return out, true
 }
 
+// maxPlainExponent bounds the exponent of a number compared by value. Every
+// number Smartsheet returns is a float64 (at most 1.8e308, at least
+// 4.9e-324, and 17 significant digits), so a larger exponent is text someone
+// typed ("1e999999999"): comparing it by value would write out its
+// canonical form, a billion digits, each time verification reads the row.
+const maxPlainExponent = 400
+
 // parsePlainNumber parses a number written the way Smartsheet returns one:
 // an optional sign, digits, an optional fraction and exponent — no currency
-// symbol or separators, so "1,200" is not "1200".
+// symbol or separators, so "1,200" is not "1200" — within ±maxPlainExponent.
 func parsePlainNumber(s string) (decimal.Decimal, error) {
 	if s == "" || len(s) > 64 {
 		return decimal.Decimal{}, errors.New("not a plain number")
@@ -293,5 +300,12 @@ func parsePlainNumber(s string) (decimal.Decimal, error) {
 			return decimal.Decimal{}, errors.New("not a plain number")
 		}
 	}
-	return decimal.NewFromString(s)
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
+	if e := d.Exponent(); e > maxPlainExponent || e < -maxPlainExponent {
+		return decimal.Decimal{}, fmt.Errorf("exponent %d beyond ±%d", e, maxPlainExponent)
+	}
+	return d, nil
 }

@@ -554,7 +554,11 @@ func (r *Runner) reconcileInFlight(ctx context.Context, cols map[string]int64, r
 
 // auditRow lays a ledger entry out as its audit-log row: each sealed field
 // in its column (text always as a string value, never a formula; numbers as
-// numbers; dates as DATE values), the Source Row's link, and the Seal.
+// numbers; dates as DATE values), the Source Row's link, and the Seal. A
+// number field whose value is not a number (an entry altered in the store,
+// which the product never seals) is written as the text sealed: the entry
+// may be read back from the store to finish a write, and a panic there
+// would stop every later run, where verification names the altered entry.
 func auditRow(cols map[string]int64, e audit.LedgerEntry) smartsheet.Row {
 	cells := make([]smartsheet.Cell, 0, len(e.Fields)+1)
 	for _, f := range e.Fields {
@@ -563,8 +567,8 @@ func auditRow(cols map[string]int64, e audit.LedgerEntry) smartsheet.Row {
 			continue
 		}
 		cell := smartsheet.Cell{ColumnID: id, Value: smartsheet.StringValue(f.Value)}
-		if f.Kind == audit.FieldNumber {
-			cell.Value = smartsheet.NumberValue(f.Value)
+		if n, err := smartsheet.ParseNumberValue(f.Value); err == nil && f.Kind == audit.FieldNumber {
+			cell.Value = n
 		}
 		if f.Link != "" {
 			cell.Hyperlink = &smartsheet.Hyperlink{URL: f.Link}

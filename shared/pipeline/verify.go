@@ -488,20 +488,7 @@ func (r *Runner) verifySheet(ctx context.Context, v *audit.Verification, ix *led
 		}()
 		for i := range s.Rows {
 			row := &s.Rows[i]
-			clear(buf)
-			blank := true
-			for _, c := range row.Cells {
-				p, ok := pos[c.ColumnID]
-				if !ok {
-					continue
-				}
-				buf[p].Value = c.Value.Text()
-				if c.Hyperlink != nil {
-					buf[p].Link = c.Hyperlink.URL
-				}
-				blank = blank && strings.TrimSpace(buf[p].Value) == "" && buf[p].Link == ""
-			}
-			if blank {
+			if blank := readCells(buf, pos, row); blank {
 				continue
 			}
 			v.Rows++
@@ -584,6 +571,27 @@ func missingColumns(v *audit.Verification, cols []smartsheet.Column) map[string]
 		}
 	}
 	return missing
+}
+
+// readCells reads a row's cells into buf, by the position of their column
+// (pos), and reports a blank row (no value, no link). It reuses buf, so a
+// page of rows is compared without a map per row; sheetRow reads the few
+// rows that differ the same way, into a map that outlives the page.
+func readCells(buf []audit.SheetCell, pos map[int64]int, row *smartsheet.Row) (blank bool) {
+	clear(buf)
+	blank = true
+	for _, c := range row.Cells {
+		p, ok := pos[c.ColumnID]
+		if !ok {
+			continue
+		}
+		buf[p].Value = c.Value.Text()
+		if c.Hyperlink != nil {
+			buf[p].Link = c.Hyperlink.URL
+		}
+		blank = blank && strings.TrimSpace(buf[p].Value) == "" && buf[p].Link == ""
+	}
+	return blank
 }
 
 func sheetRow(row *smartsheet.Row, titles map[int64]string) audit.SheetRow {
