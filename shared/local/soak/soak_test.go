@@ -47,9 +47,10 @@ func TestSoakShort(t *testing.T) {
 	}
 }
 
-// TestSoak is `make soak`: SOAK_ROUNDS rounds (default 20) of SOAK_EDITS
-// edits (default 120) with seed SOAK_SEED (default 1). It runs only when
-// SOAK_ROUNDS is set.
+// TestSoak is `make soak`: SOAK_ROUNDS rounds of SOAK_EDITS edits (default
+// 120) with seed SOAK_SEED (default 1) on SOAK_SHEETS × SOAK_ROWS rows
+// (default 4 × 300), SOAK_FAULT_RATE of the calls faulted (default 0.33).
+// It runs only when SOAK_ROUNDS is set.
 func TestSoak(t *testing.T) {
 	rounds := envInt(t, "SOAK_ROUNDS", 0)
 	if rounds == 0 {
@@ -57,7 +58,7 @@ func TestSoak(t *testing.T) {
 	}
 	res := runSoak(t, soak.Config{
 		Seed: uint64(envInt(t, "SOAK_SEED", 1)), Rounds: rounds, EditsPerRound: envInt(t, "SOAK_EDITS", 120),
-		Sheets: envInt(t, "SOAK_SHEETS", 4), Rows: envInt(t, "SOAK_ROWS", 300), Weeks: 6, FaultRate: 0.3,
+		Sheets: envInt(t, "SOAK_SHEETS", 4), Rows: envInt(t, "SOAK_ROWS", 300), Weeks: 6, FaultRate: envRate(t, "SOAK_FAULT_RATE", 0.33),
 	})
 	t.Log(res.Line())
 }
@@ -73,4 +74,17 @@ func envInt(t *testing.T, name string, def int) int {
 		t.Fatalf("%s=%q: want a non-negative integer", name, v)
 	}
 	return n
+}
+
+func envRate(t *testing.T, name string, def float64) float64 {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f >= 1 {
+		t.Fatalf("%s=%q: want a rate in [0, 1)", name, v)
+	}
+	return f
 }
