@@ -313,6 +313,9 @@ func (h *harness) round(ctx context.Context, n int) error {
 		h.res.Runs++
 		if err != nil {
 			h.res.FailedRuns++
+			if h.cfg.Log != nil {
+				fmt.Fprintf(h.cfg.Log, "soak: round %d: run %d failed (run again): %v\n", n, attempt+1, err)
+			}
 			lastErr = err
 			h.srv.AdvanceClock(time.Second)
 			continue
