@@ -16,8 +16,41 @@ import (
 // expected is one change the audit must record: what identifies it on the
 // audit sheet, and who may be named as its author.
 type expected struct {
-	key   string
-	users []string // emails; empty: any (the product may not know)
+	key    string
+	users  []string // emails; empty: any (the product may not know)
+	impact string   // the money impact, two decimals; "" when unvalued
+}
+
+func money(s string) decimal.Decimal {
+	d, err := decimal.NewFromString(strings.TrimSpace(s))
+	if err != nil {
+		return decimal.Zero // blank: no amount (the generator writes no other text)
+	}
+	return d
+}
+
+func fixed(d decimal.Decimal) string { return d.StringFixed(2) }
+
+// impactOf is a value change's money impact by the rules of
+// audit.Detector.Compare: a price change at face value; a quantity change
+// at the baseline unit price × Δqty, or nothing when the price changed too
+// (that change carries the money), or unvalued without a unit price; any
+// other column nothing.
+func impactOf(title string, pv, cv map[string]string) string {
+	switch title {
+	case smartsim.ColTotalPrice:
+		return fixed(money(cv[title]).Sub(money(pv[title])))
+	case smartsim.ColQuantity:
+		if norm(smartsim.ColTotalPrice, pv[smartsim.ColTotalPrice]) != norm(smartsim.ColTotalPrice, cv[smartsim.ColTotalPrice]) {
+			return fixed(decimal.Zero)
+		}
+		qo, qn := money(pv[title]), money(cv[title])
+		if qo.IsZero() || strings.TrimSpace(pv[smartsim.ColTotalPrice]) == "" {
+			return ""
+		}
+		return fixed(money(pv[smartsim.ColTotalPrice]).Div(qo).Mul(qn.Sub(qo)).Round(2))
+	}
+	return fixed(decimal.Zero)
 }
 
 // changeKey is how a change is matched on the audit sheet: sheet, row, kind,
@@ -116,12 +149,14 @@ func (w *world) expectRow(s, id int64, p, c *rowState, now time.Time, cutoff fun
 		if !ok || !billable(c.vals) || now.Before(cutoff(week)) || c.createdAt.Before(cutoff(week)) {
 			return nil
 		}
-		return []expected{{key: changeKey(s, id, string(audit.KindRowAddedLate), "(row)", "", c.vals[smartsim.ColTotalPrice]), users: []string{c.createdBy}}}
+		return []expected{{key: changeKey(s, id, string(audit.KindRowAddedLate), "(row)", "", c.vals[smartsim.ColTotalPrice]), users: []string{c.createdBy},
+			impact: fixed(money(c.vals[smartsim.ColTotalPrice]))}}
 	case c == nil:
 		if !billable(p.vals) {
 			return nil
 		}
-		return []expected{{key: changeKey(s, id, string(audit.KindRowDeleted), "(row)", p.vals[smartsim.ColTotalPrice], ""), users: []string{w.deletedBy[[2]int64{s, id}]}}}
+		return []expected{{key: changeKey(s, id, string(audit.KindRowDeleted), "(row)", p.vals[smartsim.ColTotalPrice], ""), users: []string{w.deletedBy[[2]int64{s, id}]},
+			impact: fixed(money(p.vals[smartsim.ColTotalPrice]).Neg())}}
 	}
 	var out []expected
 	pv, cv := p.vals, c.vals
@@ -134,13 +169,17 @@ func (w *world) expectRow(s, id int64, p, c *rowState, now time.Time, cutoff fun
 		}
 		oldV := fmt.Sprintf("%s (week ending %s)", orBlank(pv[col]), oldWeek.Format(time.DateOnly))
 		newV := fmt.Sprintf("%s (week ending %s)", orBlank(cv[col]), newWeek.Format(time.DateOnly))
-		out = append(out, expected{key: changeKey(s, id, string(audit.KindWeekMoved), col, oldV, newV), users: users(cellRef{s, id, col})})
+		price := pv[smartsim.ColTotalPrice]
+		if strings.TrimSpace(price) == "" {
+			price = cv[smartsim.ColTotalPrice]
+		}
+		out = append(out, expected{key: changeKey(s, id, string(audit.KindWeekMoved), col, oldV, newV), users: users(cellRef{s, id, col}), impact: fixed(money(price))})
 	}
 	for _, t := range tracked {
 		if pv[t] == cv[t] || norm(t, pv[t]) == norm(t, cv[t]) {
 			continue
 		}
-		out = append(out, expected{key: changeKey(s, id, string(audit.KindValueChanged), t, pv[t], cv[t]), users: users(cellRef{s, id, t})})
+		out = append(out, expected{key: changeKey(s, id, string(audit.KindValueChanged), t, pv[t], cv[t]), users: users(cellRef{s, id, t}), impact: impactOf(t, pv, cv)})
 	}
 	return out
 }
@@ -148,6 +187,7 @@ func (w *world) expectRow(s, id int64, p, c *rowState, now time.Time, cutoff fun
 // auditRow is one row of the audit sheet as the soak reads it.
 type auditRow struct {
 	changeID, key, by, source string
+	impact                    string
 	sheet, row                int64
 }
 
@@ -185,6 +225,7 @@ func (h *harness) readAudit() ([]auditRow, error) {
 		out = append(out, auditRow{
 			changeID: m[audit.LogChangeID],
 			key:      changeKey(sheetByName[m[audit.LogSourceSheet]], row, m[audit.LogKind], m[audit.LogColumn], oldV, newV),
+			impact:   m[audit.LogImpact],
 			by:       m[audit.LogChangedBy], source: m[audit.LogAttribution], sheet: sheetByName[m[audit.LogSourceSheet]], row: row,
 		})
 	}

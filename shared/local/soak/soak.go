@@ -33,6 +33,7 @@ import (
 	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
 	"github.com/fieldaudit/billing-audit/shared/pipeline"
 	"github.com/fieldaudit/billing-audit/shared/smartsheet"
+	"github.com/shopspring/decimal"
 )
 
 // Config sizes a soak.
@@ -87,7 +88,7 @@ func (c Config) withDefaults() Config {
 // Problem is one thing the oracle found wrong.
 type Problem struct {
 	Round int
-	Kind  string // lost | duplicated | unexpected | deleted | misattributed | verify
+	Kind  string // lost | duplicated | unexpected | deleted | misattributed | wrong-impact | verify
 	What  string
 }
 
@@ -108,6 +109,9 @@ type Result struct {
 	// counts; Misattributed counts changes named after someone who did not
 	// make them, all rounds.
 	Lost, Duplicated, Unexpected, Deleted, Misattributed int
+	// WrongImpact counts changes written with another money impact than the
+	// oracle's, all rounds.
+	WrongImpact int
 	// Attributed counts changes checked for their author (source not unknown).
 	Attributed int
 	// MaskedWriterInfo counts changes that writer info pinned on someone
@@ -124,7 +128,8 @@ type Result struct {
 
 // OK reports a soak that found nothing wrong.
 func (r Result) OK() bool {
-	return r.Lost == 0 && r.Duplicated == 0 && r.Unexpected == 0 && r.Deleted == 0 && r.Misattributed == 0 && r.VerifyOK && len(r.Problems) == 0
+	return r.Lost == 0 && r.Duplicated == 0 && r.Unexpected == 0 && r.Deleted == 0 && r.Misattributed == 0 && r.WrongImpact == 0 &&
+		r.VerifyOK && len(r.Problems) == 0
 }
 
 // Line is the soak's one summary line of key=value pairs.
@@ -146,9 +151,9 @@ func (r Result) Line() string {
 	if !r.VerifyOK {
 		verify = "FAILED"
 	}
-	return fmt.Sprintf("soak: seed=%d rounds=%d edits=%d expected_changes=%d audit_rows=%d runs=%d failed_runs=%d smartsheet_calls=%d faulted=%d faulted_pct=%.1f faults=%s attributed=%d misattributed=%d masked_writer_info=%d unexpected=%d lost=%d duplicated=%d deleted=%d verify=%s elapsed=%s",
+	return fmt.Sprintf("soak: seed=%d rounds=%d edits=%d expected_changes=%d audit_rows=%d runs=%d failed_runs=%d smartsheet_calls=%d faulted=%d faulted_pct=%.1f faults=%s attributed=%d misattributed=%d masked_writer_info=%d wrong_impact=%d unexpected=%d lost=%d duplicated=%d deleted=%d verify=%s elapsed=%s",
 		r.Seed, r.Rounds, r.Edits, r.Expected, r.AuditRows, r.Runs, r.FailedRuns, r.Calls, r.Faulted, pct, strings.Join(by, ","),
-		r.Attributed, r.Misattributed, r.MaskedWriterInfo, r.Unexpected, r.Lost, r.Duplicated, r.Deleted, verify, r.Elapsed.Round(time.Second))
+		r.Attributed, r.Misattributed, r.MaskedWriterInfo, r.WrongImpact, r.Unexpected, r.Lost, r.Duplicated, r.Deleted, verify, r.Elapsed.Round(time.Second))
 }
 
 type harness struct {
@@ -393,16 +398,23 @@ func (h *harness) check(ctx context.Context, n int, exp []expected) error {
 			problem("deleted", "Change ID "+id+" is no longer on the audit sheet")
 		}
 	}
-	// The author of each new row, where the product claims to know it.
+	// The money impact and the author of each new row, where the product
+	// claims to know the author.
 	byKey := map[string][]string{}
+	impacts := map[string][]string{}
 	for _, e := range exp {
 		byKey[e.key] = append(byKey[e.key], e.users...)
+		impacts[e.key] = append(impacts[e.key], e.impact)
 	}
 	for _, r := range rows {
 		if h.seen[r.changeID] {
 			continue
 		}
 		h.seen[r.changeID] = true
+		if want, ok := impacts[r.key]; ok && !sameImpact(want, r.impact) {
+			h.res.WrongImpact++
+			problem("wrong-impact", fmt.Sprintf("%s: money impact %q, want one of %q", r.key, r.impact, want))
+		}
 		if r.source == "" || r.source == string(audit.SourceUnknown) || r.by == "" {
 			continue
 		}
@@ -435,6 +447,25 @@ func (h *harness) check(ctx context.Context, n int, exp []expected) error {
 		problem("verify", v.Summary())
 	}
 	return nil
+}
+
+// sameImpact reports whether a written impact is one of want (by value; ""
+// for unvalued).
+func sameImpact(want []string, got string) bool {
+	for _, w := range want {
+		if w == "" || strings.TrimSpace(got) == "" {
+			if w == strings.TrimSpace(got) {
+				return true
+			}
+			continue
+		}
+		a, err1 := decimal.NewFromString(w)
+		b, err2 := decimal.NewFromString(strings.TrimSpace(got))
+		if err1 == nil && err2 == nil && a.Equal(b) {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *harness) knows(users []string, by string) bool {
