@@ -101,6 +101,7 @@ type Result struct {
 	Edits            int
 	EditsByOp        map[Op]int
 	Expected         int // changes the oracle expected, all rounds
+	ExpectedByKind   map[string]int
 	AuditRows        int
 	Runs, FailedRuns int
 	Calls, Faulted   int64
@@ -331,8 +332,12 @@ func (h *harness) round(ctx context.Context, n int) error {
 		return fmt.Errorf("soak: round %d: no run completed in %d attempts: %w", n, h.cfg.Attempts, lastErr)
 	}
 	h.res.Rounds = n
+	if h.res.ExpectedByKind == nil {
+		h.res.ExpectedByKind = map[string]int{}
+	}
 	for _, e := range exp {
 		h.want[e.key]++
+		h.res.ExpectedByKind[strings.Split(e.key, "|")[2]]++
 	}
 	h.res.Expected += len(exp)
 	if err := h.check(ctx, n, exp); err != nil {

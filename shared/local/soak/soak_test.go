@@ -34,6 +34,7 @@ func runSoak(t *testing.T, cfg soak.Config) soak.Result {
 	if !res.OK() {
 		t.Errorf("soak found problems: %s", res.Line())
 	}
+	t.Logf("edits by kind %v; changes expected by kind %v", res.EditsByOp, res.ExpectedByKind)
 	return res
 }
 
@@ -44,6 +45,18 @@ func TestSoakShort(t *testing.T) {
 	t.Log(res.Line())
 	if res.Expected == 0 || res.Faulted == 0 || res.Edits != 4*40 {
 		t.Errorf("soak did too little: %s", res.Line())
+	}
+	// The seed plays every kind of edit and finds every kind of change.
+	for _, op := range []soak.Op{soak.OpValue, soak.OpBoth, soak.OpRevert, soak.OpReapply, soak.OpSameValue, soak.OpUntracked,
+		soak.OpDelete, soak.OpLateRow, soak.OpOpenRow, soak.OpWeekMove, soak.OpSnapshot} {
+		if res.EditsByOp[op] == 0 {
+			t.Errorf("no %s edit in the short soak", op)
+		}
+	}
+	for _, k := range []string{"VALUE_CHANGED", "ROW_DELETED", "ROW_ADDED_LATE", "WEEK_MOVED"} {
+		if res.ExpectedByKind[k] == 0 {
+			t.Errorf("no %s change in the short soak", k)
+		}
 	}
 }
 
