@@ -5,6 +5,7 @@
 #   make bench-verify   verify of a 100,000-row audit log (figures in BENCHMARKS.md)
 #   make scale  a first, an idle and a changed run of 68 sheets × 3,000 rows through the local chain (BENCHMARKS.md)
 #   make local-run   the serverless product end to end on this machine: moto, the simulator, the real bootstraps
+#   make soak   the chaos soak with an oracle (issue 14): SOAK_ROUNDS rounds of random edits at 33 % faulted calls
 SHELL := /bin/bash
 GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
@@ -12,7 +13,7 @@ PKGS := ./...
 FUZZTIME ?= 50000x
 BIN := bin
 
-.PHONY: all build test deps vet unit race e2e scale fuzz fuzz-long lint-template demo bench bench-verify bench-idle smartsim clean tools
+.PHONY: all build test deps vet unit race e2e scale soak fuzz fuzz-long lint-template demo bench bench-verify bench-idle smartsim clean tools
 
 all: build
 
@@ -63,6 +64,24 @@ scale:
 	  | grep --line-buffered -v '" [0-9][0-9]* -$$' | tee out/scale.log; status=$${PIPESTATUS[0]}; echo; \
 	  grep '^scale goals: ' out/scale.log | tail -n1; \
 	  grep '^scale: ' out/scale.log | tail -n1 || echo "scale: no summary (skipped or failed; see out/scale.log)"; \
+	  exit $$status
+
+# The chaos soak (TestSoak in shared/local/soak): SOAK_ROUNDS rounds of SOAK_EDITS random edits (seed SOAK_SEED) by
+# several users and automation on SOAK_SHEETS x SOAK_ROWS billing rows, the real pipeline over HTTP against the simulator
+# answering SOAK_FAULT_RATE of the calls with a fault, an oracle from the generator's record checking the audit sheet after
+# every round. The output is kept in out/soak.log; its last line is the summary. `go test ./...` runs the short form
+# (TestSoakShort).
+SOAK_ROUNDS ?= 25
+SOAK_EDITS ?= 120
+SOAK_SEED ?= 1
+SOAK_SHEETS ?= 4
+SOAK_ROWS ?= 300
+SOAK_FAULT_RATE ?= 0.33
+soak:
+	@mkdir -p out; SOAK_ROUNDS=$(SOAK_ROUNDS) SOAK_EDITS=$(SOAK_EDITS) SOAK_SEED=$(SOAK_SEED) SOAK_SHEETS=$(SOAK_SHEETS) \
+	  SOAK_ROWS=$(SOAK_ROWS) SOAK_FAULT_RATE=$(SOAK_FAULT_RATE) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./shared/local/soak 2>&1 \
+	  | tee out/soak.log; status=$${PIPESTATUS[0]}; echo; \
+	  grep -o 'soak: seed=.*' out/soak.log | tail -n1 || echo "soak: no summary (see out/soak.log)"; \
 	  exit $$status
 
 # Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run): a count of inputs, which

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -48,7 +49,7 @@ type ScanOutcome struct {
 	Changes   []audit.Change // newly recorded (or, in test mode, detected)
 	Findings  []audit.Finding
 	FirstScan bool
-	newRows   int // rows of the page in hand that had no baseline
+	newRows   int // rows of the page in hand that may be new (see analyze)
 }
 
 // rowsOverlap re-reads rows modified shortly before the last scan, so a clock
@@ -229,8 +230,13 @@ func (r *Runner) Analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 	return changes, findings, err
 }
 
-// analyze is Analyze, and counts the batch's rows that had no baseline (the
-// scan's test for deleted rows needs it).
+// analyze is Analyze, and counts the batch's rows that may be new since the
+// sheet's last complete scan (the scan's test for deleted rows needs it):
+// those without a baseline, and those whose baseline was put after that
+// scan — by an attempt of this scan that died before it finished, or by a
+// webhook refresh — which the sheet's row count, saved by that scan, does
+// not hold either. Counting a changed row among them only costs the test a
+// listing of the row ids; missing a new row would hide a deletion.
 func (r *Runner) analyze(ctx context.Context, b Batch) (changes []audit.Change, findings []audit.Finding, newRows int, err error) {
 	defer annotate(&err, "analyze %s", batchLabel(b))
 	mapping, mf := r.opts.Audit.MapColumns(b.Sheet.ID, b.Sheet.Name, b.Columns)
@@ -246,7 +252,7 @@ func (r *Runner) analyze(ctx context.Context, b Batch) (changes []audit.Change, 
 		return nil, nil, 0, fmt.Errorf("read the baselines: %w", err)
 	}
 	for _, snap := range b.Rows {
-		if _, ok := prev[snap.RowID]; !ok {
+		if bl, ok := prev[snap.RowID]; !ok || bl.SeenAt.After(b.Window.Previous) {
 			newRows++
 		}
 	}
@@ -394,8 +400,6 @@ func (r *Runner) lockSheet(ctx context.Context, sheetID int64) (string, func(), 
 	}
 }
 
-// baselineStale reports a row whose untracked context (row number, link)
-// moved, so its baseline is refreshed without a change being reported.
 // untrackedSame reports whether a row's cells other than its detected
 // changes are as the baseline saw them: its other cells' print is known and
 // unchanged, and its week cells too unless the change is the week's move (a
@@ -415,9 +419,14 @@ func untrackedSame(p *audit.Baseline, cur *audit.RowSnapshot, cs []audit.Change)
 	return true
 }
 
+// baselineStale reports a row whose untracked context (row number, link)
+// moved, or whose cells' text changed without a change to report (a
+// Snapshot Date re-stamped within its week, "5" saved as "5.0"), so its
+// baseline is refreshed without a change being reported: a later change
+// then names the text the cell held, not an older one.
 func baselineStale(p *audit.Baseline, cur *audit.RowSnapshot) bool {
 	return p.RowNumber != cur.RowNumber || (cur.Permalink != "" && p.Permalink != cur.Permalink) ||
-		(cur.Untracked != "" && cur.Untracked != p.Untracked)
+		(cur.Untracked != "" && cur.Untracked != p.Untracked) || !maps.Equal(p.Values, cur.Values)
 }
 
 // attributeWorkers is how many changes of a batch are attributed at once:

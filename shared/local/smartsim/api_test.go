@@ -3,6 +3,7 @@ package smartsim
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -619,7 +620,7 @@ func TestFaults(t *testing.T) {
 		code   int
 	}{
 		{Fault500, 500, 0}, {Fault502, 502, 0}, {Fault503, 503, 0},
-		{FaultServerTimeout, 500, 4002}, {FaultMaintenance, 503, 4001},
+		{FaultServerTimeout, 500, 4002}, {FaultMaintenance, 503, 4001}, {FaultRateLimited, 429, 4003},
 	}
 	for _, k := range kinds {
 		t.Run(string(k.kind), func(t *testing.T) {
@@ -674,8 +675,36 @@ func TestFaults(t *testing.T) {
 		}
 	})
 	s.ResetCounters()
-	if len(s.Counters()) != 0 {
-		t.Errorf("counters after reset = %v", s.Counters())
+	if len(s.Counters()) != 0 || len(s.FaultCounts()) != 0 {
+		t.Errorf("counters after reset = %v, %v", s.Counters(), s.FaultCounts())
+	}
+}
+
+func TestFaultRateMix(t *testing.T) {
+	s := newTestServer(t, Options{Seed: 5, Limits: Limits{Disabled: true}})
+	kinds := []FaultKind{FaultRateLimited, FaultUnexpected, Fault502, Fault503}
+	s.FaultRate(0.3, kinds...)
+	statuses := map[int]int{}
+	for range 400 {
+		statuses[call(t, s, "GET", "/users/me", nil).status]++
+	}
+	c := s.Counter(EndpointGetCurrentUser)
+	if c.Calls != 400 || c.Faults < 80 || c.Faults > 160 || int64(400-statuses[200]) != c.Faults {
+		t.Errorf("counter = %+v, statuses %v; want 400 calls, about 120 faults, one per non-200", c, statuses)
+	}
+	var sum int64
+	for k, n := range s.FaultCounts() {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("fault kind %q injected, want one of %v", k, kinds)
+		}
+		sum += n
+	}
+	if sum != c.Faults || statuses[429] == 0 || statuses[502] == 0 || statuses[503] == 0 || statuses[500] == 0 {
+		t.Errorf("FaultCounts() = %v (sum %d), statuses %v; want every kind, summing to %d", s.FaultCounts(), sum, statuses, c.Faults)
+	}
+	s.FaultRate(0)
+	if len(s.Faults()) != 0 {
+		t.Errorf("Faults() after FaultRate(0) = %v, want none", s.Faults())
 	}
 }
 

@@ -74,12 +74,24 @@ const (
 	// FaultLostResponse applies the request, then answers a bare 502: the
 	// response was lost on the way back, so a retried write is applied twice.
 	FaultLostResponse FaultKind = "lost-response"
+	// FaultRateLimited answers 429 with errorCode 4003, as Smartsheet does
+	// when a token's rate limit is exceeded, without counting the call
+	// against the simulator's own limits.
+	FaultRateLimited FaultKind = "429"
 )
+
+// AllFaultKinds lists every injectable failure, for a mix (see Fault.Kinds).
+func AllFaultKinds() []FaultKind {
+	return []FaultKind{FaultRateLimited, FaultUnexpected, FaultServerTimeout, FaultMaintenance, Fault500, Fault502, Fault503, FaultTimeout, FaultLostResponse}
+}
 
 // Fault configures failures of one endpoint: first the next Next calls fail,
 // then each call fails with probability Rate (deterministic given the seed).
+// A failing call fails with Kind, or, when Kinds is set, with one of Kinds
+// drawn at random (a chaos mix); Delay is the hang of FaultTimeout.
 type Fault struct {
 	Kind  FaultKind     `json:"kind"`
+	Kinds []FaultKind   `json:"kinds,omitempty"`
 	Rate  float64       `json:"rate,omitempty"`
 	Next  int           `json:"next,omitempty"`
 	Delay time.Duration `json:"delay,omitempty"`
@@ -98,10 +110,11 @@ type faults struct {
 	seed     uint64
 	rules    map[string]*Fault
 	counters map[string]*Counter
+	byKind   map[FaultKind]int64
 }
 
 func newFaults(seed uint64) *faults {
-	return &faults{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), seed: seed, rules: map[string]*Fault{}, counters: map[string]*Counter{}}
+	return &faults{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), seed: seed, rules: map[string]*Fault{}, counters: map[string]*Counter{}, byKind: map[FaultKind]int64{}}
 }
 
 func (f *faults) counter(key string) *Counter {
@@ -143,10 +156,15 @@ func (f *faults) decide(key string) (Fault, bool) {
 	} else if rule.Rate > 0 {
 		hit = f.rng.Float64() < rule.Rate
 	}
+	out := *rule
 	if hit {
+		if len(rule.Kinds) > 0 {
+			out.Kind = rule.Kinds[f.rng.IntN(len(rule.Kinds))]
+		}
 		f.counter(key).Faults++
+		f.byKind[out.Kind]++
 	}
-	return *rule, hit
+	return out, hit
 }
 
 // SetFault configures the faults of an endpoint key (or EndpointAll),
@@ -154,6 +172,9 @@ func (f *faults) decide(key string) (Fault, bool) {
 func (s *Server) SetFault(endpoint string, f Fault) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
+	if f.Kind == "" && len(f.Kinds) > 0 {
+		f.Kind = f.Kinds[0]
+	}
 	if f.Kind == "" || (f.Next <= 0 && f.Rate <= 0) {
 		delete(s.faults.rules, endpoint)
 		return
@@ -164,6 +185,27 @@ func (s *Server) SetFault(endpoint string, f Fault) {
 // FailNext makes the next n calls of an endpoint fail with kind.
 func (s *Server) FailNext(endpoint string, n int, kind FaultKind) {
 	s.SetFault(endpoint, Fault{Kind: kind, Next: n})
+}
+
+// FaultRate makes every endpoint fail with probability p, each failure one
+// of kinds (none: AllFaultKinds) drawn at random, deterministic given the
+// server's Seed: the chaos mode of a soak. p 0 removes the rule.
+func (s *Server) FaultRate(p float64, kinds ...FaultKind) {
+	if len(kinds) == 0 {
+		kinds = AllFaultKinds()
+	}
+	s.SetFault(EndpointAll, Fault{Kinds: kinds, Rate: p})
+}
+
+// FaultCounts returns how many calls failed with each kind of fault.
+func (s *Server) FaultCounts() map[FaultKind]int64 {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := make(map[FaultKind]int64, len(s.faults.byKind))
+	for k, v := range s.faults.byKind {
+		out[k] = v
+	}
+	return out
 }
 
 // ClearFaults removes every fault rule and reseeds the fault generator.
@@ -204,6 +246,7 @@ func (s *Server) ResetCounters() {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.counters = map[string]*Counter{}
+	s.faults.byKind = map[FaultKind]int64{}
 }
 
 // endpointKeys lists the keys seen so far, sorted (for the admin API).
@@ -235,6 +278,8 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, f Fault) bo
 		plain(http.StatusBadGateway)
 	case Fault503:
 		plain(http.StatusServiceUnavailable)
+	case FaultRateLimited:
+		s.writeError(w, errRateLimited())
 	case FaultTimeout:
 		var after <-chan time.Time
 		if f.Delay > 0 {
