@@ -400,7 +400,15 @@ func (c *Client) attempt(ctx context.Context, rq *call, out any) (retryClass, ti
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		apiErr := readAPIError(resp, rq.endpoint)
-		return classify(apiErr), parseRetryAfter(resp.Header.Get("Retry-After"), c.now()), apiErr
+		cls := classify(apiErr)
+		if cls == retryNone && rq.method == http.MethodGet && apiErr.StatusCode == http.StatusInternalServerError && apiErr.ErrorCode == 0 {
+			// A bare 500 (no Smartsheet errorCode: a gateway's, most often)
+			// to a read: sending a read again changes nothing, so it is
+			// retried like a 502. A write's stays final (it may have been
+			// applied; see mayHaveApplied).
+			cls = retryServer
+		}
+		return cls, parseRetryAfter(resp.Header.Get("Retry-After"), c.now()), apiErr
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes))

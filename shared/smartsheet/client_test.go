@@ -40,6 +40,8 @@ func TestRetryClasses(t *testing.T) {
 			wantCalls: 1, wantCode: 1002},
 		{name: "500 without retryable code is final", replies: []reply{{500, apiErr(1119, "Failed to complete copy"), nil}},
 			wantCalls: 1, wantCode: 1119},
+		{name: "bare 500 to a read is retried", replies: []reply{{500, "Internal Server Error", nil}, {500, "", nil}, ok},
+			wantCalls: 3, wantSleeps: []time.Duration{1 * time.Second, 2 * time.Second}},
 		{name: "4003 backs off long", replies: []reply{{429, apiErr(4003, "Rate limit exceeded."), nil}, {429, apiErr(4003, "Rate limit exceeded."), nil}, ok},
 			wantCalls: 3, wantSleeps: []time.Duration{20 * time.Second, 40 * time.Second}},
 		{name: "bare 429 backs off long", replies: []reply{{429, "Too Many Requests", nil}, ok},

@@ -50,7 +50,8 @@ var retryStatuses = map[int]retryClass{
 }
 
 // classify applies the table: errorCode first, then the bare status. Every
-// other answer (all other 4xx, 500 without a retryable code) is final.
+// other answer (all other 4xx, 500 without a retryable code) is final, but
+// for a bare 500 to a read, which the client retries (see Client.attempt).
 func classify(e *APIError) retryClass {
 	if c, ok := retryCodes[e.ErrorCode]; ok {
 		return c
