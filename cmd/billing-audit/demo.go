@@ -245,7 +245,7 @@ func (d *demoRun) followUp(ctx context.Context, auditID int64, sum pipeline.Summ
 	}
 	var reversal *audit.Change
 	for i, c := range next.Changes {
-		if c.Reverses == f.PutBack.ChangeID {
+		if slices.Contains(audit.ReversedIDs(c.Reverses), f.PutBack.ChangeID) {
 			reversal = &next.Changes[i]
 		}
 	}

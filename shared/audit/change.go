@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -108,10 +109,11 @@ type Change struct {
 	Status      Status      `json:"status"`
 	Attribution Attribution `json:"attribution"`
 	DetectedAt  time.Time   `json:"detectedAt"`
-	// Reverses is the Change ID of the unauthorized change this one undoes:
-	// the cell went back to the value it had before that change (650 → 5000,
-	// then back to 650). The pipeline keeps it only when that change was
-	// unauthorized, and marks the original Reversed.
+	// Reverses names the unauthorized changes this one undoes, oldest first,
+	// joined by ", " (see [ReversedIDs]): the cell went back to the value it
+	// had before them (650 → 5000, then back to 650; or 650 → 700 → 5000,
+	// then back to 650, which undoes both). The pipeline keeps only those
+	// that were unauthorized, and marks each Reversed.
 	Reverses string `json:"reverses,omitempty"`
 }
 
@@ -192,3 +194,11 @@ type Finding struct {
 	Raw       string      `json:"raw,omitempty"`
 	Message   string      `json:"message"`
 }
+
+// ReversedIDs are the Change IDs a Reverses value names.
+func ReversedIDs(reverses string) []string {
+	return strings.FieldsFunc(reverses, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
+// JoinReversed is the Reverses value naming ids.
+func JoinReversed(ids []string) string { return strings.Join(ids, ", ") }

@@ -63,11 +63,37 @@ type Baseline struct {
 	// Untracked is the row's [RowSnapshot.Untracked] when seen ("":
 	// unknown).
 	Untracked string `json:"untracked,omitempty"`
-	// Open holds, per tracked column key, the earliest change of that cell
-	// not yet undone: a later change that brings the cell back to the value
-	// before it reverses it. It travels with the baseline, so finding a
-	// reversal costs no lookup.
+	// Opened holds, per tracked column key, the cell's changes not yet
+	// undone, oldest first, each with the value before it: a later change
+	// that brings the cell back to one of those values reverses that change
+	// and every one after it (650 → 700 → 5000 → 650 undoes both), one that
+	// brings it back to a later one only the later ones. It travels with the
+	// baseline, so finding a reversal costs no lookup.
+	Opened map[string][]OpenChange `json:"opened,omitempty"`
+	// Open is what baselines stored before Opened kept only: the cell's
+	// first change not yet undone. It is read as a one-change Opened.
 	Open map[string]OpenChange `json:"open,omitempty"`
+}
+
+// maxOpened bounds a cell's open changes: a cell edited back and forth
+// without ever returning keeps its latest ones.
+const maxOpened = 16
+
+// opened is the cell's open changes, oldest first, from either field.
+func (b *Baseline) opened(key string) []OpenChange {
+	if oc, ok := b.Opened[key]; ok {
+		return oc
+	}
+	if oc, ok := b.Open[key]; ok {
+		return []OpenChange{oc}
+	}
+	return nil
+}
+
+// undone is the index of the first open change a cell back at value undoes
+// (-1: none).
+func undone(open []OpenChange, value string) int {
+	return slices.IndexFunc(open, func(oc OpenChange) bool { return oc.Before == value })
 }
 
 // OpenChange is a change a cell may still return from: its id and the cell's
@@ -199,24 +225,36 @@ func (d *Detector) NextBaseline(prev *Baseline, cur RowSnapshot, changes []Chang
 	if len(changes) > 0 {
 		b.Generation++
 	}
-	open := maps.Clone(prev.Open)
+	open := map[string][]OpenChange{}
+	for key := range prev.Opened {
+		open[key] = prev.opened(key)
+	}
+	for key := range prev.Open {
+		open[key] = prev.opened(key)
+	}
 	for _, c := range changes {
 		if c.Kind != KindValueChanged {
 			continue
 		}
-		_, isOpen := open[c.ColumnKey]
-		switch {
-		case c.Reverses != "":
-			delete(open, c.ColumnKey)
-		case !isOpen:
-			if open == nil {
-				open = map[string]OpenChange{}
+		kind := d.kindOfKey(c.ColumnKey)
+		stack := open[c.ColumnKey]
+		if k := undone(stack, normalize(kind, c.NewValue)); k >= 0 {
+			stack = stack[:k:k] // back to before the k-th: it and the later ones are undone
+		} else {
+			stack = append(stack[:len(stack):len(stack)], OpenChange{ChangeID: c.ChangeID, Before: normalize(kind, c.OldValue)})
+			if len(stack) > maxOpened {
+				stack = stack[len(stack)-maxOpened:]
 			}
-			open[c.ColumnKey] = OpenChange{ChangeID: c.ChangeID, Before: normalize(d.kindOfKey(c.ColumnKey), c.OldValue)}
+		}
+		open[c.ColumnKey] = stack
+	}
+	for key, stack := range open {
+		if len(stack) == 0 {
+			delete(open, key)
 		}
 	}
 	if len(open) > 0 {
-		b.Open = open
+		b.Opened = open
 	}
 	return b
 }
@@ -456,8 +494,14 @@ func (d *Detector) changedRow(prev *Baseline, cur *RowSnapshot, w ScanWindow) ([
 		}
 		narrow(&c, prev.ModifiedAt, cur.ModifiedAt)
 		d.finish(&c, prev.Generation, t.key, on, nn)
-		if oc, ok := prev.Open[t.key]; ok && oc.Before == nn {
-			c.Reverses = oc.ChangeID
+		if stack := prev.opened(t.key); len(stack) > 0 {
+			if k := undone(stack, nn); k >= 0 {
+				ids := make([]string, 0, len(stack)-k)
+				for _, oc := range stack[k:] {
+					ids = append(ids, oc.ChangeID)
+				}
+				c.Reverses = JoinReversed(ids)
+			}
 		}
 		changes = append(changes, c)
 	}

@@ -471,22 +471,24 @@ func TestChangeIDPerOccurrence(t *testing.T) {
 }
 
 // TestReversal: a change that brings a cell back to its value before an
-// earlier change names that change (Reverses); the first change of a cell is
-// the one a return undoes, whatever happened in between. Each step compares
-// the row with the baseline the previous step left, as the pipeline does.
+// earlier change names that change and every later one still open
+// (Reverses, oldest first); one that brings it back to a later value only
+// the later ones. Each step compares the row with the baseline the previous
+// step left, as the pipeline does.
 func TestReversal(t *testing.T) {
 	det := MustDetector(t, DefaultConfig(), "run")
 	w := ScanWindow{Previous: time.Date(2024, 1, 9, 0, 0, 0, 0, time.UTC), Current: time.Date(2024, 1, 10, 0, 0, 0, 0, time.UTC)}
 	tests := []struct {
 		name   string
 		prices []string // the price at each scan, from 650
-		want   []int    // per step, the step whose change it reverses (-1: none)
+		want   [][]int  // per step, the steps whose changes it reverses (nil: none)
 	}{
-		{name: "put back", prices: []string{"5000", "650"}, want: []int{-1, 0}},
-		{name: "put back as other text", prices: []string{"5000", "650.00"}, want: []int{-1, 0}},
-		{name: "changed again, then put back", prices: []string{"5000", "700", "650"}, want: []int{-1, -1, 0}},
-		{name: "not back", prices: []string{"5000", "700"}, want: []int{-1, -1}},
-		{name: "re-applied after the reversal: a new open change", prices: []string{"5000", "650", "5000", "650"}, want: []int{-1, 0, -1, 2}},
+		{name: "put back", prices: []string{"5000", "650"}, want: [][]int{nil, {0}}},
+		{name: "put back as other text", prices: []string{"5000", "650.00"}, want: [][]int{nil, {0}}},
+		{name: "changed again, then put back: both undone", prices: []string{"5000", "700", "650"}, want: [][]int{nil, nil, {0, 1}}},
+		{name: "back to the middle value, then to the first", prices: []string{"5000", "700", "5000", "650"}, want: [][]int{nil, nil, {1}, {0}}},
+		{name: "not back", prices: []string{"5000", "700"}, want: [][]int{nil, nil}},
+		{name: "re-applied after the reversal: a new open change", prices: []string{"5000", "650", "5000", "650"}, want: [][]int{nil, {0}, nil, {2}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -498,20 +500,33 @@ func TestReversal(t *testing.T) {
 				if len(cs) != 1 {
 					t.Fatalf("step %d: Compare(→ %s) = %d changes, want 1", i, price, len(cs))
 				}
-				want := ""
-				if tt.want[i] >= 0 {
-					want = ids[tt.want[i]]
+				var want []string
+				for _, step := range tt.want[i] {
+					want = append(want, ids[step])
 				}
-				if got := cs[0].Reverses; got != want {
-					t.Errorf("step %d (→ %s): Reverses = %q, want %q", i, price, got, want)
+				if got := cs[0].Reverses; got != JoinReversed(want) {
+					t.Errorf("step %d (→ %s): Reverses = %q, want %q", i, price, got, JoinReversed(want))
 				}
 				ids = append(ids, cs[0].ChangeID)
 				prev = det.NextBaseline(&prev, *cur, cs, w.Current)
 			}
-			if last := tt.want[len(tt.want)-1]; last >= 0 && len(prev.Open) != 0 {
-				t.Errorf("baseline after the reversal: Open = %v, want none", prev.Open)
+			if price := tt.prices[len(tt.prices)-1]; price == "650" || price == "650.00" {
+				if len(prev.Opened) != 0 {
+					t.Errorf("baseline back at the first value: Opened = %v, want none", prev.Opened)
+				}
 			}
 		})
+	}
+	// A baseline stored before Opened (its first open change in Open) is
+	// read as a one-change Opened.
+	old := *baselineOf(row(ColPrice, "5000"))
+	old.Open = map[string]OpenChange{ColPrice: {ChangeID: "c-old", Before: "650"}}
+	cs, _ := det.Compare(&old, snapshotOf(row(ColPrice, "650")), false, w)
+	if len(cs) != 1 || cs[0].Reverses != "c-old" {
+		t.Errorf("put back against an old baseline: %+v, want Reverses c-old", cs)
+	}
+	if next := det.NextBaseline(&old, *snapshotOf(row(ColPrice, "650")), cs, w.Current); len(next.Opened) != 0 || len(next.Open) != 0 {
+		t.Errorf("baseline after it: Opened %v, Open %v; want none", next.Opened, next.Open)
 	}
 }
 

@@ -81,8 +81,8 @@ func buildExceptions(history []Change, reviews []Review, cfg Config, at time.Tim
 	reviewers := map[string]*ExceptionTotal{}
 	reversed := map[string]bool{}
 	for _, c := range history {
-		if c.Reverses != "" {
-			reversed[c.Reverses] = true
+		for _, id := range ReversedIDs(c.Reverses) {
+			reversed[id] = true
 		}
 	}
 	seen := map[string]bool{}

@@ -19,15 +19,14 @@ import (
 // and when — and it names the change it undoes in the Reverses column. When
 // that change was unauthorized, its Disposition is set to Reversed.
 
-// confirmReversals keeps a change's Reverses only when the change it names
-// was unauthorized: a cell put back after an authorized edit is an ordinary
-// change. An original with no record (expired) is not confirmed either.
+// confirmReversals keeps in a change's Reverses only the changes it names
+// that were unauthorized: a cell put back after an authorized edit is an
+// ordinary change (A → B authorized, B → C not, C → A reverses the second
+// alone). An original with no record (expired) is not confirmed either.
 func (r *Runner) confirmReversals(ctx context.Context, changes []audit.Change) error {
 	var ids []string
 	for _, c := range changes {
-		if c.Reverses != "" {
-			ids = append(ids, c.Reverses)
-		}
+		ids = append(ids, audit.ReversedIDs(c.Reverses)...)
 	}
 	if len(ids) == 0 {
 		return nil
@@ -38,12 +37,13 @@ func (r *Runner) confirmReversals(ctx context.Context, changes []audit.Change) e
 	}
 	for i := range changes {
 		c := &changes[i]
-		if c.Reverses == "" {
-			continue
+		var kept []string
+		for _, id := range audit.ReversedIDs(c.Reverses) {
+			if rec, ok := recs[id]; ok && rec.Change.Unauthorized() {
+				kept = append(kept, id)
+			}
 		}
-		if rec, ok := recs[c.Reverses]; !ok || !rec.Change.Unauthorized() {
-			c.Reverses = ""
-		}
+		c.Reverses = audit.JoinReversed(kept)
 	}
 	return nil
 }
@@ -65,9 +65,7 @@ const reversalsKey = "reversals-to-mark"
 func (r *Runner) rememberReversals(ctx context.Context, recs []ChangeRecord) error {
 	var add []string
 	for _, rec := range recs {
-		if rec.Change.Reverses != "" {
-			add = append(add, rec.Change.Reverses)
-		}
+		add = append(add, audit.ReversedIDs(rec.Change.Reverses)...)
 	}
 	if len(add) == 0 {
 		return nil

@@ -232,3 +232,50 @@ func TestReversalKeepsAReviewersDecision(t *testing.T) {
 		t.Errorf("Verify() = %s, %d review changes; want clean and none left to record", v.Summary(), len(v.ReviewChanges))
 	}
 }
+
+// A cell changed twice and then put back undoes both changes: the put-back
+// names them, oldest first, and both are marked Reversed; a put-back to the
+// middle value first undoes only the later one.
+func TestReversalUndoesEveryChangeSinceTheValue(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 100, Weeks: 3})
+	s.attest(t, s.run(t, nil).Run)
+	sheet := s.setup.Gen.SheetIDs[0]
+	row, orig := s.closedWeekRow(t, sheet, 0)
+	price := s.setup.Columns[sheet][smartsim.ColTotalPrice]
+	edit := func(t *testing.T, who smartsheet.User, v string) audit.Change {
+		t.Helper()
+		if _, err := s.srv.SetCell(smartsim.Edit{User: who}, sheet, row, price, smartsheet.NumberValue(v)); err != nil {
+			t.Fatal(err)
+		}
+		s.srv.AdvanceClock(time.Minute)
+		sum := s.run(t, nil)
+		s.attest(t, sum.Run)
+		if len(sum.Changes) != 1 {
+			t.Fatalf("run after %s set %s found %d changes, want 1", who.Name, v, len(sum.Changes))
+		}
+		return sum.Changes[0]
+	}
+	s.srv.AdvanceClock(time.Hour)
+	first := edit(t, demo.Kim, "5000.00")
+	second := edit(t, luis, "700.00")
+	third := edit(t, demo.Raj, "5000.00") // back to the middle value: undoes the second only
+	if third.Reverses != second.ChangeID {
+		t.Errorf("back to 5000 reverses %q, want %q", third.Reverses, second.ChangeID)
+	}
+	fourth := edit(t, demo.Jesse, "1234.00")
+	back := edit(t, demo.Raj, orig) // back to the first value: undoes the first and the fourth
+	if want := audit.JoinReversed([]string{first.ChangeID, fourth.ChangeID}); back.Reverses != want {
+		t.Errorf("back to %s reverses %q, want %q", orig, back.Reverses, want)
+	}
+	disposition := func(id string) string {
+		return s.auditRowOf(t, id).Cell(s.auditColumn(t, audit.LogDisposition)).Value.Text()
+	}
+	for _, c := range []audit.Change{first, second, fourth} {
+		if got := disposition(c.ChangeID); got != audit.DispositionReversed {
+			t.Errorf("change %s (%s → %s) Disposition = %q, want %q", c.ChangeID, c.OldValue, c.NewValue, got, audit.DispositionReversed)
+		}
+	}
+	if v := s.verify(t); !v.OK() {
+		t.Errorf("Verify() = %s, want clean", v.Summary())
+	}
+}
