@@ -152,8 +152,10 @@ func Load(getenv Getenv) (Config, error) {
 		p.fail("WEBHOOK_SECRET_OVERLAP", "must be positive")
 	}
 	for name, u := range map[string]Secret{"ALERT_SLACK_WEBHOOK_URL": c.AlertSlackWebhookURL, "ALERT_TEAMS_WEBHOOK_URL": c.AlertTeamsWebhookURL} {
-		if u != "" && !strings.HasPrefix(u.Reveal(), "https://") && !strings.HasPrefix(u.Reveal(), "http://") {
-			p.fail(name, "must start with https:// (or http:// for a local receiver)") // never the value: it is a secret
+		if u != "" {
+			if err := CheckAlertURL(u.Reveal()); err != nil {
+				p.fail(name, err.Error())
+			}
 		}
 	}
 	if !slices.Contains([]audit.Risk{audit.RiskLow, audit.RiskMedium, audit.RiskHigh}, c.AlertMinRisk) {
@@ -209,6 +211,28 @@ func checkBaseURL(raw string) error {
 			"localhost), got host %q: the API token would cross the network in clear text", u.Hostname())
 	default:
 		return fmt.Errorf("must start with https:// (or http:// to a loopback host), got %q", raw)
+	}
+}
+
+// CheckAlertURL refuses an alert webhook URL that would carry its secret
+// (the URL's path is the credential) or the alert's content across a network
+// in clear text: https:// always, http:// only to this machine, where local
+// receivers listen. Its error never quotes the URL, which is a secret.
+func CheckAlertURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return errors.New("must be an absolute https:// URL")
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("must start with https:// (http:// is allowed to a loopback host only), got host %q: "+
+			"the webhook URL and the alert would cross the network in clear text", u.Hostname())
+	default:
+		return errors.New("must start with https:// (or http:// to a loopback host)")
 	}
 }
 

@@ -77,6 +77,37 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
+// TestCheckAlertURL: an alert webhook URL is a credential (its path) and
+// carries the alert; it goes over https, or plain http to this machine only
+// (the tests' receivers), and the error never quotes it.
+func TestCheckAlertURL(t *testing.T) {
+	tests := []struct {
+		name, url string
+		wantErr   string // "" when accepted
+	}{
+		{name: "slack", url: "https://hooks.slack.com/services/T0/B0/secret"},
+		{name: "teams workflow", url: "https://prod-01.westus.logic.azure.com/workflows/1/triggers/manual/paths/invoke?sig=secret"},
+		{name: "local receiver", url: "http://127.0.0.1:9999/slack"},
+		{name: "http to slack", url: "http://hooks.slack.com/services/T0/B0/secret", wantErr: `got host "hooks.slack.com"`},
+		{name: "http to a private address", url: "http://10.1.2.3/hook/secret", wantErr: "in clear text"},
+		{name: "another scheme", url: "ftp://hooks.slack.com/secret", wantErr: "must start with https://"},
+		{name: "no scheme", url: "hooks.slack.com/services/secret", wantErr: "must be an absolute https:// URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckAlertURL(tt.url)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("CheckAlertURL(%q) = %v, want nil", tt.url, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("CheckAlertURL(%q) = %v, want an error with %q", tt.url, err, tt.wantErr)
+			case err != nil && strings.Contains(err.Error(), "secret"):
+				t.Errorf("CheckAlertURL error %q quotes the URL", err)
+			}
+		})
+	}
+}
+
 // TestLoadBaseURLKeepsTheTokenOffClearText: every request carries the token,
 // so the API root is https://, or http:// to this machine only.
 func TestLoadBaseURLKeepsTheTokenOffClearText(t *testing.T) {

@@ -168,8 +168,9 @@ func (e *emulator) stop() {
 	}
 }
 
-// client is a DynamoDB client for a local endpoint, with fake credentials.
-func client(endpoint string, noCRC bool) *dynamodb.Client {
+// clientConfig is the SDK configuration of the local clients: a region and
+// fake credentials.
+func clientConfig() aws.Config {
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion("us-east-1"),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
@@ -177,7 +178,12 @@ func client(endpoint string, noCRC bool) *dynamodb.Client {
 	if err != nil {
 		panic(err) // static options only: cannot fail but for a broken environment
 	}
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+	return cfg
+}
+
+// client is a DynamoDB client for a local endpoint, with fake credentials.
+func client(endpoint string, noCRC bool) *dynamodb.Client {
+	return dynamodb.NewFromConfig(clientConfig(), func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.DisableValidateResponseChecksum = noCRC
 	})
@@ -256,6 +262,17 @@ func (e *emulator) ready(tb testing.TB) {
 }
 
 // forEach runs fn as a subtest per emulator, each given a client.
+// forEachEmulator runs fn against each emulator that is ready, for tests
+// that build their own client.
+func forEachEmulator(t *testing.T, fn func(t *testing.T, e *emulator)) {
+	for _, e := range emulators {
+		t.Run(e.name, func(t *testing.T) {
+			e.ready(t)
+			fn(t, e)
+		})
+	}
+}
+
 func forEach(t *testing.T, fn func(t *testing.T, api testAPI)) {
 	for _, e := range emulators {
 		t.Run(e.name, func(t *testing.T) {

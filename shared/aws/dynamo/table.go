@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 )
 
 // TableAPI is the part of the DynamoDB client CreateTable uses.
@@ -65,8 +67,16 @@ func CreateTable(ctx context.Context, api TableAPI, table string) error {
 		TableName:               aws.String(table),
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("ttl"), Enabled: aws.Bool(true)},
 	})
-	if err != nil {
+	if err != nil && !ttlAlreadyOn(err) {
 		return fmt.Errorf("enable ttl on %s: %w", table, err)
 	}
 	return nil
+}
+
+// ttlAlreadyOn reports DynamoDB's answer to enabling TTL that is on: what a
+// retried UpdateTimeToLive whose first answer was lost gets (found by the
+// fault contract, chaos.LostResponse).
+func ttlAlreadyOn(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" && strings.Contains(ae.ErrorMessage(), "already enabled")
 }

@@ -134,7 +134,16 @@ func (c coldStart) alerts(ctx context.Context, sm secrets.API) ([]pipeline.Alert
 			return nil, fmt.Errorf("alert webhooks (%s): secret %s is not JSON {\"slack\": \"<url>\", \"teams\": \"<url>\"}",
 				config.EnvAlertWebhooksSecretARN, arn)
 		}
-		out = alert.Channels(strings.TrimSpace(w.Slack), strings.TrimSpace(w.Teams), opts)
+		w.Slack, w.Teams = strings.TrimSpace(w.Slack), strings.TrimSpace(w.Teams)
+		for name, u := range map[string]string{"slack": w.Slack, "teams": w.Teams} {
+			if u == "" {
+				continue
+			}
+			if err := config.CheckAlertURL(u); err != nil {
+				return nil, fmt.Errorf("alert webhooks (%s): secret %s, %q: %w", config.EnvAlertWebhooksSecretARN, arn, name, err)
+			}
+		}
+		out = alert.Channels(w.Slack, w.Teams, opts)
 	}
 	if arn := c.cfg.AlertTopicARN; arn != "" {
 		out = append(out, pipeline.AlertChannel{Name: "sns", Notifier: snsalert.New(sns.NewFromConfig(c.aws), arn, c.cfg.Location)})

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldaudit/billing-audit/shared/local/chaos"
 	"github.com/fieldaudit/billing-audit/shared/local/localstack"
 	"github.com/fieldaudit/billing-audit/shared/local/rie"
 	"github.com/fieldaudit/billing-audit/shared/local/smartsim"
@@ -176,9 +178,23 @@ type DynamoDBCounter struct {
 	url      string
 	proxy    *httputil.ReverseProxy
 	serialMu *sync.Mutex // nil: requests are forwarded concurrently
+	// faults, when set, answers some requests as DynamoDB does when it
+	// throttles, fails, loses an answer or cancels a transaction (Faults).
+	faults *chaos.DynamoDBFaults
 
 	mu    sync.Mutex
 	calls []dynamoCall // in arrival order
+}
+
+// Faults makes the proxy fault rate of the requests, drawn from seed, with
+// kinds (all when none), on the wire: the functions' SDK meets DynamoDB's own
+// error answers — a 400 ProvisionedThroughputExceededException, a 500
+// InternalServerError, a TransactionCanceledException with a reason per item
+// — and a lost answer is one the proxy forwarded and then answered 500. Call it
+// before the functions start. It returns the faults, for their counts.
+func (c *DynamoDBCounter) Faults(rate float64, seed uint64, kinds ...chaos.Kind) *chaos.DynamoDBFaults {
+	c.faults = chaos.NewDynamoDBFaults(rate, seed, kinds...)
+	return c.faults
 }
 
 type dynamoCall struct {
@@ -251,11 +267,57 @@ func (c *DynamoDBCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.calls = append(c.calls, dynamoCall{at: at, op: op, kind: kind})
 	r = r.WithContext(context.WithValue(r.Context(), callIndex{}, len(c.calls)-1))
 	c.mu.Unlock()
+	fault := chaos.Kind("")
+	if c.faults != nil {
+		fault = c.faults.Pick(op)
+	}
+	switch fault {
+	case chaos.Throttled:
+		dynamoError(w, http.StatusBadRequest, "ProvisionedThroughputExceededException",
+			`"message":"The level of configured provisioned throughput for the table was exceeded."`)
+		return
+	case chaos.ServerError:
+		dynamoError(w, http.StatusInternalServerError, "InternalServerError", `"message":"Internal server error"`)
+		return
+	case chaos.TransactionConflict:
+		dynamoError(w, http.StatusBadRequest, "TransactionCanceledException", conflictReasons(r))
+		return
+	}
 	if c.serialMu != nil {
 		c.serialMu.Lock()
 		defer c.serialMu.Unlock()
 	}
+	if fault == chaos.LostResponse {
+		c.proxy.ServeHTTP(httptest.NewRecorder(), r) // applied; its answer never arrives
+		dynamoError(w, http.StatusInternalServerError, "InternalServerError", `"message":"Internal server error"`)
+		return
+	}
 	c.proxy.ServeHTTP(w, r)
+}
+
+// dynamoError answers as DynamoDB's JSON protocol does: the status, and the
+// error's type and fields in the body.
+func dynamoError(w http.ResponseWriter, status int, typ, fields string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"__type":"com.amazonaws.dynamodb.v20120810#%s",%s}`, typ, fields)
+}
+
+// conflictReasons are a cancelled transaction's fields: one reason per item
+// of the request, TransactionConflict for the first and None for the others.
+func conflictReasons(r *http.Request) string {
+	var in struct{ TransactItems []json.RawMessage }
+	if body, err := io.ReadAll(r.Body); err == nil {
+		_ = json.Unmarshal(body, &in)
+	}
+	codes := make([]string, max(len(in.TransactItems), 1))
+	reasons := make([]string, len(codes))
+	for i := range codes {
+		codes[i], reasons[i] = "None", `{"Code":"None"}`
+	}
+	codes[0], reasons[0] = "TransactionConflict", `{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}`
+	return fmt.Sprintf(`"Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [%s]","CancellationReasons":[%s]`,
+		strings.Join(codes, ", "), strings.Join(reasons, ","))
 }
 
 // noteUnits adds the capacity units an answer reports to its call.
