@@ -153,6 +153,9 @@ func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row, others *Other
 	if row.ModifiedBy != nil {
 		s.ModifiedBy, s.ModifiedByName = row.ModifiedBy.Email, row.ModifiedBy.Name
 	}
+	if row.CreatedBy != nil {
+		s.CreatedBy = row.CreatedBy.Email
+	}
 	for i := range row.Cells {
 		c := &row.Cells[i]
 		if key, ok := m.ByID[c.ColumnID]; ok {
