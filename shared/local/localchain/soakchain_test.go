@@ -56,6 +56,7 @@ type soakChainResult struct {
 	dynamoFaults          map[chaos.Kind]int
 	sqsDuplicates         int
 	kills                 int
+	unreadable            int // sheets a completed run could not read (audited by the next run)
 	invocations, failures int
 }
 
@@ -84,11 +85,11 @@ func (r soakChainResult) line() string {
 	}
 	return fmt.Sprintf("soak-chain: seed=%d rounds=%d edits=%d expected_changes=%d audit_rows=%d scans=%d failed_scans=%d "+
 		"smartsheet_calls=%d faulted=%d faulted_pct=%.1f faults=%s dynamodb_calls=%d dynamodb_faults=%d dynamodb_faulted_pct=%.1f (%s) "+
-		"sqs_duplicates=%d analyze_invocations=%d failed_invocations=%d kills=%d attributed=%d misattributed=%d "+
+		"sqs_duplicates=%d analyze_invocations=%d failed_invocations=%d kills=%d sheets_unreadable=%d attributed=%d misattributed=%d "+
 		"masked_writer_info=%d wrong_impact=%d unexpected=%d lost=%d duplicated=%d deleted=%d verify=%s elapsed=%s",
 		r.Seed, r.Rounds, r.Edits, r.Expected, r.AuditRows, r.scans, r.failedScans,
 		r.Calls, r.Faulted, pct(r.Faulted, r.Calls), strings.Join(faults, ","), r.dynamoCalls, total, pct(int64(total), int64(r.dynamoCalls)), strings.Join(dyn, ","),
-		r.sqsDuplicates, r.invocations, r.failures, r.kills, r.Attributed, r.Misattributed,
+		r.sqsDuplicates, r.invocations, r.failures, r.kills, r.unreadable, r.Attributed, r.Misattributed,
 		r.MaskedWriterInfo, r.WrongImpact, r.Unexpected, r.Lost, r.Duplicated, r.Deleted, verify, r.Elapsed.Round(time.Second))
 }
 
@@ -228,6 +229,11 @@ func runSoakChain(t *testing.T, cfg soakChainConfig) soakChainResult {
 					err = rerr
 				case !ok || rec.FinishedAt.IsZero():
 					err = fmt.Errorf("run %s did not complete", runID)
+				case unreadable(rec) > 0:
+					// A sheet the faults kept from being read is a finding of the run, audited again by the
+					// next one from its last complete scan: the round is not over.
+					res.unreadable += unreadable(rec)
+					err = fmt.Errorf("run %s completed with %d sheets unreadable", runID, unreadable(rec))
 				default:
 					done = true
 				}
@@ -302,6 +308,17 @@ func soakVerify(ctx context.Context, client *smartsheet.Client, store *dynamo.St
 		last = err
 	}
 	return audit.Verification{}, last
+}
+
+// unreadable counts the sheets a run could not read (FindingSheetUnreadable).
+func unreadable(rec pipeline.RunRecord) int {
+	n := 0
+	for _, f := range rec.Findings {
+		if f.Kind == audit.FindingSheetUnreadable {
+			n++
+		}
+	}
+	return n
 }
 
 // invokeScan invokes the scan function and returns its run id.
