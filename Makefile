@@ -6,6 +6,7 @@
 #   make scale  a first, an idle and a changed run of 68 sheets × 3,000 rows through the local chain (BENCHMARKS.md)
 #   make local-run   the serverless product end to end on this machine: moto, the simulator, the real bootstraps
 #   make soak   the chaos soak with an oracle (issue 14): SOAK_ROUNDS rounds of random edits at 33 % faulted calls
+#   make soak-chain   the same soak through the serverless chain: duplicated, shuffled messages, kills, DynamoDB faults
 SHELL := /bin/bash
 GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
@@ -13,7 +14,7 @@ PKGS := ./...
 FUZZTIME ?= 50000x
 BIN := bin
 
-.PHONY: all build test deps vet unit race e2e scale soak fuzz fuzz-long lint-template demo bench bench-verify bench-idle smartsim clean tools
+.PHONY: all build test deps vet unit race e2e scale soak soak-chain fuzz fuzz-long lint-template demo bench bench-verify bench-idle smartsim clean tools
 
 all: build
 
@@ -82,6 +83,30 @@ soak:
 	  SOAK_ROWS=$(SOAK_ROWS) SOAK_FAULT_RATE=$(SOAK_FAULT_RATE) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./shared/local/soak 2>&1 \
 	  | tee out/soak.log; status=$${PIPESTATUS[0]}; echo; \
 	  grep -o 'soak: seed=.*' out/soak.log | tail -n1 || echo "soak: no summary (see out/soak.log)"; \
+	  exit $$status
+
+# The chaos soak through the chain (TestSoakChain in shared/local/localchain): the soak's generator and oracle with the
+# real bootstraps under aws-lambda-rie and moto with template.yaml deployed in between; SOAK_CHAIN_ROUNDS rounds of
+# SOAK_CHAIN_EDITS edits on SOAK_CHAIN_SHEETS x SOAK_CHAIN_ROWS rows, SOAK_CHAIN_FAULT_RATE of the Smartsheet calls and
+# SOAK_CHAIN_DYNAMODB_FAULT_RATE of the functions' DynamoDB requests faulted, every SQS message delivered twice and
+# shuffled, the analyze function killed mid-batch in SOAK_CHAIN_KILL_RATE of the rounds. The output is kept in
+# out/soak-chain.log; its last line is the summary. `make test` runs the short form.
+SOAK_CHAIN_ROUNDS ?= 20
+SOAK_CHAIN_EDITS ?= 100
+SOAK_CHAIN_SEED ?= 1
+SOAK_CHAIN_SHEETS ?= 3
+SOAK_CHAIN_ROWS ?= 150
+SOAK_CHAIN_FAULT_RATE ?= 0.3
+SOAK_CHAIN_DYNAMODB_FAULT_RATE ?= 0.1
+SOAK_CHAIN_KILL_RATE ?= 0.5
+soak-chain:
+	@command -v aws-lambda-rie >/dev/null || [ -x "$(GOBIN)/aws-lambda-rie" ] || $(GO) install $(RIE_MODULE)
+	@mkdir -p out; SOAK_ROUNDS=$(SOAK_CHAIN_ROUNDS) SOAK_EDITS=$(SOAK_CHAIN_EDITS) SOAK_SEED=$(SOAK_CHAIN_SEED) \
+	  SOAK_SHEETS=$(SOAK_CHAIN_SHEETS) SOAK_ROWS=$(SOAK_CHAIN_ROWS) SOAK_FAULT_RATE=$(SOAK_CHAIN_FAULT_RATE) \
+	  SOAK_DYNAMODB_FAULT_RATE=$(SOAK_CHAIN_DYNAMODB_FAULT_RATE) SOAK_KILL_RATE=$(SOAK_CHAIN_KILL_RATE) \
+	  $(GO) test -count=1 -timeout 4h -run '^TestSoakChain$$' -v ./shared/local/localchain 2>&1 \
+	  | grep --line-buffered -v '" [0-9][0-9]* -$$' | tee out/soak-chain.log; status=$${PIPESTATUS[0]}; echo; \
+	  grep -o 'soak-chain: seed=.*' out/soak-chain.log | tail -n1 || echo "soak-chain: no summary (skipped or failed; see out/soak-chain.log)"; \
 	  exit $$status
 
 # Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run): a count of inputs, which

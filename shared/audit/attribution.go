@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -105,7 +106,8 @@ type EventCoverage interface {
 // or not: a save of an untracked column (Pole #) after a tracked edit, by
 // anyone, becomes the row's writer info. So it names the change's author
 // only when the change is the row's only change since the last scan: a late
-// row never saved after its creation (ModifiedAt = CreatedAt), or a cell
+// row never saved after its creation (ModifiedAt = CreatedAt, and the
+// modifier its creator when the read names the creator), or a cell
 // change whose row's other cells are all as the baseline saw them
 // (s.UntrackedSame: the scan read every column). On a sheet whose cell edits
 // come as events (cellEvents) the cell's event names the editor and writer
@@ -124,7 +126,11 @@ func WriterInfo(s RowSnapshot, changesInRow int, c *Change, cellEvents bool) (At
 	if c.Kind == KindRowDeleted || c.SheetID != s.SheetID || c.RowID != s.RowID {
 		return Attribution{}, false
 	}
-	proven := c.Kind == KindRowAddedLate && !s.CreatedAt.IsZero() && s.CreatedAt.Equal(s.ModifiedAt)
+	// Smartsheet's times have whole seconds: someone else's save in the
+	// second of the creation (automation filling a cell of a new row) leaves
+	// ModifiedAt = CreatedAt, so the modifier must be the creator too.
+	proven := c.Kind == KindRowAddedLate && !s.CreatedAt.IsZero() && s.CreatedAt.Equal(s.ModifiedAt) &&
+		(s.CreatedBy == "" || strings.EqualFold(s.CreatedBy, s.ModifiedBy))
 	if !proven && (cellEvents || !s.UntrackedSame) {
 		return Attribution{}, false
 	}

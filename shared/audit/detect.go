@@ -19,9 +19,11 @@ type RowSnapshot struct {
 	ModifiedAt     time.Time `json:"modifiedAt,omitzero"`
 	ModifiedBy     string    `json:"modifiedBy,omitempty"` // email
 	ModifiedByName string    `json:"modifiedByName,omitempty"`
-	// CreatedAt is when the row was created: a row whose ModifiedAt is its
-	// CreatedAt was never saved since (see [WriterInfo]).
+	// CreatedAt is when the row was created and CreatedBy (email) who
+	// created it: a row whose ModifiedAt is its CreatedAt, modified by its
+	// creator, was never saved by anyone else since (see [WriterInfo]).
 	CreatedAt time.Time         `json:"createdAt,omitzero"`
+	CreatedBy string            `json:"createdBy,omitempty"`
 	Values    map[string]string `json:"values"`
 	// Untracked is a print of the row's other cells — every column but the
 	// tracked ones and the week's — when the read carried them all; ""

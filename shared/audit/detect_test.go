@@ -571,7 +571,16 @@ func TestWriterInfo(t *testing.T) {
 	notRead.Untracked, notRead.UntrackedSame = "", false
 	// A late row Ana created at mod and nobody saved since.
 	fresh := snap
-	fresh.CreatedAt = mod
+	fresh.CreatedAt, fresh.CreatedBy = mod, "ana@example.com"
+	// A late row Luis created at mod, whose price automation set in the same
+	// second (found by the issue 14 soak through the chain): ModifiedAt =
+	// CreatedAt, yet the row was saved after its creation.
+	savedInItsSecond := fresh
+	savedInItsSecond.CreatedBy = "luis@example.com"
+	savedInItsSecond.UntrackedSame = false // a new row has no baseline to compare its other cells with
+	// A late row read without its creator (older reads): the times decide.
+	noCreator := fresh
+	noCreator.CreatedBy = ""
 	window := Attribution{WindowStart: mod.Add(-time.Hour), WindowEnd: mod.Add(time.Hour)}
 	byAna := Attribution{User: "ana@example.com", Name: "Ana", Time: &mod, Source: SourceWriterInfo, WindowStart: window.WindowStart, WindowEnd: window.WindowEnd}
 	cell := Change{Kind: KindValueChanged, SheetID: testSheetID, RowID: 9, ColumnKey: ColPrice, Attribution: window}
@@ -602,6 +611,9 @@ func TestWriterInfo(t *testing.T) {
 		{name: "no events: an untracked cell saved too", snap: otherSaved, count: 1, change: cell},
 		{name: "no events: other cells not read", snap: notRead, count: 1, change: cell},
 		{name: "no events: late row never saved after its creation", snap: fresh, count: 1, change: late, wantOK: true, want: byAna},
+		{name: "no events: late row saved by another in its creation's second", snap: savedInItsSecond, count: 1, change: late},
+		{name: "events: late row saved by another in its creation's second", snap: savedInItsSecond, count: 1, change: late, cellEvents: true},
+		{name: "no events: late row, creator not read", snap: noCreator, count: 1, change: late, wantOK: true, want: byAna},
 		// A new row has no baseline to compare its other cells with.
 		{name: "no events: late row saved after its creation", snap: notRead, count: 1, change: late},
 		{name: "two changes in the row", snap: snap, count: 2, change: cell},

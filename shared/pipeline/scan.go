@@ -153,6 +153,9 @@ func Snapshot(sheetID int64, m audit.Mapping, row *smartsheet.Row, others *Other
 	if row.ModifiedBy != nil {
 		s.ModifiedBy, s.ModifiedByName = row.ModifiedBy.Email, row.ModifiedBy.Name
 	}
+	if row.CreatedBy != nil {
+		s.CreatedBy = row.CreatedBy.Email
+	}
 	for i := range row.Cells {
 		c := &row.Cells[i]
 		if key, ok := m.ByID[c.ColumnID]; ok {
@@ -408,11 +411,17 @@ func untrackedSame(p *audit.Baseline, cur *audit.RowSnapshot, cs []audit.Change)
 	if p == nil || cur.Untracked == "" || cur.Untracked != p.Untracked {
 		return false
 	}
-	if slices.ContainsFunc(cs, func(c audit.Change) bool { return c.Kind == audit.KindWeekMoved }) {
-		return true
+	// The week's columns are outside Untracked: each must be as the baseline
+	// saw it, but the one a week move names. A Snapshot Date re-stamped by
+	// someone else beside a moved week ending reports no change of its own,
+	// yet makes them the row's writer (found by the issue 14 soak through
+	// the chain, seed 1, round 13).
+	moved := ""
+	if i := slices.IndexFunc(cs, func(c audit.Change) bool { return c.Kind == audit.KindWeekMoved }); i >= 0 {
+		moved = cs[i].ColumnKey
 	}
 	for _, k := range []string{audit.ColWeekEnding, audit.ColSnapshotDate} {
-		if p.Values[k] != cur.Values[k] {
+		if k != moved && p.Values[k] != cur.Values[k] {
 			return false
 		}
 	}

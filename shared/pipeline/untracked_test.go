@@ -9,15 +9,16 @@ import (
 
 // A row's other cells prove writer info only when their print is known and
 // unchanged and its week cells are as they were (a Snapshot Date re-stamped
-// within its week is a save, though no change), unless the change is the
-// week's move itself.
+// within its week is a save, though no change), but the cell a week move
+// names: the other week cell must be as it was too.
 func TestUntrackedSame(t *testing.T) {
 	base := &audit.Baseline{Untracked: "p1", Values: map[string]string{audit.ColSnapshotDate: "2024-01-03", audit.ColPrice: "650"}}
 	snap := func(print, snapshot string) *audit.RowSnapshot {
 		return &audit.RowSnapshot{Untracked: print, Values: map[string]string{audit.ColSnapshotDate: snapshot, audit.ColPrice: "5000"}}
 	}
 	value := []audit.Change{{Kind: audit.KindValueChanged}}
-	moved := []audit.Change{{Kind: audit.KindWeekMoved}}
+	moved := []audit.Change{{Kind: audit.KindWeekMoved, ColumnKey: audit.ColSnapshotDate}}
+	movedEnding := []audit.Change{{Kind: audit.KindWeekMoved, ColumnKey: audit.ColWeekEnding}}
 	tests := []struct {
 		name string
 		p    *audit.Baseline
@@ -31,6 +32,7 @@ func TestUntrackedSame(t *testing.T) {
 		{"no baseline (a new row)", nil, snap("p1", "2024-01-03"), value, false},
 		{"Snapshot Date re-stamped within its week", base, snap("p1", "2024-01-04"), value, false},
 		{"the week's move itself", base, snap("p1", "2024-01-09"), moved, true},
+		{"Snapshot Date re-stamped beside a moved week ending", base, snap("p1", "2024-01-09"), movedEnding, false},
 		{"baseline from before prints", &audit.Baseline{Values: base.Values}, snap("p1", "2024-01-03"), value, false},
 	}
 	for _, tt := range tests {

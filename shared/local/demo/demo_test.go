@@ -541,3 +541,81 @@ func TestWeekMoveNamesTheDateLastSeen(t *testing.T) {
 		t.Fatalf("move to another week: changes %+v, want one WEEK_MOVED from %q", sum.Changes, want)
 	}
 }
+
+// TestLateRowSavedByAnotherInItsSecond: Jesse adds a row to a closed week and Smartsheet automation sets its price in
+// the same second (found by the issue 14 soak through the chain, seed 1, round 2, where edits keep real time).
+// Smartsheet's times have whole seconds, so the row's ModifiedAt equals its CreatedAt although it was saved after its
+// creation: writer info must not put the late row on automation.
+func TestLateRowSavedByAnotherInItsSecond(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 30, Weeks: 4})
+	sheetID := s.setup.Gen.SheetIDs[0]
+	cols := s.setup.Columns[sheetID]
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	out, err := s.srv.AddRows(smartsim.Edit{User: demo.Jesse}, sheetID, []smartsheet.Row{{Cells: []smartsheet.Cell{
+		{ColumnID: cols[smartsim.ColWeekEnding], Value: smartsheet.StringValue(s.setup.ClosedWeek.Format(time.DateOnly))},
+		{ColumnID: cols[smartsim.ColQuantity], Value: smartsheet.IntValue(2)},
+		{ColumnID: cols[smartsim.ColTotalPrice], Value: smartsheet.NumberValue("100.00")},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rowID := out[0].ID
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Automation}, sheetID, rowID, cols[smartsim.ColTotalPrice], smartsheet.NumberValue("250.00")); err != nil {
+		t.Fatal(err)
+	}
+	sum := s.run(t, nil)
+	var late []audit.Change
+	for _, c := range sum.Changes {
+		if c.Kind == audit.KindRowAddedLate && c.RowID == rowID {
+			late = append(late, c)
+		}
+	}
+	if len(late) != 1 {
+		t.Fatalf("changes %+v, want one ROW_ADDED_LATE of row %d", sum.Changes, rowID)
+	}
+	if a := late[0].Attribution; strings.EqualFold(a.User, demo.Automation.Email) {
+		t.Errorf("the late row is put on %s (%s), who only set its price in the second of its creation; want Jesse or unknown", a.User, a.Source)
+	}
+}
+
+// TestWeekMoveNotPutOnWhoReStampedTheSnapshot: Jesse moves a row's week ending to another closed week and Smartsheet
+// automation then re-stamps its Snapshot Date (found by the issue 14 soak through the chain, seed 1, round 13). The
+// re-stamp reports no change of its own (the week ending decides the week), yet it makes automation the row's last
+// writer: writer info must not put the move on automation.
+func TestWeekMoveNotPutOnWhoReStampedTheSnapshot(t *testing.T) {
+	s := newStack(t, demo.Size{Sheets: 3, Rows: 30, Weeks: 4})
+	sheetID := s.setup.Gen.SheetIDs[0]
+	cols := s.setup.Columns[sheetID]
+	sh, err := s.srv.Sheet(sheetID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rowID int64
+	for _, r := range sh.Rows {
+		if c := r.Cell(cols[smartsim.ColWeekEnding]); c != nil && c.Value.Text() == s.setup.ClosedWeek.Format(time.DateOnly) {
+			rowID = r.ID
+			break
+		}
+	}
+	if rowID == 0 {
+		t.Fatal("no row bills the closed week")
+	}
+	s.run(t, nil)
+	s.srv.AdvanceClock(time.Hour)
+	to := s.setup.ClosedWeek.AddDate(0, 0, -7)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Jesse}, sheetID, rowID, cols[smartsim.ColWeekEnding], smartsheet.StringValue(to.Format(time.DateOnly))); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.AdvanceClock(7 * time.Second)
+	if _, err := s.srv.SetCell(smartsim.Edit{User: demo.Automation}, sheetID, rowID, cols[smartsim.ColSnapshotDate], smartsheet.StringValue(s.srv.Now().Format(time.DateOnly))); err != nil {
+		t.Fatal(err)
+	}
+	sum := s.run(t, nil)
+	if len(sum.Changes) != 1 || sum.Changes[0].Kind != audit.KindWeekMoved {
+		t.Fatalf("changes %+v, want one WEEK_MOVED", sum.Changes)
+	}
+	if a := sum.Changes[0].Attribution; strings.EqualFold(a.User, demo.Automation.Email) {
+		t.Errorf("the week move is put on %s (%s), who only re-stamped the Snapshot Date; want Jesse or unknown", a.User, a.Source)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,10 @@ type Poller struct {
 	// Duplicate is chaos: every message is delivered twice (a copy, marked with CopyAttribute, is sent on its first
 	// receipt), as SQS's at-least-once delivery may.
 	Duplicate bool
+	// Shuffle is chaos: when set, each poll receives up to ten messages, shuffles them and invokes the function with
+	// them in batches of BatchSize in that order, so that messages reach the function out of the order they were
+	// sent in, as a standard queue may deliver them.
+	Shuffle *rand.Rand
 	// BeforeInvoke, when set, sees each event before the function does (tests kill the function from here).
 	BeforeInvoke func(ctx context.Context, ev events.SQSEvent)
 	// Log receives one line per invocation (default: discard).
@@ -73,6 +78,7 @@ type Result struct {
 // PollOnce receives one batch (waiting up to wait for it) and, when there is one, invokes the function with it and
 // deletes the messages that did not fail. A failed invocation leaves the whole batch to reappear after the
 // visibility timeout, and moto's redrive policy moves a message to the dead-letter queue after maxReceiveCount.
+// With Shuffle it receives up to ten messages and invokes the function once per batch of them, in a shuffled order.
 func (p *Poller) PollOnce(ctx context.Context, wait time.Duration) (Result, error) {
 	if err := p.init(ctx); err != nil {
 		return Result{}, err
@@ -87,6 +93,9 @@ func (p *Poller) PollOnce(ctx context.Context, wait time.Duration) (Result, erro
 	if p.Visibility > 0 {
 		in.VisibilityTimeout = int32(p.Visibility / time.Second)
 	}
+	if p.Shuffle != nil {
+		in.MaxNumberOfMessages = 10
+	}
 	out, err := p.SQS.ReceiveMessage(ctx, in)
 	if err != nil {
 		return Result{}, fmt.Errorf("receive from %s: %w", p.QueueURL, err)
@@ -95,12 +104,10 @@ func (p *Poller) PollOnce(ctx context.Context, wait time.Duration) (Result, erro
 	if len(out.Messages) == 0 {
 		return res, nil
 	}
-	ev := events.SQSEvent{Records: make([]events.SQSMessage, 0, len(out.Messages))}
-	handles := map[string]string{}
+	recs := make([]events.SQSMessage, 0, len(out.Messages))
 	for _, m := range out.Messages {
 		rec := p.record(m)
-		ev.Records = append(ev.Records, rec)
-		handles[rec.MessageId] = rec.ReceiptHandle
+		recs = append(recs, rec)
 		if p.Duplicate && !IsCopy(rec) && rec.Attributes["ApproximateReceiveCount"] == "1" {
 			if _, err := p.SQS.SendMessage(ctx, &awssqs.SendMessageInput{
 				QueueUrl: aws.String(p.QueueURL), MessageBody: m.Body,
@@ -113,26 +120,48 @@ func (p *Poller) PollOnce(ctx context.Context, wait time.Duration) (Result, erro
 			res.Duplicated++
 		}
 	}
+	if p.Shuffle != nil {
+		p.Shuffle.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), int(p.batchSize()))
+		if err := p.invoke(ctx, recs[:n], &res); err != nil {
+			return res, err
+		}
+		recs = recs[n:]
+	}
+	return res, nil
+}
+
+// invoke invokes the function with one batch and deletes the messages that did not fail.
+func (p *Poller) invoke(ctx context.Context, recs []events.SQSMessage, res *Result) error {
+	ev := events.SQSEvent{Records: recs}
+	handles := map[string]string{}
+	for _, rec := range recs {
+		handles[rec.MessageId] = rec.ReceiptHandle
+	}
 	if p.BeforeInvoke != nil {
 		p.BeforeInvoke(ctx, ev)
 	}
 	payload, err := json.Marshal(ev)
 	if err != nil {
-		return res, err
+		return err
 	}
 	start := time.Now()
 	body, err := p.Function.Invoke(ctx, payload)
 	failed := map[string]bool{}
+	var invokeErr error
 	if err != nil {
 		// A function error or a dead environment: the whole batch is retried, as Lambda does.
-		res.InvokeErr = err
+		invokeErr = err
+		res.InvokeErr = errors.Join(res.InvokeErr, err)
 		for id := range handles {
 			failed[id] = true
 		}
 	} else {
 		var resp events.SQSEventResponse
 		if err := json.Unmarshal(body, &resp); err != nil {
-			return res, fmt.Errorf("function response %q: %w", body, err)
+			return fmt.Errorf("function response %q: %w", body, err)
 		}
 		for _, f := range resp.BatchItemFailures {
 			if _, ok := handles[f.ItemIdentifier]; !ok {
@@ -145,7 +174,7 @@ func (p *Poller) PollOnce(ctx context.Context, wait time.Duration) (Result, erro
 			failed[f.ItemIdentifier] = true
 		}
 	}
-	res.Failed = len(failed)
+	res.Failed += len(failed)
 	var del []sqstypes.DeleteMessageBatchRequestEntry
 	for _, rec := range ev.Records {
 		if !failed[rec.MessageId] {
@@ -155,15 +184,15 @@ func (p *Poller) PollOnce(ctx context.Context, wait time.Duration) (Result, erro
 	if len(del) > 0 {
 		out, err := p.SQS.DeleteMessageBatch(ctx, &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(p.QueueURL), Entries: del})
 		if err != nil {
-			return res, fmt.Errorf("delete from %s: %w", p.QueueURL, err)
+			return fmt.Errorf("delete from %s: %w", p.QueueURL, err)
 		}
 		if len(out.Failed) > 0 {
-			return res, fmt.Errorf("delete from %s: %d failed: %s", p.QueueURL, len(out.Failed), aws.ToString(out.Failed[0].Message))
+			return fmt.Errorf("delete from %s: %d failed: %s", p.QueueURL, len(out.Failed), aws.ToString(out.Failed[0].Message))
 		}
 	}
-	p.logger().InfoContext(ctx, "invoked", "queue", p.queueName(), "messages", res.Received, "failed", res.Failed,
-		"duplicated", res.Duplicated, "took", time.Since(start).Round(time.Millisecond), "error", res.InvokeErr)
-	return res, nil
+	p.logger().InfoContext(ctx, "invoked", "queue", p.queueName(), "messages", len(recs), "failed", len(failed),
+		"duplicated", res.Duplicated, "took", time.Since(start).Round(time.Millisecond), "error", invokeErr)
+	return nil
 }
 
 // Drain polls until the queue holds no message, visible or in flight (failed ones come back after the visibility

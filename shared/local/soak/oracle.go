@@ -13,9 +13,9 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// expected is one change the audit must record: what identifies it on the
+// Expected is one change the audit must record: what identifies it on the
 // audit sheet, and who may be named as its author.
-type expected struct {
+type Expected struct {
 	key    string
 	users  []string // emails; empty: any (the product may not know)
 	impact string   // the money impact, two decimals; "" when unvalued
@@ -109,8 +109,8 @@ func orBlank(s string) string {
 // (prev) and what this one sees (cur), scanned at now, from the
 // generator's record alone. It follows the rules of audit.Detector.Compare
 // (see shared/audit/detect.go), written again from its documentation.
-func (w *world) expect(prev, cur map[int64]map[int64]*rowState, now time.Time, cutoff func(time.Time) time.Time) []expected {
-	var out []expected
+func (w *world) expect(prev, cur map[int64]map[int64]*rowState, now time.Time, cutoff func(time.Time) time.Time) []Expected {
+	var out []Expected
 	for _, s := range w.sheets {
 		ids := map[int64]bool{}
 		for id := range prev[s] {
@@ -131,7 +131,7 @@ func (w *world) expect(prev, cur map[int64]map[int64]*rowState, now time.Time, c
 	return out
 }
 
-func (w *world) expectRow(s, id int64, p, c *rowState, now time.Time, cutoff func(time.Time) time.Time) []expected {
+func (w *world) expectRow(s, id int64, p, c *rowState, now time.Time, cutoff func(time.Time) time.Time) []Expected {
 	users := func(ref cellRef) []string {
 		var u []string
 		for _, m := range []map[cellRef]string{w.saved, w.changed} {
@@ -149,16 +149,16 @@ func (w *world) expectRow(s, id int64, p, c *rowState, now time.Time, cutoff fun
 		if !ok || !billable(c.vals) || now.Before(cutoff(week)) || c.createdAt.Before(cutoff(week)) {
 			return nil
 		}
-		return []expected{{key: changeKey(s, id, string(audit.KindRowAddedLate), "(row)", "", c.vals[smartsim.ColTotalPrice]), users: []string{c.createdBy},
+		return []Expected{{key: changeKey(s, id, string(audit.KindRowAddedLate), "(row)", "", c.vals[smartsim.ColTotalPrice]), users: []string{c.createdBy},
 			impact: fixed(money(c.vals[smartsim.ColTotalPrice]))}}
 	case c == nil:
 		if !billable(p.vals) {
 			return nil
 		}
-		return []expected{{key: changeKey(s, id, string(audit.KindRowDeleted), "(row)", p.vals[smartsim.ColTotalPrice], ""), users: []string{w.deletedBy[[2]int64{s, id}]},
+		return []Expected{{key: changeKey(s, id, string(audit.KindRowDeleted), "(row)", p.vals[smartsim.ColTotalPrice], ""), users: []string{w.deletedBy[[2]int64{s, id}]},
 			impact: fixed(money(p.vals[smartsim.ColTotalPrice]).Neg())}}
 	}
-	var out []expected
+	var out []Expected
 	pv, cv := p.vals, c.vals
 	oldWeek, okOld := weekOf(pv)
 	newWeek, okNew := weekOf(cv)
@@ -173,13 +173,13 @@ func (w *world) expectRow(s, id int64, p, c *rowState, now time.Time, cutoff fun
 		if strings.TrimSpace(price) == "" {
 			price = cv[smartsim.ColTotalPrice]
 		}
-		out = append(out, expected{key: changeKey(s, id, string(audit.KindWeekMoved), col, oldV, newV), users: users(cellRef{s, id, col}), impact: fixed(money(price))})
+		out = append(out, Expected{key: changeKey(s, id, string(audit.KindWeekMoved), col, oldV, newV), users: users(cellRef{s, id, col}), impact: fixed(money(price))})
 	}
 	for _, t := range tracked {
 		if pv[t] == cv[t] || norm(t, pv[t]) == norm(t, cv[t]) {
 			continue
 		}
-		out = append(out, expected{key: changeKey(s, id, string(audit.KindValueChanged), t, pv[t], cv[t]), users: users(cellRef{s, id, t}), impact: impactOf(t, pv, cv)})
+		out = append(out, Expected{key: changeKey(s, id, string(audit.KindValueChanged), t, pv[t], cv[t]), users: users(cellRef{s, id, t}), impact: impactOf(t, pv, cv)})
 	}
 	return out
 }
@@ -194,8 +194,8 @@ type auditRow struct {
 var trailingID = regexp.MustCompile(`(\d+)$`)
 
 // readAudit reads the audit sheet straight from the simulator (no faults).
-func (h *harness) readAudit() ([]auditRow, error) {
-	sh, err := h.srv.Sheet(h.auditID)
+func (g *Game) readAudit() ([]auditRow, error) {
+	sh, err := g.srv.Sheet(g.auditID)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func (h *harness) readAudit() ([]auditRow, error) {
 		titles[c.ID] = c.Title
 	}
 	sheetByName := map[string]int64{}
-	for id, name := range h.w.names {
+	for id, name := range g.w.names {
 		sheetByName[name] = id
 	}
 	out := make([]auditRow, 0, len(sh.Rows))

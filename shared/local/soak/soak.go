@@ -10,9 +10,11 @@
 // values and author, nothing unexpected, no audit row ever deleted, and
 // Verify passing.
 //
-// Not yet covered (later stages of issue 14): the serverless chain (Lambda
-// runtime emulator, SQS duplicates and reordering, a Lambda killed mid-batch)
-// and DynamoDB throttling and transaction conflicts.
+// The chain stage (shared/local/localchain's TestSoakChain, make soak-chain)
+// plays the same Game with the serverless chain in between: the Lambda
+// runtime emulator, SQS messages delivered twice and out of order, the
+// analyze function killed mid-batch, DynamoDB throttling, server errors,
+// lost answers and transaction conflicts.
 package soak
 
 import (
@@ -55,6 +57,10 @@ type Config struct {
 	Dir string
 	// Log, when set, gets a line per round.
 	Log io.Writer
+	// RealTime keeps the simulator's clock as it is: the edits are not
+	// spread over simulated minutes (the chain stage, whose functions read
+	// the machine's clock, runs the simulator in real time).
+	RealTime bool
 }
 
 func (c Config) withDefaults() Config {
@@ -157,23 +163,35 @@ func (r Result) Line() string {
 		r.Attributed, r.Misattributed, r.MaskedWriterInfo, r.WrongImpact, r.Unexpected, r.Lost, r.Duplicated, r.Deleted, verify, r.Elapsed.Round(time.Second))
 }
 
-type harness struct {
+// Game is the soak's generator and oracle over one simulator: the billing
+// sheets, each round's edits and the changes they must produce, and the check
+// of the audit sheet after the round's run. A stage runs the pipeline its own
+// way between Play and Check: in process (Run), or through the serverless
+// chain (shared/local/localchain's TestSoakChain).
+type Game struct {
 	cfg     Config
 	srv     *smartsim.Server
-	client  *smartsheet.Client
-	store   *bolt.Store
-	signer  *digestfile.Signer
-	digests digestfile.Dir
 	folder  int64
 	auditID int64
 	w       *world
 	res     Result
+	began   time.Time
 	// want counts each expected change key over all rounds; seen is every
 	// Change ID the audit sheet ever showed.
 	want map[string]int
 	seen map[string]bool
 	// names maps an editor's email to their name.
 	names map[string]string
+}
+
+// harness is the in-process stage: the real pipeline over HTTP with the
+// bbolt store.
+type harness struct {
+	*Game
+	client  *smartsheet.Client
+	store   *bolt.Store
+	signer  *digestfile.Signer
+	digests digestfile.Dir
 }
 
 // start is the soak's first simulated moment: a Wednesday, so the last
@@ -195,27 +213,70 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	h.res.Seed = cfg.Seed
+	h.began = began
 	// Round 0 is the baseline.
 	for round := 0; round <= cfg.Rounds; round++ {
 		if err := h.round(ctx, round); err != nil {
-			return h.result(began), err
+			return h.Result(), err
 		}
 	}
-	return h.result(began), nil
+	return h.Result(), nil
 }
 
-func (h *harness) result(began time.Time) Result {
-	r := h.res
+// Result is what the game did and found so far, with the simulator's calls
+// and faults.
+func (g *Game) Result() Result {
+	r := g.res
+	r.Seed = g.cfg.Seed
 	r.Rounds = max(0, r.Rounds)
-	r.Edits, r.EditsByOp = h.w.edits, h.w.byOp
-	for _, c := range h.srv.Counters() {
+	r.Edits, r.EditsByOp = g.w.edits, g.w.byOp
+	for _, c := range g.srv.Counters() {
 		r.Calls += c.Calls
 		r.Faulted += c.Faults
 	}
-	r.FaultsByKind = h.srv.FaultCounts()
-	r.Elapsed = time.Since(began)
+	r.FaultsByKind = g.srv.FaultCounts()
+	r.Elapsed = time.Since(g.began)
 	return r
+}
+
+// NewGame generates cfg's billing sheets in srv (the open week is the one of
+// srv's clock) and blanks some week endings. Set the audit sheet
+// (SetAuditSheet) before the first Check.
+func NewGame(srv *smartsim.Server, cfg Config) (*Game, error) {
+	cfg = cfg.withDefaults()
+	g := &Game{cfg: cfg, srv: srv, began: time.Now(), want: map[string]int{}, seen: map[string]bool{}, names: map[string]string{}}
+	now := srv.Now()
+	current := now.AddDate(0, 0, (7-int(now.Weekday()))%7)
+	current = time.Date(current.Year(), current.Month(), current.Day(), 0, 0, 0, 0, time.UTC)
+	gen, err := srv.Populate(smartsim.GenConfig{Sheets: cfg.Sheets, Rows: cfg.Rows, Weeks: cfg.Weeks, Seed: cfg.Seed, EndWeek: current})
+	if err != nil {
+		return nil, fmt.Errorf("soak: generate sheets: %w", err)
+	}
+	g.folder = gen.FolderID
+	if g.w, err = newWorld(srv, cfg.Seed, gen, current, cfg.Weeks); err != nil {
+		return nil, err
+	}
+	for _, u := range editors {
+		g.names[u.Email] = u.Name
+	}
+	if err := g.w.blankWeekEndings(20); err != nil {
+		return nil, fmt.Errorf("soak: blank week endings: %w", err)
+	}
+	return g, nil
+}
+
+// FolderID is the folder of the billing sheets.
+func (g *Game) FolderID() int64 { return g.folder }
+
+// SetAuditSheet names the audit sheet Check reads.
+func (g *Game) SetAuditSheet(id int64) { g.auditID = id }
+
+// CountRun counts a run of the pipeline, failed or not, into the result.
+func (g *Game) CountRun(failed bool) {
+	g.res.Runs++
+	if failed {
+		g.res.FailedRuns++
+	}
 }
 
 func setup(cfg Config) (*harness, error) {
@@ -223,7 +284,7 @@ func setup(cfg Config) (*harness, error) {
 	if _, err := srv.Listen("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("soak: start simulator: %w", err)
 	}
-	h := &harness{cfg: cfg, srv: srv, want: map[string]int{}, seen: map[string]bool{}, names: map[string]string{}}
+	h := &harness{Game: &Game{srv: srv}}
 	client, err := smartsheet.New(smartsheet.Config{
 		BaseURL: srv.URL(), Token: "soak-token", ChangeAgent: "billing-audit-soak",
 		HTTPClient: &http.Client{Timeout: cfg.HTTPTimeout}, RetryBudget: time.Minute,
@@ -246,22 +307,11 @@ func setup(cfg Config) (*harness, error) {
 		return h, err
 	}
 	h.digests = digestfile.Dir(filepath.Join(cfg.Dir, "digests"))
-	current := start.AddDate(0, 0, (7-int(start.Weekday()))%7)
-	current = time.Date(current.Year(), current.Month(), current.Day(), 0, 0, 0, 0, time.UTC)
-	gen, err := srv.Populate(smartsim.GenConfig{Sheets: cfg.Sheets, Rows: cfg.Rows, Weeks: cfg.Weeks, Seed: cfg.Seed, EndWeek: current})
+	game, err := NewGame(srv, cfg)
 	if err != nil {
-		return h, fmt.Errorf("soak: generate sheets: %w", err)
-	}
-	h.folder = gen.FolderID
-	if h.w, err = newWorld(srv, cfg.Seed, gen, current, cfg.Weeks); err != nil {
 		return h, err
 	}
-	for _, u := range editors {
-		h.names[u.Email] = u.Name
-	}
-	if err := h.w.blankWeekEndings(20); err != nil {
-		return h, fmt.Errorf("soak: blank week endings: %w", err)
-	}
+	h.Game = game
 	if h.auditID, _, err = pipeline.EnsureAuditSheet(context.Background(), client, h.store, 0, "Billing Audit Log"); err != nil {
 		return h, fmt.Errorf("soak: audit sheet: %w", err)
 	}
@@ -284,27 +334,42 @@ func (h *harness) runner() (*pipeline.Runner, error) {
 	})
 }
 
-// round plays one round: the edits (none in round 0, the baseline), runs
-// until one completes, then the checks.
-func (h *harness) round(ctx context.Context, n int) error {
-	prev := h.w.snapshot()
-	h.w.resetWindow()
-	h.srv.AdvanceClock(20 * time.Minute)
+// Play makes round n's edits (none in round 0, the baseline) and returns
+// the changes the audit must record for them: the oracle's, from the
+// difference between what the last completed run saw and the sheets now.
+// Without Config.RealTime the edits are spread over simulated minutes.
+func (g *Game) Play(n int) ([]Expected, error) {
+	prev := g.w.snapshot()
+	g.w.resetWindow()
+	g.advance(20 * time.Minute)
 	if n > 0 {
-		for range h.cfg.EditsPerRound {
-			h.srv.AdvanceClock(7 * time.Second)
-			if err := h.w.Edit(); err != nil {
-				return fmt.Errorf("soak: round %d: %w", n, err)
+		for range g.cfg.EditsPerRound {
+			g.advance(7 * time.Second)
+			if err := g.w.Edit(); err != nil {
+				return nil, fmt.Errorf("soak: round %d: %w", n, err)
 			}
 		}
 	}
-	h.srv.AdvanceClock(time.Minute)
-	cur := h.w.snapshot()
-	now := h.srv.Now()
-	var exp []expected
-	if n > 0 {
-		cfg := audit.DefaultConfig()
-		exp = h.w.expect(prev, cur, now, cfg.Cutoff)
+	g.advance(time.Minute)
+	if n == 0 {
+		return nil, nil
+	}
+	return g.w.expect(prev, g.w.snapshot(), g.srv.Now(), audit.DefaultConfig().Cutoff), nil
+}
+
+// advance moves the simulated clock, unless it keeps real time.
+func (g *Game) advance(d time.Duration) {
+	if !g.cfg.RealTime {
+		g.srv.AdvanceClock(d)
+	}
+}
+
+// round plays one round: the edits, runs until one completes, then the
+// checks.
+func (h *harness) round(ctx context.Context, n int) error {
+	exp, err := h.Play(n)
+	if err != nil {
+		return err
 	}
 	var lastErr error
 	done := false
@@ -316,9 +381,8 @@ func (h *harness) round(ctx context.Context, n int) error {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		_, err = r.Run(rctx)
 		cancel()
-		h.res.Runs++
+		h.CountRun(err != nil)
 		if err != nil {
-			h.res.FailedRuns++
 			if h.cfg.Log != nil {
 				fmt.Fprintf(h.cfg.Log, "soak: round %d: run %d failed (run again): %v\n", n, attempt+1, err)
 			}
@@ -331,16 +395,7 @@ func (h *harness) round(ctx context.Context, n int) error {
 	if !done {
 		return fmt.Errorf("soak: round %d: no run completed in %d attempts: %w", n, h.cfg.Attempts, lastErr)
 	}
-	h.res.Rounds = n
-	if h.res.ExpectedByKind == nil {
-		h.res.ExpectedByKind = map[string]int{}
-	}
-	for _, e := range exp {
-		h.want[e.key]++
-		h.res.ExpectedByKind[strings.Split(e.key, "|")[2]]++
-	}
-	h.res.Expected += len(exp)
-	if err := h.check(ctx, n, exp); err != nil {
+	if err := h.Check(ctx, n, exp, h.verify); err != nil {
 		return err
 	}
 	if h.cfg.Log != nil {
@@ -350,13 +405,27 @@ func (h *harness) round(ctx context.Context, n int) error {
 	return nil
 }
 
-// check compares the audit sheet with the oracle after round n.
-func (h *harness) check(ctx context.Context, n int, exp []expected) error {
-	rows, err := h.readAudit()
+// Check records exp as round n's changes — call it once a run after Play(n)
+// has completed — and compares the audit sheet with the oracle: every
+// expected change of every round exactly once with its money impact and an
+// author who made it, nothing else, no audit row ever deleted; then verify
+// (the pipeline's Verify, however the stage runs it) must pass. Problems go
+// into the Result; the error is for a check that could not run.
+func (g *Game) Check(ctx context.Context, n int, exp []Expected, verify func(context.Context) (audit.Verification, error)) error {
+	g.res.Rounds = n
+	if g.res.ExpectedByKind == nil {
+		g.res.ExpectedByKind = map[string]int{}
+	}
+	for _, e := range exp {
+		g.want[e.key]++
+		g.res.ExpectedByKind[strings.Split(e.key, "|")[2]]++
+	}
+	g.res.Expected += len(exp)
+	rows, err := g.readAudit()
 	if err != nil {
 		return err
 	}
-	h.res.AuditRows = len(rows)
+	g.res.AuditRows = len(rows)
 	have := map[string]int{}
 	ids := map[string]int{}
 	for _, r := range rows {
@@ -364,42 +433,42 @@ func (h *harness) check(ctx context.Context, n int, exp []expected) error {
 		ids[r.changeID]++
 	}
 	problem := func(kind, what string) {
-		h.res.Problems = append(h.res.Problems, Problem{Round: n, Kind: kind, What: what})
+		g.res.Problems = append(g.res.Problems, Problem{Round: n, Kind: kind, What: what})
 	}
-	h.res.Lost, h.res.Duplicated, h.res.Unexpected, h.res.Deleted = 0, 0, 0, 0
-	keys := make([]string, 0, len(have)+len(h.want))
-	for k := range h.want {
+	g.res.Lost, g.res.Duplicated, g.res.Unexpected, g.res.Deleted = 0, 0, 0, 0
+	keys := make([]string, 0, len(have)+len(g.want))
+	for k := range g.want {
 		keys = append(keys, k)
 	}
 	for k := range have {
-		if _, ok := h.want[k]; !ok {
+		if _, ok := g.want[k]; !ok {
 			keys = append(keys, k)
 		}
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		w, g := h.want[k], have[k]
+		want, got := g.want[k], have[k]
 		switch {
-		case g < w:
-			h.res.Lost += w - g
-			problem("lost", fmt.Sprintf("%s: on the sheet %d times, expected %d", k, g, w))
-		case g > w && w > 0:
-			h.res.Duplicated += g - w
-			problem("duplicated", fmt.Sprintf("%s: on the sheet %d times, expected %d", k, g, w))
-		case g > w:
-			h.res.Unexpected += g
-			problem("unexpected", fmt.Sprintf("%s: on the sheet %d times, expected never", k, g))
+		case got < want:
+			g.res.Lost += want - got
+			problem("lost", fmt.Sprintf("%s: on the sheet %d times, expected %d", k, got, want))
+		case got > want && want > 0:
+			g.res.Duplicated += got - want
+			problem("duplicated", fmt.Sprintf("%s: on the sheet %d times, expected %d", k, got, want))
+		case got > want:
+			g.res.Unexpected += got
+			problem("unexpected", fmt.Sprintf("%s: on the sheet %d times, expected never", k, got))
 		}
 	}
 	for id, c := range ids {
 		if c > 1 {
-			h.res.Duplicated += c - 1
+			g.res.Duplicated += c - 1
 			problem("duplicated", fmt.Sprintf("Change ID %s on %d audit rows", id, c))
 		}
 	}
-	for id := range h.seen {
+	for id := range g.seen {
 		if ids[id] == 0 {
-			h.res.Deleted++
+			g.res.Deleted++
 			problem("deleted", "Change ID "+id+" is no longer on the audit sheet")
 		}
 	}
@@ -412,12 +481,12 @@ func (h *harness) check(ctx context.Context, n int, exp []expected) error {
 		impacts[e.key] = append(impacts[e.key], e.impact)
 	}
 	for _, r := range rows {
-		if h.seen[r.changeID] {
+		if g.seen[r.changeID] {
 			continue
 		}
-		h.seen[r.changeID] = true
+		g.seen[r.changeID] = true
 		if want, ok := impacts[r.key]; ok && !sameImpact(want, r.impact) {
-			h.res.WrongImpact++
+			g.res.WrongImpact++
 			problem("wrong-impact", fmt.Sprintf("%s: money impact %q, want one of %q", r.key, r.impact, want))
 		}
 		if r.source == "" || r.source == string(audit.SourceUnknown) || r.by == "" {
@@ -427,27 +496,27 @@ func (h *harness) check(ctx context.Context, n int, exp []expected) error {
 		if !ok {
 			continue // reported above
 		}
-		h.res.Attributed++
+		g.res.Attributed++
 		switch {
-		case h.knows(users, r.by):
-		case r.source == string(audit.SourceWriterInfo) && h.w.maskedSave(r.sheet, r.row, r.by, h.names):
+		case g.knows(users, r.by):
+		case r.source == string(audit.SourceWriterInfo) && g.w.maskedSave(r.sheet, r.row, r.by, g.names):
 			// The known gap of writer info (see BENCHMARKS.md, issue 14's
 			// soak): counted and shown, not a failure of the soak.
-			h.res.MaskedWriterInfo++
-			if len(h.res.Masked) < 5 {
-				h.res.Masked = append(h.res.Masked, Problem{Round: n, Kind: "masked-writer-info",
-					What: fmt.Sprintf("%s: named %q (%s), want one of %v; the row's edits:%s", r.key, r.by, r.source, users, h.w.rowEdits(r.sheet, r.row))})
+			g.res.MaskedWriterInfo++
+			if len(g.res.Masked) < 5 {
+				g.res.Masked = append(g.res.Masked, Problem{Round: n, Kind: "masked-writer-info",
+					What: fmt.Sprintf("%s: named %q (%s), want one of %v; the row's edits:%s", r.key, r.by, r.source, users, g.w.rowEdits(r.sheet, r.row))})
 			}
 		default:
-			h.res.Misattributed++
-			problem("misattributed", fmt.Sprintf("%s: named %q (%s), want one of %v; the row's edits:%s", r.key, r.by, r.source, users, h.w.rowEdits(r.sheet, r.row)))
+			g.res.Misattributed++
+			problem("misattributed", fmt.Sprintf("%s: named %q (%s), want one of %v; the row's edits:%s", r.key, r.by, r.source, users, g.w.rowEdits(r.sheet, r.row)))
 		}
 	}
-	v, err := h.verify(ctx)
+	v, err := verify(ctx)
 	if err != nil {
 		return fmt.Errorf("soak: round %d: verify: %w", n, err)
 	}
-	h.res.VerifyOK = v.OK()
+	g.res.VerifyOK = v.OK()
 	if !v.OK() {
 		problem("verify", v.Summary())
 	}
@@ -473,9 +542,9 @@ func sameImpact(want []string, got string) bool {
 	return false
 }
 
-func (h *harness) knows(users []string, by string) bool {
+func (g *Game) knows(users []string, by string) bool {
 	for _, u := range users {
-		if strings.EqualFold(u, by) || strings.EqualFold(h.names[u], by) {
+		if strings.EqualFold(u, by) || strings.EqualFold(g.names[u], by) {
 			return true
 		}
 	}
