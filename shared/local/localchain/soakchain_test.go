@@ -451,26 +451,18 @@ func (k *killer) beforeInvoke(ctx context.Context, ev events.SQSEvent) {
 
 func soakEnvInt(t *testing.T, name string, def int) int {
 	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		t.Fatalf("%s=%q: want a non-negative integer", name, v)
+	n, err := soak.EnvInt(name, def)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
 
 func soakEnvRate(t *testing.T, name string, def float64) float64 {
 	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 1 {
-		t.Fatalf("%s=%q: want a rate in [0, 1]", name, v)
+	f, err := soak.EnvRate(name, def, true)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return f
 }

@@ -2,8 +2,6 @@ package soak_test
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/fieldaudit/billing-audit/shared/local/soak"
@@ -78,26 +76,18 @@ func TestSoak(t *testing.T) {
 
 func envInt(t *testing.T, name string, def int) int {
 	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		t.Fatalf("%s=%q: want a non-negative integer", name, v)
+	n, err := soak.EnvInt(name, def)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
 
 func envRate(t *testing.T, name string, def float64) float64 {
 	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f >= 1 {
-		t.Fatalf("%s=%q: want a rate in [0, 1)", name, v)
+	f, err := soak.EnvRate(name, def, false)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return f
 }
