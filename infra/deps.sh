@@ -16,6 +16,11 @@ if ! have soffice; then
   say "installing LibreOffice Calc (Debian libreoffice-calc)"
   apt_install libreoffice-calc || say "LibreOffice could not be installed: its conversion test will skip"
 fi
+# poppler-utils turns that PDF into one PNG a page for `make workbook-preview`.
+if ! have pdftoppm; then
+  say "installing poppler-utils (Debian poppler-utils)"
+  apt_install poppler-utils || say "poppler-utils could not be installed: make workbook-preview cannot render pages"
+fi
 # Java 17 runs DynamoDB Local.
 if ! have java; then
   say "installing Java 17 (Debian openjdk-17-jre-headless)"

@@ -2,7 +2,9 @@ package xlsx
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
@@ -24,7 +26,37 @@ const (
 	colAt     = 16
 )
 
-var detailsWidths = []float64{16, 12, 24, 10, 20, 16, 16, 10, 14, 13, 10, 14, 12, 15, 28, 17, 34, 40, 34}
+// detailsWidths are the columns' widths; Unauthorized, Kind and Changed By fit
+// their header, ROW_ADDED_LATE and a name with its e-mail on two lines.
+var detailsWidths = []float64{16, 12, 24, 10, 20, 16, 16, 10, 14, 13, 10, 14, 14, 17, 34, 17, 34, 40, 34}
+
+// detailsWraps marks the columns of free text that wrap when too long for
+// their width; codes, dates and ids keep one line.
+var detailsWraps = []bool{
+	false, false, true, false, true, true, true, false,
+	false, true, false, false, false, false, true,
+	false, true, true, false,
+}
+
+// lineHeight is one line of the default 11-point font, in points, and
+// maxRowHeight the tallest row Excel allows.
+const (
+	lineHeight   = 15
+	maxRowHeight = 409
+)
+
+// textLines is how many lines s takes wrapped in a column width wide. A
+// column's width counts the default font's digits; e-mail addresses and
+// capitals run wider and lines break at spaces, so it counts 0.85 width
+// characters a line, and a line more at each newline.
+func textLines(s string, width float64) int {
+	per := max(int(width*0.85), 1)
+	lines := 0
+	for _, para := range strings.Split(s, "\n") {
+		lines += max((utf8.RuneCountInString(para)+per-1)/per, 1)
+	}
+	return lines
+}
 
 // writeDetails streams Change Details, one row per change: the sheet can hold
 // 100,000 rows, which normal-mode cells would keep in memory all at once.
@@ -42,7 +74,14 @@ func writeDetails(f *excelize.File, st *styles, r *audit.Report) error {
 		if err != nil {
 			return err
 		}
-		if err := sw.SetRow(ref, d.fill(c)); err != nil {
+		vals := d.fill(c)
+		var opts []excelize.RowOpts
+		if d.lines > 1 {
+			// A streamed row keeps the height it is given: without one, wrapped
+			// text would overlap the next row on screen and be cut in print.
+			opts = append(opts, excelize.RowOpts{Height: min(float64(d.lines*lineHeight), maxRowHeight)})
+		}
+		if err := sw.SetRow(ref, vals, opts...); err != nil {
 			return fmt.Errorf("row %d: %w", n+2, err)
 		}
 	}
@@ -78,6 +117,7 @@ type detailsRow struct {
 	loc   *time.Location
 	vals  []any // nil for an empty cell, else a pointer into cells
 	cells []excelize.Cell
+	lines int // the most lines a cell of the row wraps to
 }
 
 func newDetailsRow(st *styles, loc *time.Location) *detailsRow {
@@ -88,13 +128,19 @@ func newDetailsRow(st *styles, loc *time.Location) *detailsRow {
 	}
 }
 
-// text sets column i (0-based) to s, leaving it empty when s is.
+// text sets column i (0-based) to s, leaving it empty when s is. Text wider
+// than its column wraps, so a long note or name prints whole.
 func (d *detailsRow) text(i int, s string) {
 	if s == "" {
 		d.vals[i] = nil
 		return
 	}
-	d.cells[i] = excelize.Cell{StyleID: d.st.text, Value: s}
+	style := d.st.text
+	if n := textLines(s, detailsWidths[i]); n > 1 && detailsWraps[i] {
+		style = d.st.textWrap
+		d.lines = max(d.lines, n)
+	}
+	d.cells[i] = excelize.Cell{StyleID: style, Value: s}
 	d.vals[i] = &d.cells[i]
 }
 
@@ -107,6 +153,7 @@ func (d *detailsRow) num(i int, v float64, style int) {
 func (d *detailsRow) fill(c *audit.Change) []any {
 	st := d.st
 	clear(d.cells)
+	d.lines = 1
 	d.text(0, c.WorkRequest)
 	d.vals[1] = nil
 	if !c.WeekEnding.IsZero() {
@@ -135,7 +182,7 @@ func (d *detailsRow) fill(c *audit.Change) []any {
 	d.text(9, valuation(c))
 	d.text(10, string(c.Risk))
 	d.text(11, string(c.Status))
-	d.cells[12] = excelize.Cell{Value: c.Unauthorized()} // TRUE/FALSE: filterable, cheaper than text
+	d.cells[12] = excelize.Cell{StyleID: st.boolean, Value: c.Unauthorized()} // TRUE/FALSE: filterable, cheaper than text
 	d.vals[12] = &d.cells[12]
 	d.text(13, string(c.Kind))
 	d.text(14, audit.Who(c.Attribution))

@@ -71,6 +71,7 @@ const (
 	dateFormat     = "yyyy-mm-dd"
 	dateTimeFormat = "yyyy-mm-dd hh:mm"
 	percentFormat  = "0.0%"
+	booleanFormat  = `"TRUE";"TRUE";"FALSE"`
 )
 
 // Write renders r as an xlsx workbook to w.
@@ -198,6 +199,11 @@ func FileName(r audit.Report) string {
 type styles struct {
 	title, subtitle, label, header, note, wrap int
 	text, link                                 int
+	// textWrap is text that wraps, bottom-aligned like the cells beside it.
+	textWrap int
+	// boolean shows a TRUE/FALSE cell as TRUE/FALSE in LibreOffice too,
+	// which otherwise prints 1 and 0; Excel shows booleans so anyway.
+	boolean int
 	// alert is a value that must not be missed (the audit log failed
 	// verification): bold dark red on light red; alertWrap wraps.
 	alert, alertWrap                               int
@@ -246,10 +252,12 @@ func newStyles(f *excelize.File) (*styles, error) {
 			Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"1F4E78"}},
 			Alignment: &excelize.Alignment{Vertical: "center", WrapText: true},
 		}),
-		note: add(&excelize.Style{Font: &excelize.Font{Italic: true, Color: "595959"}}),
-		wrap: add(&excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}}),
-		text: add(&excelize.Style{NumFmt: 49}),
-		link: add(&excelize.Style{Font: &excelize.Font{Color: "0563C1", Underline: "single"}}),
+		note:     add(&excelize.Style{Font: &excelize.Font{Italic: true, Color: "595959"}}),
+		wrap:     add(&excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{WrapText: true, Vertical: "top"}}),
+		text:     add(&excelize.Style{NumFmt: 49}),
+		textWrap: add(&excelize.Style{NumFmt: 49, Alignment: &excelize.Alignment{WrapText: true}}),
+		boolean:  add(num(booleanFormat, false)),
+		link:     add(&excelize.Style{Font: &excelize.Font{Color: "0563C1", Underline: "single"}}),
 		alert: add(&excelize.Style{
 			NumFmt: 49,
 			Font:   &excelize.Font{Bold: true, Color: "9C0006"},

@@ -227,6 +227,90 @@ func TestChangeDetails(t *testing.T) {
 	}
 }
 
+func TestTextLines(t *testing.T) {
+	tests := []struct {
+		s     string
+		width float64
+		want  int
+	}{
+		{"", 40, 1},
+		{"short", 40, 1},
+		{strings.Repeat("x", 34), 40, 1}, // 0.85 × 40 characters a line
+		{strings.Repeat("x", 35), 40, 2},
+		{strings.Repeat("é", 35), 40, 2}, // runes, not bytes
+		{"a\nb", 40, 2},
+		{strings.Repeat("x", 69) + "\nb", 40, 4},
+		{"abc", 0.5, 3},
+	}
+	for _, tt := range tests {
+		if got := textLines(tt.s, tt.width); got != tt.want {
+			t.Errorf("textLines(%q, %v) = %d, want %d", tt.s, tt.width, got, tt.want)
+		}
+	}
+	if len(detailsWidths) != len(DetailsColumns) || len(detailsWraps) != len(DetailsColumns) {
+		t.Errorf("%d widths and %d wraps for %d columns", len(detailsWidths), len(detailsWraps), len(DetailsColumns))
+	}
+}
+
+// A note or name wider than its column wraps, and its row is as tall as its
+// longest cell: a streamed row keeps the height it is written with, so
+// without one wrapped text overlaps the next row and is cut in print.
+func TestChangeDetailsWrapsLongText(t *testing.T) {
+	in := scenarioInput(t)
+	note := strings.Repeat("billed in the week ending 2026-11-29, now in the week ending 2026-12-06; ", 3)
+	in.Changes[1].Note = note
+	r := audit.BuildReport(in)
+	_, f := MustWorkbook(t, r)
+	row := 0
+	for i, c := range r.Changes {
+		if c.Note == note {
+			row = i + 2
+		}
+	}
+	if row == 0 {
+		t.Fatal("the long note is not on Change Details")
+	}
+	noteRef := "R" + strconv.Itoa(row)
+	if got := cellValue(t, f, SheetDetails, noteRef); got != note {
+		t.Fatalf("%s = %q, want the note", noteRef, got)
+	}
+	tests := []struct {
+		ref      string
+		wantWrap bool
+	}{
+		{noteRef, true},
+		{"A" + strconv.Itoa(row), false}, // a short cell stays one line
+	}
+	for _, tt := range tests {
+		id, err := f.GetCellStyle(SheetDetails, tt.ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.GetStyle(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Alignment != nil && s.Alignment.WrapText; got != tt.wantWrap {
+			t.Errorf("%s wraps = %v, want %v", tt.ref, got, tt.wantWrap)
+		}
+		if got := numFmt(t, f, SheetDetails, tt.ref); got != "builtin:49" {
+			t.Errorf("%s number format = %q, want text (builtin:49)", tt.ref, got)
+		}
+	}
+	wantHeight := float64(textLines(note, detailsWidths[17]) * lineHeight)
+	if got, err := f.GetRowHeight(SheetDetails, row); err != nil || got != wantHeight {
+		t.Errorf("row %d height = %v, %v; want %v (%d lines)", row, got, err, wantHeight, textLines(note, detailsWidths[17]))
+	}
+	// A row of short cells keeps the default height.
+	for i, c := range r.Changes {
+		if c.ChangeID == "c1" {
+			if got, _ := f.GetRowHeight(SheetDetails, i+2); got != 15 {
+				t.Errorf("row %d (short cells) height = %v, want the default 15", i+2, got)
+			}
+		}
+	}
+}
+
 // Every sheet prints landscape, one page wide (Change Details two); the
 // dashboard on one page; Change Details repeats its header row and Work
 // Request # column on each page.
