@@ -17,10 +17,10 @@ PKG="amplify-dynamodb-simulator@2.9.30"
 CACHE="$ROOT/.local/dynamodb-local"
 EMU="$CACHE/package/emulator"
 LAUNCHER="$CACHE/launcher"
-PIDFILE="$ROOT/.local/dynamodb-local.pid"
-PORTFILE="$ROOT/.local/dynamodb-local.port"
-LOG="$ROOT/.local/dynamodb-local.log"
+NAME=dynamodb-local
 PORT="${DYNAMODB_LOCAL_PORT:-8055}"
+TRIES=120
+source "$ROOT/infra/daemon.sh"
 
 need_java() {
   command -v java >/dev/null || { echo "dynamodb-local: java not found (Java 11+ needed: apt-get install openjdk-17-jre-headless)" >&2; exit 3; }
@@ -57,42 +57,11 @@ run() {
     -inMemory -sharedDb -disableTelemetry -port "$PORT"
 }
 
+prepare() { install; }
+
 ready() { # any DynamoDB answer (even an auth error) means it is serving
   curl -s -o /dev/null -m 2 -X POST -H 'X-Amz-Target: DynamoDB_20120810.ListTables' \
     -H 'Content-Type: application/x-amz-json-1.0' -d '{}' "http://127.0.0.1:$1/"
-}
-
-start() {
-  if [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    echo "http://127.0.0.1:$(cat "$PORTFILE")"
-    return
-  fi
-  install
-  mkdir -p "$ROOT/.local"
-  nohup "$0" run >"$LOG" 2>&1 &
-  echo $! >"$PIDFILE"
-  echo "$PORT" >"$PORTFILE"
-  for _ in $(seq 1 120); do
-    if ready "$PORT"; then
-      echo "http://127.0.0.1:$PORT"
-      return
-    fi
-    kill -0 "$(cat "$PIDFILE")" 2>/dev/null || { echo "dynamodb-local: exited; see $LOG" >&2; tail -n 20 "$LOG" >&2; rm -f "$PIDFILE" "$PORTFILE"; exit 1; }
-    sleep 0.5
-  done
-  echo "dynamodb-local: not ready after 60s; see $LOG" >&2
-  exit 1
-}
-
-stop() {
-  [[ -f "$PIDFILE" ]] || return 0
-  local pid
-  pid="$(cat "$PIDFILE")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
-  rm -f "$PIDFILE" "$PORTFILE"
 }
 
 case "${1:-}" in
