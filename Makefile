@@ -71,16 +71,17 @@ scale:
 # several users and automation on SOAK_SHEETS x SOAK_ROWS billing rows, the real pipeline over HTTP against the simulator
 # answering SOAK_FAULT_RATE of the calls with a fault, an oracle from the generator's record checking the audit sheet after
 # every round. The output is kept in out/soak.log; its last line is the summary. `go test ./...` runs the short form
-# (TestSoakShort).
+# (TestSoakShort). SOAK_SKIP_WRITER_INFO=1 audits with SKIP_WRITER_INFO (cell history names every cell change's author).
 SOAK_ROUNDS ?= 25
 SOAK_EDITS ?= 120
 SOAK_SEED ?= 1
 SOAK_SHEETS ?= 4
 SOAK_ROWS ?= 300
 SOAK_FAULT_RATE ?= 0.33
+SOAK_SKIP_WRITER_INFO ?= 0
 soak:
 	@mkdir -p out; SOAK_ROUNDS=$(SOAK_ROUNDS) SOAK_EDITS=$(SOAK_EDITS) SOAK_SEED=$(SOAK_SEED) SOAK_SHEETS=$(SOAK_SHEETS) \
-	  SOAK_ROWS=$(SOAK_ROWS) SOAK_FAULT_RATE=$(SOAK_FAULT_RATE) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./shared/local/soak 2>&1 \
+	  SOAK_ROWS=$(SOAK_ROWS) SOAK_FAULT_RATE=$(SOAK_FAULT_RATE) SOAK_SKIP_WRITER_INFO=$(SOAK_SKIP_WRITER_INFO) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./shared/local/soak 2>&1 \
 	  | tee out/soak.log; status=$${PIPESTATUS[0]}; echo; \
 	  grep -o 'soak: seed=.*' out/soak.log | tail -n1 || echo "soak: no summary (see out/soak.log)"; \
 	  exit $$status

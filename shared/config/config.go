@@ -58,6 +58,7 @@ type Config struct {
 	HighRisk          decimal.Decimal
 	MediumRisk        decimal.Decimal
 	SkipCellHistory   bool
+	SkipWriterInfo    bool
 	StateDir          string
 	OutputDir         string
 	TestMode          bool
@@ -124,6 +125,7 @@ func Load(getenv Getenv) (Config, error) {
 		HighRisk:             p.decimal("HIGH_RISK_THRESHOLD", defaultHighRisk),
 		MediumRisk:           p.decimal("MEDIUM_RISK_THRESHOLD", defaultMediumRisk),
 		SkipCellHistory:      p.bool("SKIP_CELL_HISTORY"),
+		SkipWriterInfo:       p.bool("SKIP_WRITER_INFO"),
 		StateDir:             p.str("STATE_DIR", DefaultStateDir),
 		OutputDir:            p.str("OUTPUT_DIR", DefaultOutputDir),
 		TestMode:             p.bool("TEST_MODE"),

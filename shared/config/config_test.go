@@ -27,7 +27,8 @@ func TestLoadValues(t *testing.T) {
 		"SMARTSHEET_API_TOKEN": "tok-123", "SOURCE_SHEET_IDS": "1, 2,3", "SOURCE_FOLDER_IDS": "9",
 		"TRACK_COLUMNS": "Pole #, Work Type", "AUDIT_TIMEZONE": "America/Chicago", "GRACE_PERIOD": "36h",
 		"HIGH_RISK_THRESHOLD": "5000", "MEDIUM_RISK_THRESHOLD": "250.50", "SKIP_CELL_HISTORY": "true",
-		"TEST_MODE": "1", "AUDIT_SHEET_ID": "77",
+		"SKIP_WRITER_INFO": "TRUE",
+		"TEST_MODE":        "1", "AUDIT_SHEET_ID": "77",
 		"WEBHOOK_CALLBACK_URL": "https://hooks.example.com/webhooks/smartsheet", "WEBHOOK_SECRET_OVERLAP": "30m",
 		"ALERT_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/x", "ALERT_TEAMS_WEBHOOK_URL": " https://prod.example.com/workflows/1 ",
 		"ALERT_MIN_RISK": "medium", "ALERT_DIGEST_OVER": "25",
@@ -38,7 +39,7 @@ func TestLoadValues(t *testing.T) {
 	if got := fmt.Sprint(c.SourceSheetIDs, c.SourceFolderIDs, c.TrackColumns); got != "[1 2 3] [9] [Pole # Work Type]" {
 		t.Errorf("ids/columns = %s", got)
 	}
-	if c.Location.String() != "America/Chicago" || c.Grace != 36*time.Hour || !c.SkipCellHistory || !c.TestMode ||
+	if c.Location.String() != "America/Chicago" || c.Grace != 36*time.Hour || !c.SkipCellHistory || !c.SkipWriterInfo || !c.TestMode ||
 		c.AuditSheetID != 77 || c.MediumRisk.String() != "250.5" ||
 		c.WebhookCallbackURL != "https://hooks.example.com/webhooks/smartsheet" || c.WebhookSecretOverlap != 30*time.Minute ||
 		c.AlertSlackWebhookURL.Reveal() != "https://hooks.slack.com/services/T0/B0/x" ||

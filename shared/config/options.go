@@ -63,6 +63,7 @@ func (c Config) PipelineOptions(p Ports) pipeline.Options {
 		SourceFolderIDs:   c.SourceFolderIDs,
 		AuditSheetID:      c.AuditSheetID,
 		SkipCellHistory:   c.SkipCellHistory,
+		SkipWriterInfo:    c.SkipWriterInfo,
 		TestMode:          c.TestMode,
 		Logger:            p.Logger,
 		Stats:             p.Stats,

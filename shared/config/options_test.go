@@ -46,7 +46,7 @@ type optionValues struct {
 	High, Medium                       string
 	Sheets, Folders                    []int64
 	AuditSheetID                       int64
-	SkipHistory, TestMode              bool
+	SkipHistory, SkipWriter, TestMode  bool
 	PerMinute, HistoryPerMinute        int
 	CallbackURL                        string
 	HasWebhookAPI, HasWebhookSecrets   bool
@@ -61,7 +61,7 @@ func valuesOf(o pipeline.Options) optionValues {
 		Track: o.Audit.TrackColumns, Zone: o.Audit.Location.String(), Grace: o.Audit.Grace,
 		High: o.Audit.HighRisk.String(), Medium: o.Audit.MediumRisk.String(),
 		Sheets: o.SourceSheetIDs, Folders: o.SourceFolderIDs, AuditSheetID: o.AuditSheetID,
-		SkipHistory: o.SkipCellHistory, TestMode: o.TestMode,
+		SkipHistory: o.SkipCellHistory, SkipWriter: o.SkipWriterInfo, TestMode: o.TestMode,
 		PerMinute: o.RequestsPerMinute, HistoryPerMinute: o.HistoryPerMinute, CallbackURL: o.WebhookCallbackURL,
 		HasWebhookAPI: o.WebhookAPI != nil, HasWebhookSecrets: o.WebhookSecrets != nil,
 		HasSigner: o.Signer != nil, HasDigests: o.Digests != nil, HasWebhooks: o.Webhooks != nil,
@@ -83,14 +83,14 @@ func TestPipelineOptions(t *testing.T) {
 	settings := map[string]string{
 		"SOURCE_SHEET_IDS": "11,12", "SOURCE_FOLDER_IDS": "9", "AUDIT_SHEET_ID": "77", "TRACK_COLUMNS": "Pole #",
 		"AUDIT_TIMEZONE": "America/Chicago", "GRACE_PERIOD": "36h", "HIGH_RISK_THRESHOLD": "5000",
-		"MEDIUM_RISK_THRESHOLD": "250", "SKIP_CELL_HISTORY": "true", "TEST_MODE": "true",
+		"MEDIUM_RISK_THRESHOLD": "250", "SKIP_CELL_HISTORY": "true", "SKIP_WRITER_INFO": "true", "TEST_MODE": "true",
 		"SMARTSHEET_REQUESTS_PER_MINUTE": "120", "SMARTSHEET_HISTORY_PER_MINUTE": "10",
 		"WEBHOOK_CALLBACK_URL": "https://hooks.example.com/webhooks/smartsheet",
 		"ALERT_MIN_RISK":       "MEDIUM", "ALERT_DIGEST_OVER": "3",
 	}
 	fromSettings := optionValues{
 		Track: []string{"Pole #"}, Zone: "America/Chicago", Grace: 36 * time.Hour, High: "5000", Medium: "250",
-		Sheets: []int64{11, 12}, Folders: []int64{9}, AuditSheetID: 77, SkipHistory: true, TestMode: true,
+		Sheets: []int64{11, 12}, Folders: []int64{9}, AuditSheetID: 77, SkipHistory: true, SkipWriter: true, TestMode: true,
 		PerMinute: 120, HistoryPerMinute: 10, CallbackURL: "https://hooks.example.com/webhooks/smartsheet",
 		AlertMinRisk: audit.RiskMedium, AlertDigestOver: 3,
 	}

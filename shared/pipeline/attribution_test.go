@@ -100,6 +100,7 @@ func TestAttributionOrderOfArrival(t *testing.T) {
 		name        string
 		steps       []step
 		noHistory   bool // SkipCellHistory
+		noWriter    bool // SkipWriterInfo
 		noURL       bool // the runner keeps no webhooks itself (the analyze function)
 		noWebhooks  bool // no webhook records at all
 		earlierRecs bool // the sheet had records before (another row's edit)
@@ -124,6 +125,16 @@ func TestAttributionOrderOfArrival(t *testing.T) {
 		// save: writer info remains the best cheap guess there.
 		{name: "no webhooks, no cell history: writer info guesses", steps: []step{priceEdit, scan}, noWebhooks: true, noHistory: true,
 			want: []want{{Column: audit.ColPrice, User: priya.Email, Source: audit.SourceWriterInfo, Timed: true}}},
+		// Luis's save changed no cell (a same-value save, as far as the scan
+		// can see): the row's other cells are as before, so writer info
+		// passes for proven and names him. That is the gap SkipWriterInfo
+		// closes, at the cost of a cell-history call a change.
+		{name: "no webhooks, a later save that changed no cell: writer info names its saver", steps: []step{priceEdit, luisSave, scan},
+			noWebhooks: true, want: []want{{Column: audit.ColPrice, User: luis.Email, Source: audit.SourceWriterInfo, Timed: true}}},
+		{name: "no webhooks, writer info skipped: cell history", steps: []step{priceEdit, luisSave, scan},
+			noWebhooks: true, noWriter: true, want: []want{byHistory}},
+		{name: "no webhooks, writer info and cell history skipped: unknown", steps: []step{priceEdit, scan},
+			noWebhooks: true, noWriter: true, noHistory: true, want: []want{unknown}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,6 +151,7 @@ func TestAttributionOrderOfArrival(t *testing.T) {
 				}
 			}
 			f.opts.SkipCellHistory = tt.noHistory
+			f.opts.SkipWriterInfo = tt.noWriter
 			history := map[int64][]smartsheet.CellHistory{} // by column, newest first
 			f.sources.CellHistoryFunc = func(_ context.Context, sheetID, rowID, columnID int64) ([]smartsheet.CellHistory, error) {
 				if sheetID != sourceID || rowID != row {

@@ -25,6 +25,14 @@ type Options struct {
 	AuditSheetID int64
 	// SkipCellHistory never calls cell history.
 	SkipCellHistory bool
+	// SkipWriterInfo never names a cell change's author from its row's
+	// writer info, even where the row's other cells prove it the row's only
+	// change: a later save that changed no cell (the same value typed again,
+	// an edit put back before the scan) moves writer info to its saver, and
+	// nothing but cell history can tell. Cell history (within its budget)
+	// names them instead. A late row never saved since its creation still
+	// goes to its creator: any later save moves its modified time.
+	SkipWriterInfo bool
 	// TestMode reads and computes but writes nothing to Smartsheet or the store.
 	TestMode bool
 	// PageSize is the rows per sheet page (default DefaultPageSize).

@@ -477,8 +477,9 @@ func (r *Runner) attribute(ctx context.Context, b Batch, det *audit.Detector, ch
 // webhook event first, whatever else was saved on the row later; writer
 // info only where it is safe (audit.WriterInfo: never for a cell change on a
 // sheet whose edits come as events, as a save of an untracked column after
-// the edit would be named); then cell history, within its budget; else the
-// change stays unknown with its window.
+// the edit would be named, nor anywhere with Options.SkipWriterInfo); then
+// cell history, within its budget; else the change stays unknown with its
+// window.
 func (r *Runner) attributors(b Batch, changes []audit.Change) []audit.Attributor {
 	var chain []audit.Attributor
 	var events audit.EventCoverage
@@ -492,6 +493,11 @@ func (r *Runner) attributors(b Batch, changes []audit.Change) []audit.Attributor
 		// the row's last save, name the editors (see audit.WriterInfo).
 		records, _ := w.(audit.EventCoverage)
 		events = webhookCoverage{all: r.opts.WebhookCallbackURL != "", records: records}
+	}
+	if r.opts.SkipWriterInfo {
+		// Every sheet as if its edits came as events: writer info then
+		// proves late rows only (see audit.WriterInfo).
+		events = webhookCoverage{all: true}
 	}
 	chain = append(chain, audit.NewWriterInfoAttributor(b.Rows, changes, events))
 	if !r.opts.SkipCellHistory {

@@ -61,6 +61,9 @@ type Config struct {
 	// spread over simulated minutes (the chain stage, whose functions read
 	// the machine's clock, runs the simulator in real time).
 	RealTime bool
+	// SkipWriterInfo runs the audit with pipeline.Options.SkipWriterInfo:
+	// cell history, not writer info, names each cell change's author.
+	SkipWriterInfo bool
 }
 
 func (c Config) withDefaults() Config {
@@ -188,6 +191,7 @@ type Game struct {
 // bbolt store.
 type harness struct {
 	*Game
+	skipWriterInfo bool
 	client  *smartsheet.Client
 	store   *bolt.Store
 	signer  *digestfile.Signer
@@ -284,7 +288,7 @@ func setup(cfg Config) (*harness, error) {
 	if _, err := srv.Listen("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("soak: start simulator: %w", err)
 	}
-	h := &harness{Game: &Game{srv: srv}}
+	h := &harness{Game: &Game{srv: srv}, skipWriterInfo: cfg.SkipWriterInfo}
 	client, err := smartsheet.New(smartsheet.Config{
 		BaseURL: srv.URL(), Token: "soak-token", ChangeAgent: "billing-audit-soak",
 		HTTPClient: &http.Client{Timeout: cfg.HTTPTimeout}, RetryBudget: time.Minute,
@@ -330,7 +334,7 @@ func (h *harness) runner() (*pipeline.Runner, error) {
 	return pipeline.New(h.client, h.store, pipeline.Options{
 		Audit: audit.DefaultConfig(), SourceFolderIDs: []int64{h.folder}, AuditSheetID: h.auditID,
 		Clock: h.srv.Now, Logger: slog.New(slog.DiscardHandler), Signer: h.signer, Digests: h.digests,
-		ReadBackDelay: time.Millisecond, LeaseWait: 5 * time.Second,
+		ReadBackDelay: time.Millisecond, LeaseWait: 5 * time.Second, SkipWriterInfo: h.skipWriterInfo,
 	})
 }
 

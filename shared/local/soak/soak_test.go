@@ -2,6 +2,7 @@ package soak_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/fieldaudit/billing-audit/shared/local/soak"
@@ -58,6 +59,32 @@ func TestSoakShort(t *testing.T) {
 	}
 }
 
+// TestSoakWithoutWriterInfo: writer info can name whoever saved a row
+// after the change without changing a cell (the soak counts it,
+// masked_writer_info); with SkipWriterInfo cell history names every cell
+// change's author, and the same seed has none.
+func TestSoakWithoutWriterInfo(t *testing.T) {
+	cfg := soak.Config{Seed: 1, Rounds: 8, EditsPerRound: 120, Sheets: 2, Rows: 150, Weeks: 4, FaultRate: 0.1}
+	tests := []struct {
+		skip       bool
+		wantMasked bool
+	}{
+		{skip: false, wantMasked: true},
+		{skip: true, wantMasked: false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("SkipWriterInfo=%v", tt.skip), func(t *testing.T) {
+			cfg := cfg
+			cfg.SkipWriterInfo = tt.skip
+			res := runSoak(t, cfg)
+			t.Log(res.Line())
+			if got := res.MaskedWriterInfo > 0; got != tt.wantMasked {
+				t.Errorf("masked_writer_info = %d, want more than 0: %v", res.MaskedWriterInfo, tt.wantMasked)
+			}
+		})
+	}
+}
+
 // TestSoak is `make soak`: SOAK_ROUNDS rounds of SOAK_EDITS edits (default
 // 120) with seed SOAK_SEED (default 1) on SOAK_SHEETS × SOAK_ROWS rows
 // (default 4 × 300), SOAK_FAULT_RATE of the calls faulted (default 0.33).
@@ -70,6 +97,7 @@ func TestSoak(t *testing.T) {
 	res := runSoak(t, soak.Config{
 		Seed: uint64(envInt(t, "SOAK_SEED", 1)), Rounds: rounds, EditsPerRound: envInt(t, "SOAK_EDITS", 120),
 		Sheets: envInt(t, "SOAK_SHEETS", 4), Rows: envInt(t, "SOAK_ROWS", 300), Weeks: 6, FaultRate: envRate(t, "SOAK_FAULT_RATE", 0.33),
+		SkipWriterInfo: envInt(t, "SOAK_SKIP_WRITER_INFO", 0) == 1,
 	})
 	t.Log(res.Line())
 }
