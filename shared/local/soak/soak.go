@@ -192,10 +192,10 @@ type Game struct {
 type harness struct {
 	*Game
 	skipWriterInfo bool
-	client  *smartsheet.Client
-	store   *bolt.Store
-	signer  *digestfile.Signer
-	digests digestfile.Dir
+	client         *smartsheet.Client
+	store          *bolt.Store
+	signer         *digestfile.Signer
+	digests        digestfile.Dir
 }
 
 // start is the soak's first simulated moment: a Wednesday, so the last
