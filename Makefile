@@ -61,11 +61,8 @@ e2e:
 SCALE ?= 68x3000
 scale:
 	@command -v aws-lambda-rie >/dev/null || [ -x "$(GOBIN)/aws-lambda-rie" ] || $(GO) install $(RIE_MODULE)
-	@mkdir -p out; SCALE=$(SCALE) SCALE_LOG_DIR=$(CURDIR)/out/scale-logs $(GO) test -count=1 -timeout 90m -run '^TestScale$$' -v ./shared/local/localchain 2>&1 \
-	  | grep --line-buffered -v '" [0-9][0-9]* -$$' | tee out/scale.log; status=$${PIPESTATUS[0]}; echo; \
-	  grep '^scale goals: ' out/scale.log | tail -n1; \
-	  grep '^scale: ' out/scale.log | tail -n1 || echo "scale: no summary (skipped or failed; see out/scale.log)"; \
-	  exit $$status
+	@SCALE=$(SCALE) SCALE_LOG_DIR=$(CURDIR)/out/scale-logs GO=$(GO) \
+	  bash infra/long-test.sh scale 90m TestScale ./shared/local/localchain '^scale goals: .*' '^scale: .*'
 
 # The chaos soak (TestSoak in shared/local/soak): SOAK_ROUNDS rounds of SOAK_EDITS random edits (seed SOAK_SEED) by
 # several users and automation on SOAK_SHEETS x SOAK_ROWS billing rows, the real pipeline over HTTP against the simulator
@@ -80,11 +77,9 @@ SOAK_ROWS ?= 300
 SOAK_FAULT_RATE ?= 0.33
 SOAK_SKIP_WRITER_INFO ?= 0
 soak:
-	@mkdir -p out; SOAK_ROUNDS=$(SOAK_ROUNDS) SOAK_EDITS=$(SOAK_EDITS) SOAK_SEED=$(SOAK_SEED) SOAK_SHEETS=$(SOAK_SHEETS) \
-	  SOAK_ROWS=$(SOAK_ROWS) SOAK_FAULT_RATE=$(SOAK_FAULT_RATE) SOAK_SKIP_WRITER_INFO=$(SOAK_SKIP_WRITER_INFO) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./shared/local/soak 2>&1 \
-	  | tee out/soak.log; status=$${PIPESTATUS[0]}; echo; \
-	  grep -o 'soak: seed=.*' out/soak.log | tail -n1 || echo "soak: no summary (see out/soak.log)"; \
-	  exit $$status
+	@SOAK_ROUNDS=$(SOAK_ROUNDS) SOAK_EDITS=$(SOAK_EDITS) SOAK_SEED=$(SOAK_SEED) SOAK_SHEETS=$(SOAK_SHEETS) \
+	  SOAK_ROWS=$(SOAK_ROWS) SOAK_FAULT_RATE=$(SOAK_FAULT_RATE) SOAK_SKIP_WRITER_INFO=$(SOAK_SKIP_WRITER_INFO) GO=$(GO) \
+	  bash infra/long-test.sh soak 60m TestSoak ./shared/local/soak 'soak: seed=.*'
 
 # The chaos soak through the chain (TestSoakChain in shared/local/localchain): the soak's generator and oracle with the
 # real bootstraps under aws-lambda-rie and moto with template.yaml deployed in between; SOAK_CHAIN_ROUNDS rounds of
@@ -102,13 +97,10 @@ SOAK_CHAIN_DYNAMODB_FAULT_RATE ?= 0.1
 SOAK_CHAIN_KILL_RATE ?= 0.5
 soak-chain:
 	@command -v aws-lambda-rie >/dev/null || [ -x "$(GOBIN)/aws-lambda-rie" ] || $(GO) install $(RIE_MODULE)
-	@mkdir -p out; SOAK_ROUNDS=$(SOAK_CHAIN_ROUNDS) SOAK_EDITS=$(SOAK_CHAIN_EDITS) SOAK_SEED=$(SOAK_CHAIN_SEED) \
+	@SOAK_ROUNDS=$(SOAK_CHAIN_ROUNDS) SOAK_EDITS=$(SOAK_CHAIN_EDITS) SOAK_SEED=$(SOAK_CHAIN_SEED) \
 	  SOAK_SHEETS=$(SOAK_CHAIN_SHEETS) SOAK_ROWS=$(SOAK_CHAIN_ROWS) SOAK_FAULT_RATE=$(SOAK_CHAIN_FAULT_RATE) \
-	  SOAK_DYNAMODB_FAULT_RATE=$(SOAK_CHAIN_DYNAMODB_FAULT_RATE) SOAK_KILL_RATE=$(SOAK_CHAIN_KILL_RATE) \
-	  $(GO) test -count=1 -timeout 4h -run '^TestSoakChain$$' -v ./shared/local/localchain 2>&1 \
-	  | grep --line-buffered -v '" [0-9][0-9]* -$$' | tee out/soak-chain.log; status=$${PIPESTATUS[0]}; echo; \
-	  grep -o 'soak-chain: seed=.*' out/soak-chain.log | tail -n1 || echo "soak-chain: no summary (skipped or failed; see out/soak-chain.log)"; \
-	  exit $$status
+	  SOAK_DYNAMODB_FAULT_RATE=$(SOAK_CHAIN_DYNAMODB_FAULT_RATE) SOAK_KILL_RATE=$(SOAK_CHAIN_KILL_RATE) GO=$(GO) \
+	  bash infra/long-test.sh soak-chain 4h TestSoakChain ./shared/local/localchain 'soak-chain: seed=.*'
 
 # Each fuzz target runs for FUZZTIME (go test allows one -fuzz target per run): a count of inputs, which
 # ends cleanly on a busy machine where a time limit can end in "context deadline exceeded".
