@@ -3,6 +3,7 @@ package audit
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ func BuildReport(in ReportInput) Report {
 	}
 	r.PeriodStart, r.PeriodEnd = r.PeriodStart.UTC(), r.PeriodEnd.UTC()
 
-	r.Changes = prepareChanges(in.Changes, in.Anonymize)
+	r.Changes = prepareChanges(nil, in.Anonymize, in.Changes)
 	r.summarise()
 	r.Coverage = coverage(in.Run, r.Changes)
 	r.API = apiUsage(in.Run)
@@ -50,7 +51,9 @@ func BuildReport(in ReportInput) Report {
 	r.Projection = project(r.Weeks)
 	// Who edits closed weeks, and when, reads as a pattern only over
 	// weeks: the editors and the weekday/hour grid cover the trend's weeks.
-	recent := prepareChanges(inTrend(slices.Concat(in.History, in.Changes), r.Weeks, loc), in.Anonymize)
+	// History and this run's changes are read where they are, never
+	// copied together: on a large run a copy is tens of megabytes.
+	recent := prepareChanges(inTrend(r.Weeks, loc), in.Anonymize, in.History, in.Changes)
 	r.TopEditors = topEditors(recent)
 	for _, c := range recent {
 		if c.Attribution.Time == nil {
@@ -65,7 +68,7 @@ func BuildReport(in ReportInput) Report {
 	if in.Integrity != nil {
 		reviews = in.Integrity.Verification.Reviews
 	}
-	r.Exceptions = buildExceptions(slices.Concat(in.History, in.Changes), reviews, in.Config, r.GeneratedAt)
+	r.Exceptions = buildExceptions(reviews, in.Config, r.GeneratedAt, in.History, in.Changes)
 	if in.Anonymize != nil {
 		anonymizeExceptions(&r.Exceptions, in.Anonymize)
 	}
@@ -95,9 +98,23 @@ func anonymizeExceptions(ex *Exceptions, anon func(string) string) {
 	}
 }
 
-// prepareChanges de-duplicates and orders the changes, and anonymises
-// copies of them when asked; otherwise it points into in.
-func prepareChanges(in []Change, anon func(string) string) []*Change {
+// eachChange yields a pointer to each change of sets, in order.
+func eachChange(sets [][]Change) iter.Seq[*Change] {
+	return func(yield func(*Change) bool) {
+		for _, set := range sets {
+			for i := range set {
+				if !yield(&set[i]) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// prepareChanges de-duplicates (the first of a Change ID wins) and orders
+// the changes of sets that keep accepts (nil: all), and anonymises copies of
+// them when asked; otherwise it points into sets.
+func prepareChanges(keep func(*Change) bool, anon func(string) string, sets ...[]Change) []*Change {
 	type key struct {
 		rank  int
 		cents int64 // |impact| in cents when small is set
@@ -105,14 +122,20 @@ func prepareChanges(in []Change, anon func(string) string) []*Change {
 		abs   decimal.Decimal
 		c     *Change
 	}
-	keys := make([]key, 0, len(in))
-	seen := make(map[string]struct{}, len(in))
+	n := 0
+	for _, set := range sets {
+		n += len(set)
+	}
+	keys := make([]key, 0, n)
+	seen := make(map[string]struct{}, n)
 	var copies []Change
 	if anon != nil {
-		copies = make([]Change, 0, len(in))
+		copies = make([]Change, 0, n) // never grown: keys point into it
 	}
-	for i := range in {
-		c := &in[i]
+	for c := range eachChange(sets) {
+		if keep != nil && !keep(c) {
+			continue
+		}
 		if c.ChangeID != "" {
 			if _, dup := seen[c.ChangeID]; dup {
 				continue
@@ -358,28 +381,25 @@ func groupFindings(fs []Finding) []FindingGroup {
 	return out
 }
 
-// weeklyTrend buckets History ∪ Changes (by ChangeID) into the TrendWeeks
-// weeks ending with the week of the period's end.
-// inTrend are the changes made in the trend's weeks (those with a known
-// time or window), as weeklyTrend counts them.
-func inTrend(changes []Change, weeks []WeekTrend, loc *time.Location) []Change {
+// inTrend accepts the changes made in the trend's weeks (those with a known
+// time or window), as weeklyTrend counts them; none when there are no weeks.
+func inTrend(weeks []WeekTrend, loc *time.Location) func(*Change) bool {
 	if len(weeks) == 0 {
-		return nil
+		return func(*Change) bool { return false }
 	}
 	first, last := weeks[0].WeekEnding, weeks[len(weeks)-1].WeekEnding
-	var out []Change
-	for _, c := range changes {
-		t, ok := changedAt(&c)
+	return func(c *Change) bool {
+		t, ok := changedAt(c)
 		if !ok {
-			continue
+			return false
 		}
-		if we := WeekEndingOf(t.In(loc)); !we.Before(first) && !we.After(last) {
-			out = append(out, c)
-		}
+		we := WeekEndingOf(t.In(loc))
+		return !we.Before(first) && !we.After(last)
 	}
-	return out
 }
 
+// weeklyTrend buckets History ∪ Changes (by ChangeID) into the TrendWeeks
+// weeks ending with the week of the period's end.
 func weeklyTrend(history, changes []Change, loc *time.Location, start, end time.Time) []WeekTrend {
 	last := end
 	if end.After(start) {

@@ -63,7 +63,7 @@ var ExceptionAges = []struct {
 }{{7, "0–7 days"}, {30, "8–30 days"}, {90, "31–90 days"}, {1 << 30, "over 90 days"}}
 
 // buildExceptions gathers the exceptions of history with their reviews.
-func buildExceptions(history []Change, reviews []Review, cfg Config, at time.Time) Exceptions {
+func buildExceptions(reviews []Review, cfg Config, at time.Time, sets ...[]Change) Exceptions {
 	var ex Exceptions
 	byID := make(map[string]Review, len(reviews))
 	for _, rv := range reviews {
@@ -80,14 +80,15 @@ func buildExceptions(history []Change, reviews []Review, cfg Config, at time.Tim
 	}
 	reviewers := map[string]*ExceptionTotal{}
 	reversed := map[string]bool{}
-	for _, c := range history {
-		for _, id := range ReversedIDs(c.Reverses) {
-			reversed[id] = true
+	for _, set := range sets {
+		for _, c := range set {
+			for _, id := range ReversedIDs(c.Reverses) {
+				reversed[id] = true
+			}
 		}
 	}
 	seen := map[string]bool{}
-	for i := range history {
-		c := &history[i]
+	for c := range eachChange(sets) {
 		if seen[c.ChangeID] || (c.Status != StatusUnauthorized && c.Status != StatusNeedsReview) {
 			continue
 		}
@@ -98,7 +99,7 @@ func buildExceptions(history []Change, reviews []Review, cfg Config, at time.Tim
 		case reversed[c.ChangeID]: // as the run that logged its reversal marked it
 			rv = Review{ChangeID: c.ChangeID, Disposition: DispositionReversed}
 		default:
-			rv = Review{ChangeID: c.ChangeID, Disposition: InitialDisposition(LogFields(*c, time.UTC))}
+			rv = Review{ChangeID: c.ChangeID, Disposition: ChangeDisposition(c)}
 		}
 		if c.Status == StatusUnauthorized {
 			ex.Count++

@@ -33,7 +33,7 @@ func TestBuildExceptions(t *testing.T) {
 		{ChangeID: "approved", Reviewer: "priya@x", Disposition: DispositionApproved},
 		// "review" is not on the sheet: it keeps the product's Open.
 	}
-	ex := buildExceptions(history, reviews, cfg, now)
+	ex := buildExceptions(reviews, cfg, now, history)
 
 	type money struct{ Gross, Net, Open string }
 	if got, want := (money{ex.Gross.String(), ex.Net.String(), ex.Open.String()}), (money{"4700", "350", "325"}); got != want {
@@ -76,7 +76,7 @@ func TestBuildExceptions(t *testing.T) {
 	// Without review columns (no verification), each exception keeps the
 	// disposition the product gave it: the reversal pair is Reversed, the
 	// rest Open.
-	bare := buildExceptions(history, nil, cfg, now)
+	bare := buildExceptions(nil, cfg, now, history)
 	if bare.Reviewed || bare.OpenCount != 3 || bare.Open.String() != "425" {
 		t.Errorf("without reviews: Reviewed %t, %d open, %s open impact; want false, 3, 425", bare.Reviewed, bare.OpenCount, bare.Open)
 	}
@@ -133,5 +133,19 @@ func TestPeriodText(t *testing.T) {
 				t.Errorf("PeriodText() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// ChangeDisposition answers as InitialDisposition does from the change's
+// audit-row fields.
+func TestChangeDisposition(t *testing.T) {
+	for _, status := range []Status{StatusUnauthorized, StatusAuthorized, StatusNeedsReview, ""} {
+		for _, reverses := range []string{"", "c-1", "c-1,c-2"} {
+			c := Change{ChangeID: "c-3", Status: status, Reverses: reverses}
+			want := InitialDisposition(LogFields(c, time.UTC))
+			if got := ChangeDisposition(&c); got != want {
+				t.Errorf("ChangeDisposition(status %q, reverses %q) = %q, want %q", status, reverses, got, want)
+			}
+		}
 	}
 }

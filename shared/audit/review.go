@@ -56,6 +56,19 @@ func InitialDisposition(fields []Field) string {
 	return ""
 }
 
+// ChangeDisposition is InitialDisposition(LogFields(*c, loc)) without
+// building the fields: the Exceptions of a large report ask it of every
+// change.
+func ChangeDisposition(c *Change) string {
+	switch {
+	case c.Reverses != "":
+		return DispositionReversed
+	case c.Status != StatusAuthorized:
+		return DispositionOpen
+	}
+	return ""
+}
+
 // EntryReviewState is the review state an entry leaves its change in: a
 // disposition entry's values, a change entry's initial disposition, and
 // blank review columns for an adopted row (earlier versions had none).

@@ -206,14 +206,10 @@ func writeTop(g *grid, st *styles, r *audit.Report, row int) int {
 func writeTopItem(g *grid, st *styles, r *audit.Report, row int, c *audit.Change) {
 	g.set(1, row, c.WorkRequest, st.text)
 	label := fmt.Sprintf("Row %d", c.RowNumber)
-	g.set(2, row, label, 0)
-	if u, ok := linkURL(c.Permalink); ok && g.err == nil {
-		ref := g.cell(2, row)
-		tip := "Open the row in Smartsheet"
-		g.err = g.f.SetCellHyperLink(SheetDashboard, ref, u, "External", excelize.HyperlinkOpts{Display: &label, Tooltip: &tip})
-		if g.err == nil {
-			g.err = g.f.SetCellStyle(SheetDashboard, ref, ref, st.link)
-		}
+	if u, ok := linkURL(c.Permalink); ok {
+		g.link(2, row, u, label, st.link)
+	} else {
+		g.set(2, row, label, 0)
 	}
 	g.set(3, row, c.SheetName, st.text)
 	g.set(4, row, c.Column, st.text)

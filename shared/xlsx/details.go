@@ -52,10 +52,14 @@ const (
 func textLines(s string, width float64) int {
 	per := max(int(width*0.85), 1)
 	lines := 0
-	for _, para := range strings.Split(s, "\n") {
+	for {
+		para, rest, more := strings.Cut(s, "\n")
 		lines += max((utf8.RuneCountInString(para)+per-1)/per, 1)
+		if !more {
+			return lines
+		}
+		s = rest
 	}
-	return lines
 }
 
 // writeDetails streams Change Details, one row per change: the sheet can hold
@@ -136,9 +140,11 @@ func (d *detailsRow) text(i int, s string) {
 		return
 	}
 	style := d.st.text
-	if n := textLines(s, detailsWidths[i]); n > 1 && detailsWraps[i] {
-		style = d.st.textWrap
-		d.lines = max(d.lines, n)
+	if detailsWraps[i] {
+		if n := textLines(s, detailsWidths[i]); n > 1 {
+			style = d.st.textWrap
+			d.lines = max(d.lines, n)
+		}
 	}
 	d.cells[i] = excelize.Cell{StyleID: style, Value: s}
 	d.vals[i] = &d.cells[i]

@@ -14,7 +14,7 @@ import (
 // and the list of open ones, oldest first, with their links.
 func writeExceptions(f *excelize.File, st *styles, r *audit.Report) error {
 	ex := r.Exceptions
-	g := &grid{f: f, sheet: SheetExceptions}
+	g := streamGrid(f, SheetExceptions)
 	g.widths(34, 12, 14, 15, 16, 22, 32, 14, 16, 30, 32)
 	g.set(1, 1, "Exceptions", st.title)
 	basis := "Dispositions as the audit sheet showed them when this run verified it; set them there (Reviewer, Disposition, Resolution Note)."
@@ -43,7 +43,7 @@ func writeExceptions(f *excelize.File, st *styles, r *audit.Report) error {
 	}
 	row = writeExceptionTotals(g, st, row+2, "Open exceptions by reviewer", "Reviewer", reviewers)
 	writeOpenList(g, st, r, row+2)
-	return g.err
+	return g.close()
 }
 
 // printLandscape sets the sheet to print landscape, fitted to wide pages
@@ -100,12 +100,8 @@ func writeOpenList(g *grid, st *styles, r *audit.Report, row int) {
 		g.row(row, []int{st.text, st.date, st.date, st.integer, st.integer, st.text, st.text, st.money, st.text, st.text, st.text},
 			c.WorkRequest, dateSerial(c.WeekEnding), serial(c.DetectedAt, r.Location), e.AgeDays, e.DaysAfterClose,
 			c.SheetName, change, c.Impact, disp, e.Review.Reviewer, cmp.Or(c.Attribution.User, c.Attribution.Name, "unknown"))
-		if c.Permalink != "" && g.err == nil {
-			ref := g.cell(1, row)
-			g.err = g.f.SetCellHyperLink(SheetExceptions, ref, c.Permalink, "External")
-			if g.err == nil {
-				g.err = g.f.SetCellStyle(SheetExceptions, ref, ref, st.link)
-			}
+		if u, ok := linkURL(c.Permalink); ok {
+			g.link(1, row, u, c.WorkRequest, st.link)
 		}
 	}
 }

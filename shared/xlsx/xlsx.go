@@ -399,11 +399,84 @@ func yesNo(b bool) string {
 	return "No"
 }
 
-// grid writes cells of a sheet in normal mode and keeps the first error.
+// grid writes cells of a sheet and keeps the first error: in normal mode,
+// or through a stream writer (see streamGrid).
 type grid struct {
 	f     *excelize.File
 	sheet string
 	err   error
+	// sw, when set, takes the cells: rows in order, one row gathered at a
+	// time (at, cells) and written when the next one starts or on close.
+	sw    *excelize.StreamWriter
+	at    int
+	cells []any
+}
+
+// streamGrid is a grid over a stream writer, for a sheet that can be long
+// (Exceptions lists every open exception). Normal-mode cells cost far more
+// memory each, and normal-mode hyperlinks time quadratic in their number:
+// excelize rescans the sheet's relationships at each one, so 25,000 open
+// exceptions took a minute. Cells must come in row order; close flushes.
+func streamGrid(f *excelize.File, sheet string) *grid {
+	g := &grid{f: f, sheet: sheet}
+	g.sw, g.err = f.NewStreamWriter(sheet)
+	return g
+}
+
+// put gathers a streamed cell; formula, when set, is the cell's formula and
+// v its shown value.
+func (g *grid) put(col, row int, v any, style int, formula string) {
+	if g.err != nil {
+		return
+	}
+	if row < g.at {
+		g.err = fmt.Errorf("row %d after row %d: a streamed sheet takes its rows in order", row, g.at)
+		return
+	}
+	if row > g.at {
+		g.flushRow()
+		g.at = row
+	}
+	for len(g.cells) < col {
+		g.cells = append(g.cells, nil)
+	}
+	g.cells[col-1] = excelize.Cell{StyleID: style, Value: v, Formula: formula}
+}
+
+func (g *grid) flushRow() {
+	if g.err != nil || len(g.cells) == 0 {
+		return
+	}
+	g.err = g.sw.SetRow(g.cell(1, g.at), g.cells)
+	g.cells = g.cells[:0]
+}
+
+// close writes out a streamed sheet; a normal-mode grid has nothing to do.
+func (g *grid) close() error {
+	if g.sw != nil {
+		g.flushRow()
+		if g.err == nil {
+			g.err = g.sw.Flush()
+		}
+	}
+	return g.err
+}
+
+// link makes (col, row) show label and open the Smartsheet row at u, a URL
+// linkURL passed: a HYPERLINK formula when streamed, else a hyperlink with
+// a tooltip.
+func (g *grid) link(col, row int, u, label string, style int) {
+	if g.sw != nil {
+		g.put(col, row, label, style, hyperlinkFormula(u, label))
+		return
+	}
+	g.set(col, row, label, style)
+	if g.err != nil {
+		return
+	}
+	ref := g.cell(col, row)
+	tip := "Open the row in Smartsheet"
+	g.err = g.f.SetCellHyperLink(g.sheet, ref, u, "External", excelize.HyperlinkOpts{Display: &label, Tooltip: &tip})
 }
 
 func (g *grid) cell(col, row int) string {
@@ -418,6 +491,16 @@ func (g *grid) cell(col, row int) string {
 // string cells; numbers stay numbers.
 func (g *grid) set(col, row int, v any, style int) {
 	if g.err != nil {
+		return
+	}
+	if g.sw != nil {
+		switch x := v.(type) {
+		case nil:
+			return
+		case decimal.Decimal:
+			v = money(x)
+		}
+		g.put(col, row, v, style, "")
 		return
 	}
 	ref := g.cell(col, row)
@@ -475,15 +558,24 @@ func (g *grid) widths(widths ...float64) {
 		if g.err != nil {
 			return
 		}
+		if g.sw != nil {
+			g.err = g.sw.SetColWidth(i+1, i+1, w)
+			continue
+		}
 		c, _ := excelize.ColumnNumberToName(i + 1)
 		g.err = g.f.SetColWidth(g.sheet, c, c, w)
 	}
 }
 
 func (g *grid) merge(from, to string) {
-	if g.err == nil {
-		g.err = g.f.MergeCell(g.sheet, from, to)
+	if g.err != nil {
+		return
 	}
+	if g.sw != nil {
+		g.err = g.sw.MergeCell(from, to)
+		return
+	}
+	g.err = g.f.MergeCell(g.sheet, from, to)
 }
 
 // absRef is 'Sheet'!$C$r1:$C$r2.
