@@ -28,7 +28,11 @@ import (
 // Defaults of Options. The timeouts and the connection cap keep slow or
 // idle clients from holding the server: a callback is at most
 // webhook.DefaultMaxBody (1 MB) and Smartsheet sends one at a time per
-// webhook, so 10 s to read one and 64 connections are ample.
+// webhook, so 10 s to read one is ample. The cap only bounds the file
+// descriptors a flood can take: it is well above what Smartsheet needs, as
+// every slot a slow client holds is one Smartsheet's callbacks wait behind
+// (a cap of 64 let 64 slow clients, reconnecting every 5 s, hold them all),
+// and an idle kept-alive connection frees its slot after 15 s.
 const (
 	DefaultAddr              = "127.0.0.1:8090"
 	DefaultPath              = "/webhooks/smartsheet"
@@ -36,8 +40,8 @@ const (
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 10 * time.Second
 	DefaultWriteTimeout      = 20 * time.Second
-	DefaultIdleTimeout       = 60 * time.Second
-	DefaultMaxConns          = 64
+	DefaultIdleTimeout       = 15 * time.Second
+	DefaultMaxConns          = 512
 )
 
 // Refresher runs a targeted refresh (pipeline.Runner).

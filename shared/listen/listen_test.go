@@ -164,3 +164,23 @@ func TestListenerSlowClients(t *testing.T) {
 		}
 	})
 }
+
+// TestStartDefaults: a listener started without timeouts or a cap (as
+// `billing-audit listen` starts it) gets every default, and the write
+// timeout outlasts reading the largest body, so a slow but legitimate
+// callback is answered.
+func TestStartDefaults(t *testing.T) {
+	l := startListener(t, Options{})
+	type limits struct {
+		ReadHeader, Read, Write, Idle time.Duration
+		MaxConns                      int
+	}
+	got := limits{l.srv.ReadHeaderTimeout, l.srv.ReadTimeout, l.srv.WriteTimeout, l.srv.IdleTimeout, l.opts.MaxConns}
+	want := limits{DefaultReadHeaderTimeout, DefaultReadTimeout, DefaultWriteTimeout, DefaultIdleTimeout, DefaultMaxConns}
+	if got != want {
+		t.Errorf("Start(Options{}) limits = %+v, want %+v", got, want)
+	}
+	if got.ReadHeader <= 0 || got.ReadHeader > got.Read || got.Write <= got.Read || got.Idle <= 0 || got.MaxConns <= 0 {
+		t.Errorf("limits %+v: want 0 < ReadHeader ≤ Read < Write, Idle > 0, MaxConns > 0", got)
+	}
+}
