@@ -43,9 +43,16 @@ type WebhookSecrets struct {
 	// Clock is the time source (default time.Now).
 	Clock func() time.Time
 
+	// LoadRetry is how long a failed read is answered with its error before
+	// the secret is read again (default [DefaultLoadRetry]): without it, a
+	// Secrets Manager outage turned every call, junk included, into a read.
+	LoadRetry time.Duration
+
 	mu         sync.Mutex
 	cache      map[int64]webhook.SecretSet
 	loaded     time.Time
+	loadErr    error // the last read's failure, until failedAt+LoadRetry
+	failedAt   time.Time
 	missTokens float64   // the bucket, as of missAt
 	missAt     time.Time // zero: the bucket was never used (full)
 }
@@ -57,11 +64,15 @@ var _ pipeline.WebhookSecretStore = (*WebhookSecrets)(nil)
 const (
 	DefaultMissReload = 10 * time.Second
 	DefaultMissBurst  = 3
+	// DefaultLoadRetry: Smartsheet retries a callback answered 500, so a
+	// second's wait costs a real callback nothing.
+	DefaultLoadRetry = time.Second
 )
 
 // NewWebhookSecrets reads and writes the secret arn through api.
 func NewWebhookSecrets(api API, arn string) *WebhookSecrets {
-	return &WebhookSecrets{api: api, arn: arn, TTL: 30 * time.Second, MissReload: DefaultMissReload, MissBurst: DefaultMissBurst, Clock: time.Now}
+	return &WebhookSecrets{api: api, arn: arn, TTL: 30 * time.Second, MissReload: DefaultMissReload, MissBurst: DefaultMissBurst,
+		LoadRetry: DefaultLoadRetry, Clock: time.Now}
 }
 
 // SecretSet returns a webhook's secrets (webhook.SecretSource).
@@ -76,13 +87,18 @@ func (w *WebhookSecrets) SecretSet(ctx context.Context, webhookID int64) (webhoo
 	}
 	// A fresh cache without the id: reload only with a token of the bucket.
 	miss := fresh
+	if w.loadErr != nil && now.Before(w.failedAt.Add(w.LoadRetry)) {
+		return webhook.SecretSet{}, false, w.loadErr
+	}
 	if miss && !w.takeMissToken(now) {
 		return webhook.SecretSet{}, false, nil
 	}
 	all, err := w.load(ctx)
 	if err != nil {
+		w.loadErr, w.failedAt = err, now
 		return webhook.SecretSet{}, false, err
 	}
+	w.loadErr = nil
 	w.cache, w.loaded = all, w.Clock()
 	set, ok = all[webhookID]
 	if miss && ok {

@@ -3,6 +3,7 @@ package secrets_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -243,5 +244,48 @@ func TestWebhookSecretsReceiverFlood(t *testing.T) {
 	}
 	if n := loads - 1; n != secrets.DefaultMissBurst {
 		t.Errorf("200 calls for unknown webhooks read the secret %d times, want %d", n, secrets.DefaultMissBurst)
+	}
+}
+
+// TestWebhookSecretsLoadFailure: while Secrets Manager fails, a read's error
+// answers every call for LoadRetry (the receiver's 500, which Smartsheet
+// retries) instead of each call reading again; after it, one call reads.
+func TestWebhookSecretsLoadFailure(t *testing.T) {
+	ctx := context.Background()
+	failing, loads := true, 0
+	sm := funcSM{GetSecretValueFunc: func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+		loads++
+		if failing {
+			return nil, errors.New("ServiceUnavailable")
+		}
+		return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(`{"7":"a"}`)}, nil
+	}}
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	w := secrets.NewWebhookSecrets(sm, "arn:secret")
+	w.Clock = func() time.Time { return now }
+	tests := []struct {
+		after    time.Duration
+		fail     bool
+		calls    int
+		wantLoad int
+		wantErr  bool
+	}{
+		{fail: true, calls: 50, wantLoad: 1, wantErr: true},
+		{after: secrets.DefaultLoadRetry / 2, fail: true, calls: 50, wantLoad: 0, wantErr: true},
+		{after: secrets.DefaultLoadRetry, fail: true, calls: 50, wantLoad: 1, wantErr: true},
+		{after: secrets.DefaultLoadRetry, fail: false, calls: 50, wantLoad: 1},
+	}
+	for i, tt := range tests {
+		now = now.Add(tt.after)
+		failing, loads = tt.fail, 0
+		for range tt.calls {
+			_, ok, err := w.SecretSet(ctx, 7)
+			if (err != nil) != tt.wantErr || ok == tt.wantErr {
+				t.Fatalf("step %d: SecretSet(7) = %v, %v; want error %v", i, ok, err, tt.wantErr)
+			}
+		}
+		if loads != tt.wantLoad {
+			t.Errorf("step %d: %d calls read the secret %d times, want %d", i, tt.calls, loads, tt.wantLoad)
+		}
 	}
 }

@@ -127,11 +127,11 @@ func Start(ctx context.Context, o Options) (*Chain, error) {
 	scanEnv := map[string]string{}
 	if o.Webhooks {
 		// The webhook function and the API in front of it come first, so that the scan is given the route's URL
-		// (template.yaml: Scan's WEBHOOK_CALLBACK_URL is the HTTP API's /webhooks/smartsheet).
+		// (template.yaml: Scan's WEBHOOK_CALLBACK_URL is the HTTP API's keyed /webhooks/smartsheet/<key>).
 		if c.Webhook, err = start("webhook", nil); err != nil {
 			return nil, err
 		}
-		if c.API, err = StartHTTPAPI(&HTTPAPI{RouteKey: WebhookRoute, Function: c.Webhook, Log: o.Log}); err != nil {
+		if c.API, err = StartHTTPAPI(&HTTPAPI{RouteKey: WebhookRouteKey(), Function: c.Webhook, Log: o.Log}); err != nil {
 			c.Stop()
 			return nil, err
 		}

@@ -22,8 +22,18 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// WebhookRoute is the HTTP API route of the webhook function (template.yaml: WebhookFunction's HttpApi event).
+// WebhookRoute is the HTTP API route of the webhook function without its key: template.yaml's WebhookApiRoute is
+// WebhookRoute/<WebhookPathKey or the stack id> (see WebhookRouteKey).
 const WebhookRoute = "POST /webhooks/smartsheet"
+
+// WebhookRouteKey is the webhook function's route with a fresh random last segment, as template.yaml keys it (the
+// stack id when WebhookPathKey is empty): only the URL the scan registers reaches the function; the bare
+// /webhooks/smartsheet is a 404, as in AWS.
+func WebhookRouteKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return WebhookRoute + "/" + hex.EncodeToString(b)
+}
 
 // HTTPAPI stands in for an API Gateway HTTP API with one Lambda route (payload format 2.0): a net/http server on
 // loopback that turns each matching request into an events.APIGatewayV2HTTPRequest, invokes the function and turns

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -246,6 +247,19 @@ func TestWebhookThroughChain(t *testing.T) {
 		if w.Status != smartsheet.WebhookEnabled || w.CallbackURL != h.chain.API.RouteURL() || w.ScopeObjectID == h.auditID {
 			t.Errorf("webhook %d of sheet %d: %s calling %s; want ENABLED calling %s", w.ID, w.ScopeObjectID, w.Status, w.CallbackURL, h.chain.API.RouteURL())
 		}
+	}
+	// The route is keyed as in AWS: junk at the bare path never reaches the function.
+	if !strings.HasPrefix(h.chain.API.RouteURL(), h.chain.API.URL()+"/webhooks/smartsheet/") {
+		t.Errorf("callback URL %s, want %s/webhooks/smartsheet/<key>", h.chain.API.RouteURL(), h.chain.API.URL())
+	}
+	before := h.chain.API.Requests()
+	res, err := http.Post(h.chain.API.URL()+"/webhooks/smartsheet", "application/json", strings.NewReader(`{"challenge":"junk"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || h.chain.API.Requests() != before {
+		t.Errorf("POST to the bare /webhooks/smartsheet: %d with %d calls of the function, want 404 and none", res.StatusCode, h.chain.API.Requests()-before)
 	}
 	if t.Failed() {
 		t.FailNow()

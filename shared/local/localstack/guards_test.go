@@ -24,15 +24,7 @@ import (
 // logical id.
 func mustResources(tb testing.TB) map[string]map[string]any {
 	tb.Helper()
-	src, err := os.ReadFile(templateFile)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl, err := ParseTemplate(src)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	res, ok := tmpl["Resources"].(map[string]any)
+	res, ok := mustTemplate(tb)["Resources"].(map[string]any)
 	if !ok {
 		tb.Fatal("template has no Resources")
 	}
@@ -45,6 +37,43 @@ func mustResources(tb testing.TB) map[string]map[string]any {
 		out[id] = m
 	}
 	return out
+}
+
+// mustTemplate is template.yaml parsed.
+func mustTemplate(tb testing.TB) map[string]any {
+	tb.Helper()
+	src, err := os.ReadFile(templateFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl, err := ParseTemplate(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tmpl
+}
+
+// findSub finds, anywhere in v, the first Fn::Sub whose string ends with
+// suffix, and returns its arguments (nil when there is none).
+func findSub(v any, suffix string) []any {
+	switch v := v.(type) {
+	case map[string]any:
+		if s, ok := v["Fn::Sub"].([]any); ok && len(s) > 0 && strings.HasSuffix(fmt.Sprint(s[0]), suffix) {
+			return s
+		}
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if s := findSub(v[k], suffix); s != nil {
+				return s
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if s := findSub(e, suffix); s != nil {
+				return s
+			}
+		}
+	}
+	return nil
 }
 
 // ofType lists the logical ids of the resources of type typ, sorted.
@@ -232,6 +261,14 @@ func TestTemplateAlarmTopicsUseACustomerKey(t *testing.T) {
 			if slices.Contains(strs(principal["Service"]), "cloudwatch.amazonaws.com") &&
 				slices.Contains(actions, "kms:GenerateDataKey*") && slices.Contains(actions, "kms:Decrypt") {
 				cloudWatch = true
+				// SNS asks KMS with the topic's ARN as encryption context: a
+				// condition naming another topic (the topic renamed, the
+				// policy not) deploys cleanly and drops every alarm.
+				arn := field(st, "Condition", "StringEquals", "kms:EncryptionContext:aws:sns:topicArn", "Fn::Sub")
+				name, _ := field(props(res[topic]), "TopicName", "Fn::Sub").(string)
+				if want := "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:" + name; name == "" || arn != want {
+					t.Errorf("%s: CloudWatch's statement is for topic %v, want %s (%s's TopicName)", keyID, arn, want, topic)
+				}
 			}
 		}
 		if !rootAdmin || !cloudWatch {
@@ -612,6 +649,30 @@ func TestTemplateWebhookRouteIsSmartsheetsAlone(t *testing.T) {
 	if len(sub) != 2 || sub[0] != "POST /webhooks/smartsheet/${Key}" || !strings.Contains(fmt.Sprint(sub[1]), "WebhookPathKey") ||
 		!strings.Contains(fmt.Sprint(sub[1]), "AWS::StackId") {
 		t.Errorf("%s RouteKey = %v, want POST /webhooks/smartsheet/${Key} with Key WebhookPathKey or the stack id", routes[0], key)
+	}
+	// The URL the scan registers with Smartsheet and the WebhookUrl output
+	// must name the route's own key: a URL built differently would get
+	// API Gateway's 404 for every callback, and verification would fail.
+	routeKey := ""
+	if len(sub) == 2 {
+		routeKey = fmt.Sprint(sub[1])
+	}
+	urls := map[string]any{
+		"ScanFunction WEBHOOK_CALLBACK_URL": field(props(res["ScanFunction"]), "Environment", "Variables", "WEBHOOK_CALLBACK_URL"),
+		"Outputs.WebhookUrl":                field(mustTemplate(t), "Outputs", "WebhookUrl", "Value"),
+	}
+	for name, v := range urls {
+		url := findSub(v, "/webhooks/smartsheet/${Key}")
+		if len(url) != 2 || !strings.HasSuffix(fmt.Sprint(url[0]), "/webhooks/smartsheet/${Key}") || fmt.Sprint(url[1]) != routeKey {
+			t.Errorf("%s = %v, want .../webhooks/smartsheet/${Key} with the route's Key %s", name, v, routeKey)
+		}
+	}
+	params, _ := mustTemplate(t)["Parameters"].(map[string]any)
+	pattern, _ := field(params, "WebhookPathKey", "AllowedPattern").(string)
+	for key, want := range map[string]bool{"": true, "a": false, "abc-def": false, strings.Repeat("k", 20): true, "x7Yq-3_pL9mZ2vB8nR4tW": true, "bad/slash-and-then-more": false} {
+		if got := regexp.MustCompile(pattern).MatchString(key); got != want {
+			t.Errorf("WebhookPathKey %q allowed = %v, want %v (empty, or 20+ characters: a short key is guessed)", key, got, want)
+		}
 	}
 	stages := ofType(res, "AWS::ApiGatewayV2::Stage")
 	if len(stages) != 1 {
