@@ -34,15 +34,7 @@ const templateFile = "../../../template.yaml"
 // MustPlan parses and prepares the real template.
 func MustPlan(tb testing.TB) *Plan {
 	tb.Helper()
-	src, err := os.ReadFile(templateFile)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl, err := ParseTemplate(src)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	plan, err := Prepare(tmpl)
+	plan, err := Prepare(mustTemplate(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
