@@ -28,11 +28,14 @@ import (
 // Defaults of Options. The timeouts and the connection cap keep slow or
 // idle clients from holding the server: a callback is at most
 // webhook.DefaultMaxBody (1 MB) and Smartsheet sends one at a time per
-// webhook, so 10 s to read one is ample. The cap only bounds the file
+// webhook, so 10 s to read one is ample. The connection cap bounds the file
 // descriptors a flood can take: it is well above what Smartsheet needs, as
 // every slot a slow client holds is one Smartsheet's callbacks wait behind
 // (a cap of 64 let 64 slow clients, reconnecting every 5 s, hold them all),
-// and an idle kept-alive connection frees its slot after 15 s.
+// and an idle kept-alive connection frees its slot after 15 s. The bodies
+// are bounded apart: at most DefaultMaxInFlight calls are read and handled
+// at once (a body is held whole, up to 1 MB), so 512 connections cannot
+// hold 512 MB.
 const (
 	DefaultAddr              = "127.0.0.1:8090"
 	DefaultPath              = "/webhooks/smartsheet"
@@ -42,6 +45,7 @@ const (
 	DefaultWriteTimeout      = 20 * time.Second
 	DefaultIdleTimeout       = 15 * time.Second
 	DefaultMaxConns          = 512
+	DefaultMaxInFlight       = 64
 )
 
 // Refresher runs a targeted refresh (pipeline.Runner).
@@ -89,6 +93,9 @@ type Options struct {
 	// MaxConns caps the connections served at once (default
 	// DefaultMaxConns); further ones wait in the listen backlog.
 	MaxConns int
+	// MaxInFlight caps the calls whose body is read and handled at once
+	// (default DefaultMaxInFlight); further ones wait, their body unread.
+	MaxInFlight int
 }
 
 // Listener is a running local webhook receiver with its refresh worker.
@@ -125,6 +132,7 @@ func Start(ctx context.Context, opts Options) (*Listener, error) {
 	opts.WriteTimeout = cmp.Or(max(opts.WriteTimeout, 0), DefaultWriteTimeout)
 	opts.IdleTimeout = cmp.Or(max(opts.IdleTimeout, 0), DefaultIdleTimeout)
 	opts.MaxConns = cmp.Or(max(opts.MaxConns, 0), DefaultMaxConns)
+	opts.MaxInFlight = cmp.Or(max(opts.MaxInFlight, 0), DefaultMaxInFlight)
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, err
@@ -138,8 +146,15 @@ func Start(ctx context.Context, opts Options) (*Listener, error) {
 	}
 	mux := http.NewServeMux()
 	h := Handler(rcv)
+	inFlight := make(chan struct{}, opts.MaxInFlight)
 	mux.Handle("POST "+opts.Path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l.received.Add(1)
+		select {
+		case inFlight <- struct{}{}:
+		case <-r.Context().Done(): // the client left, or ReadTimeout closed it
+			return
+		}
+		defer func() { <-inFlight }()
 		h.ServeHTTP(w, r)
 	}))
 	// ReadTimeout covers the body too (ReadHeaderTimeout alone let 200

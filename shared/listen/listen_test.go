@@ -132,6 +132,37 @@ func TestListenerSlowClients(t *testing.T) {
 		}
 	})
 
+	t.Run("calls beyond MaxInFlight wait, their body unread", func(t *testing.T) {
+		const inFlight = 2
+		l := startListener(t, Options{ReadTimeout: time.Minute, MaxConns: 16, MaxInFlight: inFlight})
+		var slow []net.Conn
+		for range inFlight {
+			slow = append(slow, dial(t, l, slowBody))
+		}
+		for deadline := time.Now().Add(slack); l.Received() < inFlight; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d slow calls reached the handler, want %d", l.Received(), inFlight)
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // both now read their bodies
+		extra := dial(t, l, "POST "+DefaultPath+" HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+		r := bufio.NewReader(extra)
+		_ = extra.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := r.Peek(1); err == nil {
+			t.Fatalf("a call beyond MaxInFlight %d was answered while %d slow calls were being read", inFlight, inFlight)
+		}
+		_ = slow[0].Close() // its read fails: one call in flight fewer
+		_ = extra.SetReadDeadline(time.Now().Add(slack))
+		res, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("the waiting call got no answer once a call finished: %v", err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("the waiting call was answered %d, want 400 (a body without webhookId)", res.StatusCode)
+		}
+	})
+
 	t.Run("connections beyond MaxConns wait for a free one", func(t *testing.T) {
 		const maxConns = 4
 		// Slow calls that do not time out during the test: only the cap
@@ -173,14 +204,14 @@ func TestStartDefaults(t *testing.T) {
 	l := startListener(t, Options{})
 	type limits struct {
 		ReadHeader, Read, Write, Idle time.Duration
-		MaxConns                      int
+		MaxConns, MaxInFlight         int
 	}
-	got := limits{l.srv.ReadHeaderTimeout, l.srv.ReadTimeout, l.srv.WriteTimeout, l.srv.IdleTimeout, l.opts.MaxConns}
-	want := limits{DefaultReadHeaderTimeout, DefaultReadTimeout, DefaultWriteTimeout, DefaultIdleTimeout, DefaultMaxConns}
+	got := limits{l.srv.ReadHeaderTimeout, l.srv.ReadTimeout, l.srv.WriteTimeout, l.srv.IdleTimeout, l.opts.MaxConns, l.opts.MaxInFlight}
+	want := limits{DefaultReadHeaderTimeout, DefaultReadTimeout, DefaultWriteTimeout, DefaultIdleTimeout, DefaultMaxConns, DefaultMaxInFlight}
 	if got != want {
 		t.Errorf("Start(Options{}) limits = %+v, want %+v", got, want)
 	}
-	if got.ReadHeader <= 0 || got.ReadHeader > got.Read || got.Write <= got.Read || got.Idle <= 0 || got.MaxConns <= 0 {
-		t.Errorf("limits %+v: want 0 < ReadHeader ≤ Read < Write, Idle > 0, MaxConns > 0", got)
+	if got.ReadHeader <= 0 || got.ReadHeader > got.Read || got.Write <= got.Read || got.Idle <= 0 || got.MaxInFlight <= 0 || got.MaxInFlight > got.MaxConns {
+		t.Errorf("limits %+v: want 0 < ReadHeader ≤ Read < Write, Idle > 0, 0 < MaxInFlight ≤ MaxConns", got)
 	}
 }

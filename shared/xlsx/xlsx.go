@@ -39,6 +39,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
@@ -322,7 +323,7 @@ func dateSerial(d time.Time) float64 { return serial(d, time.UTC) }
 // without control characters and short enough for a HYPERLINK formula
 // (Excel limits a formula's text literal to 255 characters).
 func linkURL(u string) (string, bool) {
-	if u == "" || len(u) > 255 || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if u == "" || !fitsFormula(u) || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "", false
 	}
 	p, err := url.Parse(u)
@@ -330,6 +331,21 @@ func linkURL(u string) (string, bool) {
 		return "", false
 	}
 	return u, true
+}
+
+// fitsFormula reports whether s can be a text literal of a formula: Excel
+// takes at most 255 characters (UTF-16 units, doubled quotes counted) and
+// "repairs" a workbook with a longer one by deleting the formula. linkURL
+// holds URLs to the same bound.
+func fitsFormula(s string) bool {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+		if r == '"' {
+			n++
+		}
+	}
+	return n <= 255
 }
 
 // hyperlinkFormula is HYPERLINK(url, label) with both quoted.
@@ -467,6 +483,10 @@ func (g *grid) close() error {
 // a tooltip.
 func (g *grid) link(col, row int, u, label string, style int) {
 	if g.sw != nil {
+		if !fitsFormula(label) {
+			g.put(col, row, label, 0, "") // shown, not linked: Excel would drop the formula
+			return
+		}
 		g.put(col, row, label, style, hyperlinkFormula(u, label))
 		return
 	}

@@ -95,11 +95,13 @@ func (w *WebhookSecrets) SecretSet(ctx context.Context, webhookID int64) (webhoo
 	}
 	all, err := w.load(ctx)
 	if err != nil {
-		w.loadErr, w.failedAt = err, now
+		if ctx.Err() == nil { // this caller's own deadline is not an outage
+			w.loadErr, w.failedAt = err, now
+		}
 		return webhook.SecretSet{}, false, err
 	}
 	w.loadErr = nil
-	w.cache, w.loaded = all, w.Clock()
+	w.cache, w.loaded, w.loadErr = all, w.Clock(), nil
 	set, ok = all[webhookID]
 	if miss && ok {
 		w.missTokens = min(w.missTokens+1, w.missBurst()) // a registration, not junk: free
@@ -160,7 +162,7 @@ func (w *WebhookSecrets) change(ctx context.Context, fn func(map[int64]webhook.S
 	if err := Put(ctx, w.api, w.arn, string(b)); err != nil {
 		return err
 	}
-	w.cache, w.loaded = all, w.Clock()
+	w.cache, w.loaded, w.loadErr = all, w.Clock(), nil
 	return nil
 }
 

@@ -289,3 +289,60 @@ func TestWebhookSecretsLoadFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookSecretsLoadErrorEnds: a write that reads the secret again ends
+// the failure's window (the scan's EnsureWebhooks mixes reads and writes on
+// one instance), and a caller whose own context ended leaves no error for
+// the others.
+func TestWebhookSecretsLoadErrorEnds(t *testing.T) {
+	tests := []struct {
+		name  string
+		heal  func(ctx context.Context, w *secrets.WebhookSecrets) error // between the failure and the next read
+		ctxOf func() (context.Context, context.CancelFunc)              // the failing call's context
+	}{
+		{name: "a successful write", heal: func(ctx context.Context, w *secrets.WebhookSecrets) error {
+			return w.PutSecretSet(ctx, 8, webhook.SecretSet{Current: "b"})
+		}, ctxOf: func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }},
+		{name: "the failing caller's context was cancelled", ctxOf: func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, func() {}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			failing := true
+			stored := `{"7":"a"}`
+			sm := funcSM{
+				GetSecretValueFunc: func(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+					if failing {
+						return nil, errors.New("ServiceUnavailable")
+					}
+					return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(stored)}, nil
+				},
+				PutSecretValueFunc: func(_ context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
+					stored = aws.ToString(in.SecretString)
+					return &secretsmanager.PutSecretValueOutput{}, nil
+				},
+			}
+			now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+			w := secrets.NewWebhookSecrets(sm, "arn:secret")
+			w.Clock = func() time.Time { return now }
+			ctx, cancel := tt.ctxOf()
+			defer cancel()
+			if _, _, err := w.SecretSet(ctx, 7); err == nil {
+				t.Fatal("SecretSet during the outage: no error")
+			}
+			failing = false
+			if tt.heal != nil {
+				if err := tt.heal(context.Background(), w); err != nil {
+					t.Fatalf("heal: %v", err)
+				}
+			}
+			// An id the cache does not hold reaches the failure check.
+			if _, ok, err := w.SecretSet(context.Background(), 9); err != nil || ok {
+				t.Errorf("SecretSet(9) after it = %v, %v; want not found and no error (within LoadRetry of the failure)", ok, err)
+			}
+		})
+	}
+}

@@ -132,7 +132,7 @@ func (l *local) run(t *testing.T, startedAt time.Time) pipeline.Summary {
 	ac.HighRisk, ac.MediumRisk = l.cfg.HighRisk, l.cfg.MediumRisk
 	r, err := pipeline.New(l.client, l.store, pipeline.Options{
 		Audit: ac, SourceFolderIDs: []int64{l.setup.Gen.FolderID}, AuditSheetID: l.auditID,
-		SkipCellHistory: l.cfg.SkipCellHistory, Logger: slog.New(slog.DiscardHandler), PageSize: 500,
+		SkipCellHistory: l.cfg.SkipCellHistory, SkipWriterInfo: l.cfg.SkipWriterInfo, Logger: slog.New(slog.DiscardHandler), PageSize: 500,
 		Clock: func() time.Time { return startedAt },
 	})
 	if err != nil {
