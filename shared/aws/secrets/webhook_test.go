@@ -298,7 +298,7 @@ func TestWebhookSecretsLoadErrorEnds(t *testing.T) {
 	tests := []struct {
 		name  string
 		heal  func(ctx context.Context, w *secrets.WebhookSecrets) error // between the failure and the next read
-		ctxOf func() (context.Context, context.CancelFunc)              // the failing call's context
+		ctxOf func() (context.Context, context.CancelFunc)               // the failing call's context
 	}{
 		{name: "a successful write", heal: func(ctx context.Context, w *secrets.WebhookSecrets) error {
 			return w.PutSecretSet(ctx, 8, webhook.SecretSet{Current: "b"})
