@@ -43,8 +43,12 @@ const AuditLogLease = "audit-log"
 
 const (
 	// auditLogLeaseTTL outlasts a function's timeout, so a lease is only
-	// taken over from a holder that is gone.
+	// taken over from a holder that is gone. A holder whose context has a
+	// deadline (a Lambda invocation) holds it less: see leaseTTL.
 	auditLogLeaseTTL = 10 * time.Minute
+	// leaseAfterDeadline is how long a lease outlasts its holder's deadline:
+	// the clocks of the functions and the store agree to well under it.
+	leaseAfterDeadline = 30 * time.Second
 	// DefaultLeaseWait is how long a writer waits for the lease by default.
 	DefaultLeaseWait = 2 * time.Minute
 	// ledgerCursorKey (meta) is the last ledger entry whose change record is
@@ -82,7 +86,7 @@ func (r *Runner) lockAuditLog(ctx context.Context) (context.Context, func(), err
 	deadline := leaseDeadline(ctx, r.opts.LeaseWait)
 	wait := 50 * time.Millisecond
 	for {
-		ok, err := r.store.AcquireLease(ctx, AuditLogLease, holder, auditLogLeaseTTL)
+		ok, err := r.store.AcquireLease(ctx, AuditLogLease, holder, leaseTTL(ctx))
 		if err != nil {
 			return ctx, nil, fmt.Errorf("take the audit-log lease: %w", err)
 		}
@@ -105,6 +109,20 @@ func (r *Runner) lockAuditLog(ctx context.Context) (context.Context, func(), err
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// leaseTTL is how long the audit-log lease taken or renewed now stands:
+// auditLogLeaseTTL, or until leaseAfterDeadline past ctx's deadline when
+// that is sooner. Lambda stops an invocation at its deadline, so the lease
+// still passes only from a holder that is gone; but one killed mid-write
+// (a crash, an out-of-memory) keeps every writer out for about its own
+// timeout, not ten minutes.
+func leaseTTL(ctx context.Context) time.Duration {
+	ttl := auditLogLeaseTTL
+	if dl, ok := ctx.Deadline(); ok {
+		ttl = min(ttl, time.Until(dl)+leaseAfterDeadline)
+	}
+	return max(ttl, leaseAfterDeadline)
 }
 
 // leaseMargin is the time a waiter keeps, before its context's deadline,
@@ -136,7 +154,7 @@ func (r *Runner) renewLease(ctx context.Context) error {
 	if !ok {
 		return errors.New("renew the audit-log lease: not held")
 	}
-	held, err := r.store.RenewLease(ctx, AuditLogLease, holder, auditLogLeaseTTL)
+	held, err := r.store.RenewLease(ctx, AuditLogLease, holder, leaseTTL(ctx))
 	if err != nil {
 		return fmt.Errorf("renew the audit-log lease: %w", err)
 	}
