@@ -6,6 +6,17 @@ import (
 	"time"
 )
 
+// withDeadline is a context whose deadline is d from now (none when d is 0),
+// cancelled when the test ends.
+func withDeadline(t *testing.T, d time.Duration) context.Context {
+	if d == 0 {
+		return context.Background()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func TestLeaseDeadline(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -20,12 +31,7 @@ func TestLeaseDeadline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			if tt.deadline > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
-				defer cancel()
-			}
+			ctx := withDeadline(t, tt.deadline)
 			start := time.Now()
 			got := leaseDeadline(ctx, tt.wait).Sub(start)
 			// time passes between start and the call: allow a second.
@@ -49,13 +55,8 @@ func TestLeaseTTL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			if tt.deadline > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
-				defer cancel()
-				time.Sleep(time.Millisecond) // the nanosecond case: past
-			}
+			ctx := withDeadline(t, tt.deadline)
+			time.Sleep(time.Millisecond) // the nanosecond case: past
 			if got := leaseTTL(ctx); got < tt.want-time.Second || got > tt.want {
 				t.Errorf("leaseTTL() = %v, want %v (within a second)", got, tt.want)
 			}
@@ -84,9 +85,7 @@ func TestAuditLogLeaseEndsWithItsHolder(t *testing.T) {
 		return renew(ctx, name, holder, ttl)
 	}
 	r := f.runner(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	lctx, release, err := r.lockAuditLog(ctx)
+	lctx, release, err := r.lockAuditLog(withDeadline(t, 2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -216,11 +216,12 @@ func untrackedPrint(m audit.Mapping, cells []smartsheet.Cell, skip map[int64]boo
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// trimColumns reports whether scans may read only the mapped columns: when
-// this runner keeps a webhook on every source sheet, a cell change is
-// attributed by its event and never by writer info, so the other cells need
-// no print. Otherwise every column is read.
-func (r *Runner) trimColumns() bool { return r.opts.WebhookCallbackURL != "" }
+// trimColumns reports whether scans may read only the mapped columns: the
+// other cells are read only for their print, which lets writer info name a
+// cell change's author. When this runner keeps a webhook on every source
+// sheet a cell change is attributed by its event, and with SkipWriterInfo by
+// cell history: neither needs the print. Otherwise every column is read.
+func (r *Runner) trimColumns() bool { return r.opts.WebhookCallbackURL != "" || r.opts.SkipWriterInfo }
 
 // Analyze detects, attributes and records the changes of one batch: it loads
 // the rows' baselines, compares, attributes each change (webhook record →
